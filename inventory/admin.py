@@ -1,0 +1,93 @@
+from django import forms
+from django.contrib import admin, messages
+
+from inventory.models import Product, StockMovement
+from inventory.services import StockAdjustmentError, adjust_stock
+
+
+class ProductForm(forms.ModelForm):
+    """The product, plus a stock adjustment: a delta with a reason, never a new total typed over."""
+
+    stock_adjustment = forms.IntegerField(
+        required=False, help_text="Units to add (or, negative, to remove) from on hand: a ledger line."
+    )
+    adjustment_note = forms.CharField(required=False, max_length=200, help_text="Why (delivery, count, damage...).")
+
+    class Meta:
+        model = Product
+        fields = ["sku", "name", "price", "currency", "active"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("stock_adjustment") and not cleaned.get("adjustment_note"):
+            self.add_error("adjustment_note", "Give a reason for the adjustment.")
+        return cleaned
+
+
+class StockMovementInline(admin.TabularInline):
+    model = StockMovement
+    fields = ["created_at", "quantity", "reason", "note", "order", "user"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    ordering = ["-created_at", "-id"]
+    show_change_link = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order", "user")
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    form = ProductForm
+    list_display = ["sku", "name", "price", "currency", "active", "on_hand", "reserved", "available"]
+    list_filter = ["active", "currency"]
+    search_fields = ["sku", "name"]
+    readonly_fields = ["on_hand", "reserved", "available"]
+    fieldsets = [
+        (None, {"fields": ["sku", "name", "price", "currency", "active"]}),
+        ("Stock", {"fields": ["on_hand", "reserved", "available", "stock_adjustment", "adjustment_note"]}),
+    ]
+    inlines = [StockMovementInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("stock")
+
+    @admin.display(description="On hand")
+    def on_hand(self, product):
+        return getattr(getattr(product, "stock", None), "on_hand", 0)
+
+    @admin.display(description="Reserved")
+    def reserved(self, product):
+        return getattr(getattr(product, "stock", None), "reserved", 0)
+
+    @admin.display(description="Available")
+    def available(self, product):
+        stock = getattr(product, "stock", None)
+        return stock.available if stock else 0
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        delta = form.cleaned_data.get("stock_adjustment") or 0
+        try:
+            adjust_stock(product=obj, delta=delta, user=request.user, note=form.cleaned_data.get("adjustment_note", ""))
+        except StockAdjustmentError as error:
+            messages.error(request, f"Stock not changed: {error}")
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "product", "quantity", "reason", "order", "user", "note"]
+    list_filter = ["reason"]
+    search_fields = ["product__sku", "order__reference"]
+    list_select_related = ["product", "order", "user"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

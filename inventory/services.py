@@ -1,0 +1,130 @@
+"""Stock changes. Every one locks stock rows in primary-key order, changes them with
+atomic updates (never by writing back a number read earlier) and, when on-hand units
+change, writes a ledger line, so the ledger always sums to the stock on hand.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+
+from inventory.models import Product, Stock, StockMovement
+
+
+@dataclass(frozen=True)
+class Shortage:
+    sku: str
+    requested: int
+    available: int
+
+
+def _lock_stock(product_ids: Iterable[int]) -> dict[int, Stock]:
+    """Lock the stock rows of these products, always in primary-key order (no deadlocks)."""
+    rows = Stock.objects.select_for_update(of=("self",)).filter(product_id__in=set(product_ids)).order_by("pk")
+    return {row.product_id: row for row in rows}
+
+
+def reserve_stock(order) -> list[Shortage]:
+    """Reserve every line of the order, or nothing: returns all short lines at once.
+
+    Must run inside the caller's transaction, which also records the order's new state.
+    """
+    lines = list(order.lines.select_related("product"))
+    stock = _lock_stock(line.product_id for line in lines)
+    shortages = []
+    for line in lines:
+        row = stock.get(line.product_id)
+        available = row.available if row and line.product.active else 0
+        if line.quantity > available:
+            shortages.append(Shortage(sku=line.sku, requested=line.quantity, available=max(available, 0)))
+    if shortages:
+        return shortages
+    for line in sorted(lines, key=lambda line: stock[line.product_id].pk):
+        Stock.objects.filter(pk=stock[line.product_id].pk).update(reserved=F("reserved") + line.quantity)
+    return []
+
+
+def release_stock(order) -> None:
+    """Give back the order's reservation (an order that ends before its stock was deducted)."""
+    lines = list(order.lines.all())
+    stock = _lock_stock(line.product_id for line in lines)
+    for line in sorted(lines, key=lambda line: stock[line.product_id].pk):
+        Stock.objects.filter(pk=stock[line.product_id].pk).update(reserved=F("reserved") - line.quantity)
+
+
+def deduct_stock(order) -> None:
+    """Turn the order's reservation into a deduction, one sale line in the ledger per product."""
+    lines = list(order.lines.all())
+    stock = _lock_stock(line.product_id for line in lines)
+    for line in sorted(lines, key=lambda line: stock[line.product_id].pk):
+        Stock.objects.filter(pk=stock[line.product_id].pk).update(
+            on_hand=F("on_hand") - line.quantity, reserved=F("reserved") - line.quantity
+        )
+    StockMovement.objects.bulk_create(
+        StockMovement(
+            product_id=line.product_id, quantity=-line.quantity, reason=StockMovement.Reason.SALE, order=order
+        )
+        for line in lines
+    )
+
+
+def return_stock(order) -> None:
+    """Put a deducted order's units back on hand (its sale was undone), with ledger lines."""
+    lines = list(order.lines.all())
+    stock = _lock_stock(line.product_id for line in lines)
+    for line in sorted(lines, key=lambda line: stock[line.product_id].pk):
+        Stock.objects.filter(pk=stock[line.product_id].pk).update(on_hand=F("on_hand") + line.quantity)
+    StockMovement.objects.bulk_create(
+        StockMovement(
+            product_id=line.product_id, quantity=line.quantity, reason=StockMovement.Reason.RETURN, order=order
+        )
+        for line in lines
+    )
+
+
+def is_stock_deducted(order) -> bool:
+    """Whether the order's sale lines are in the ledger and not yet returned."""
+    movements = StockMovement.objects.filter(order=order)
+    return (
+        movements.filter(reason=StockMovement.Reason.SALE).exists()
+        and not movements.filter(reason=StockMovement.Reason.RETURN).exists()
+    )
+
+
+class StockAdjustmentError(ValueError):
+    """An adjustment that would take stock below zero or below what orders have reserved."""
+
+
+@transaction.atomic
+def adjust_stock(
+    *, product: Product, delta: int, reason: str = StockMovement.Reason.ADJUSTMENT, user=None, note: str = ""
+) -> Stock:
+    """Add (or, negative, remove) on-hand units of a product as a ledger line.
+
+    The check runs against the locked row, so two staff members adjusting at once both
+    count; an adjustment below the reserved units is refused.
+    """
+    stock, _ = Stock.objects.get_or_create(product=product)
+    stock = _lock_stock([product.pk])[product.pk]
+    if delta == 0:
+        return stock
+    if stock.on_hand + delta < stock.reserved:
+        raise StockAdjustmentError(
+            f"{product.sku}: cannot remove {-delta} units; "
+            f"{stock.on_hand} on hand, {stock.reserved} reserved by orders."
+        )
+    Stock.objects.filter(pk=stock.pk).update(on_hand=F("on_hand") + delta)
+    StockMovement.objects.create(product=product, quantity=delta, reason=reason, user=user, note=note[:200])
+    stock.refresh_from_db()
+    return stock
+
+
+@transaction.atomic
+def set_stock_level(
+    *, product: Product, on_hand: int, reason: str = StockMovement.Reason.IMPORT, user=None, note: str = ""
+) -> Stock:
+    """Bring on-hand units to a counted number, through an adjustment of the difference."""
+    Stock.objects.get_or_create(product=product)
+    stock = _lock_stock([product.pk])[product.pk]
+    return adjust_stock(product=product, delta=on_hand - stock.on_hand, reason=reason, user=user, note=note)

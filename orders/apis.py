@@ -1,0 +1,152 @@
+"""The order API: place an order, follow it, fetch its receipt."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpResponseRedirect
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from orders.selectors import order_for_shopper
+from orders.services import IdempotencyConflict, place_order
+from receipts.services import receipt_download_url
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer that must arrive as a JSON number without a fraction: "3" and 3.0 are refused."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class OrderLineInput(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = StrictIntegerField(min_value=1, max_value=settings.ORDER_MAX_QUANTITY)
+
+
+class PlaceOrderInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    lines = serializers.ListField(
+        child=OrderLineInput(), min_length=1, max_length=settings.ORDER_MAX_LINES, allow_empty=False
+    )
+    payment_method = serializers.CharField(max_length=100)
+
+
+class PlacedOrderOutput(serializers.Serializer):
+    reference = serializers.CharField()
+    state = serializers.CharField()
+    status_url = serializers.CharField()
+
+
+class OrderLineOutput(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    line_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class OrderEventOutput(serializers.Serializer):
+    step = serializers.CharField()
+    outcome = serializers.CharField()
+    attempt = serializers.IntegerField()
+    from_state = serializers.CharField()
+    to_state = serializers.CharField()
+    error = serializers.CharField()
+    duration_ms = serializers.IntegerField()
+    at = serializers.DateTimeField(source="created_at")
+
+
+class OrderOutput(serializers.Serializer):
+    reference = serializers.CharField()
+    state = serializers.CharField()
+    email = serializers.EmailField()
+    currency = serializers.CharField()
+    lines = OrderLineOutput(many=True)
+    subtotal = serializers.DecimalField(max_digits=14, decimal_places=2)
+    tax = serializers.DecimalField(max_digits=14, decimal_places=2)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    failure_code = serializers.CharField()
+    failure_reason = serializers.CharField()
+    payment_status = serializers.SerializerMethodField()
+    receipt_url = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField()
+    history = OrderEventOutput(many=True, source="events")
+
+    def get_payment_status(self, order) -> str | None:
+        payment = getattr(order, "payment", None)
+        return payment.status if payment else None
+
+    def get_receipt_url(self, order) -> str | None:
+        receipt = getattr(order, "receipt", None)
+        if receipt is None or not receipt.stored_at:
+            return None
+        return receipt_download_url(receipt, base_url=self.context["request"].build_absolute_uri("/")[:-1])
+
+
+def _status_url(request, reference: str) -> str:
+    return request.build_absolute_uri(reverse("order-detail", args=[reference]))
+
+
+class PlaceOrderApi(APIView):
+    """POST /api/orders/ (and /api/place-order): accept an order and start its pipeline."""
+
+    @extend_schema(
+        request=PlaceOrderInput,
+        responses={202: PlacedOrderOutput},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+    )
+    def post(self, request):
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not (1 <= len(key) <= 255):
+            raise exceptions.ValidationError({"Idempotency-Key": ["Must be 1 to 255 characters."]})
+        if not isinstance(request.data, dict):
+            raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        payload = PlaceOrderInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            placement = place_order(**payload.validated_data, idempotency_key=key)
+        except DjangoValidationError as error:
+            raise exceptions.ValidationError(error.message_dict) from error
+        except IdempotencyConflict as error:
+            return Response({"Idempotency-Key": [str(error)]}, status=status.HTTP_409_CONFLICT)
+        order = placement.order
+        body = PlacedOrderOutput(
+            {"reference": order.reference, "state": order.state, "status_url": _status_url(request, order.reference)}
+        ).data
+        headers = {"Location": body["status_url"]}
+        if not placement.created:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
+
+
+class OrderDetailApi(APIView):
+    """GET /api/orders/<reference>/: the order's state, lines, totals and history."""
+
+    @extend_schema(responses={200: OrderOutput})
+    def get(self, request, reference: str):
+        order = order_for_shopper(reference)
+        if order is None:
+            raise Http404
+        return Response(OrderOutput(order, context={"request": request}).data)
+
+
+class OrderReceiptApi(APIView):
+    """GET /api/orders/<reference>/receipt: a redirect to a freshly signed receipt link.
+
+    Emails carry this stable address; the signed link it leads to expires quickly.
+    """
+
+    @extend_schema(responses={302: None, 404: None})
+    def get(self, request, reference: str):
+        order = order_for_shopper(reference)
+        receipt = getattr(order, "receipt", None) if order else None
+        if receipt is None or not receipt.stored_at:
+            raise Http404
+        return HttpResponseRedirect(receipt_download_url(receipt, base_url=request.build_absolute_uri("/")[:-1]))

@@ -1,0 +1,145 @@
+import secrets
+
+from django.db import models
+from django.db.models import Q
+
+
+def new_reference() -> str:
+    """An order reference nobody can guess: 128 random bits, URL-safe."""
+    return "ord_" + secrets.token_urlsafe(16)
+
+
+class OrderState(models.TextChoices):
+    PENDING = "PENDING"
+    VALIDATED = "VALIDATED"
+    PAID = "PAID"
+    CONFIRMED = "CONFIRMED"
+    COMPLETED = "COMPLETED"
+    REJECTED = "REJECTED"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+FINAL_STATES = frozenset(
+    {
+        OrderState.COMPLETED,
+        OrderState.REJECTED,
+        OrderState.PAYMENT_FAILED,
+        OrderState.FAILED,
+        OrderState.CANCELLED,
+    }
+)
+
+
+class Order(models.Model):
+    """An order and the source of truth of its pipeline: a queue message only nudges it.
+
+    `state` is written by `orders.pipeline.set_state` alone.
+    """
+
+    reference = models.CharField(max_length=40, unique=True, default=new_reference, editable=False)
+    email = models.EmailField()
+    state = models.CharField(max_length=20, choices=OrderState.choices, default=OrderState.PENDING)
+    currency = models.CharField(max_length=3)
+    subtotal = models.DecimalField(max_digits=14, decimal_places=2)
+    tax = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    total = models.DecimalField(max_digits=14, decimal_places=2)
+    payment_method = models.CharField(max_length=100)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    request_hash = models.CharField(max_length=64)
+    failure_code = models.CharField(max_length=50, blank=True)
+    failure_reason = models.TextField(blank=True, help_text="Shown to the shopper.")
+    needs_attention = models.BooleanField(
+        default=False, help_text="A receipt or notification finally failed; a manager should look."
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "updated_at"], name="order_state_updated")]
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey("inventory.Product", on_delete=models.PROTECT, related_name="+")
+    sku = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2, help_text="Captured at order time.")
+    line_total = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive"),
+            models.UniqueConstraint(fields=["order", "product"], name="order_line_one_per_product"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.sku}"
+
+
+class OrderEvent(models.Model):
+    """The execution history: one row per step attempt or state change."""
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded"
+        RETRYING = "retrying"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    step = models.CharField(max_length=40)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    attempt = models.PositiveIntegerField(default=1)
+    from_state = models.CharField(max_length=20, blank=True)
+    to_state = models.CharField(max_length=20, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["order", "step"])]
+
+    def __str__(self) -> str:
+        return f"{self.step} #{self.attempt}: {self.outcome}"
+
+
+class Notification(models.Model):
+    """One email of one kind to the shopper; the unique pair makes a second one impossible."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation"
+        FAILURE = "failure"
+
+    class Status(models.TextChoices):
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SENDING)
+    claimed_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["order", "kind"], name="notification_one_per_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.order_id}: {self.status}"

@@ -1,0 +1,86 @@
+"""Emails to the shopper: at most one of each kind per order, whoever runs the step.
+
+A send is claimed in the database before the email leaves, so a second worker running
+the same step waits for the first instead of sending again. A claim left behind by a
+worker that died mid-send expires and is taken over; the Message-ID is derived from the
+order and kind, so a receiving server can still tell the resend is the same message.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from orders.models import Notification, Order
+
+TEMPLATES = {
+    Notification.Kind.CONFIRMATION: ("emails/order_confirmation", "Your order {reference} is confirmed"),
+    Notification.Kind.FAILURE: ("emails/order_failure", "We could not process your order {reference}"),
+}
+
+
+class NotificationInProgress(Exception):
+    """Another worker holds a fresh claim on this email; try again shortly."""
+
+
+def _claim(order: Order, kind: str) -> Notification | None:
+    """Take the right to send this email, or None when it was sent already."""
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.NOTIFICATION_CLAIM_SECONDS)
+    with transaction.atomic():
+        notification, created = Notification.objects.select_for_update().get_or_create(
+            order=order, kind=kind, defaults={"claimed_at": now}
+        )
+        if created:
+            return notification
+        if notification.status == Notification.Status.SENT:
+            return None
+        if notification.status == Notification.Status.SENDING and notification.claimed_at > stale_before:
+            raise NotificationInProgress(f"{kind} email of {order.reference} is being sent by another worker")
+        notification.status = Notification.Status.SENDING
+        notification.claimed_at = now
+        notification.save(update_fields=["status", "claimed_at"])
+        return notification
+
+
+def build_order_email(order: Order, kind: str) -> EmailMultiAlternatives:
+    """The email of this kind for this order, in plain text and HTML."""
+    template, subject = TEMPLATES[kind]
+    context = {
+        "order": order,
+        "lines": list(order.lines.all()),
+        "shop_name": settings.SHOP_NAME,
+        "receipt_link": settings.PUBLIC_BASE_URL + reverse("order-receipt", args=[order.reference]),
+        "status_link": settings.PUBLIC_BASE_URL + reverse("order-detail", args=[order.reference]),
+    }
+    message = EmailMultiAlternatives(
+        subject=subject.format(reference=order.reference),
+        body=render_to_string(f"{template}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[order.email],
+        headers={"Message-ID": f"<{order.reference}.{kind}@{settings.DEFAULT_FROM_EMAIL.split('@')[-1]}>"},
+    )
+    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    return message
+
+
+def send_order_email(order: Order, kind: str) -> bool:
+    """Send this order's email of this kind unless it went already; True when sent now."""
+    notification = _claim(order, kind)
+    if notification is None:
+        return False
+    try:
+        build_order_email(order, kind).send()
+    except Exception as error:
+        Notification.objects.filter(pk=notification.pk).update(
+            status=Notification.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000]
+        )
+        raise
+    Notification.objects.filter(pk=notification.pk).update(
+        status=Notification.Status.SENT, sent_at=timezone.now(), error=""
+    )
+    return True

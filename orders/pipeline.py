@@ -1,0 +1,383 @@
+"""The order pipeline: the state machine of DESIGN.md, its steps and their retry policies.
+
+    PENDING -> VALIDATED -> PAID -> CONFIRMED -> COMPLETED
+    failure ends: REJECTED, PAYMENT_FAILED, FAILED, CANCELLED
+
+The order row is the truth; a queue message only nudges it. Each step locks the order,
+checks its state, does its work, records the outcome as an `OrderEvent` and queues the
+next step once its transaction commits. No lock is held across a provider call. A step
+that fails transiently is retried with backoff (as Step Functions' Retry does); one that
+fails for good leads to a failure end with compensation. `set_state` alone writes an
+order's state.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from inventory.services import deduct_stock, is_stock_deducted, release_stock, reserve_stock, return_stock
+from orders.models import FINAL_STATES, Notification, Order, OrderEvent
+from orders.models import OrderState as S
+from payments.gateways.base import GatewayConfigurationError, GatewayError, IntentStatus, TransientGatewayError
+from payments.services import authorize_payment, capture_payment, compensate_payment, record_payment
+
+logger = logging.getLogger(__name__)
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.VALIDATED, S.REJECTED, S.FAILED, S.CANCELLED}),
+    S.VALIDATED: frozenset({S.PAID, S.PAYMENT_FAILED, S.FAILED, S.CANCELLED}),
+    S.PAID: frozenset({S.CONFIRMED, S.FAILED, S.CANCELLED}),
+    S.CONFIRMED: frozenset({S.COMPLETED, S.CANCELLED}),
+    S.COMPLETED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.PAYMENT_FAILED: frozenset(),
+    S.FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+class StepFailed(Exception):
+    """A step's permanent failure: no retry will help. `reason` may be shown to the shopper."""
+
+    def __init__(self, code: str, reason: str):
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    interval_seconds: float
+    backoff_rate: float = 2.0
+    max_interval_seconds: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        delay = self.interval_seconds * self.backoff_rate ** (attempt - 1)
+        return min(delay, self.max_interval_seconds) * settings.PIPELINE_BACKOFF_SCALE
+
+
+@dataclass
+class StepRun:
+    """One attempt of one step on one order: what its history event records."""
+
+    step: str
+    attempt: int
+    started: float
+
+    def record(
+        self, order: Order, outcome: str, *, from_state: str = "", to_state: str = "", error: str = ""
+    ) -> OrderEvent:
+        return OrderEvent.objects.create(
+            order=order,
+            step=self.step,
+            outcome=outcome,
+            attempt=self.attempt,
+            from_state=from_state or order.state,
+            to_state=to_state,
+            error=error[:2000],
+            duration_ms=int((time.monotonic() - self.started) * 1000),
+        )
+
+
+def set_state(order: Order, new_state: str, run: StepRun, *, failure_code: str = "", failure_reason: str = "") -> None:
+    """Move a locked order to `new_state`, refusing any move the transition table forbids."""
+    if new_state not in TRANSITIONS[order.state]:
+        raise IllegalTransition(f"{order.reference}: {order.state} -> {new_state} is not allowed")
+    from_state = order.state
+    order.state = new_state
+    fields = ["state", "updated_at"]
+    if failure_code or failure_reason:
+        order.failure_code, order.failure_reason = failure_code, failure_reason
+        fields += ["failure_code", "failure_reason"]
+    if new_state == S.COMPLETED:
+        order.completed_at = timezone.now()
+        fields.append("completed_at")
+    order.save(update_fields=fields)
+    outcome = OrderEvent.Outcome.FAILED if new_state in FINAL_STATES - {S.COMPLETED} else OrderEvent.Outcome.SUCCEEDED
+    run.record(order, outcome, from_state=from_state, to_state=new_state, error=failure_reason)
+    logger.info("order %s %s -> %s (%s)", order.reference, from_state, new_state, run.step)
+
+
+def lock_order(order_id: int) -> Order:
+    return Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+
+
+def enqueue_advance(order: Order) -> None:
+    """Queue the order's next step once the current transaction commits."""
+    order_id = order.pk
+    transaction.on_commit(lambda: enqueue("orders.tasks.advance_order", order_id))
+
+
+def enqueue(func: str, order_id: int) -> None:
+    """Queue a task of the pipeline for one order, now."""
+    from django_q.tasks import async_task
+
+    async_task(func, order_id, task_name=f"{func.rsplit('.', 1)[-1]}:{order_id}", q_options={"group": "pipeline"})
+
+
+# --- the steps, in the order an order goes through them ---------------------------------
+
+
+def validate_order(order_id: int, run: StepRun) -> None:
+    """PENDING -> VALIDATED with every line reserved, or REJECTED naming all short lines."""
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.state != S.PENDING:
+            return
+        shortages = reserve_stock(order)
+        if shortages:
+            reason = "; ".join(f"{s.sku}: {s.requested} requested, {s.available} available" for s in shortages)
+            end_order(order, S.REJECTED, run, code="out_of_stock", reason=f"Not enough stock: {reason}.")
+        else:
+            set_state(order, S.VALIDATED, run)
+            enqueue_advance(order)
+
+
+def process_payment(order_id: int, run: StepRun) -> None:
+    """VALIDATED -> PAID once the payment is authorised, or PAYMENT_FAILED on a decline."""
+    order = Order.objects.get(pk=order_id)
+    if order.state != S.VALIDATED:
+        return
+    result = authorize_payment(order)  # outside any lock: a network call
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.state != S.VALIDATED:
+            return
+        record_payment(order, result)
+        if result.status in (IntentStatus.AUTHORIZED, IntentStatus.CAPTURED):
+            set_state(order, S.PAID, run)
+            enqueue_advance(order)
+        elif result.status == IntentStatus.DECLINED:
+            end_order(
+                order,
+                S.PAYMENT_FAILED,
+                run,
+                code=result.decline_code or "card_declined",
+                reason=result.shopper_message or "Your payment was declined.",
+            )
+        else:
+            # Waiting for the shopper (3-D Secure): a webhook or the sweeper moves it on.
+            run.record(order, OrderEvent.Outcome.SKIPPED, error=f"payment {result.status}")
+
+
+def update_inventory(order_id: int, run: StepRun) -> None:
+    """PAID -> CONFIRMED: the reservation becomes a deduction, then the payment is captured."""
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.state != S.PAID:
+            return
+        if not is_stock_deducted(order):
+            deduct_stock(order)
+    result = capture_payment(order)  # after the deduction, outside the lock
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.state != S.PAID:
+            return
+        record_payment(order, result)
+        set_state(order, S.CONFIRMED, run)
+        enqueue_advance(order)
+
+
+def generate_receipt(order_id: int, run: StepRun) -> None:
+    """Render and store the PDF receipt of a confirmed order (once)."""
+    from receipts.services import issue_receipt
+
+    order = Order.objects.get(pk=order_id)
+    if order.state != S.CONFIRMED:
+        return
+    issue_receipt(order)
+    with transaction.atomic():
+        order = lock_order(order_id)
+        run.record(order, OrderEvent.Outcome.SUCCEEDED)
+        enqueue_advance(order)
+
+
+def send_notification(order_id: int, run: StepRun) -> None:
+    """Email the shopper their confirmation (at most once), then COMPLETED."""
+    from orders.notifications import send_order_email
+
+    order = Order.objects.get(pk=order_id)
+    if order.state != S.CONFIRMED:
+        return
+    send_order_email(order, Notification.Kind.CONFIRMATION)
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.state == S.CONFIRMED:
+            set_state(order, S.COMPLETED, run)
+
+
+def send_failure_notification(order_id: int, run: StepRun) -> None:
+    """Tell the shopper we could not process their order (at most once)."""
+    from orders.notifications import send_order_email
+
+    order = Order.objects.get(pk=order_id)
+    if order.state not in (S.REJECTED, S.PAYMENT_FAILED, S.FAILED):
+        return
+    send_order_email(order, Notification.Kind.FAILURE)
+    run.record(order, OrderEvent.Outcome.SUCCEEDED)
+
+
+def refund_or_void(order_id: int, run: StepRun) -> None:
+    """Compensation: leave a failed or cancelled order with no net charge."""
+    order = Order.objects.get(pk=order_id)
+    result = compensate_payment(order)
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if result is not None:
+            record_payment(order, result)
+        run.record(order, OrderEvent.Outcome.SUCCEEDED, error="" if result else "no payment to compensate")
+
+
+# --- failure ends and compensation -------------------------------------------------------
+
+
+def end_order(order: Order, state: str, run: StepRun, *, code: str, reason: str) -> None:
+    """Move a locked order to a failure end, giving back its stock; money follows on commit.
+
+    The state changes first, in this transaction, so no other worker advances the order
+    while its payment is being voided or refunded.
+    """
+    if is_stock_deducted(order):
+        return_stock(order)
+    elif order.state in (S.VALIDATED, S.PAID):
+        release_stock(order)
+    set_state(order, state, run, failure_code=code, failure_reason=reason)
+    order_id = order.pk
+    if state != S.REJECTED:
+        transaction.on_commit(lambda: enqueue("orders.tasks.compensate_order", order_id))
+    if state != S.CANCELLED:
+        transaction.on_commit(lambda: enqueue("orders.tasks.notify_failure", order_id))
+
+
+def cancel_order(order: Order, *, reason: str = "Cancelled by the shop.") -> Order:
+    """A manager cancels an order that is not final: stock back, payment voided or refunded."""
+    with transaction.atomic():
+        locked = lock_order(order.pk)
+        if locked.is_final:
+            raise IllegalTransition(f"{locked.reference} is {locked.state} and cannot be cancelled")
+        end_order(locked, S.CANCELLED, new_run("cancel_order", locked), code="cancelled", reason=reason)
+    return locked
+
+
+def _fail_after_retries(order_id: int, run: StepRun, error: Exception) -> None:
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.is_final:
+            return
+        if isinstance(error, StepFailed):
+            code, reason = error.code, error.reason
+        else:
+            code, reason = "processing_error", "We could not process your order; no money was taken."
+        end_order(order, S.FAILED, run, code=code, reason=reason)
+
+
+def _flag_for_attention(order_id: int, run: StepRun, error: Exception) -> None:
+    """Receipts and notifications never undo a sale: flag the order, the sweeper retries later."""
+    with transaction.atomic():
+        order = lock_order(order_id)
+        Order.objects.filter(pk=order_id).update(needs_attention=True, updated_at=timezone.now())
+        run.record(order, OrderEvent.Outcome.FAILED, error=f"{type(error).__name__}: {error}")
+    logger.error("order %s needs attention: %s failed after retries: %s", order.reference, run.step, error)
+
+
+def _log_only(order_id: int, run: StepRun, error: Exception) -> None:
+    with transaction.atomic():
+        run.record(lock_order(order_id), OrderEvent.Outcome.FAILED, error=f"{type(error).__name__}: {error}")
+
+
+@dataclass(frozen=True)
+class Step:
+    run: Callable[[int, StepRun], None]
+    retry: RetryPolicy
+    on_exhausted: Callable[[int, StepRun, Exception], None]
+
+
+STEPS: dict[str, Step] = {
+    "validate_order": Step(validate_order, RetryPolicy(3, 0.2), _fail_after_retries),
+    "process_payment": Step(process_payment, RetryPolicy(4, 0.5), _fail_after_retries),
+    "update_inventory": Step(update_inventory, RetryPolicy(4, 0.5), _fail_after_retries),
+    "generate_receipt": Step(generate_receipt, RetryPolicy(3, 1.0), _flag_for_attention),
+    "send_notification": Step(send_notification, RetryPolicy(5, 1.0), _flag_for_attention),
+    "send_failure_notification": Step(send_failure_notification, RetryPolicy(5, 1.0), _log_only),
+    "refund_or_void": Step(refund_or_void, RetryPolicy(6, 1.0), _flag_for_attention),
+}
+
+
+def next_step(order: Order) -> str | None:
+    """Which step moves this order on, read from its state and data alone."""
+    if order.state == S.PENDING:
+        return "validate_order"
+    if order.state == S.VALIDATED:
+        return "process_payment"
+    if order.state == S.PAID:
+        return "update_inventory"
+    if order.state == S.CONFIRMED:
+        from receipts.models import Receipt
+
+        if not Receipt.objects.filter(order=order, stored_at__isnull=False).exists():
+            return "generate_receipt"
+        return "send_notification"
+    return None
+
+
+def new_run(step: str, order: Order) -> StepRun:
+    previous = OrderEvent.objects.filter(order=order, step=step).exclude(outcome=OrderEvent.Outcome.SKIPPED).count()
+    return StepRun(step=step, attempt=previous + 1, started=time.monotonic())
+
+
+def run_step(order_id: int, step_name: str) -> None:
+    """Run one step on one order with its retry policy, recording every attempt."""
+    step = STEPS[step_name]
+    order = Order.objects.get(pk=order_id)
+    for tries in range(1, step.retry.max_attempts + 1):
+        run = new_run(step_name, order)
+        try:
+            step.run(order_id, run)
+            return
+        except StepFailed as error:
+            step.on_exhausted(order_id, run, error)
+            return
+        except GatewayConfigurationError as error:
+            # Our configuration, not the shopper's card: leave the order where it is, loudly.
+            _flag_for_attention(order_id, run, error)
+            return
+        except Exception as error:
+            if isinstance(error, GatewayError) and not isinstance(error, TransientGatewayError):
+                step.on_exhausted(order_id, run, StepFailed("payment_error", str(error)))
+                return
+            logger.warning("order %s %s attempt %d failed: %s", order.reference, step_name, run.attempt, error)
+            if tries == step.retry.max_attempts:
+                step.on_exhausted(order_id, run, error)
+                return
+            with transaction.atomic():
+                run.record(lock_order(order_id), OrderEvent.Outcome.RETRYING, error=f"{type(error).__name__}: {error}")
+            time.sleep(step.retry.delay(tries))
+
+
+def advance_order(order_id: int) -> None:
+    """Run whatever step the order needs now; a no-op for a final order."""
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None:
+        return
+    if step_name := next_step(order):
+        run_step(order_id, step_name)
+
+
+def compensation_pending(order: Order) -> bool:
+    """Whether a failed or cancelled order may still hold money (its payment not settled)."""
+    from payments.models import Payment
+
+    return Payment.objects.filter(
+        order=order, status__in=[Payment.Status.AUTHORIZED, Payment.Status.CAPTURED, Payment.Status.PENDING]
+    ).exists()

@@ -1,0 +1,131 @@
+"""Order placement: the Lambda OrderPlacement of the original design.
+
+Validates what the shopper asked for against the catalog, writes the order with its lines
+(prices captured now), and starts the pipeline once the transaction commits. Replaying a
+request with the same idempotency key returns the order it created and writes nothing.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from inventory.models import Product
+from orders.models import Order, OrderLine
+from orders.pipeline import enqueue_advance
+
+CENT = Decimal("0.01")
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before for a different request."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    order: Order
+    created: bool
+
+
+def request_hash(*, email: str, lines: list[dict], payment_method: str) -> str:
+    """A fingerprint of what was asked, to tell a replay from a different request."""
+    canonical = json.dumps(
+        {
+            "email": email.strip().lower(),
+            "lines": [[line["sku"], line["quantity"]] for line in lines],
+            "payment_method": payment_method,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _merge_lines(lines: list[dict]) -> dict[str, int]:
+    """Quantities per SKU, the same SKU given twice counting once with both quantities."""
+    merged: dict[str, int] = {}
+    for line in lines:
+        merged[line["sku"]] = merged.get(line["sku"], 0) + line["quantity"]
+    return merged
+
+
+def _priced_lines(lines: list[dict]) -> tuple[list[OrderLine], str]:
+    """Order lines priced from the catalog; every problem reported at once, per line."""
+    quantities = _merge_lines(lines)
+    products = {p.sku: p for p in Product.objects.filter(sku__in=quantities)}
+    errors: list[dict] = []
+    for line in lines:
+        product = products.get(line["sku"])
+        if product is None:
+            errors.append({"sku": [f"Unknown product {line['sku']!r}."]})
+        elif not product.active:
+            errors.append({"sku": [f"Product {line['sku']!r} is not for sale."]})
+        elif quantities[line["sku"]] > settings.ORDER_MAX_QUANTITY:
+            errors.append({"quantity": [f"At most {settings.ORDER_MAX_QUANTITY} units of one product."]})
+        else:
+            errors.append({})
+    if any(errors):
+        raise ValidationError({"lines": errors})
+    currencies = {products[sku].currency for sku in quantities}
+    if len(currencies) > 1:
+        raise ValidationError(
+            {"lines": [f"Products are priced in different currencies: {', '.join(sorted(currencies))}."]}
+        )
+    order_lines = [
+        OrderLine(
+            product=products[sku],
+            sku=sku,
+            name=products[sku].name,
+            quantity=quantity,
+            unit_price=products[sku].price,
+            line_total=products[sku].price * quantity,
+        )
+        for sku, quantity in quantities.items()
+    ]
+    return order_lines, currencies.pop()
+
+
+def place_order(*, email: str, lines: list[dict], payment_method: str, idempotency_key: str | None = None) -> Placement:
+    """Write a PENDING order and start its pipeline; a replayed key returns the first order.
+
+    Raises `ValidationError` (per field) for a request the catalog cannot fill and
+    `IdempotencyConflict` when the key was used for a different request.
+    """
+    fingerprint = request_hash(email=email, lines=lines, payment_method=payment_method)
+    if idempotency_key and (existing := Order.objects.filter(idempotency_key=idempotency_key).first()):
+        return _replay(existing, fingerprint)
+    order_lines, currency = _priced_lines(lines)
+    subtotal = sum((line.line_total for line in order_lines), Decimal("0"))
+    tax = (subtotal * settings.SHOP_TAX_RATE).quantize(CENT, rounding=ROUND_HALF_UP)
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                email=email,
+                currency=currency,
+                subtotal=subtotal,
+                tax=tax,
+                total=subtotal + tax,
+                payment_method=payment_method,
+                idempotency_key=idempotency_key or None,
+                request_hash=fingerprint,
+            )
+            for line in order_lines:
+                line.order = order
+            OrderLine.objects.bulk_create(order_lines)
+            enqueue_advance(order)
+    except IntegrityError:
+        # Two requests with one key raced; the other one wrote the order.
+        existing = Order.objects.filter(idempotency_key=idempotency_key).first() if idempotency_key else None
+        if existing is None:
+            raise
+        return _replay(existing, fingerprint)
+    return Placement(order=order, created=True)
+
+
+def _replay(order: Order, fingerprint: str) -> Placement:
+    if order.request_hash != fingerprint:
+        raise IdempotencyConflict("This Idempotency-Key was already used for a different order request.")
+    return Placement(order=order, created=False)

@@ -1,0 +1,68 @@
+"""The payment gateway interface: what the pipeline asks of any payment provider.
+
+Every call carries an idempotency key derived from the order and the operation, so a
+retried call (after a timeout, or by a second worker) never charges twice. Providers turn
+their own errors into these results and exceptions; nothing outside a gateway module sees
+a provider's SDK.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class IntentStatus(StrEnum):
+    AUTHORIZED = "authorized"  # funds held, awaiting capture
+    CAPTURED = "captured"
+    REQUIRES_ACTION = "requires_action"  # the shopper must authenticate (3-D Secure)
+    DECLINED = "declined"
+    VOIDED = "voided"
+    REFUNDED = "refunded"
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    status: IntentStatus
+    reference: str = ""
+    decline_code: str = ""
+    shopper_message: str = ""
+    card_brand: str = ""
+    card_last4: str = ""
+    client_secret: str = ""
+    amount_refunded_minor: int = 0
+
+
+class GatewayError(Exception):
+    """A gateway call that did not give an answer about the payment."""
+
+
+class TransientGatewayError(GatewayError):
+    """Worth retrying with the same idempotency key: timeouts, rate limits, 5xx."""
+
+
+class GatewayConfigurationError(GatewayError):
+    """Our fault, not the shopper's (bad keys, missing permissions): fail loudly, alarm."""
+
+
+class PaymentGateway(Protocol):
+    name: str
+
+    def authorize(
+        self, *, order_reference: str, amount_minor: int, currency: str, payment_method: str, idempotency_key: str
+    ) -> GatewayResult:
+        """Hold the amount on the payment method; a decline is a result, not an exception."""
+
+    def capture(self, *, provider_reference: str, amount_minor: int, idempotency_key: str) -> GatewayResult:
+        """Take the held amount."""
+
+    def void(self, *, provider_reference: str, idempotency_key: str) -> GatewayResult:
+        """Release a hold that was never captured."""
+
+    def refund(self, *, provider_reference: str, amount_minor: int, idempotency_key: str) -> GatewayResult:
+        """Give back part or all of a captured amount."""
+
+    def find_authorization(self, *, order_reference: str, idempotency_key: str) -> GatewayResult | None:
+        """The intent an earlier authorisation created, when its answer was lost; None if none."""
+
+    def retrieve(self, *, provider_reference: str) -> GatewayResult:
+        """The provider's current view of a payment intent."""

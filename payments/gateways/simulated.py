@@ -1,0 +1,174 @@
+"""A payment gateway that needs no network, honouring Stripe's test payment methods.
+
+`pm_card_visa` (and the other `pm_card_<brand>` ids) authorise; `pm_card_chargeDeclined`
+and its variants decline with Stripe's decline codes. Extra ids let tests and demos
+provoke the failures a real provider has:
+
+- `pm_sim_transient_error`: the first call fails before charging, later calls succeed;
+- `pm_sim_timeout`: the first call charges but its answer is lost (a timeout);
+- `pm_sim_unavailable`: every call fails transiently;
+- `pm_sim_capture_unavailable`: authorises, but every capture fails transiently.
+
+Its book is a database table so that every process (web, cluster workers) sees the same
+intents, and idempotency keys behave as Stripe's do.
+"""
+
+import secrets
+
+from django.db import transaction
+from django.db.models import F
+
+from payments.gateways.base import (
+    GatewayError,
+    GatewayResult,
+    IntentStatus,
+    TransientGatewayError,
+)
+from payments.models import SimulatedPaymentIntent
+
+CARD_BRANDS = {
+    "visa": ("visa", "4242"),
+    "visa_debit": ("visa", "5556"),
+    "mastercard": ("mastercard", "4444"),
+    "amex": ("amex", "8431"),
+    "discover": ("discover", "1117"),
+    "jcb": ("jcb", "0505"),
+}
+DECLINES = {
+    "pm_card_chargeDeclined": ("generic_decline", "Your card was declined."),
+    "pm_card_chargeDeclinedInsufficientFunds": ("insufficient_funds", "Your card has insufficient funds."),
+    "pm_card_chargeDeclinedExpiredCard": ("expired_card", "Your card has expired."),
+    "pm_card_chargeDeclinedIncorrectCvc": ("incorrect_cvc", "Your card's security code is incorrect."),
+    "pm_card_chargeDeclinedFraudulent": ("fraudulent", "Your card was declined."),
+    "pm_card_chargeDeclinedProcessingError": ("processing_error", "An error occurred while processing your card."),
+}
+SUCCEEDING_FAULTS = {"pm_sim_transient_error", "pm_sim_timeout", "pm_sim_capture_unavailable"}
+
+# Stripe's statuses, kept in the book.
+REQUIRES_CAPTURE = "requires_capture"
+SUCCEEDED = "succeeded"
+CANCELED = "canceled"
+DECLINED = "requires_payment_method"
+
+
+def _card(payment_method: str) -> tuple[str, str]:
+    brand = payment_method.removeprefix("pm_card_")
+    return CARD_BRANDS.get(brand, ("visa", "4242"))
+
+
+def _result(intent: SimulatedPaymentIntent) -> GatewayResult:
+    status = {
+        REQUIRES_CAPTURE: IntentStatus.AUTHORIZED,
+        SUCCEEDED: IntentStatus.REFUNDED if intent.amount_refunded_minor else IntentStatus.CAPTURED,
+        CANCELED: IntentStatus.VOIDED,
+        DECLINED: IntentStatus.DECLINED,
+    }[intent.status]
+    brand, last4 = _card(intent.payment_method)
+    decline_code, message = DECLINES.get(intent.payment_method, ("", ""))
+    if intent.status == DECLINED and not decline_code:
+        decline_code, message = "invalid_payment_method", "This payment method cannot be used."
+    return GatewayResult(
+        status=status,
+        reference=intent.reference,
+        decline_code=decline_code,
+        shopper_message=message,
+        card_brand=brand if status != IntentStatus.DECLINED else "",
+        card_last4=last4 if status != IntentStatus.DECLINED else "",
+        amount_refunded_minor=intent.amount_refunded_minor,
+    )
+
+
+def _is_chargeable(payment_method: str) -> bool:
+    return payment_method in SUCCEEDING_FAULTS or payment_method.removeprefix("pm_card_") in CARD_BRANDS
+
+
+class SimulatedGateway:
+    name = "simulated"
+
+    def authorize(
+        self, *, order_reference: str, amount_minor: int, currency: str, payment_method: str, idempotency_key: str
+    ) -> GatewayResult:
+        with transaction.atomic():
+            intent, created = SimulatedPaymentIntent.objects.select_for_update().get_or_create(
+                idempotency_key=idempotency_key,
+                defaults={
+                    "reference": "pi_sim_" + secrets.token_hex(12),
+                    "payment_method": payment_method,
+                    "amount_minor": amount_minor,
+                    "currency": currency,
+                    "status": "new",
+                },
+            )
+            if (intent.amount_minor, intent.currency, intent.payment_method) != (
+                amount_minor,
+                currency,
+                payment_method,
+            ):
+                raise GatewayError("Idempotency key reused with different parameters.")
+            SimulatedPaymentIntent.objects.filter(pk=intent.pk).update(calls=F("calls") + 1)
+            call_number = intent.calls + 1
+
+            if payment_method == "pm_sim_unavailable" or (
+                payment_method == "pm_sim_transient_error" and call_number == 1
+            ):
+                fault = TransientGatewayError("Simulated connection error before the charge.")
+            else:
+                fault = None
+                if intent.status == "new":
+                    intent.status = REQUIRES_CAPTURE if _is_chargeable(payment_method) else DECLINED
+                    intent.save(update_fields=["status", "updated_at"])
+                if payment_method == "pm_sim_timeout" and call_number == 1:
+                    fault = TransientGatewayError("Simulated timeout: the charge went through, the answer was lost.")
+        # Raised after the commit: a lost answer must not undo the charge it reports on.
+        if fault:
+            raise fault
+        return _result(intent)
+
+    def capture(self, *, provider_reference: str, amount_minor: int, idempotency_key: str) -> GatewayResult:
+        with transaction.atomic():
+            intent = self._intent(provider_reference)
+            if intent.payment_method == "pm_sim_capture_unavailable":
+                raise TransientGatewayError("Simulated outage during capture.")
+            if intent.status == REQUIRES_CAPTURE:
+                intent.status = SUCCEEDED
+                intent.save(update_fields=["status", "updated_at"])
+            elif intent.status != SUCCEEDED:
+                raise GatewayError(f"Cannot capture a payment intent in status {intent.status}.")
+            return _result(intent)
+
+    def void(self, *, provider_reference: str, idempotency_key: str) -> GatewayResult:
+        with transaction.atomic():
+            intent = self._intent(provider_reference)
+            if intent.status == REQUIRES_CAPTURE:
+                intent.status = CANCELED
+                intent.save(update_fields=["status", "updated_at"])
+            elif intent.status not in (CANCELED, DECLINED):
+                raise GatewayError(f"Cannot cancel a payment intent in status {intent.status}.")
+            return _result(intent)
+
+    def refund(self, *, provider_reference: str, amount_minor: int, idempotency_key: str) -> GatewayResult:
+        with transaction.atomic():
+            intent = self._intent(provider_reference)
+            if intent.status != SUCCEEDED:
+                raise GatewayError(f"Cannot refund a payment intent in status {intent.status}.")
+            if idempotency_key not in intent.refund_keys:
+                intent.amount_refunded_minor = min(intent.amount_minor, intent.amount_refunded_minor + amount_minor)
+                intent.refund_keys.append(idempotency_key)
+                intent.save(update_fields=["amount_refunded_minor", "refund_keys", "updated_at"])
+            return _result(intent)
+
+    def find_authorization(self, *, order_reference: str, idempotency_key: str) -> GatewayResult | None:
+        """The intent an authorisation with this key created, if any (for compensation)."""
+        intent = SimulatedPaymentIntent.objects.filter(idempotency_key=idempotency_key).first()
+        return _result(intent) if intent and intent.status != "new" else None
+
+    def retrieve(self, *, provider_reference: str) -> GatewayResult:
+        with transaction.atomic():
+            return _result(self._intent(provider_reference))
+
+    @staticmethod
+    def _intent(provider_reference: str) -> SimulatedPaymentIntent:
+        try:
+            return SimulatedPaymentIntent.objects.select_for_update().get(reference=provider_reference)
+        except SimulatedPaymentIntent.DoesNotExist as exc:
+            raise GatewayError(f"No such payment intent: {provider_reference}") from exc

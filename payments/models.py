@@ -1,0 +1,65 @@
+from django.db import models
+from django.db.models import Q
+
+
+class Payment(models.Model):
+    """The money side of one order: one row per order, following the provider's intent."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        REQUIRES_ACTION = "requires_action"
+        AUTHORIZED = "authorized"
+        CAPTURED = "captured"
+        DECLINED = "declined"
+        VOIDED = "voided"
+        REFUNDED = "refunded"
+        PARTIALLY_REFUNDED = "partially_refunded"
+        FAILED = "failed"
+
+    order = models.OneToOneField("orders.Order", on_delete=models.PROTECT, related_name="payment")
+    provider = models.CharField(max_length=20)
+    provider_reference = models.CharField(max_length=255, blank=True, db_index=True)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    amount_refunded = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    decline_code = models.CharField(max_length=60, blank=True)
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative"),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__gte=0) & Q(amount_refunded__lte=models.F("amount")),
+                name="payment_refund_within_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.provider_reference or '-'} {self.status}"
+
+
+class SimulatedPaymentIntent(models.Model):
+    """The simulated gateway's own book, in the database so every process sees one truth.
+
+    Keyed by the idempotency key like Stripe's requests, so a replayed call returns the
+    intent it created the first time instead of charging again.
+    """
+
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    reference = models.CharField(max_length=40, unique=True)
+    payment_method = models.CharField(max_length=100)
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=30)
+    amount_refunded_minor = models.BigIntegerField(default=0)
+    refund_keys = models.JSONField(default=list)
+    calls = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.status}"

@@ -1,0 +1,118 @@
+"""Taking and giving back an order's money through the configured gateway.
+
+Functions named `*_payment` call the provider and must run outside any transaction that
+holds an order lock; `record_*` functions write the outcome and run inside the caller's
+transaction. Idempotency keys are derived from the order and the operation, so a retry,
+or a second worker running the same step, can never charge twice.
+"""
+
+import logging
+from decimal import Decimal
+
+from orders.models import Order
+from payments.gateways import get_gateway
+from payments.gateways.base import GatewayError, GatewayResult, IntentStatus
+from payments.models import Payment
+from payments.money import from_minor_units, to_minor_units
+
+logger = logging.getLogger(__name__)
+
+PAYMENT_STATUS_FOR = {
+    IntentStatus.AUTHORIZED: Payment.Status.AUTHORIZED,
+    IntentStatus.CAPTURED: Payment.Status.CAPTURED,
+    IntentStatus.REQUIRES_ACTION: Payment.Status.REQUIRES_ACTION,
+    IntentStatus.DECLINED: Payment.Status.DECLINED,
+    IntentStatus.VOIDED: Payment.Status.VOIDED,
+    IntentStatus.REFUNDED: Payment.Status.REFUNDED,
+}
+
+
+def idempotency_key(order: Order, operation: str) -> str:
+    """The provider-side idempotency key of one operation on one order."""
+    return f"{order.reference}:{operation}"
+
+
+def authorize_payment(order: Order) -> GatewayResult:
+    """Hold the order's total on the shopper's payment method (network call)."""
+    return get_gateway().authorize(
+        order_reference=order.reference,
+        amount_minor=to_minor_units(order.total, order.currency),
+        currency=order.currency,
+        payment_method=order.payment_method,
+        idempotency_key=idempotency_key(order, "authorize"),
+    )
+
+
+def record_payment(order: Order, result: GatewayResult) -> Payment:
+    """Write the provider's answer into the order's payment row (inside the order's transaction)."""
+    payment, _ = Payment.objects.get_or_create(
+        order=order,
+        defaults={"provider": get_gateway().name, "amount": order.total, "currency": order.currency},
+    )
+    payment.status = PAYMENT_STATUS_FOR[result.status]
+    if result.status == IntentStatus.REFUNDED:
+        refunded = from_minor_units(result.amount_refunded_minor, order.currency)
+        payment.amount_refunded = min(refunded, payment.amount)
+        if payment.amount_refunded < payment.amount:
+            payment.status = Payment.Status.PARTIALLY_REFUNDED
+    payment.provider_reference = result.reference or payment.provider_reference
+    payment.decline_code = result.decline_code or payment.decline_code
+    payment.card_brand = result.card_brand or payment.card_brand
+    payment.card_last4 = result.card_last4 or payment.card_last4
+    payment.save()
+    return payment
+
+
+def capture_payment(order: Order) -> GatewayResult:
+    """Take the held amount once the inventory is deducted (network call)."""
+    payment = Payment.objects.get(order=order)
+    return get_gateway().capture(
+        provider_reference=payment.provider_reference,
+        amount_minor=to_minor_units(payment.amount, payment.currency),
+        idempotency_key=idempotency_key(order, "capture"),
+    )
+
+
+def refund_payment(order: Order, amount: Decimal | None = None, *, operation: str = "refund") -> GatewayResult:
+    """Give back `amount` (all that is left when None) of a captured payment (network call)."""
+    payment = Payment.objects.get(order=order)
+    amount = payment.amount - payment.amount_refunded if amount is None else amount
+    return get_gateway().refund(
+        provider_reference=payment.provider_reference,
+        amount_minor=to_minor_units(amount, payment.currency),
+        idempotency_key=idempotency_key(order, operation),
+    )
+
+
+def compensate_payment(order: Order) -> GatewayResult | None:
+    """Leave the order with no net charge: void a hold, refund a capture (network calls).
+
+    Reads the provider's current view first, so it is right whichever way a race with a
+    capture went; a void that loses such a race is followed by a refund. Returns the final
+    view, or None when no payment was ever made.
+    """
+    gateway = get_gateway()
+    payment = Payment.objects.filter(order=order).first()
+    if payment and payment.provider_reference:
+        current = gateway.retrieve(provider_reference=payment.provider_reference)
+    else:
+        # The authorisation's answer may have been lost (a timeout): ask by its key.
+        current = gateway.find_authorization(
+            order_reference=order.reference, idempotency_key=idempotency_key(order, "authorize")
+        )
+        if current is None:
+            return None
+    if current.status in (IntentStatus.AUTHORIZED, IntentStatus.REQUIRES_ACTION):
+        try:
+            return gateway.void(provider_reference=current.reference, idempotency_key=idempotency_key(order, "void"))
+        except GatewayError:
+            current = gateway.retrieve(provider_reference=current.reference)
+            if current.status != IntentStatus.CAPTURED:
+                raise
+    if current.status == IntentStatus.CAPTURED:
+        return gateway.refund(
+            provider_reference=current.reference,
+            amount_minor=to_minor_units(order.total, order.currency) - current.amount_refunded_minor,
+            idempotency_key=idempotency_key(order, "compensation-refund"),
+        )
+    return current
