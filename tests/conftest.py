@@ -66,3 +66,21 @@ def requires_postgres():
     if ON_CI:
         pytest.fail("CI must run the PostgreSQL tests: set DATABASE_URL to the local server.")
     pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://...)")
+
+
+@pytest.fixture
+def fake_stripe(settings):
+    """The app on PAYMENT_GATEWAY=stripe, talking to a local server that speaks Stripe's API (tests/fake_stripe.py).
+
+    Network retries are off and the timeout short, so each test decides which failures it sees.
+    """
+    from tests.fake_stripe import WEBHOOK_SECRET, FakeStripe
+
+    with FakeStripe() as server:
+        settings.PAYMENT_GATEWAY = "stripe"
+        settings.STRIPE_SECRET_KEY = server.api_key
+        settings.STRIPE_API_BASE = server.url
+        settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+        settings.STRIPE_TIMEOUT_SECONDS = 1.0
+        settings.STRIPE_MAX_NETWORK_RETRIES = 0
+        yield server
