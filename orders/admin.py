@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -38,7 +40,7 @@ class RefundInline(ReadOnlyInline):
 
 class RefundForm(forms.Form):
     amount = forms.DecimalField(
-        required=False, min_value=0, decimal_places=2, help_text="Leave empty to refund everything left."
+        required=False, min_value=Decimal("0.01"), decimal_places=2, help_text="Leave empty to refund everything left."
     )
     reason = forms.CharField(max_length=200, required=False)
 
@@ -113,7 +115,7 @@ class OrderAdmin(admin.ModelAdmin):
             try:
                 refund = request_refund(
                     order,
-                    form.cleaned_data["amount"] or None,
+                    form.cleaned_data["amount"],
                     requested_by=request.user.get_username(),
                     reason=form.cleaned_data["reason"],
                 )

@@ -155,6 +155,27 @@ def test_a_refund_stripe_refuses_is_marked_failed_with_the_reason(api, make_prod
     assert order.events.filter(step="refund_payment", outcome="failed").exists()
 
 
+def test_cancelling_a_partly_refunded_confirmed_order_refunds_the_rest(
+    api, make_product, fake_stripe, manager, monkeypatch
+):
+    make_product("MUG-001", price="12.50", on_hand=5)
+    monkeypatch.setattr(pipeline, "enqueue_advance", lambda order: None)
+    monkeypatch.setattr("orders.services.enqueue_advance", lambda order: None)
+    order = place(api)
+    for step in ("validate_order", "process_payment", "update_inventory"):
+        pipeline.run_step(order.pk, step)
+    manager.post(refund_page(order), {"amount": "10.00"})
+
+    manager.post("/admin/orders/order/", {"action": "cancel_selected", "_selected_action": [order.pk]})
+
+    order.refresh_from_db()
+    assert order.state == "CANCELLED"
+    assert refunded_at_stripe(fake_stripe, order) == 2500
+    assert sorted(r["amount"] for r in fake_stripe.refunds.values()) == [1000, 1500]
+    assert (order.payment.status, order.payment.amount_refunded) == ("refunded", Decimal("25.00"))
+    assert (stock_of("MUG-001").on_hand, stock_of("MUG-001").reserved) == (5, 0)
+
+
 def test_a_manager_cancels_an_order_in_progress_from_the_admin_and_the_hold_is_voided(
     api, make_product, fake_stripe, manager, monkeypatch
 ):
