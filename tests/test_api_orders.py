@@ -145,3 +145,14 @@ def test_an_expired_receipt_link_is_refused(client, completed_order, settings, m
 def test_an_unknown_order_and_its_receipt_are_not_found(api, db):
     assert api.get("/api/orders/ord_AAAAAAAAAAAAAAAAAAAAAA/").status_code == 404
     assert api.get("/api/orders/ord_AAAAAAAAAAAAAAAAAAAAAA/receipt").status_code == 404
+
+
+def test_the_api_is_described_by_an_openapi_schema_and_browsable_docs(client, db):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in ("/api/orders/", "/api/place-order", "/api/orders/{reference}/", "/api/products/"):
+        assert path in paths
+    assert "Idempotency-Key" in {p["name"] for p in paths["/api/orders/"]["post"]["parameters"]}
+    assert client.get("/api/docs/").status_code == 200

@@ -5,12 +5,15 @@ an order between steps hold the queue (`held_pipeline`) and run the steps themse
 """
 
 import pytest
+from django.conf import settings
 from django.core import mail
+from django.db import connection
 
 from inventory.models import StockMovement
 from orders import pipeline
 from orders.models import Order, OrderEvent, OrderState
 from orders.pipeline import STEPS, TRANSITIONS, IllegalTransition, cancel_order, new_run, run_step, set_state
+from payments.gateways.simulated import SimulatedGateway
 from payments.models import Payment, SimulatedPaymentIntent
 from receipts.models import Receipt
 from tests.invariants import assert_stock_invariants, row_counts, stock_of
@@ -400,3 +403,37 @@ def test_set_state_refuses_a_move_the_state_machine_forbids(shopper, make_produc
     order.refresh_from_db()
     assert order.state == current
     assert OrderEvent.objects.count() == events_before
+
+
+def test_the_gateway_is_called_outside_any_transaction_with_a_key_derived_from_the_order(
+    shopper, make_product, monkeypatch
+):
+    make_product("MUG-001", on_hand=5)
+    calls = []
+
+    def spy(name):
+        real = getattr(SimulatedGateway, name)
+
+        def call(self, **kwargs):
+            calls.append((name, connection.in_atomic_block, kwargs.get("idempotency_key")))
+            return real(self, **kwargs)
+
+        return call
+
+    for name in ("authorize", "capture", "void", "refund"):
+        monkeypatch.setattr(SimulatedGateway, name, spy(name))
+
+    paid = shopper.buys({"MUG-001": 1})
+    failed = shopper.buys({"MUG-001": 1}, pay_with="pm_sim_capture_unavailable")
+
+    assert {name for name, _, _ in calls} == {"authorize", "capture", "void"}
+    assert not any(in_transaction for _, in_transaction, _ in calls)
+    assert ("authorize", False, f"{paid.reference}:authorize") in calls
+    assert ("capture", False, f"{paid.reference}:capture") in calls
+    assert ("void", False, f"{failed.reference}:void") in calls
+
+
+def test_the_task_queue_never_runs_a_step_twice_at_once_nor_retries_a_message_forever():
+    queue = settings.Q_CLUSTER
+    assert queue["retry"] > queue["timeout"]
+    assert queue["max_attempts"] > 0
