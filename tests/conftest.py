@@ -102,6 +102,15 @@ def held_pipeline(monkeypatch):
     return HeldPipeline()
 
 
+@pytest.fixture
+def stock_invariants_hold(transactional_db):
+    """Checks, once the test is done, that the ledger sums to on hand and no stock is negative."""
+    yield
+    from tests.invariants import assert_stock_invariants
+
+    assert_stock_invariants()
+
+
 def requires_postgres():
     """Skip where PostgreSQL is not the test database, except on CI, where that is a failure."""
     if connection.vendor == "postgresql":
