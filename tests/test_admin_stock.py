@@ -139,7 +139,9 @@ def test_an_adjustment_below_the_reserved_units_is_refused_with_a_message(staff,
         product_url(mug), {**form, "stock_adjustment": "-3", "adjustment_note": "breakage"}, follow=True
     )
 
-    assert "Stock not changed" in response.content.decode()
+    page = response.content.decode()
+    assert "Cannot remove 3 units: 5 on hand, 4 reserved by orders." in page
+    assert "was changed successfully" not in page
     stock = stock_of("MUG-001")
     assert (stock.on_hand, stock.reserved) == (5, 4)
 
