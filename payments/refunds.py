@@ -14,7 +14,8 @@ from django.db.models import Sum
 
 from orders.models import Order, OrderEvent
 from orders.pipeline import lock_order
-from payments.gateways.base import GatewayError, TransientGatewayError
+from payments.gateways import get_gateway
+from payments.gateways.base import GatewayError, GatewayResult, TransientGatewayError
 from payments.models import Payment, Refund
 from payments.money import from_minor_units, to_minor_units
 from payments.services import record_payment, refund_payment
@@ -89,8 +90,11 @@ def issue_refund(refund_id: int) -> Refund:
         logger.warning("refund #%s of %s not confirmed yet: %s", refund.pk, refund.order.reference, error)
         return refund
     except GatewayError as error:
+        current = _current_view(refund.order)  # our books may be behind (a refund made in Stripe's dashboard)
         with transaction.atomic():
             order = lock_order(refund.order_id)
+            if current is not None:
+                record_payment(order, current)
             Refund.objects.filter(pk=refund.pk).update(status=Refund.Status.FAILED, error=str(error)[:2000])
             _record(order, refund, OrderEvent.Outcome.FAILED, f"Refund #{refund.pk} refused: {error}")
         logger.error("refund #%s of %s refused: %s", refund.pk, refund.order.reference, error)
@@ -105,6 +109,14 @@ def issue_refund(refund_id: int) -> Refund:
             refund.save(update_fields=["status", "error", "updated_at"])
             _record(order, refund, OrderEvent.Outcome.SUCCEEDED, f"Refunded {refund.amount} {refund.currency}")
     return refund
+
+
+def _current_view(order: Order) -> GatewayResult | None:
+    """The provider's view of the order's payment, or None when it cannot be read now."""
+    try:
+        return get_gateway().retrieve(provider_reference=order.payment.provider_reference)
+    except GatewayError:
+        return None
 
 
 def _record(order: Order, refund: Refund, outcome: str, message: str) -> None:

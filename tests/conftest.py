@@ -121,12 +121,15 @@ def requires_postgres():
 
 
 @pytest.fixture
-def fake_stripe(settings):
+def fake_stripe(request, settings):
     """The app on PAYMENT_GATEWAY=stripe, talking to a local server that speaks Stripe's API (tests/fake_stripe.py).
 
     Network retries are off and the timeout short, so each test decides which failures it sees.
+    Afterwards, in tests with a database, both books must balance: the stock ledger, and no
+    charge without an order (a test that breaks them on purpose sets `check_books = False`).
     """
-    from tests.fake_stripe import WEBHOOK_SECRET, FakeStripe
+    from tests.fake_stripe import WEBHOOK_SECRET, FakeStripe, assert_no_charge_without_order
+    from tests.invariants import assert_stock_invariants
 
     with FakeStripe() as server:
         settings.PAYMENT_GATEWAY = "stripe"
@@ -136,3 +139,6 @@ def fake_stripe(settings):
         settings.STRIPE_TIMEOUT_SECONDS = 1.0
         settings.STRIPE_MAX_NETWORK_RETRIES = 0
         yield server
+        if server.check_books and "transactional_db" in request.fixturenames:
+            assert_stock_invariants()
+            assert_no_charge_without_order(server)

@@ -92,6 +92,30 @@ def deliver(client, event: dict | str, *, secret: str = WEBHOOK_SECRET, timestam
     return client.generic("POST", WEBHOOK_URL, payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
 
 
+def assert_no_charge_without_order(fake: "FakeStripe") -> None:
+    """DESIGN.md's second invariant, read from both books: one intent per order at most; an order
+    that ended without money keeps neither a hold nor a net charge; a confirmed order has its
+    total captured, less exactly the refunds the shop recorded."""
+    from orders.models import Order
+    from payments.money import to_minor_units
+
+    for order in Order.objects.select_related("payment"):
+        intents = fake.intents_for(order.reference)
+        assert len(intents) <= 1, f"{order.reference} has {len(intents)} payment intents"
+        if not intents:
+            continue
+        intent = intents[0]
+        charge = fake.charge_of(intent["id"]) or {}
+        kept = charge.get("amount_captured", 0) - charge.get("amount_refunded", 0) if charge.get("captured") else 0
+        if order.state in ("REJECTED", "PAYMENT_FAILED", "FAILED", "CANCELLED"):
+            assert intent["status"] not in ("requires_capture", "requires_action"), (order.reference, intent["status"])
+            assert kept == 0, f"{order.reference} is {order.state} but keeps {kept} at Stripe"
+        elif order.state in ("CONFIRMED", "COMPLETED"):
+            assert intent["status"] == "succeeded", (order.reference, intent["status"])
+            assert charge["amount_captured"] == to_minor_units(order.total, order.currency)
+            assert charge["amount_refunded"] == to_minor_units(order.payment.amount_refunded, order.currency)
+
+
 def decode_form(pairs: list[tuple[str, str]]) -> dict:
     """Stripe's bracketed form keys (`metadata[order]`, `expand[0]`) as nested dicts and lists."""
     root: dict = {}
@@ -151,6 +175,7 @@ class FakeStripe:
     calls: list = field(default_factory=list)
     faults: list = field(default_factory=list)
     on_call: dict = field(default_factory=dict)  # operation -> callback(params), run before the work
+    check_books: bool = True  # the fixture checks no charge is without an order afterwards
 
     def __post_init__(self):
         self._lock = threading.RLock()

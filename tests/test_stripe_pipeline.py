@@ -5,11 +5,11 @@ from decimal import Decimal
 
 import pytest
 
-from inventory.models import Stock
 from orders import pipeline
 from orders.models import Order
 from orders.tasks import sweep_stuck_orders
 from tests.fake_stripe import deliver
+from tests.invariants import stock_of
 
 
 def place(api, *, sku="MUG-001", quantity=2, payment_method="pm_card_visa") -> Order:
@@ -24,10 +24,6 @@ def place(api, *, sku="MUG-001", quantity=2, payment_method="pm_card_visa") -> O
     )
     assert response.status_code == 202, response.content
     return Order.objects.get(reference=response.json()["reference"])
-
-
-def stock_of(sku: str) -> Stock:
-    return Stock.objects.get(product__sku=sku)
 
 
 @pytest.fixture

@@ -19,6 +19,13 @@ def _settled_at_once(settings):
     settings.PAYMENT_RECONCILE_AFTER_SECONDS = 0
 
 
+@pytest.fixture
+def broken_books(fake_stripe):
+    """These tests make Stripe's books and ours disagree on purpose: that is what the reconciler finds."""
+    fake_stripe.check_books = False
+    return fake_stripe
+
+
 def test_the_reconciler_runs_on_a_schedule_in_every_install(db):
     schedule = Schedule.objects.get(func="payments.tasks.reconcile_payments")
 
@@ -37,7 +44,8 @@ def test_orders_that_agree_with_stripe_are_left_alone(api, make_product, fake_st
         assert not order.needs_attention
 
 
-def test_a_charge_kept_for_a_cancelled_order_is_flagged_once(api, make_product, fake_stripe, monkeypatch, caplog):
+def test_a_charge_kept_for_a_cancelled_order_is_flagged_once(api, make_product, broken_books, monkeypatch, caplog):
+    fake_stripe = broken_books
     make_product("MUG-001", price="12.50", on_hand=5)
     monkeypatch.setattr(pipeline, "enqueue_advance", lambda order: None)
     monkeypatch.setattr("orders.services.enqueue_advance", lambda order: None)
@@ -65,7 +73,8 @@ def test_a_charge_kept_for_a_cancelled_order_is_flagged_once(api, make_product, 
     assert any("Charge without an order" in r.getMessage() for r in caplog.records)
 
 
-def test_a_completed_order_whose_payment_stripe_does_not_hold_is_flagged(api, make_product, fake_stripe):
+def test_a_completed_order_whose_payment_stripe_does_not_hold_is_flagged(api, make_product, broken_books):
+    fake_stripe = broken_books
     make_product("MUG-001", price="12.50", on_hand=5)
     order = place(api)
     [intent] = fake_stripe.intents_for(order.reference)

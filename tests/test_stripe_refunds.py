@@ -9,7 +9,8 @@ from orders import pipeline
 from payments.models import Refund
 from payments.reconciliation import reconcile_payments
 from payments.refunds import issue_refund
-from tests.test_stripe_pipeline import place, stock_of
+from tests.invariants import stock_of
+from tests.test_stripe_pipeline import place
 
 
 @pytest.fixture(autouse=True)
@@ -153,6 +154,8 @@ def test_a_refund_stripe_refuses_is_marked_failed_with_the_reason(api, make_prod
     assert refund.status == "failed"
     assert "greater than unrefunded amount" in refund.error
     assert order.events.filter(step="refund_payment", outcome="failed").exists()
+    order.refresh_from_db()
+    assert order.payment.amount_refunded == Decimal("20.00")  # our books caught up with Stripe's
 
 
 def test_cancelling_a_partly_refunded_confirmed_order_refunds_the_rest(
