@@ -175,3 +175,29 @@ def test_an_event_for_a_payment_of_no_known_order_is_stored_and_ignored(api, tra
 
     assert response.status_code == 200
     assert StripeEvent.objects.get().processed_at is not None
+
+
+def test_the_webhook_answers_at_once_and_leaves_the_work_to_the_task_queue(
+    api, make_product, fake_stripe, held_pipeline, monkeypatch
+):
+    from django_q.conf import Conf
+
+    held_pipeline.run_inline()
+    order, intent = a_paid_order(api, make_product, fake_stripe)
+    monkeypatch.setattr(Conf, "SYNC", False)  # from here on, tasks wait in the queue
+    event = fake_stripe.dispute(intent["id"])
+
+    response = deliver(api, event)
+
+    stored = StripeEvent.objects.get()
+    assert response.status_code == 200
+    assert stored.processed_at is None
+    assert held_pipeline.queued() == [("payments.tasks.process_stripe_event", (stored.pk,))]
+    order.refresh_from_db()
+    assert not order.needs_attention
+
+    from payments.tasks import process_stripe_event
+
+    process_stripe_event(stored.pk)
+    order.refresh_from_db()
+    assert order.needs_attention
