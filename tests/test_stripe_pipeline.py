@@ -238,6 +238,26 @@ def test_a_capture_that_keeps_failing_ends_failed_voids_the_hold_and_returns_the
     assert (stock_of("MUG-001").on_hand, stock_of("MUG-001").reserved) == (5, 0)
 
 
+def test_an_inventory_step_that_keeps_failing_voids_the_hold_and_never_captures(
+    api, make_product, fake_stripe, monkeypatch
+):
+    make_product("MUG-001", price="12.50", on_hand=5)
+
+    def deduct_fails(order):
+        raise RuntimeError("warehouse database unreachable")
+
+    monkeypatch.setattr(pipeline, "deduct_stock", deduct_fails)
+
+    order = place(api)
+
+    order.refresh_from_db()
+    assert order.state == "FAILED"
+    assert not fake_stripe.calls_of("capture_intent")
+    assert fake_stripe.intents_for(order.reference)[0]["status"] == "canceled"
+    assert order.payment.status == "voided"
+    assert (stock_of("MUG-001").on_hand, stock_of("MUG-001").reserved) == (5, 0)
+
+
 def test_cancelling_a_paid_order_voids_the_hold(api, make_product, fake_stripe, stepwise):
     make_product("MUG-001", price="12.50", on_hand=5)
     order = stepwise(place(api), "validate_order", "process_payment")
