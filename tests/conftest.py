@@ -7,6 +7,7 @@ real `qcluster` process start one (see tests/processes.py).
 
 import os
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -15,6 +16,14 @@ from rest_framework.test import APIClient
 from inventory.models import Product, Stock, StockMovement
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _static_root():
+    """Whitenoise warns on every request when STATIC_ROOT is missing; a clean clone has none."""
+    from django.conf import settings
+
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture(autouse=True)
