@@ -66,6 +66,7 @@ def test_an_order_placed_over_http_is_completed_by_a_real_cluster_with_a_receipt
     assert emails[0]["To"] == "ada@example.com"
     assert placed["reference"] in emails[0]["Subject"]
     assert Stock.objects.get(product__sku="MUG-001").on_hand == 3
+    assert not OrderEvent.objects.exclude(outcome="succeeded").exists()  # no step needed a retry
 
 
 def test_a_cluster_killed_mid_payment_leaves_an_order_the_sweeper_completes_with_one_charge(shop, make_product):
