@@ -295,6 +295,7 @@ def shop(transactional_db, tmp_path, settings, monkeypatch) -> Iterator[Shop]:
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "ORM", "default")  # the processes' queue, even where the shell sets REDIS_URL
     settings.ORDER_STUCK_AFTER_SECONDS = STUCK_AFTER_SECONDS
     shop = Shop(tmp_path, cluster_name=Conf.CLUSTER_NAME)
     try:

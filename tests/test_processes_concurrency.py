@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 from django.db import connection
-from django.db.models import Sum
 
 from inventory.models import Stock, StockMovement
 from orders import pipeline
@@ -20,6 +19,7 @@ from orders.services import place_order
 from payments.models import Payment, SimulatedPaymentIntent
 from receipts.models import Receipt
 from tests.conftest import requires_postgres
+from tests.invariants import assert_stock_invariants, stock_of
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.slow
@@ -38,13 +38,14 @@ def wait_until_all_final(timeout: float = 120) -> None:
     )
 
 
-def assert_ledger_matches_stock(sku: str) -> Stock:
-    stock = Stock.objects.get(product__sku=sku)
-    movements = StockMovement.objects.filter(product__sku=sku).order_by("id")
-    assert movements.aggregate(total=Sum("quantity"))["total"] == stock.on_hand
-    running = list(itertools.accumulate(movements.values_list("quantity", flat=True)))
+def assert_ledger_never_below_zero(sku: str) -> None:
+    """Read in the order it was written, the ledger of a product never ran below zero."""
+    running = list(
+        itertools.accumulate(
+            StockMovement.objects.filter(product__sku=sku).order_by("id").values_list("quantity", flat=True)
+        )
+    )
     assert min(running) >= 0, f"the ledger of {sku} went below zero: {running}"
-    return stock
 
 
 def deadlocks() -> list[str]:
@@ -52,10 +53,15 @@ def deadlocks() -> list[str]:
 
 
 def step_errors() -> list[str]:
-    """Errors of step attempts that did not succeed: none is expected when every card pays."""
+    """Errors of step attempts that did not succeed: none is expected when every card pays.
+
+    Two nudges for one order (a duplicate message, a sweep) may meet at its email: the second
+    waits for the first's claim, and that wait is not an error.
+    """
     return list(
         OrderEvent.objects.filter(outcome__in=["retrying", "failed"])
         .exclude(to_state="REJECTED")
+        .exclude(error__startswith="NotificationInProgress")
         .values_list("error", flat=True)
     )
 
@@ -86,7 +92,9 @@ def test_sixty_buyers_racing_over_http_for_ten_units_buy_exactly_ten(shop, make_
 
     states = {state: Order.objects.filter(state=state).count() for state in ("COMPLETED", "REJECTED")}
     assert states == {"COMPLETED": STOCK, "REJECTED": BUYERS - STOCK}, list(Order.objects.values_list("state"))
-    stock = assert_ledger_matches_stock("LAMP-010")
+    assert_stock_invariants()
+    assert_ledger_never_below_zero("LAMP-010")
+    stock = stock_of("LAMP-010")
     assert (stock.on_hand, stock.reserved) == (0, 0)
     assert SimulatedPaymentIntent.objects.filter(status="succeeded", amount_refunded_minor=0).count() == STOCK
     assert SimulatedPaymentIntent.objects.count() == STOCK  # the rejected never reached the gateway
@@ -95,6 +103,8 @@ def test_sixty_buyers_racing_over_http_for_ten_units_buy_exactly_ten(shop, make_
     assert Receipt.objects.count() == STOCK
     for rejected in Order.objects.filter(state="REJECTED")[:3]:
         assert rejected.failure_code == "out_of_stock"
+    # A rejected order's email follows its final state (queued once the rejection commits).
+    wait_until(lambda: len(shop.emails()) >= BUYERS, message=f"{len(shop.emails())} of {BUYERS} emails written")
     recipients = sorted(message["To"] for message in shop.emails())
     assert recipients == sorted(f"buyer{n}@example.com" for n in range(BUYERS))  # one email each
     listed = requests.get(f"{shop.url}/api/products/", timeout=30).json()
@@ -139,7 +149,12 @@ def test_two_products_bought_in_opposite_line_orders_concurrently_never_deadlock
 
     assert set(Order.objects.values_list("state", flat=True)) == {"COMPLETED"}
     assert not step_errors()
+    assert_stock_invariants()
     for sku in ("CUP-A", "CUP-B"):
-        stock = assert_ledger_matches_stock(sku)
+        assert_ledger_never_below_zero(sku)
+        stock = stock_of(sku)
         assert (stock.on_hand, stock.reserved) == (100 - orders_count, 0)
     assert Payment.objects.filter(status="captured").count() == orders_count
+    # Every order had two nudges (its placement's and its validation's): still one email each.
+    wait_until(lambda: len(shop.emails()) >= orders_count)
+    assert sorted(m["To"] for m in shop.emails()) == sorted(f"buyer{n}@example.com" for n in range(orders_count))

@@ -16,11 +16,11 @@ import requests
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
-from inventory.models import Stock
 from orders.models import Order, OrderEvent
 from payments.models import Payment, SimulatedPaymentIntent
 from receipts.models import Receipt
 from tests.conftest import ON_CI
+from tests.invariants import assert_stock_invariants, stock_of
 from tests.processes import STUCK_AFTER_SECONDS, pdf_text, wait_until
 
 pytestmark = pytest.mark.slow
@@ -65,7 +65,8 @@ def test_an_order_placed_over_http_is_completed_by_a_real_cluster_with_a_receipt
     assert len(emails) == 1
     assert emails[0]["To"] == "ada@example.com"
     assert placed["reference"] in emails[0]["Subject"]
-    assert Stock.objects.get(product__sku="MUG-001").on_hand == 3
+    assert stock_of("MUG-001").on_hand == 3
+    assert_stock_invariants()
     assert not OrderEvent.objects.exclude(outcome="succeeded").exists()  # no step needed a retry
 
 
@@ -102,8 +103,9 @@ def test_a_cluster_killed_mid_payment_leaves_an_order_the_sweeper_completes_with
     assert Receipt.objects.filter(order__reference=reference).count() == 1
     assert len(list((shop.var_dir / "private").rglob("*.pdf"))) == 1
     assert len(shop.emails()) == 1
-    stock = Stock.objects.get(product__sku="MUG-001")
+    stock = stock_of("MUG-001")
     assert (stock.on_hand, stock.reserved) == (3, 0)
+    assert_stock_invariants()
 
 
 def sweeper_schedule() -> Schedule:
