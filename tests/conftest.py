@@ -7,14 +7,35 @@ real `qcluster` process start one (see tests/processes.py).
 
 import os
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
 from inventory.models import Product, Stock, StockMovement
+from tests.processes import shop  # noqa: F401  (the fixture that starts real processes)
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _static_root():
+    """Whitenoise warns on every request when STATIC_ROOT is missing; a clean clone has none."""
+    from django.conf import settings
+
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """On SQLite, a test database in a file rather than in memory, so that the processes some
+    tests start (a web server, a qcluster) share it with the test."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("database") / "test.sqlite3")
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +52,8 @@ def _fast_pipeline(settings, tmp_path, monkeypatch):
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": str(tmp_path / "private")},
         },
+        # Pages render without `collectstatic` having built the manifest.
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
 
 
@@ -59,6 +82,56 @@ def make_product(transactional_db):
     return make
 
 
+@pytest.fixture
+def shopper(api):
+    """Places orders the way a shopper does, over the API, and returns the order row."""
+    from orders.models import Order
+
+    class Shopper:
+        def buys(self, quantities: dict[str, int], *, pay_with="pm_card_visa", email="shopper@example.com") -> Order:
+            body = {
+                "email": email,
+                "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in quantities.items()],
+                "payment_method": pay_with,
+            }
+            response = api.post("/api/orders/", body, format="json")
+            assert response.status_code == 202, response.content
+            return Order.objects.get(reference=response.json()["reference"])
+
+    return Shopper()
+
+
+@pytest.fixture
+def held_pipeline(monkeypatch):
+    """Tasks go to the real database queue instead of running inline, so a test can hold an
+    order between steps, run a step itself, or lose the queued messages like a failed broker."""
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    class HeldPipeline:
+        def queued(self) -> list[tuple[str, tuple]]:
+            return [(m.task["func"], tuple(m.task["args"])) for m in OrmQ.objects.order_by("id")]
+
+        def lose_queued(self) -> int:
+            return OrmQ.objects.all().delete()[0]
+
+        def run_inline(self) -> None:
+            monkeypatch.setattr(Conf, "SYNC", True)
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "ORM", "default")  # the database queue even where REDIS_URL is set
+    return HeldPipeline()
+
+
+@pytest.fixture
+def stock_invariants_hold(transactional_db):
+    """Checks, once the test is done, that the ledger sums to on hand and no stock is negative."""
+    yield
+    from tests.invariants import assert_stock_invariants
+
+    assert_stock_invariants()
+
+
 def requires_postgres():
     """Skip where PostgreSQL is not the test database, except on CI, where that is a failure."""
     if connection.vendor == "postgresql":
@@ -66,3 +139,27 @@ def requires_postgres():
     if ON_CI:
         pytest.fail("CI must run the PostgreSQL tests: set DATABASE_URL to the local server.")
     pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://...)")
+
+
+@pytest.fixture
+def fake_stripe(request, settings):
+    """The app on PAYMENT_GATEWAY=stripe, talking to a local server that speaks Stripe's API (tests/fake_stripe.py).
+
+    Network retries are off and the timeout short, so each test decides which failures it sees.
+    Afterwards, in tests with a database, both books must balance: the stock ledger, and no
+    charge without an order (a test that breaks them on purpose sets `check_books = False`).
+    """
+    from tests.fake_stripe import WEBHOOK_SECRET, FakeStripe, assert_no_charge_without_order
+    from tests.invariants import assert_stock_invariants
+
+    with FakeStripe() as server:
+        settings.PAYMENT_GATEWAY = "stripe"
+        settings.STRIPE_SECRET_KEY = server.api_key
+        settings.STRIPE_API_BASE = server.url
+        settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+        settings.STRIPE_TIMEOUT_SECONDS = 1.0
+        settings.STRIPE_MAX_NETWORK_RETRIES = 0
+        yield server
+        if server.check_books and "transactional_db" in request.fixturenames:
+            assert_stock_invariants()
+            assert_no_charge_without_order(server)
