@@ -1,8 +1,11 @@
 """Receipt rendering: an order in, PDF bytes out. Nothing is stored here."""
 
+import functools
+
 from django.conf import settings
 from django.template.loader import render_to_string
 from weasyprint import HTML
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
 ASSETS_DIR = settings.BASE_DIR / "receipts" / "static"
@@ -40,4 +43,12 @@ def render_receipt_pdf(order, *, receipt_number: str, issued_at) -> bytes:
         },
     )
     fetcher = ProjectAssetsFetcher(allowed_protocols=["file"])
-    return HTML(string=html, base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=fetcher).write_pdf()
+    document = HTML(string=html, base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=fetcher)
+    return document.write_pdf(font_config=_font_config())
+
+
+@functools.cache
+def _font_config() -> FontConfiguration:
+    """One font configuration per process: building it (fontconfig's font list) for every
+    receipt was a sixth of each render (BENCHMARKS.md)."""
+    return FontConfiguration()
