@@ -234,6 +234,9 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Woken by LISTEN/NOTIFY rather than polling: no poll interval between two steps.
+        Q_CLUSTER["broker_class"] = "config.broker.PostgresOrmBroker"
 
 # How long an order may sit in a non-final state before the sweeper re-drives it.
 ORDER_STUCK_AFTER_SECONDS = env_int("ORDER_STUCK_AFTER_SECONDS", 60)

@@ -132,7 +132,7 @@ def enqueue(func: str, order_id: int) -> None:
     from django_q.conf import Conf
     from django_q.tasks import async_task
 
-    broker = _broker(Conf.CLUSTER_NAME, repr(Conf.REDIS), repr(Conf.ORM))
+    broker = _broker(Conf.CLUSTER_NAME, repr(Conf.BROKER_CLASS), repr(Conf.REDIS), repr(Conf.ORM))
     q_options = {"group": "pipeline", "broker": broker}
     async_task(func, order_id, task_name=f"{func.rsplit('.', 1)[-1]}:{order_id}", q_options=q_options)
 

@@ -1,0 +1,62 @@
+"""The database task broker on PostgreSQL: LISTEN/NOTIFY wakes the cluster, oldest task first."""
+
+import threading
+
+import pytest
+from django.db import connections
+from django_q.conf import Conf
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
+
+from config import broker as broker_module
+from config.broker import PostgresOrmBroker
+from tests.conftest import requires_postgres
+
+
+@pytest.fixture
+def broker(transactional_db, monkeypatch):
+    requires_postgres()
+    monkeypatch.setattr(Conf, "ORM", "default")
+    queue = PostgresOrmBroker(list_key="test-broker")
+    yield queue
+    queue._close_listener()
+    OrmQ.objects.filter(key="test-broker").delete()
+
+
+def package(name: str) -> str:
+    return SignedPackage.dumps({"id": name, "name": name, "func": "math.floor", "args": (1.5,), "kwargs": {}})
+
+
+def test_queued_tasks_come_out_oldest_first_and_each_once(broker):
+    for name in ("first", "second", "third"):
+        broker.enqueue(package(name))
+
+    taken = [SignedPackage.loads(broker.dequeue()[0][1])["name"] for _ in range(3)]
+
+    assert taken == ["first", "second", "third"]
+    assert broker.dequeue() is None  # all three are locked for this cluster until acknowledged
+    assert OrmQ.objects.filter(key="test-broker").count() == 3
+
+
+def test_an_enqueue_wakes_a_cluster_waiting_on_an_empty_queue(broker, monkeypatch):
+    # The wait outlasts the test's patience: only the notification can end it in time.
+    monkeypatch.setattr(broker_module, "WAIT_SECONDS", 120)
+    broker._listen()  # from here on a notification is kept for the waiting dequeue
+    woken = []
+
+    def pusher():
+        for _ in range(3):
+            if tasks := broker.dequeue():
+                woken.append(tasks)
+                break
+        connections.close_all()
+
+    waiting = threading.Thread(target=pusher, daemon=True)
+    waiting.start()
+    waiting.join(0.5)
+    other_process = PostgresOrmBroker(list_key="test-broker")
+    other_process.enqueue(package("wake up"))
+    waiting.join(60)
+
+    assert not waiting.is_alive(), "the waiting dequeue was never woken by the enqueue"
+    assert [SignedPackage.loads(payload)["name"] for _, payload in woken[0]] == ["wake up"]
