@@ -127,28 +127,33 @@ STATICFILES_DIRS = [p for p in [BASE_DIR / "frontend" / "dist"] if p.exists()]
 
 # Receipts are private: with a bucket they go to S3 (django-storages' own variable names),
 # otherwise to local files outside any public URL, downloaded through signed links.
-AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
-if AWS_STORAGE_BUCKET_NAME:
-    RECEIPT_STORAGE = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": AWS_STORAGE_BUCKET_NAME,
-            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
-            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
-            "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
-            "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
-            "default_acl": "private",
-            "querystring_auth": True,
-            "file_overwrite": False,
-            "signature_version": "s3v4",
-            "querystring_expire": env_int("RECEIPT_LINK_TTL_SECONDS", 300),
-        },
-    }
-else:
-    RECEIPT_STORAGE = {
+def receipt_storage_from_env(environ) -> dict:
+    """The STORAGES entry of receipts for these environment variables."""
+    if bucket := environ.get("AWS_STORAGE_BUCKET_NAME", ""):
+        return {
+            "BACKEND": "receipts.storage.ReceiptS3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,
+                "region_name": environ.get("AWS_S3_REGION_NAME") or None,
+                "access_key": environ.get("AWS_ACCESS_KEY_ID") or None,
+                "secret_key": environ.get("AWS_SECRET_ACCESS_KEY") or None,
+                "addressing_style": environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+                "default_acl": "private",
+                "querystring_auth": True,
+                "file_overwrite": False,
+                "signature_version": "s3v4",
+                "querystring_expire": int(environ.get("RECEIPT_LINK_TTL_SECONDS") or 300),
+            },
+        }
+    return {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(VAR_DIR / "private")},
     }
+
+
+AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+RECEIPT_STORAGE = receipt_storage_from_env(os.environ)
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",

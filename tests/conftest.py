@@ -16,6 +16,9 @@ from inventory.models import Product, Stock, StockMovement
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
 
+# Servers on loopback that some tests talk to: a local AWS (S3, SNS, SQS) and SMTP.
+pytest_plugins = ["tests.aws", "tests.smtp"]
+
 
 @pytest.fixture(autouse=True)
 def _fast_pipeline(settings, tmp_path, monkeypatch):
