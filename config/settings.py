@@ -186,6 +186,11 @@ else:
     EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "emails"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "orders@shop.example")
 
+# Optional: every final order state is also published to this SNS topic (credentials from
+# the usual AWS variables; the region from the topic's ARN; the endpoint overridable).
+NOTIFY_SNS_TOPIC_ARN = os.environ.get("NOTIFY_SNS_TOPIC_ARN", "")
+AWS_SNS_ENDPOINT_URL = os.environ.get("AWS_SNS_ENDPOINT_URL", "")
+
 # Payments: the simulated gateway by default; `stripe` needs its keys.
 PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "simulated")
 
