@@ -42,17 +42,12 @@ class ReceiptDocument:
     currency: str
     lines: tuple[ReceiptLine, ...]
     subtotal: Decimal
-    tax_rate: Decimal  # a fraction: 0.2 is 20%
+    tax_rate_percent: str  # "20" for 20%; printed even when "0"
     tax: Decimal
     total: Decimal
     card_brand: str = ""
     card_last4: str = ""
     payment_reference: str = ""
-
-    @property
-    def tax_rate_percent(self) -> str:
-        """The rate as a percentage without trailing zeros: "20", "7.5", "0"."""
-        return format((self.tax_rate * 100).normalize(), "f")
 
 
 class BlockedResource(ValueError):

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from orders.models import Order
+from orders.services import tax_rate_percent
 from receipts.models import Receipt
 from receipts.rendering import ReceiptDocument, ReceiptLine, render_receipt_pdf
 
@@ -51,7 +52,7 @@ def receipt_document(order: Order, receipt: Receipt) -> ReceiptDocument:
             for line in order.lines.all()
         ),
         subtotal=order.subtotal,
-        tax_rate=settings.SHOP_TAX_RATE,
+        tax_rate_percent=tax_rate_percent(),
         tax=order.tax,
         total=order.total,
         card_brand=payment.card_brand if payment else "",
