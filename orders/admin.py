@@ -1,7 +1,13 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from orders.models import Order, OrderEvent, OrderLine
 from orders.pipeline import IllegalTransition, cancel_order
+from receipts.services import receipt_download_url
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -43,6 +49,7 @@ class OrderAdmin(admin.ModelAdmin):
         "total",
         "payment_method",
         "payment_summary",
+        "receipt_download",
         "failure_code",
         "failure_reason",
         "needs_attention",
@@ -66,6 +73,29 @@ class OrderAdmin(admin.ModelAdmin):
         card = f"{payment.card_brand} ****{payment.card_last4}" if payment.card_last4 else ""
         amount = f"{payment.amount} {payment.currency}"
         return f"{payment.status} {amount} {card} ({payment.provider} {payment.provider_reference})"
+
+    @admin.display(description="Receipt")
+    def receipt_download(self, order):
+        receipt = getattr(order, "receipt", None)
+        if receipt is None or not receipt.stored_at:
+            return "-"
+        # A link to our own view, which signs a fresh short-lived link when it is clicked.
+        url = reverse("admin:orders_order_receipt", args=[order.pk])
+        return format_html('<a href="{}">Download receipt {}</a>', url, receipt.number)
+
+    def get_urls(self):
+        receipt_view = self.admin_site.admin_view(self.download_receipt_view)
+        return [path("<int:order_id>/receipt/", receipt_view, name="orders_order_receipt"), *super().get_urls()]
+
+    def download_receipt_view(self, request, order_id: int):
+        """Send a manager to a freshly signed link to the order's receipt."""
+        order = get_object_or_404(Order.objects.select_related("receipt"), pk=order_id)
+        if not self.has_view_permission(request, order):
+            raise PermissionDenied
+        receipt = getattr(order, "receipt", None)
+        if receipt is None or not receipt.stored_at:
+            raise Http404("This order has no stored receipt.")
+        return HttpResponseRedirect(receipt_download_url(receipt, base_url=request.build_absolute_uri("/")[:-1]))
 
     @admin.action(description="Cancel selected orders (refund or void, release stock)")
     def cancel_selected(self, request, queryset):
