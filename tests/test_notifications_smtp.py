@@ -11,6 +11,7 @@ from orders.models import Notification, Order, OrderEvent
 from orders.tasks import sweep_stuck_orders
 from payments.models import Payment
 from tests.conftest import requires_postgres
+from tests.settings_probe import in_fresh_process
 
 
 def place(api, *, sku="MUG-001", quantity=2, payment_method="pm_card_visa", email="shopper@example.com") -> Order:
@@ -171,3 +172,34 @@ def test_two_workers_sending_the_same_confirmation_at_once_send_one_email(api, m
         OrderEvent.objects.filter(order=order, step="send_notification").values_list("outcome", flat=True)
     )
     assert outcomes == ["skipped", "succeeded"]
+
+
+def test_email_host_in_the_environment_switches_to_smtp_with_djangos_setting_names(tmp_path):
+    environ = {
+        "EMAIL_HOST": "smtp.example",
+        "EMAIL_PORT": "2525",
+        "EMAIL_USE_TLS": "true",
+        "EMAIL_HOST_USER": "shop",
+        "EMAIL_HOST_PASSWORD": "secret",
+        "EMAIL_TIMEOUT": "7",
+        "DEFAULT_FROM_EMAIL": "orders@corner.example",
+    }
+    code = """
+from django.core.mail import get_connection
+backend = get_connection()
+result = [type(backend).__module__, backend.host, backend.port, backend.use_tls, backend.username,
+          backend.password, backend.timeout, settings.DEFAULT_FROM_EMAIL]
+"""
+
+    assert in_fresh_process(tmp_path, environ, code) == [
+        "django.core.mail.backends.smtp",
+        "smtp.example",
+        2525,
+        True,
+        "shop",
+        "secret",
+        7,
+        "orders@corner.example",
+    ]
+    without = in_fresh_process(tmp_path, {}, "result = settings.EMAIL_BACKEND")
+    assert without == "django.core.mail.backends.console.EmailBackend"

@@ -8,6 +8,7 @@ from django.core.files.base import ContentFile
 
 from orders.models import Order
 from receipts.services import issue_receipt, receipt_download_url, receipt_storage
+from tests.settings_probe import in_fresh_process
 
 
 def place_completed_order(api, make_product, *, email="shopper@example.com") -> Order:
@@ -118,3 +119,46 @@ def test_a_stored_receipt_is_never_overwritten(api, make_product, local_aws, rec
     assert s3.get_object(Bucket=receipts_on_s3, Key=key)["Body"].read() == original
     listed = s3.list_objects_v2(Bucket=receipts_on_s3, Prefix="receipts/")["Contents"]
     assert [item["Key"] for item in listed] == [key]
+
+
+STORAGE_OPTIONS = """
+from receipts.services import receipt_storage
+storage = receipt_storage()
+result = {"class": type(storage).__name__}
+if result["class"] == "ReceiptS3Storage":
+    result.update(
+        bucket=storage.bucket_name, endpoint=storage.endpoint_url, region=storage.region_name,
+        access_key=storage.access_key, acl=storage.default_acl, signed=storage.querystring_auth,
+        overwrite=storage.file_overwrite, expire=storage.querystring_expire,
+        signature=storage.signature_version, ttl=settings.RECEIPT_LINK_TTL_SECONDS,
+    )
+"""
+
+
+def test_a_bucket_in_the_environment_switches_receipts_to_private_s3_with_short_signed_links(tmp_path):
+    environ = {
+        "AWS_STORAGE_BUCKET_NAME": "shop-receipts",
+        "AWS_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_S3_REGION_NAME": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "RECEIPT_LINK_TTL_SECONDS": "120",
+    }
+
+    assert in_fresh_process(tmp_path, environ, STORAGE_OPTIONS) == {
+        "class": "ReceiptS3Storage",
+        "bucket": "shop-receipts",
+        "endpoint": "http://127.0.0.1:9",
+        "region": "eu-west-1",
+        "access_key": "AKIDEXAMPLE",
+        "acl": "private",
+        "signed": True,
+        "overwrite": False,
+        "expire": 120,
+        "signature": "s3v4",
+        "ttl": 120,
+    }
+
+
+def test_without_a_bucket_receipts_stay_in_private_local_files(tmp_path):
+    assert in_fresh_process(tmp_path, {}, STORAGE_OPTIONS) == {"class": "FileSystemStorage"}
