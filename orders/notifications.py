@@ -71,7 +71,7 @@ def build_order_email(order: Order, kind: str) -> EmailMultiAlternatives:
         "status_link": settings.PUBLIC_BASE_URL + reverse("order-detail", args=[order.reference]),
     }
     message = EmailMultiAlternatives(
-        subject=subject.format(reference=order.reference, shop_name=settings.SHOP_NAME),
+        subject=subject.format(reference=order.reference),
         body=render_to_string(f"{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[order.email],
