@@ -4,9 +4,11 @@ import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
+from django.core import mail
 from django.core.files.base import ContentFile
 
-from orders.models import Order
+from orders.models import Order, OrderEvent
+from orders.tasks import sweep_stuck_orders
 from receipts.services import issue_receipt, receipt_download_url, receipt_storage
 from tests.settings_probe import in_fresh_process
 
@@ -162,3 +164,39 @@ def test_a_bucket_in_the_environment_switches_receipts_to_private_s3_with_short_
 
 def test_without_a_bucket_receipts_stay_in_private_local_files(tmp_path):
     assert in_fresh_process(tmp_path, {}, STORAGE_OPTIONS) == {"class": "FileSystemStorage"}
+
+
+def test_a_receipt_that_cannot_be_stored_never_undoes_the_sale_and_flags_the_order(
+    api, make_product, local_aws, receipts_on_s3, settings
+):
+    local_aws.client("s3").delete_bucket(Bucket=receipts_on_s3)  # the bucket is gone
+
+    make_product("MUG-001", on_hand=5)
+    response = api.post(
+        "/api/orders/",
+        {
+            "email": "shopper@example.com",
+            "lines": [{"sku": "MUG-001", "quantity": 2}],
+            "payment_method": "pm_card_visa",
+        },
+        format="json",
+    )
+    order = Order.objects.get(reference=response.json()["reference"])
+
+    assert order.state == "CONFIRMED"
+    assert order.needs_attention
+    assert order.payment.status == "captured"
+    attempts = OrderEvent.objects.filter(order=order, step="generate_receipt")
+    assert [e.outcome for e in attempts] == ["retrying", "retrying", "failed"]
+    assert "NoSuchBucket" in attempts.last().error
+    assert mail.outbox == []  # the confirmation waits for its receipt
+
+    # The bucket is back; the sweeper re-drives the order to its receipt and its email.
+    local_aws.client("s3").create_bucket(Bucket=receipts_on_s3)
+    settings.ORDER_STUCK_AFTER_SECONDS = 0
+    sweep_stuck_orders()
+
+    order.refresh_from_db()
+    assert order.state == "COMPLETED"
+    assert order.receipt.storage_key
+    assert len(mail.outbox) == 1
