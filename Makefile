@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+FRONTEND := frontend/dist/index.html
+
 .PHONY: run test bench lint install
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -14,8 +16,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# The shopper's React page, built with Vite (Node.js and npm from the machine).
+$(FRONTEND): frontend/package.json frontend/package-lock.json frontend/index.html frontend/vite.config.js $(wildcard frontend/src/*)
+	cd frontend && npm ci --no-audit --no-fund && npm run build
+
 ## Run the whole system on its embedded defaults: web app on http://127.0.0.1:$${PORT:-8000} and the task cluster.
-run: $(STAMP)
+run: $(STAMP) $(FRONTEND)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py import_stock --if-empty inventory/demo_catalog.csv
 	$(BIN)/python manage.py ensure_admin
@@ -23,7 +29,7 @@ run: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start
 
 ## Run the whole test suite.
-test: $(STAMP)
+test: $(STAMP) $(FRONTEND)
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -9,7 +9,7 @@ def exception_handler(exc, context):
     """DRF's handler, with a body in the wrong format answered as a 400 naming the field."""
     if isinstance(exc, exceptions.UnsupportedMediaType):
         return Response(
-            {"content_type": [f"Send the order as application/json, not {exc.detail!s}."]},
+            {"content_type": [f"Send the order as application/json, not {context['request'].content_type}."]},
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, exceptions.ParseError):

@@ -124,6 +124,8 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
 STATICFILES_DIRS = [p for p in [BASE_DIR / "frontend" / "dist"] if p.exists()]
+# Vite names the page's assets with a content hash (assets/index-1a2B3c4D.js): cache them for good.
+WHITENOISE_IMMUTABLE_FILE_TEST = r"^.+[.-][0-9a-zA-Z_-]{8,12}\.\w+$"
 
 # Receipts are private: with a bucket they go to S3 (django-storages' own variable names),
 # otherwise to local files outside any public URL, downloaded through signed links.

@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.frontend import shop_page
 from inventory.apis import ProductListApi
 from orders.apis import OrderDetailApi, OrderReceiptApi, PlaceOrderApi
 from receipts.apis import ReceiptDownloadApi
 
 urlpatterns = [
+    path("", shop_page, name="shop"),
     path("admin/", admin.site.urls),
     path("api/products/", ProductListApi.as_view(), name="product-list"),
     path("api/orders/", PlaceOrderApi.as_view(), name="order-place"),

@@ -19,8 +19,18 @@ class ProductForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("stock_adjustment") and not cleaned.get("adjustment_note"):
+        delta = cleaned.get("stock_adjustment") or 0
+        if delta and not cleaned.get("adjustment_note"):
             self.add_error("adjustment_note", "Give a reason for the adjustment.")
+        stock = getattr(self.instance, "stock", None) if self.instance.pk else None
+        # A first look for the common mistake; adjust_stock checks again under the row lock.
+        if stock is not None and stock.on_hand + delta < stock.reserved:
+            self.add_error(
+                "stock_adjustment",
+                f"Cannot remove {-delta} units: {stock.on_hand} on hand, {stock.reserved} reserved by orders.",
+            )
+        if stock is None and delta < 0:
+            self.add_error("stock_adjustment", "A new product has no stock to remove.")
         return cleaned
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from django.db import transaction
 
-from inventory.models import Product, Stock, StockMovement
-from inventory.services import set_stock_level
+from inventory.models import Product, StockMovement
+from inventory.services import StockAdjustmentError, set_stock_level
 
 COLUMNS = ["sku", "name", "price", "currency", "on_hand"]
 
@@ -31,6 +31,8 @@ def _parse_row(line: int, row: dict) -> StockRow:
     def fail(message: str):
         raise StockImportError(f"row {line}: {message}")
 
+    if None in row:  # csv.DictReader files values beyond the header under None
+        fail(f"{len(COLUMNS) + len(row[None])} values, expected {len(COLUMNS)} ({','.join(COLUMNS)})")
     sku, name, currency = ((row.get(k) or "").strip() for k in ("sku", "name", "currency"))
     if not sku or len(sku) > 64:
         fail("sku is required (at most 64 characters)")
@@ -54,9 +56,14 @@ def read_stock_file(path: Path) -> list[StockRow]:
     """Parse and check every row before anything is written."""
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
-        if reader.fieldnames is None or [f.strip() for f in reader.fieldnames] != COLUMNS:
-            raise StockImportError(f"header must be {','.join(COLUMNS)}, got {reader.fieldnames}")
-        rows = [_parse_row(number, row) for number, row in enumerate(reader, start=2)]
+        try:
+            if reader.fieldnames is None or [f.strip() for f in reader.fieldnames] != COLUMNS:
+                raise StockImportError(f"header must be {','.join(COLUMNS)}, got {reader.fieldnames}")
+            rows = [_parse_row(number, row) for number, row in enumerate(reader, start=2)]
+        except UnicodeDecodeError as error:
+            raise StockImportError(f"the file is not UTF-8 text ({error})") from error
+        except csv.Error as error:
+            raise StockImportError(f"row {reader.line_num}: {error}") from error
     seen: dict[str, int] = {}
     for row in rows:
         if row.sku in seen:
@@ -79,18 +86,15 @@ def import_stock(path: Path, *, user=None) -> tuple[int, int]:
         )
         created += was_created
         updated += not was_created
-        Stock.objects.get_or_create(product=product)
-        stock = Stock.objects.get(product=product)
-        if row.on_hand < stock.reserved:
-            raise StockImportError(
-                f"row {row.line}: {row.sku} on_hand {row.on_hand} is below "
-                f"the {stock.reserved} units reserved by orders"
+        try:
+            # Checked against the locked stock row, so an order reserving meanwhile is counted.
+            set_stock_level(
+                product=product,
+                on_hand=row.on_hand,
+                reason=StockMovement.Reason.IMPORT,
+                user=user,
+                note=f"import {path.name}",
             )
-        set_stock_level(
-            product=product,
-            on_hand=row.on_hand,
-            reason=StockMovement.Reason.IMPORT,
-            user=user,
-            note=f"import {path.name}",
-        )
+        except StockAdjustmentError as error:
+            raise StockImportError(f"row {row.line}: on_hand {row.on_hand} is refused: {error}") from error
     return created, updated

@@ -102,7 +102,8 @@ class OrderAdmin(admin.ModelAdmin):
         for order in queryset:
             try:
                 cancel_order(order, reason=f"Cancelled by {request.user.get_username()}.")
+            # Messages open with a word: admin capitalises the first letter, and references are case-sensitive.
             except IllegalTransition as error:
-                self.message_user(request, str(error), messages.WARNING)
+                self.message_user(request, f"Not cancelled: {error}", messages.WARNING)
             else:
-                self.message_user(request, f"{order.reference} cancelled.", messages.SUCCESS)
+                self.message_user(request, f"Order {order.reference} cancelled.", messages.SUCCESS)

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orders.selectors import order_for_shopper
-from orders.services import IdempotencyConflict, place_order
+from orders.services import IdempotencyConflict, InvalidOrderLines, place_order
 from receipts.services import receipt_download_url
 
 
@@ -112,6 +112,8 @@ class PlaceOrderApi(APIView):
         payload.is_valid(raise_exception=True)
         try:
             placement = place_order(**payload.validated_data, idempotency_key=key)
+        except InvalidOrderLines as error:
+            raise exceptions.ValidationError({"lines": error.line_errors}) from error
         except DjangoValidationError as error:
             raise exceptions.ValidationError(error.message_dict) from error
         except IdempotencyConflict as error:

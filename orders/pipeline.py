@@ -261,6 +261,8 @@ def publish_order_state(order_id: int, run: StepRun) -> None:
 def refund_or_void(order_id: int, run: StepRun) -> None:
     """Compensation: leave a failed or cancelled order with no net charge."""
     order = Order.objects.get(pk=order_id)
+    if order.state not in (S.PAYMENT_FAILED, S.FAILED, S.CANCELLED):
+        return  # a stray message must never refund a sale that stands
     result = compensate_payment(order)
     with transaction.atomic():
         order = lock_order(order_id)

@@ -30,6 +30,15 @@ class IdempotencyConflict(Exception):
     """The idempotency key was used before for a different request."""
 
 
+class InvalidOrderLines(ValidationError):
+    """Lines the catalog cannot fill; `line_errors` holds each bad line's field errors under
+    its position in the request, the shape the API gives errors of malformed lines."""
+
+    def __init__(self, line_errors: dict[int, dict[str, list[str]]]):
+        super().__init__({"lines": [m for errors in line_errors.values() for ms in errors.values() for m in ms]})
+        self.line_errors = line_errors
+
+
 @dataclass(frozen=True)
 class Placement:
     order: Order
@@ -61,19 +70,17 @@ def _priced_lines(lines: list[dict]) -> tuple[list[OrderLine], str]:
     """Order lines priced from the catalog; every problem reported at once, per line."""
     quantities = _merge_lines(lines)
     products = {p.sku: p for p in Product.objects.filter(sku__in=quantities)}
-    errors: list[dict] = []
-    for line in lines:
+    errors: dict[int, dict[str, list[str]]] = {}
+    for index, line in enumerate(lines):
         product = products.get(line["sku"])
         if product is None:
-            errors.append({"sku": [f"Unknown product {line['sku']!r}."]})
+            errors[index] = {"sku": [f"Unknown product {line['sku']!r}."]}
         elif not product.active:
-            errors.append({"sku": [f"Product {line['sku']!r} is not for sale."]})
+            errors[index] = {"sku": [f"Product {line['sku']!r} is not for sale."]}
         elif quantities[line["sku"]] > settings.ORDER_MAX_QUANTITY:
-            errors.append({"quantity": [f"At most {settings.ORDER_MAX_QUANTITY} units of one product."]})
-        else:
-            errors.append({})
-    if any(errors):
-        raise ValidationError({"lines": errors})
+            errors[index] = {"quantity": [f"At most {settings.ORDER_MAX_QUANTITY} units of one product."]}
+    if errors:
+        raise InvalidOrderLines(errors)
     currencies = {products[sku].currency for sku in quantities}
     if len(currencies) > 1:
         raise ValidationError(

@@ -4,6 +4,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from orders import pipeline
@@ -58,7 +59,13 @@ def sweep_stuck_orders() -> int:
         Order.objects.filter(
             state__in=[S.REJECTED, S.PAYMENT_FAILED, S.FAILED], updated_at__lt=stale, updated_at__gt=recent
         )
-        .exclude(notifications__kind=Notification.Kind.FAILURE, notifications__status=Notification.Status.SENT)
+        .exclude(
+            Exists(
+                Notification.objects.filter(
+                    order=OuterRef("pk"), kind=Notification.Kind.FAILURE, status=Notification.Status.SENT
+                )
+            )
+        )
         .values_list("pk", flat=True)[:1000]
     )
     for order_id in unnotified:

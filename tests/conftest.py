@@ -7,6 +7,7 @@ real `qcluster` process start one (see tests/processes.py).
 
 import os
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -18,6 +19,14 @@ ON_CI = os.environ.get("CI", "").lower() == "true"
 
 # Servers on loopback that some tests talk to: a local AWS (S3, SNS, SQS) and SMTP.
 pytest_plugins = ["tests.aws", "tests.smtp"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _static_root():
+    """Whitenoise warns on every request when STATIC_ROOT is missing; a clean clone has none."""
+    from django.conf import settings
+
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +43,8 @@ def _fast_pipeline(settings, tmp_path, monkeypatch):
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": str(tmp_path / "private")},
         },
+        # Pages render without `collectstatic` having built the manifest.
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
 
 
@@ -60,6 +71,56 @@ def make_product(transactional_db):
         return product
 
     return make
+
+
+@pytest.fixture
+def shopper(api):
+    """Places orders the way a shopper does, over the API, and returns the order row."""
+    from orders.models import Order
+
+    class Shopper:
+        def buys(self, quantities: dict[str, int], *, pay_with="pm_card_visa", email="shopper@example.com") -> Order:
+            body = {
+                "email": email,
+                "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in quantities.items()],
+                "payment_method": pay_with,
+            }
+            response = api.post("/api/orders/", body, format="json")
+            assert response.status_code == 202, response.content
+            return Order.objects.get(reference=response.json()["reference"])
+
+    return Shopper()
+
+
+@pytest.fixture
+def held_pipeline(monkeypatch):
+    """Tasks go to the real database queue instead of running inline, so a test can hold an
+    order between steps, run a step itself, or lose the queued messages like a failed broker."""
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    class HeldPipeline:
+        def queued(self) -> list[tuple[str, tuple]]:
+            return [(m.task["func"], tuple(m.task["args"])) for m in OrmQ.objects.order_by("id")]
+
+        def lose_queued(self) -> int:
+            return OrmQ.objects.all().delete()[0]
+
+        def run_inline(self) -> None:
+            monkeypatch.setattr(Conf, "SYNC", True)
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "ORM", "default")  # the database queue even where REDIS_URL is set
+    return HeldPipeline()
+
+
+@pytest.fixture
+def stock_invariants_hold(transactional_db):
+    """Checks, once the test is done, that the ledger sums to on hand and no stock is negative."""
+    yield
+    from tests.invariants import assert_stock_invariants
+
+    assert_stock_invariants()
 
 
 def requires_postgres():

@@ -1,0 +1,17 @@
+"""The shopper's page: the React build's index.html, whose assets whitenoise serves."""
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseNotFound
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+INDEX = settings.BASE_DIR / "frontend" / "dist" / "index.html"
+
+
+@require_GET
+@never_cache
+def shop_page(request):
+    """Serve the built page; its hashed assets are cached for a year, the page itself never."""
+    if not INDEX.exists():
+        return HttpResponseNotFound("The shop page is not built: run `make run` (or `npm run build` in frontend/).")
+    return HttpResponse(INDEX.read_bytes(), content_type="text/html; charset=utf-8")

@@ -1,0 +1,10 @@
+import { defineConfig } from "vite";
+import react from "@vitejs/plugin-react";
+
+// Django serves the build from /static/ (whitenoise: hashed names, compressed, cached for a year).
+export default defineConfig({
+  base: "/static/",
+  plugins: [react()],
+  build: { outDir: "dist", emptyOutDir: true, manifest: false },
+  server: { proxy: { "/api": "http://127.0.0.1:8000" } },
+});
