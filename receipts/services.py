@@ -109,7 +109,7 @@ def receipt_download_url(receipt: Receipt, *, base_url: str = "") -> str:
 
 def receipt_filename(receipt: Receipt) -> str:
     """The name a downloaded receipt is saved under."""
-    return f"receipt-{receipt.number}.pdf"
+    return f"receipt-{receipt.order.reference}.pdf"
 
 
 class InvalidReceiptLink(Exception):
@@ -124,7 +124,9 @@ def receipt_for_link(token: str) -> Receipt:
         raise InvalidReceiptLink("This receipt link has expired.") from exc
     except signing.BadSignature as exc:
         raise InvalidReceiptLink("This receipt link is not valid.") from exc
-    receipt = Receipt.objects.filter(pk=data.get("receipt"), storage_key=data.get("key")).first()
+    receipt = (
+        Receipt.objects.select_related("order").filter(pk=data.get("receipt"), storage_key=data.get("key")).first()
+    )
     if receipt is None:
         raise InvalidReceiptLink("This receipt link is not valid.")
     return receipt

@@ -59,7 +59,7 @@ def test_the_shoppers_receipt_link_downloads_the_stored_pdf(api, make_product):
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     assert response["Cache-Control"] == "private, no-store"
-    assert f'filename="receipt-{order.receipt.number}.pdf"' in response["Content-Disposition"]
+    assert f'filename="receipt-{order.reference}.pdf"' in response["Content-Disposition"]
     assert body == stored_bytes(order)
 
 
