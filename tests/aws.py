@@ -57,9 +57,11 @@ def _wait_until_ready(endpoint_url: str, process: subprocess.Popen, log_path) ->
         if process.poll() is not None:
             raise RuntimeError(f"ministack exited with {process.returncode}: {log_path.read_text()[-2000:]}")
         try:
-            if requests.get(f"{endpoint_url}/_ministack/health", timeout=1).ok:
+            if requests.get(f"{endpoint_url}/_ministack/health", timeout=5).ok:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:
+            # The socket listens from the start, so until the app is up a request is
+            # accepted by the kernel and then times out rather than being refused.
             pass
         time.sleep(0.1)
     raise RuntimeError(f"ministack did not answer within 60 s: {log_path.read_text()[-2000:]}")
