@@ -79,7 +79,7 @@ class LocalSmtp:
         return self._controller is not None
 
     def start(self) -> None:
-        controller = _ListeningController(self.handler, hostname="127.0.0.1", port=self.port)
+        controller = _ListeningController(self.handler, hostname="127.0.0.1", port=self.port, ready_timeout=10)
         controller.start()
         self.port = controller.port
         self._controller = controller
