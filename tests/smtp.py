@@ -10,11 +10,13 @@ import email.policy
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.db import connection
 
 
 @dataclass(frozen=True)
@@ -89,12 +91,19 @@ class LocalSmtp:
             self._controller.stop()
             self._controller = None
 
-    def start_later(self, seconds: float) -> threading.Thread:
-        """Come back up after `seconds`, from a thread, while the caller goes on."""
+    def start_when(self, condition: Callable[[], bool], *, within: float = 30) -> threading.Thread:
+        """Come back up, from a thread, as soon as `condition()` holds (checked every 50 ms)."""
 
         def start() -> None:
-            time.sleep(seconds)
-            self.start()
+            try:
+                deadline = time.monotonic() + within
+                while not condition():
+                    if time.monotonic() > deadline:
+                        return
+                    time.sleep(0.05)
+                self.start()
+            finally:
+                connection.close()  # the condition may have read the database from this thread
 
         thread = threading.Thread(target=start, name="smtp-restart", daemon=True)
         thread.start()

@@ -99,7 +99,8 @@ def test_a_down_smtp_server_is_retried_with_backoff_and_one_email_arrives_when_i
     order = confirmed_awaiting_email(api, monkeypatch)
     settings.PIPELINE_BACKOFF_SCALE = 1  # first retry after 1 s, the next after 2 s
     smtp_server.stop()
-    comeback = smtp_server.start_later(0.3)  # back up during the first backoff
+    first_send_refused = OrderEvent.objects.filter(order=order, step="send_notification", outcome="retrying").exists
+    comeback = smtp_server.start_when(first_send_refused)  # back up during the first backoff
 
     pipeline.advance_order(order.pk)
 
@@ -143,7 +144,7 @@ def test_two_workers_sending_the_same_confirmation_at_once_send_one_email(api, m
     requires_postgres()
     make_product("MUG-001", on_hand=5)
     order = confirmed_awaiting_email(api, monkeypatch)
-    smtp_server.handler.delay_seconds = 1  # the first sender is still mid-send when the second arrives
+    smtp_server.handler.delay_seconds = 2  # the first sender is still mid-send when the second arrives
 
     start = threading.Barrier(2)
     errors = []
