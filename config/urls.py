@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.frontend import shop_page
@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/place-order", PlaceOrderApi.as_view(), name="order-place-alias"),
     path("api/orders/<str:reference>/", OrderDetailApi.as_view(), name="order-detail"),
     path("api/orders/<str:reference>/receipt", OrderReceiptApi.as_view(), name="order-receipt"),
+    path("api/payments/", include("payments.urls")),
     path("receipts/<str:token>", ReceiptDownloadApi.as_view(), name="receipt-download"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -9,6 +9,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from orders.models import OrderState
 from orders.selectors import order_for_shopper
 from orders.services import IdempotencyConflict, InvalidOrderLines, place_order
 from receipts.services import receipt_download_url
@@ -73,6 +74,11 @@ class OrderOutput(serializers.Serializer):
     failure_code = serializers.CharField()
     failure_reason = serializers.CharField()
     payment_status = serializers.SerializerMethodField()
+    payment_action = serializers.SerializerMethodField(
+        help_text="What the shopper's page must do for the payment to go on: while the bank asks the shopper to "
+        "authenticate (3-D Secure), `{type: 'authenticate', client_secret}` for Stripe.js `handleNextAction`; "
+        "otherwise null."
+    )
     receipt_url = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -82,6 +88,12 @@ class OrderOutput(serializers.Serializer):
     def get_payment_status(self, order) -> str | None:
         payment = getattr(order, "payment", None)
         return payment.status if payment else None
+
+    def get_payment_action(self, order) -> dict | None:
+        payment = getattr(order, "payment", None)
+        if order.state != OrderState.VALIDATED or payment is None or not payment.client_secret:
+            return None
+        return {"type": "authenticate", "client_secret": payment.client_secret}
 
     def get_receipt_url(self, order) -> str | None:
         receipt = getattr(order, "receipt", None)

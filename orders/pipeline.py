@@ -24,7 +24,14 @@ from inventory.services import deduct_stock, is_stock_deducted, release_stock, r
 from orders.models import FINAL_STATES, Notification, Order, OrderEvent
 from orders.models import OrderState as S
 from payments.gateways.base import GatewayConfigurationError, GatewayError, IntentStatus, TransientGatewayError
-from payments.services import authorize_payment, capture_payment, compensate_payment, record_payment
+from payments.services import (
+    authentication_expired,
+    authorize_payment,
+    awaiting_authentication,
+    capture_payment,
+    compensate_payment,
+    record_payment,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -160,19 +167,29 @@ def process_payment(order_id: int, run: StepRun) -> None:
         order = lock_order(order_id)
         if order.state != S.VALIDATED:
             return
-        record_payment(order, result)
+        was_waiting = awaiting_authentication(order)
+        payment = record_payment(order, result)
         if result.status in (IntentStatus.AUTHORIZED, IntentStatus.CAPTURED):
             set_state(order, S.PAID, run)
             enqueue_advance(order)
-        elif result.status == IntentStatus.DECLINED:
+        elif result.status in (IntentStatus.DECLINED, IntentStatus.VOIDED):
             end_order(
                 order,
                 S.PAYMENT_FAILED,
                 run,
-                code=result.decline_code or "card_declined",
+                code=result.decline_code or ("card_declined" if result.status == IntentStatus.DECLINED else "canceled"),
                 reason=result.shopper_message or "Your payment was declined.",
             )
-        else:
+        elif authentication_expired(payment):
+            # Compensation cancels the intent, so a late authentication cannot charge.
+            end_order(
+                order,
+                S.PAYMENT_FAILED,
+                run,
+                code="authentication_expired",
+                reason="The payment was not authenticated in time; no money was taken.",
+            )
+        elif not was_waiting:
             # Waiting for the shopper (3-D Secure): a webhook or the sweeper moves it on.
             run.record(order, OrderEvent.Outcome.SKIPPED, error=f"payment {result.status}")
 
@@ -414,5 +431,12 @@ def compensation_pending(order: Order) -> bool:
     from payments.models import Payment
 
     return Payment.objects.filter(
-        order=order, status__in=[Payment.Status.AUTHORIZED, Payment.Status.CAPTURED, Payment.Status.PENDING]
+        order=order,
+        status__in=[
+            Payment.Status.AUTHORIZED,
+            Payment.Status.CAPTURED,
+            Payment.Status.PENDING,
+            Payment.Status.REQUIRES_ACTION,
+            Payment.Status.PARTIALLY_REFUNDED,
+        ],
     ).exists()

@@ -50,7 +50,7 @@ def sweep_stuck_orders() -> int:
             state__in=[S.FAILED, S.CANCELLED, S.PAYMENT_FAILED],
             updated_at__lt=stale,
             updated_at__gt=recent,
-            payment__status__in=["authorized", "captured", "pending"],
+            payment__status__in=["authorized", "captured", "pending", "requires_action", "partially_refunded"],
         ).values_list("pk", flat=True)[:1000]
     )
     for order_id in unsettled:

@@ -26,6 +26,9 @@ class Payment(models.Model):
     decline_code = models.CharField(max_length=60, blank=True)
     card_brand = models.CharField(max_length=20, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
+    client_secret = models.CharField(
+        max_length=255, blank=True, help_text="Lets the shopper's page authenticate (3-D Secure) while it waits."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -63,3 +66,52 @@ class SimulatedPaymentIntent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.status}"
+
+
+class Refund(models.Model):
+    """A manager's refund of part or all of a captured payment.
+
+    Its id is part of the provider's idempotency key, so resending one refund (a retry, a
+    second worker, the reconciler) never gives the money back twice, while two refunds
+    of the same amount stay two refunds.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=200, blank=True)
+    requested_by = models.CharField(max_length=150)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"refund {self.amount} {self.currency} of {self.order_id}: {self.status}"
+
+
+class StripeEvent(models.Model):
+    """A webhook event from Stripe, stored once: a second delivery of the same id changes nothing."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["processed_at", "received_at"], name="stripe_event_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type}"

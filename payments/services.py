@@ -7,9 +7,13 @@ or a second worker running the same step, can never charge twice.
 """
 
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
-from orders.models import Order
+from django.conf import settings
+from django.utils import timezone
+
+from orders.models import Order, OrderEvent
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, GatewayResult, IntentStatus
 from payments.models import Payment
@@ -32,8 +36,24 @@ def idempotency_key(order: Order, operation: str) -> str:
     return f"{order.reference}:{operation}"
 
 
+def awaiting_authentication(order: Order) -> bool:
+    """Whether the order's payment waits for the shopper to authenticate (3-D Secure)."""
+    return Payment.objects.filter(order=order, status=Payment.Status.REQUIRES_ACTION).exists()
+
+
 def authorize_payment(order: Order) -> GatewayResult:
-    """Hold the order's total on the shopper's payment method (network call)."""
+    """Hold the order's total on the shopper's payment method (network call).
+
+    An authorisation already waiting for the shopper (3-D Secure) is read, not asked for
+    again: asking again with its key would only replay the first answer.
+    """
+    waiting = (
+        Payment.objects.filter(order=order, status=Payment.Status.REQUIRES_ACTION)
+        .exclude(provider_reference="")
+        .first()
+    )
+    if waiting:
+        return get_gateway().retrieve(provider_reference=waiting.provider_reference)
     return get_gateway().authorize(
         order_reference=order.reference,
         amount_minor=to_minor_units(order.total, order.currency),
@@ -59,8 +79,32 @@ def record_payment(order: Order, result: GatewayResult) -> Payment:
     payment.decline_code = result.decline_code or payment.decline_code
     payment.card_brand = result.card_brand or payment.card_brand
     payment.card_last4 = result.card_last4 or payment.card_last4
+    # Only a payment waiting for the shopper needs its secret; forget it afterwards.
+    payment.client_secret = result.client_secret if result.status == IntentStatus.REQUIRES_ACTION else ""
     payment.save()
     return payment
+
+
+def authentication_expired(payment: Payment) -> bool:
+    """Whether a payment has waited for the shopper's authentication longer than allowed."""
+    waited = timezone.now() - payment.created_at
+    return waited >= timedelta(seconds=settings.PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS)
+
+
+def flag_order(order: Order, *, step: str, message: str) -> bool:
+    """Ask a manager to look at an order's money: needs_attention, a history event, an error log.
+
+    The same message is recorded once per order, so a check that runs on a schedule
+    does not bury the history. Returns whether the order was newly flagged.
+    """
+    if OrderEvent.objects.filter(order=order, step=step, error=message).exists():
+        return False
+    Order.objects.filter(pk=order.pk).update(needs_attention=True, updated_at=timezone.now())
+    OrderEvent.objects.create(
+        order=order, step=step, outcome=OrderEvent.Outcome.FAILED, from_state=order.state, error=message
+    )
+    logger.error("order %s needs attention: %s", order.reference, message)
+    return True
 
 
 def capture_payment(order: Order) -> GatewayResult:
@@ -109,10 +153,13 @@ def compensate_payment(order: Order) -> GatewayResult | None:
             current = gateway.retrieve(provider_reference=current.reference)
             if current.status != IntentStatus.CAPTURED:
                 raise
-    if current.status == IntentStatus.CAPTURED:
+    total_minor = to_minor_units(order.total, order.currency)
+    if current.status == IntentStatus.CAPTURED or (
+        current.status == IntentStatus.REFUNDED and current.amount_refunded_minor < total_minor
+    ):
         return gateway.refund(
             provider_reference=current.reference,
-            amount_minor=to_minor_units(order.total, order.currency) - current.amount_refunded_minor,
+            amount_minor=total_minor - current.amount_refunded_minor,
             idempotency_key=idempotency_key(order, "compensation-refund"),
         )
     return current

@@ -14,6 +14,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from inventory.models import Product, Stock, StockMovement
+from tests.processes import shop  # noqa: F401  (the fixture that starts real processes)
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -27,6 +28,17 @@ def _static_root():
     from django.conf import settings
 
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """On SQLite, a test database in a file rather than in memory, so that the processes some
+    tests start (a web server, a qcluster) share it with the test."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("database") / "test.sqlite3")
 
 
 @pytest.fixture(autouse=True)
@@ -130,3 +142,27 @@ def requires_postgres():
     if ON_CI:
         pytest.fail("CI must run the PostgreSQL tests: set DATABASE_URL to the local server.")
     pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://...)")
+
+
+@pytest.fixture
+def fake_stripe(request, settings):
+    """The app on PAYMENT_GATEWAY=stripe, talking to a local server that speaks Stripe's API (tests/fake_stripe.py).
+
+    Network retries are off and the timeout short, so each test decides which failures it sees.
+    Afterwards, in tests with a database, both books must balance: the stock ledger, and no
+    charge without an order (a test that breaks them on purpose sets `check_books = False`).
+    """
+    from tests.fake_stripe import WEBHOOK_SECRET, FakeStripe, assert_no_charge_without_order
+    from tests.invariants import assert_stock_invariants
+
+    with FakeStripe() as server:
+        settings.PAYMENT_GATEWAY = "stripe"
+        settings.STRIPE_SECRET_KEY = server.api_key
+        settings.STRIPE_API_BASE = server.url
+        settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+        settings.STRIPE_TIMEOUT_SECONDS = 1.0
+        settings.STRIPE_MAX_NETWORK_RETRIES = 0
+        yield server
+        if server.check_books and "transactional_db" in request.fixturenames:
+            assert_stock_invariants()
+            assert_no_charge_without_order(server)

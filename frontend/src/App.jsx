@@ -16,7 +16,10 @@ function flattenErrors(errors, prefix = "") {
     );
   }
   if (errors && typeof errors === "object") {
-    return Object.entries(errors).flatMap(([field, value]) => flattenErrors(value, `${prefix}${field}: `));
+    // Errors of one line come keyed by its position: {"lines": {"0": {"sku": [...]}}}.
+    return Object.entries(errors).flatMap(([field, value]) =>
+      flattenErrors(value, /^\d+$/.test(field) ? `line ${Number(field) + 1} ` : `${prefix}${field}: `),
+    );
   }
   return [];
 }

@@ -15,4 +15,14 @@ def get_gateway() -> PaymentGateway:
         from payments.gateways.simulated import SimulatedGateway
 
         return SimulatedGateway()
-    raise ImproperlyConfigured(f"Unknown PAYMENT_GATEWAY {settings.PAYMENT_GATEWAY!r}: use 'simulated'.")
+    if settings.PAYMENT_GATEWAY == "stripe":
+        from payments.gateways.stripe_gateway import StripeGateway
+
+        return StripeGateway.from_settings()
+    raise ImproperlyConfigured(f"Unknown PAYMENT_GATEWAY {settings.PAYMENT_GATEWAY!r}: use 'simulated' or 'stripe'.")
+
+
+def forget_gateway(*, setting: str, **kwargs) -> None:
+    """Build the gateway anew when its settings change (tests override them)."""
+    if setting == "PAYMENT_GATEWAY" or setting.startswith("STRIPE_"):
+        get_gateway.cache_clear()

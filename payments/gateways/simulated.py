@@ -7,13 +7,16 @@ provoke the failures a real provider has:
 - `pm_sim_transient_error`: the first call fails before charging, later calls succeed;
 - `pm_sim_timeout`: the first call charges but its answer is lost (a timeout);
 - `pm_sim_unavailable`: every call fails transiently;
-- `pm_sim_capture_unavailable`: authorises, but every capture fails transiently.
+- `pm_sim_capture_unavailable`: authorises, but every capture fails transiently;
+- `pm_sim_hang`: the first call charges, then its answer hangs for HANG_SECONDS (a stalled
+  connection), long enough for a test to kill the worker mid-step.
 
 Its book is a database table so that every process (web, cluster workers) sees the same
 intents, and idempotency keys behave as Stripe's do.
 """
 
 import secrets
+import time
 
 from django.db import transaction
 from django.db.models import F
@@ -42,7 +45,8 @@ DECLINES = {
     "pm_card_chargeDeclinedFraudulent": ("fraudulent", "Your card was declined."),
     "pm_card_chargeDeclinedProcessingError": ("processing_error", "An error occurred while processing your card."),
 }
-SUCCEEDING_FAULTS = {"pm_sim_transient_error", "pm_sim_timeout", "pm_sim_capture_unavailable"}
+SUCCEEDING_FAULTS = {"pm_sim_transient_error", "pm_sim_timeout", "pm_sim_capture_unavailable", "pm_sim_hang"}
+HANG_SECONDS = 60
 
 # Stripe's statuses, kept in the book.
 REQUIRES_CAPTURE = "requires_capture"
@@ -122,6 +126,8 @@ class SimulatedGateway:
         # Raised after the commit: a lost answer must not undo the charge it reports on.
         if fault:
             raise fault
+        if payment_method == "pm_sim_hang" and call_number == 1:
+            time.sleep(HANG_SECONDS)
         return _result(intent)
 
     def capture(self, *, provider_reference: str, amount_minor: int, idempotency_key: str) -> GatewayResult:

@@ -1,0 +1,313 @@
+"""The Stripe adapter: PaymentIntents with manual capture. The only module that imports `stripe`.
+
+Every call is explicit about what a payment call must never leave to defaults: an
+idempotency key derived from the order and the operation (so the SDK's own network
+retries, a retried step and a second worker all reuse it, and Stripe replays the first
+answer instead of charging again), a timeout, and a number of network retries.
+
+Stripe's errors become the interface's results and exceptions here and nowhere else:
+a card error is a DECLINED result carrying the decline code and a message the shopper
+may see; rate limits, connection failures and 5xx are transient; bad keys and missing
+permissions are our configuration's fault and fail loudly.
+"""
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from payments.gateways.base import (
+    GatewayConfigurationError,
+    GatewayError,
+    GatewayResult,
+    IntentStatus,
+    TransientGatewayError,
+)
+
+logger = logging.getLogger(__name__)
+
+ORDER_REFERENCE_KEY = "order_reference"
+
+# What a shopper may read about a decline: our words, so nothing Stripe says about fraud
+# checks (lost or stolen cards, fraud rules) reaches a possible fraudster.
+SHOPPER_MESSAGES = {
+    "insufficient_funds": "Your card has insufficient funds.",
+    "expired_card": "Your card has expired.",
+    "incorrect_cvc": "Your card's security code is incorrect.",
+    "incorrect_number": "Your card number is incorrect.",
+    "invalid_expiry_month": "Your card's expiration date is incorrect.",
+    "invalid_expiry_year": "Your card's expiration date is incorrect.",
+    "processing_error": "An error occurred while processing your card. Try again in a little while.",
+    "authentication_required": "Your bank asked to authenticate this payment; please try again.",
+    "payment_intent_authentication_failure": "We could not authenticate your payment method.",
+}
+DEFAULT_SHOPPER_MESSAGE = "Your card was declined."
+
+# Stripe's intent statuses as the interface knows them. `processing` and
+# `requires_confirmation` are waits on something outside us, like `requires_action`:
+# the order waits and a webhook, the sweeper or the expiry ends the wait.
+STATUS_FOR = {
+    "requires_capture": IntentStatus.AUTHORIZED,
+    "succeeded": IntentStatus.CAPTURED,
+    "requires_action": IntentStatus.REQUIRES_ACTION,
+    "requires_confirmation": IntentStatus.REQUIRES_ACTION,
+    "processing": IntentStatus.REQUIRES_ACTION,
+    "requires_payment_method": IntentStatus.DECLINED,
+    "canceled": IntentStatus.VOIDED,
+}
+EXPAND = ["latest_charge"]
+
+
+class InvalidWebhook(Exception):
+    """A webhook whose signature, timestamp or body cannot be trusted."""
+
+
+def _shopper_message(decline_code: str) -> str:
+    return SHOPPER_MESSAGES.get(decline_code, DEFAULT_SHOPPER_MESSAGE)
+
+
+def _as_dict(obj: Any) -> dict:
+    """A StripeObject (or a plain dict from an error body) as a plain dict."""
+    if obj is None or isinstance(obj, str):
+        return {}
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def intent_result(intent: dict) -> GatewayResult:
+    """The interface's view of a PaymentIntent (with `latest_charge` expanded where it exists)."""
+    status = STATUS_FOR.get(intent["status"])
+    if status is None:
+        raise GatewayError(f"Unknown PaymentIntent status {intent['status']!r} of {intent['id']}.")
+    charge = intent.get("latest_charge")
+    charge = charge if isinstance(charge, dict) else {}
+    card = (charge.get("payment_method_details") or {}).get("card") or {}
+    refunded = int(charge.get("amount_refunded") or 0)
+    if status == IntentStatus.CAPTURED and refunded:
+        status = IntentStatus.REFUNDED
+    decline_code = shopper_message = ""
+    if status == IntentStatus.DECLINED:
+        error = intent.get("last_payment_error") or {}
+        decline_code = error.get("decline_code") or error.get("code") or "card_declined"
+        shopper_message = _shopper_message(decline_code)
+    return GatewayResult(
+        status=status,
+        reference=intent["id"],
+        decline_code=decline_code,
+        shopper_message=shopper_message,
+        card_brand=card.get("brand") or "",
+        card_last4=card.get("last4") or "",
+        client_secret=(intent.get("client_secret") or "") if status == IntentStatus.REQUIRES_ACTION else "",
+        amount_refunded_minor=refunded,
+    )
+
+
+def _declined(error: stripe.CardError) -> GatewayResult:
+    """A card error is an answer, not a failure: the shopper's card said no."""
+    body = (error.json_body or {}).get("error", {}) if isinstance(error.json_body, dict) else {}
+    intent = _as_dict(body.get("payment_intent"))
+    decline_code = body.get("decline_code") or body.get("code") or "card_declined"
+    return GatewayResult(
+        status=IntentStatus.DECLINED,
+        reference=intent.get("id", ""),
+        decline_code=decline_code,
+        shopper_message=_shopper_message(decline_code),
+    )
+
+
+class StripeGateway:
+    name = "stripe"
+
+    def __init__(self, *, api_key: str, api_base: str = "", timeout: float = 20.0, max_network_retries: int = 2):
+        base_addresses = {"api": api_base.rstrip("/")} if api_base else None
+        self.client = stripe.StripeClient(
+            api_key,
+            base_addresses=base_addresses,
+            max_network_retries=max_network_retries,
+            # (connect, read): a provider that does not answer must not hold a worker for long.
+            http_client=stripe.RequestsClient(timeout=(min(timeout, 5.0), timeout)),
+        )
+
+    @classmethod
+    def from_settings(cls) -> "StripeGateway":
+        return cls(
+            api_key=settings.STRIPE_SECRET_KEY,
+            api_base=settings.STRIPE_API_BASE,
+            timeout=settings.STRIPE_TIMEOUT_SECONDS,
+            max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
+        )
+
+    # --- the interface ------------------------------------------------------------------
+
+    def authorize(
+        self, *, order_reference: str, amount_minor: int, currency: str, payment_method: str, idempotency_key: str
+    ) -> GatewayResult:
+        params = {
+            "amount": amount_minor,
+            "currency": currency.lower(),
+            "payment_method": payment_method,
+            "payment_method_types": ["card"],
+            "confirm": True,
+            "capture_method": "manual",
+            "description": f"Order {order_reference}",
+            "metadata": {ORDER_REFERENCE_KEY: order_reference},
+            "expand": EXPAND,
+        }
+        try:
+            intent = self._call(
+                "authorize",
+                lambda: self.client.v1.payment_intents.create(params, _options(idempotency_key)),
+                passthrough=(stripe.CardError,),
+            )
+        except stripe.CardError as error:
+            return _declined(error)
+        return intent_result(intent)
+
+    def capture(self, *, provider_reference: str, amount_minor: int, idempotency_key: str) -> GatewayResult:
+        params = {"amount_to_capture": amount_minor, "expand": EXPAND}
+        try:
+            intent = self._call(
+                "capture",
+                lambda: self.client.v1.payment_intents.capture(provider_reference, params, _options(idempotency_key)),
+                passthrough=(stripe.InvalidRequestError,),
+            )
+        except stripe.InvalidRequestError as error:
+            # Captured already under another key (a manager in the dashboard): take the current view.
+            current = self._current_after(error, provider_reference)
+            if current.status in (IntentStatus.CAPTURED, IntentStatus.REFUNDED):
+                return current
+            raise GatewayError(f"Cannot capture {provider_reference}: {error.user_message}") from error
+        return intent_result(intent)
+
+    def void(self, *, provider_reference: str, idempotency_key: str) -> GatewayResult:
+        params = {"cancellation_reason": "abandoned", "expand": EXPAND}
+        try:
+            intent = self._call(
+                "void",
+                lambda: self.client.v1.payment_intents.cancel(provider_reference, params, _options(idempotency_key)),
+                passthrough=(stripe.InvalidRequestError,),
+            )
+        except stripe.InvalidRequestError as error:
+            current = self._current_after(error, provider_reference)
+            if current.status == IntentStatus.VOIDED:
+                return current
+            # Captured before the void reached it: the caller refunds instead.
+            raise GatewayError(f"Cannot cancel {provider_reference}: {error.user_message}") from error
+        return intent_result(intent)
+
+    def refund(self, *, provider_reference: str, amount_minor: int, idempotency_key: str) -> GatewayResult:
+        params = {"payment_intent": provider_reference, "amount": amount_minor}
+        try:
+            self._call(
+                "refund",
+                lambda: self.client.v1.refunds.create(params, _options(idempotency_key)),
+                passthrough=(stripe.InvalidRequestError,),
+            )
+        except stripe.InvalidRequestError as error:
+            current = self._current_after(error, provider_reference)
+            if error.code == "charge_already_refunded" and current.status == IntentStatus.REFUNDED:
+                return current
+            raise GatewayError(f"Cannot refund {provider_reference}: {error.user_message}") from error
+        return self.retrieve(provider_reference=provider_reference)
+
+    def find_authorization(self, *, order_reference: str, idempotency_key: str) -> GatewayResult | None:
+        """The intent created for this order when the authorisation's answer was lost.
+
+        The newest intents are listed first (a consistent read: the lost one was created
+        minutes ago); search, which may lag by a minute, covers older ones.
+        """
+        recent = self._call("find_authorization", lambda: self.client.v1.payment_intents.list({"limit": 100}))
+        intents = [i for i in _as_dict(recent).get("data", []) if _order_reference(i) == order_reference]
+        if not intents:
+            query = f"metadata['{ORDER_REFERENCE_KEY}']:'{order_reference}'"
+            found = self._call(
+                "find_authorization", lambda: self.client.v1.payment_intents.search({"query": query, "limit": 10})
+            )
+            intents = _as_dict(found).get("data", [])
+        if not intents:
+            return None
+        if len(intents) > 1:
+            logger.error("order %s has %d payment intents at Stripe", order_reference, len(intents))
+        return self.retrieve(provider_reference=intents[0]["id"])
+
+    def retrieve(self, *, provider_reference: str) -> GatewayResult:
+        intent = self._call(
+            "retrieve", lambda: self.client.v1.payment_intents.retrieve(provider_reference, {"expand": EXPAND})
+        )
+        return intent_result(intent)
+
+    # --- errors -------------------------------------------------------------------------
+
+    def _call(self, operation: str, request: Callable[[], Any], *, passthrough: tuple = ()) -> dict:
+        """Run one request, turning Stripe's failures into the interface's exceptions.
+
+        The errors named in `passthrough` are left for the operation to judge.
+        """
+        try:
+            return _as_dict(request())
+        except passthrough:
+            raise
+        except (stripe.AuthenticationError, stripe.PermissionError) as error:
+            logger.error("Stripe refused our credentials during %s: %s", operation, error.user_message)
+            raise GatewayConfigurationError(f"Stripe {operation}: {error.user_message}") from error
+        except (stripe.RateLimitError, stripe.APIConnectionError) as error:
+            raise TransientGatewayError(f"Stripe {operation}: {error.user_message}") from error
+        except stripe.IdempotencyError as error:
+            # The same key with other parameters: a bug of ours, never the shopper's.
+            logger.error("Stripe idempotency error during %s: %s", operation, error.user_message)
+            raise GatewayError(f"Stripe {operation}: {error.user_message}") from error
+        except stripe.APIError as error:
+            if error.http_status is None or error.http_status >= 500:
+                raise TransientGatewayError(f"Stripe {operation}: {error.user_message}") from error
+            raise GatewayError(f"Stripe {operation}: {error.user_message}") from error
+        except stripe.StripeError as error:
+            raise GatewayError(f"Stripe {operation}: {error.user_message}") from error
+
+    def _current_after(self, error: stripe.InvalidRequestError, provider_reference: str) -> GatewayResult:
+        """The intent's current view after a refused request, or the refusal itself when it is gone."""
+        if error.http_status == 404:
+            raise GatewayError(f"No such payment intent {provider_reference}") from error
+        return self.retrieve(provider_reference=provider_reference)
+
+
+def _options(idempotency_key: str) -> dict:
+    return {"idempotency_key": idempotency_key}
+
+
+def _order_reference(intent: dict) -> str:
+    return (intent.get("metadata") or {}).get(ORDER_REFERENCE_KEY, "")
+
+
+# --- webhooks --------------------------------------------------------------------------
+
+
+def verify_webhook(payload: bytes, signature_header: str, *, secret: str, tolerance: int) -> dict:
+    """The event a webhook delivers, once its signature over the raw body checks out.
+
+    Refuses a body signed with another secret, a body changed after signing, and a
+    signature older than `tolerance` seconds (a replay).
+    """
+    if not secret:
+        raise InvalidWebhook("Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).")
+    try:
+        stripe.WebhookSignature.verify_header(payload, signature_header, secret, tolerance)
+        event = json.loads(payload)
+    except stripe.SignatureVerificationError as error:
+        raise InvalidWebhook(str(error.user_message)) from error
+    except (UnicodeDecodeError, ValueError) as error:
+        raise InvalidWebhook("The body is not JSON.") from error
+    if not (
+        isinstance(event, dict)
+        and isinstance(event.get("id"), str)
+        and isinstance(event.get("type"), str)
+        and isinstance((event.get("data") or {}).get("object"), dict)
+    ):
+        raise InvalidWebhook("The body is not a Stripe event.")
+    return event
+
+
+def event_order_reference(obj: dict) -> str:
+    """The order reference an event's PaymentIntent carries in its metadata, if any."""
+    return _order_reference(obj)

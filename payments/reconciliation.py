@@ -1,0 +1,101 @@
+"""The reconciler: our books against the provider's, on a schedule.
+
+Every recently touched payment of a settled order is compared with the provider's
+current view of its intent; an order whose state says otherwise is flagged for a manager
+(needs_attention, a history event, an error log): money kept for an order that failed or
+was cancelled (a charge without an order), or an order confirmed without the money taken
+(an order without a charge). It also finishes what was left half-done: refunds whose
+answer was lost, and webhook events whose processing failed.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from orders.models import Order
+from orders.models import OrderState as S
+from payments.gateways import get_gateway
+from payments.gateways.base import GatewayConfigurationError, GatewayError, GatewayResult, IntentStatus
+from payments.models import Payment, Refund, StripeEvent
+from payments.money import from_minor_units, to_minor_units
+from payments.refunds import issue_refund
+from payments.services import flag_order
+from payments.stripe_events import process_stripe_event
+
+logger = logging.getLogger(__name__)
+
+ENDED_WITHOUT_MONEY = (S.REJECTED, S.PAYMENT_FAILED, S.FAILED, S.CANCELLED)
+ENDED_WITH_MONEY = (S.CONFIRMED, S.COMPLETED)
+
+
+def payment_mismatch(order: Order, payment: Payment, current: GatewayResult) -> str:
+    """What is wrong between an order's state and the provider's view of its payment ('' if nothing)."""
+    if order.state in ENDED_WITHOUT_MONEY:
+        if current.status in (IntentStatus.CAPTURED, IntentStatus.REFUNDED):
+            kept_minor = to_minor_units(payment.amount, payment.currency) - current.amount_refunded_minor
+            if kept_minor > 0:
+                kept = from_minor_units(kept_minor, payment.currency)
+                return (
+                    f"Charge without an order: the order is {order.state} but {kept} {payment.currency} "
+                    f"is captured at the provider ({current.reference})."
+                )
+        if current.status in (IntentStatus.AUTHORIZED, IntentStatus.REQUIRES_ACTION):
+            return (
+                f"Hold without an order: the order is {order.state} but its payment {current.reference} "
+                f"is still {current.status} at the provider."
+            )
+    elif order.state in ENDED_WITH_MONEY and current.status not in (IntentStatus.CAPTURED, IntentStatus.REFUNDED):
+        return (
+            f"Order without a charge: the order is {order.state} but its payment {current.reference} "
+            f"is {current.status} at the provider."
+        )
+    return ""
+
+
+def reconcile_payments() -> int:
+    """Compare recent payments with the provider, flag mismatches, resend what was left half-done.
+
+    Returns how many orders were newly flagged.
+    """
+    gateway = get_gateway()
+    now = timezone.now()
+    settled = now - timedelta(seconds=settings.PAYMENT_RECONCILE_AFTER_SECONDS)
+    payments = (
+        Payment.objects.select_related("order")
+        .filter(
+            provider=gateway.name,
+            updated_at__gte=now - timedelta(hours=settings.PAYMENT_RECONCILE_HOURS),
+            order__updated_at__lte=settled,
+            order__state__in=ENDED_WITHOUT_MONEY + ENDED_WITH_MONEY,
+        )
+        .exclude(provider_reference="")
+        .order_by("pk")
+    )
+    flagged = 0
+    for payment in payments.iterator():
+        try:
+            current = gateway.retrieve(provider_reference=payment.provider_reference)
+        except GatewayConfigurationError:
+            raise
+        except GatewayError as error:
+            logger.warning("reconciler could not read payment %s: %s", payment.provider_reference, error)
+            continue
+        message = payment_mismatch(payment.order, payment, current)
+        if message and flag_order(payment.order, step="reconcile_payments", message=message):
+            flagged += 1
+    for refund_id in Refund.objects.filter(status=Refund.Status.PENDING, created_at__lte=settled).values_list(
+        "pk", flat=True
+    ):
+        issue_refund(refund_id)
+    for event_pk in StripeEvent.objects.filter(processed_at__isnull=True, received_at__lte=settled).values_list(
+        "pk", flat=True
+    ):
+        try:
+            process_stripe_event(event_pk)
+        except Exception:
+            logger.exception("Stripe event #%s still fails", event_pk)
+    if flagged:
+        logger.error("reconciler flagged %d orders whose payments disagree with the provider", flagged)
+    return flagged

@@ -1,0 +1,160 @@
+"""Stock under concurrency, on PostgreSQL: buyers racing over real HTTP, steps racing in
+real worker processes and in threads, and what must hold afterwards (DESIGN.md's invariants):
+no oversell, stock never below zero, the ledger summing to on hand, one charge per sale,
+no deadlock.
+"""
+
+import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from django.db import connection
+
+from inventory.models import Stock, StockMovement
+from orders import pipeline
+from orders.models import FINAL_STATES, Order, OrderEvent
+from orders.services import place_order
+from payments.models import Payment, SimulatedPaymentIntent
+from receipts.models import Receipt
+from tests.conftest import requires_postgres
+from tests.invariants import assert_stock_invariants, stock_of
+from tests.processes import wait_until
+
+pytestmark = pytest.mark.slow
+
+BUYERS = 60
+STOCK = 10
+
+
+def wait_until_all_final(timeout: float = 120) -> None:
+    wait_until(
+        lambda: not Order.objects.exclude(state__in=FINAL_STATES).exists(),
+        timeout=timeout,
+        interval=0.25,
+        message="orders still in flight: "
+        + ", ".join(Order.objects.exclude(state__in=FINAL_STATES).values_list("state", flat=True)),
+    )
+
+
+def assert_ledger_never_below_zero(sku: str) -> None:
+    """Read in the order it was written, the ledger of a product never ran below zero."""
+    running = list(
+        itertools.accumulate(
+            StockMovement.objects.filter(product__sku=sku).order_by("id").values_list("quantity", flat=True)
+        )
+    )
+    assert min(running) >= 0, f"the ledger of {sku} went below zero: {running}"
+
+
+def deadlocks() -> list[str]:
+    return list(OrderEvent.objects.filter(error__icontains="deadlock").values_list("error", flat=True))
+
+
+def step_errors() -> list[str]:
+    """Errors of step attempts that did not succeed: none is expected when every card pays.
+
+    Two nudges for one order (a duplicate message, a sweep) may meet at its email: the second
+    waits for the first's claim, and that wait is not an error.
+    """
+    return list(
+        OrderEvent.objects.filter(outcome__in=["retrying", "failed"])
+        .exclude(to_state="REJECTED")
+        .exclude(error__startswith="NotificationInProgress")
+        .values_list("error", flat=True)
+    )
+
+
+def test_sixty_buyers_racing_over_http_for_ten_units_buy_exactly_ten(shop, make_product):
+    requires_postgres()
+    make_product("LAMP-010", price="30.00", on_hand=STOCK)
+    shop.start_web(workers=2, threads=16)
+    shop.start_cluster(workers=4)
+    start = threading.Barrier(BUYERS, timeout=30)
+
+    def buy(number: int) -> requests.Response:
+        start.wait()  # every buyer sends at once
+        return requests.post(
+            f"{shop.url}/api/orders/",
+            json={
+                "email": f"buyer{number}@example.com",
+                "lines": [{"sku": "LAMP-010", "quantity": 1}],
+                "payment_method": "pm_card_visa",
+            },
+            timeout=60,
+        )
+
+    with ThreadPoolExecutor(max_workers=BUYERS) as buyers:
+        responses = list(buyers.map(buy, range(BUYERS)))
+    assert [r.status_code for r in responses] == [202] * BUYERS
+    wait_until_all_final()
+
+    states = {state: Order.objects.filter(state=state).count() for state in ("COMPLETED", "REJECTED")}
+    assert states == {"COMPLETED": STOCK, "REJECTED": BUYERS - STOCK}, list(Order.objects.values_list("state"))
+    assert_stock_invariants()
+    assert_ledger_never_below_zero("LAMP-010")
+    stock = stock_of("LAMP-010")
+    assert (stock.on_hand, stock.reserved) == (0, 0)
+    assert SimulatedPaymentIntent.objects.filter(status="succeeded", amount_refunded_minor=0).count() == STOCK
+    assert SimulatedPaymentIntent.objects.count() == STOCK  # the rejected never reached the gateway
+    assert set(Payment.objects.values_list("status", flat=True)) == {"captured"}
+    assert Payment.objects.filter(order__state="COMPLETED").count() == STOCK
+    assert Receipt.objects.count() == STOCK
+    for rejected in Order.objects.filter(state="REJECTED")[:3]:
+        assert rejected.failure_code == "out_of_stock"
+    # A rejected order's email follows its final state (queued once the rejection commits).
+    wait_until(lambda: len(shop.emails()) >= BUYERS, message=f"{len(shop.emails())} of {BUYERS} emails written")
+    recipients = sorted(message["To"] for message in shop.emails())
+    assert recipients == sorted(f"buyer{n}@example.com" for n in range(BUYERS))  # one email each
+    listed = requests.get(f"{shop.url}/api/products/", timeout=30).json()
+    products = listed["results"] if isinstance(listed, dict) else listed
+    assert [p["available"] for p in products if p["sku"] == "LAMP-010"] == [0]
+    assert not step_errors()
+
+
+def test_two_products_bought_in_opposite_line_orders_concurrently_never_deadlock(shop, make_product):
+    requires_postgres()
+    orders_count = 30
+    make_product("CUP-A", price="5.00", on_hand=100)
+    make_product("CUP-B", price="7.00", on_hand=100)
+    # Placed with no cluster running: the nudges wait in the queue for the cluster started below.
+    order_ids = [
+        place_order(
+            email=f"buyer{n}@example.com",
+            lines=[{"sku": "CUP-A", "quantity": 1}, {"sku": "CUP-B", "quantity": 1}][:: 1 if n % 2 else -1],
+            payment_method="pm_card_visa",
+        ).order.pk
+        for n in range(orders_count)
+    ]
+    start = threading.Barrier(orders_count, timeout=30)
+
+    def validate(order_id: int) -> None:
+        try:
+            start.wait()
+            pipeline.run_step(order_id, "validate_order")
+        finally:
+            connection.close()  # each thread's own connection
+
+    with ThreadPoolExecutor(max_workers=orders_count) as workers:
+        list(workers.map(validate, order_ids))
+
+    assert not deadlocks()
+    assert set(Order.objects.values_list("state", flat=True)) == {"VALIDATED"}
+    assert list(Stock.objects.order_by("product__sku").values_list("reserved", flat=True)) == [orders_count] * 2
+
+    # The rest of the pipeline (deductions lock both rows again) in two worker processes.
+    shop.start_cluster(workers=2)
+    wait_until_all_final()
+
+    assert set(Order.objects.values_list("state", flat=True)) == {"COMPLETED"}
+    assert not step_errors()
+    assert_stock_invariants()
+    for sku in ("CUP-A", "CUP-B"):
+        assert_ledger_never_below_zero(sku)
+        stock = stock_of(sku)
+        assert (stock.on_hand, stock.reserved) == (100 - orders_count, 0)
+    assert Payment.objects.filter(status="captured").count() == orders_count
+    # Every order had two nudges (its placement's and its validation's): still one email each.
+    wait_until(lambda: len(shop.emails()) >= orders_count)
+    assert sorted(m["To"] for m in shop.emails()) == sorted(f"buyer{n}@example.com" for n in range(orders_count))

@@ -1,0 +1,90 @@
+"""Stripe with the shop's real processes: a gunicorn web server and a `qcluster`, both on
+PAYMENT_GATEWAY=stripe and pointed at the local Stripe server of the test."""
+
+import json
+
+import pytest
+import requests
+
+from orders.models import Order
+from orders.tasks import sweep_stuck_orders
+from tests.fake_stripe import WEBHOOK_SECRET, WEBHOOK_URL, sign
+from tests.invariants import stock_of
+from tests.processes import wait_until
+from tests.test_processes_pipeline import wait_until_stale
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def stripe_env(fake_stripe) -> dict[str, str]:
+    """What the processes need to talk to the test's Stripe server."""
+    fake_stripe.hang_seconds = 60  # long enough for a test to kill the worker waiting on it
+    return {
+        "PAYMENT_GATEWAY": "stripe",
+        "STRIPE_SECRET_KEY": fake_stripe.api_key,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_API_BASE": fake_stripe.url,
+        "STRIPE_MAX_NETWORK_RETRIES": "0",
+    }
+
+
+def test_a_cluster_killed_while_stripe_charges_leaves_an_order_completed_later_with_one_charge(
+    shop, make_product, fake_stripe, stripe_env
+):
+    make_product("MUG-001", price="12.50", on_hand=5)
+    shop.start_web(**stripe_env)
+    cluster = shop.start_cluster(STRIPE_TIMEOUT_SECONDS="30", **stripe_env)
+    fake_stripe.hang_next("create_intent")  # Stripe charges; the worker waits for an answer
+
+    reference = shop.place_order([("MUG-001", 2)])["reference"]
+    wait_until(lambda: fake_stripe.intents_for(reference), message=f"no charge:\n{shop.logs()}")
+    cluster.kill()
+    assert Order.objects.get(reference=reference).state == "VALIDATED"
+
+    shop.start_cluster(**stripe_env)
+    wait_until_stale(reference)
+    assert sweep_stuck_orders() >= 1  # queued for the cluster, as its scheduled sweeper does
+    body = shop.wait_for_final_state(reference)
+
+    assert body["state"] == "COMPLETED", body
+    [intent] = fake_stripe.intents_for(reference)
+    assert intent["status"] == "succeeded"
+    assert fake_stripe.charge_of(intent["id"])["amount_captured"] == 2500
+    assert fake_stripe.calls_of("create_intent")[-1].replayed
+    assert stock_of("MUG-001").on_hand == 3
+
+
+def test_a_webhook_answered_by_the_web_process_completes_a_3d_secure_order_in_the_cluster(
+    shop, make_product, fake_stripe, stripe_env
+):
+    make_product("MUG-001", price="12.50", on_hand=5)
+    shop.start_web(**stripe_env)
+    shop.start_cluster(**stripe_env)
+    reference = shop.place_order([("MUG-001", 1)], payment_method="pm_card_threeDSecure2Required")["reference"]
+    waiting = wait_until(
+        lambda: (body := shop.order(reference))["payment_action"] and body,
+        message=f"the order never asked for authentication:\n{shop.logs()}",
+    )
+    assert waiting["state"] == "VALIDATED"
+    [intent] = fake_stripe.intents_for(reference)
+    assert waiting["payment_action"]["client_secret"] == intent["client_secret"]
+
+    payload = json.dumps(fake_stripe.authenticate(intent["id"]))
+    tampered = requests.post(
+        shop.url + WEBHOOK_URL,
+        data=payload.replace("requires_capture", "succeeded"),
+        headers={"Stripe-Signature": sign(payload, WEBHOOK_SECRET), "Content-Type": "application/json"},
+        timeout=30,
+    )
+    accepted = requests.post(
+        shop.url + WEBHOOK_URL,
+        data=payload,
+        headers={"Stripe-Signature": sign(payload, WEBHOOK_SECRET), "Content-Type": "application/json"},
+        timeout=30,
+    )
+    body = shop.wait_for_final_state(reference)
+
+    assert (tampered.status_code, accepted.status_code) == (400, 200)
+    assert body["state"] == "COMPLETED", body
+    assert fake_stripe.intents[intent["id"]]["status"] == "succeeded"

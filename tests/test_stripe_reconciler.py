@@ -1,0 +1,106 @@
+"""The scheduled reconciler: orders whose payments disagree with Stripe are flagged for a manager."""
+
+import logging
+
+import pytest
+from django_q.models import Schedule
+
+from orders import pipeline
+from payments import stripe_events
+from payments.models import StripeEvent
+from payments.reconciliation import reconcile_payments
+from payments.stripe_events import process_stripe_event
+from tests.fake_stripe import deliver
+from tests.test_stripe_pipeline import place
+
+
+@pytest.fixture(autouse=True)
+def _settled_at_once(settings):
+    settings.PAYMENT_RECONCILE_AFTER_SECONDS = 0
+
+
+@pytest.fixture
+def broken_books(fake_stripe):
+    """These tests make Stripe's books and ours disagree on purpose: that is what the reconciler finds."""
+    fake_stripe.check_books = False
+    return fake_stripe
+
+
+def test_the_reconciler_runs_on_a_schedule_in_every_install(db):
+    schedule = Schedule.objects.get(func="payments.tasks.reconcile_payments")
+
+    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 10, -1)
+
+
+def test_orders_that_agree_with_stripe_are_left_alone(api, make_product, fake_stripe):
+    make_product("MUG-001", price="12.50", on_hand=5)
+    completed = place(api)
+    declined = place(api, payment_method="pm_card_chargeDeclined")
+
+    assert reconcile_payments() == 0
+
+    for order in (completed, declined):
+        order.refresh_from_db()
+        assert not order.needs_attention
+
+
+def test_a_charge_kept_for_a_cancelled_order_is_flagged_once(api, make_product, broken_books, monkeypatch, caplog):
+    fake_stripe = broken_books
+    make_product("MUG-001", price="12.50", on_hand=5)
+    monkeypatch.setattr(pipeline, "enqueue_advance", lambda order: None)
+    monkeypatch.setattr("orders.services.enqueue_advance", lambda order: None)
+    order = place(api)
+    pipeline.run_step(order.pk, "validate_order")
+    pipeline.run_step(order.pk, "process_payment")
+    # Someone captures in Stripe's dashboard, after the shop's void already failed for good.
+    [intent] = fake_stripe.intents_for(order.reference)
+    fake_stripe.capture_in_dashboard(intent["id"])
+    fake_stripe.fail_next("create_refund", status=500, times=100)
+    pipeline.cancel_order(order)
+    order.refresh_from_db()
+    assert order.state == "CANCELLED"
+    order.needs_attention = False  # compensation gave up loudly; the reconciler must see it on its own
+    order.save(update_fields=["needs_attention"])
+
+    with caplog.at_level(logging.ERROR):
+        assert reconcile_payments() == 1
+        assert reconcile_payments() == 0
+
+    order.refresh_from_db()
+    assert order.needs_attention
+    [flag] = order.events.filter(step="reconcile_payments")
+    assert flag.error.startswith("Charge without an order: the order is CANCELLED but 25.00 USD is captured")
+    assert any("Charge without an order" in r.getMessage() for r in caplog.records)
+
+
+def test_a_completed_order_whose_payment_stripe_does_not_hold_is_flagged(api, make_product, broken_books):
+    fake_stripe = broken_books
+    make_product("MUG-001", price="12.50", on_hand=5)
+    order = place(api)
+    [intent] = fake_stripe.intents_for(order.reference)
+    intent["status"] = "canceled"  # Stripe's books say otherwise than ours
+
+    assert reconcile_payments() == 1
+
+    order.refresh_from_db()
+    assert order.needs_attention
+    assert order.events.get(step="reconcile_payments").error.startswith("Order without a charge")
+
+
+def test_an_event_whose_processing_failed_is_processed_by_the_reconciler(api, make_product, fake_stripe, monkeypatch):
+    make_product("MUG-001", price="12.50", on_hand=5)
+    order = place(api)
+    [intent] = fake_stripe.intents_for(order.reference)
+    dispute = fake_stripe.dispute(intent["id"])
+    stored = StripeEvent.objects.create(event_id=dispute["id"], type=dispute["type"], payload=dispute)
+    with monkeypatch.context() as patched, pytest.raises(ZeroDivisionError):
+        patched.setitem(stripe_events.HANDLERS, "charge.dispute.created", lambda obj: 1 / 0)
+        process_stripe_event(stored.pk)
+    assert StripeEvent.objects.get().processed_at is None
+
+    reconcile_payments()
+
+    assert StripeEvent.objects.get().processed_at is not None
+    order.refresh_from_db()
+    assert order.needs_attention
+    assert deliver(api, dispute).json()["duplicate"] is True
