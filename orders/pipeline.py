@@ -48,6 +48,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+PAYMENT_ERROR_REASON = "The payment provider could not process this payment; any amount held is released."
+
+
 class IllegalTransition(Exception):
     pass
 
@@ -111,6 +114,9 @@ def set_state(order: Order, new_state: str, run: StepRun, *, failure_code: str =
         order.completed_at = timezone.now()
         fields.append("completed_at")
     order.save(update_fields=fields)
+    if new_state in FINAL_STATES and settings.NOTIFY_SNS_TOPIC_ARN:
+        order_id = order.pk
+        transaction.on_commit(lambda: enqueue("orders.tasks.publish_order_state", order_id))
     outcome = OrderEvent.Outcome.FAILED if new_state in FINAL_STATES - {S.COMPLETED} else OrderEvent.Outcome.SUCCEEDED
     run.record(order, outcome, from_state=from_state, to_state=new_state, error=failure_reason)
     logger.info("order %s %s -> %s (%s)", order.reference, from_state, new_state, run.step)
@@ -222,12 +228,18 @@ def generate_receipt(order_id: int, run: StepRun) -> None:
 
 def send_notification(order_id: int, run: StepRun) -> None:
     """Email the shopper their confirmation (at most once), then COMPLETED."""
-    from orders.notifications import send_order_email
+    from orders.notifications import NotificationInProgress, send_order_email
 
     order = Order.objects.get(pk=order_id)
     if order.state != S.CONFIRMED:
         return
-    send_order_email(order, Notification.Kind.CONFIRMATION)
+    try:
+        send_order_email(order, Notification.Kind.CONFIRMATION)
+    except NotificationInProgress as busy:
+        # Another worker is sending it and completes the order; if it died, its claim
+        # goes stale and the sweeper brings the order back here.
+        run.record(order, OrderEvent.Outcome.SKIPPED, error=str(busy))
+        return
     with transaction.atomic():
         order = lock_order(order_id)
         if order.state == S.CONFIRMED:
@@ -236,13 +248,31 @@ def send_notification(order_id: int, run: StepRun) -> None:
 
 def send_failure_notification(order_id: int, run: StepRun) -> None:
     """Tell the shopper we could not process their order (at most once)."""
-    from orders.notifications import send_order_email
+    from orders.notifications import NotificationInProgress, send_order_email
 
     order = Order.objects.get(pk=order_id)
     if order.state not in (S.REJECTED, S.PAYMENT_FAILED, S.FAILED):
         return
-    send_order_email(order, Notification.Kind.FAILURE)
-    run.record(order, OrderEvent.Outcome.SUCCEEDED)
+    try:
+        sent = send_order_email(order, Notification.Kind.FAILURE)
+    except NotificationInProgress as busy:
+        run.record(order, OrderEvent.Outcome.SKIPPED, error=str(busy))
+        return
+    run.record(order, OrderEvent.Outcome.SUCCEEDED if sent else OrderEvent.Outcome.SKIPPED)
+
+
+def publish_order_state(order_id: int, run: StepRun) -> None:
+    """Publish a final order state to the SNS topic (once in the normal path)."""
+    from orders.sns import publish_final_state
+
+    order = Order.objects.get(pk=order_id)
+    if not order.is_final or not settings.NOTIFY_SNS_TOPIC_ARN:
+        return
+    # A final state never changes, so one successful publish per order is the whole job.
+    if OrderEvent.objects.filter(order=order, step=run.step, outcome=OrderEvent.Outcome.SUCCEEDED).exists():
+        return
+    message_id = publish_final_state(order)
+    run.record(order, OrderEvent.Outcome.SUCCEEDED, error=f"SNS message {message_id}")
 
 
 def refund_or_void(order_id: int, run: StepRun) -> None:
@@ -330,6 +360,7 @@ STEPS: dict[str, Step] = {
     "send_notification": Step(send_notification, RetryPolicy(5, 1.0), _flag_for_attention),
     "send_failure_notification": Step(send_failure_notification, RetryPolicy(5, 1.0), _log_only),
     "refund_or_void": Step(refund_or_void, RetryPolicy(6, 1.0), _flag_for_attention),
+    "publish_order_state": Step(publish_order_state, RetryPolicy(4, 1.0), _flag_for_attention),
 }
 
 
@@ -373,7 +404,9 @@ def run_step(order_id: int, step_name: str) -> None:
             return
         except Exception as error:
             if isinstance(error, GatewayError) and not isinstance(error, TransientGatewayError):
-                step.on_exhausted(order_id, run, StepFailed("payment_error", str(error)))
+                # The provider's words stay in the log; the shopper sees a reason meant for them.
+                logger.error("order %s %s: payment provider error: %s", order.reference, step_name, error)
+                step.on_exhausted(order_id, run, StepFailed("payment_error", PAYMENT_ERROR_REASON))
                 return
             logger.warning("order %s %s attempt %d failed: %s", order.reference, step_name, run.attempt, error)
             if tries == step.retry.max_attempts:

@@ -21,6 +21,11 @@ from orders.pipeline import enqueue_advance
 CENT = Decimal("0.01")
 
 
+def tax_rate_percent() -> str:
+    """The shop's tax rate as shoppers read it: "20", "7.5", "0" (percent, no trailing zeros)."""
+    return format((settings.SHOP_TAX_RATE * 100).normalize(), "f")
+
+
 class IdempotencyConflict(Exception):
     """The idempotency key was used before for a different request."""
 

@@ -1,11 +1,53 @@
-"""Receipt rendering: an order in, PDF bytes out. Nothing is stored here."""
+"""Receipt rendering: a receipt's content in, PDF bytes out. Nothing is read or stored here.
+
+The content is a plain value (`ReceiptDocument`), so rendering needs no database and the
+same content always gives the same page layout. Shop data is escaped by the template
+engine, and WeasyPrint may load only the project's own receipt assets: a product name
+carrying markup or a URL is printed as text and fetches nothing.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.template.loader import render_to_string
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
-ASSETS_DIR = settings.BASE_DIR / "receipts" / "static"
+ASSETS_DIR = settings.BASE_DIR / "receipts" / "static" / "receipts"
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    line_total: Decimal
+
+
+@dataclass(frozen=True)
+class ReceiptDocument:
+    """Everything a receipt shows, in the shop's words."""
+
+    number: str
+    issued_at: datetime
+    shop_name: str
+    shop_address: str
+    shop_tax_id: str
+    order_reference: str
+    ordered_at: datetime
+    customer_email: str
+    currency: str
+    lines: tuple[ReceiptLine, ...]
+    subtotal: Decimal
+    tax_rate_percent: str  # "20" for 20%; printed even when "0"
+    tax: Decimal
+    total: Decimal
+    card_brand: str = ""
+    card_last4: str = ""
+    payment_reference: str = ""
 
 
 class BlockedResource(ValueError):
@@ -23,21 +65,18 @@ class ProjectAssetsFetcher(URLFetcher):
         raise BlockedResource(f"receipt rendering refused to fetch {url}")
 
 
-def render_receipt_pdf(order, *, receipt_number: str, issued_at) -> bytes:
-    """The receipt of an order as PDF bytes."""
-    from payments.models import Payment
+def assets_fetcher() -> ProjectAssetsFetcher:
+    """The only URL fetcher receipt rendering uses."""
+    return ProjectAssetsFetcher(allowed_protocols=["file"], timeout=1)
 
-    html = render_to_string(
-        "receipts/receipt.html",
-        {
-            "order": order,
-            "lines": list(order.lines.all()),
-            "payment": Payment.objects.filter(order=order).first(),
-            "receipt_number": receipt_number,
-            "issued_at": issued_at,
-            "shop": {"name": settings.SHOP_NAME, "address": settings.SHOP_ADDRESS, "tax_id": settings.SHOP_TAX_ID},
-            "tax_rate_percent": settings.SHOP_TAX_RATE * 100,
-        },
-    )
-    fetcher = ProjectAssetsFetcher(allowed_protocols=["file"])
-    return HTML(string=html, base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=fetcher).write_pdf()
+
+def render_receipt_html(document: ReceiptDocument) -> str:
+    """The receipt as HTML, every piece of shop data escaped."""
+    return render_to_string("receipts/receipt.html", {"receipt": document})
+
+
+def render_receipt_pdf(document: ReceiptDocument) -> bytes:
+    """The receipt as PDF bytes: A4, the line table's header repeated on every page."""
+    return HTML(
+        string=render_receipt_html(document), base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=assets_fetcher()
+    ).write_pdf()
