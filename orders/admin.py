@@ -32,7 +32,7 @@ class OrderLineInline(ReadOnlyInline):
 
 class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
-    fields = ["created_at", "step", "attempt", "outcome", "from_state", "to_state", "duration_ms", "error"]
+    fields = ["created_at", "step", "attempt", "outcome", "from_state", "to_state", "duration_ms", "actor", "error"]
 
 
 class RefundInline(ReadOnlyInline):
@@ -180,7 +180,7 @@ class OrderAdmin(admin.ModelAdmin):
     def cancel_selected(self, request, queryset):
         for order in queryset:
             try:
-                cancel_order(order, reason=f"Cancelled by {request.user.get_username()}.")
+                cancel_order(order, cancelled_by=request.user.get_username())
             # Messages open with a word: admin capitalises the first letter, and references are case-sensitive.
             except IllegalTransition as error:
                 self.message_user(request, f"Not cancelled: {error}", messages.WARNING)

@@ -64,7 +64,7 @@ def build_order_email(order: Order, kind: str) -> EmailMultiAlternatives:
         "order": order,
         "lines": list(order.lines.all()),
         "shop_name": settings.SHOP_NAME,
-        "tax_rate_percent": tax_rate_percent(),
+        "tax_rate_percent": tax_rate_percent(order),
         "money_note": MONEY_AFTER_FAILURE.get(order.state, ""),
         # A stable address: it redirects to a freshly signed link, so the email never expires.
         "receipt_link": settings.PUBLIC_BASE_URL + reverse("order-receipt", args=[order.reference]),

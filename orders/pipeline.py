@@ -84,6 +84,7 @@ class StepRun:
     step: str
     attempt: int
     started: float
+    actor: str = ""  # the staff member behind a manager's action; empty for the pipeline
 
     def record(
         self, order: Order, outcome: str, *, from_state: str = "", to_state: str = "", error: str = ""
@@ -97,6 +98,7 @@ class StepRun:
             to_state=to_state,
             error=error[:2000],
             duration_ms=int((time.monotonic() - self.started) * 1000),
+            actor=self.actor,
         )
 
 
@@ -112,7 +114,9 @@ def set_state(order: Order, new_state: str, run: StepRun, *, failure_code: str =
         fields += ["failure_code", "failure_reason"]
     if new_state == S.COMPLETED:
         order.completed_at = timezone.now()
-        fields.append("completed_at")
+        # Completing means the receipt and the email finally went: their flag is settled.
+        order.needs_attention = False
+        fields += ["completed_at", "needs_attention"]
     order.save(update_fields=fields)
     if new_state in FINAL_STATES and settings.NOTIFY_SNS_TOPIC_ARN:
         order_id = order.pk
@@ -309,13 +313,18 @@ def end_order(order: Order, state: str, run: StepRun, *, code: str, reason: str)
         transaction.on_commit(lambda: enqueue("orders.tasks.notify_failure", order_id))
 
 
-def cancel_order(order: Order, *, reason: str = "Cancelled by the shop.") -> Order:
-    """A manager cancels an order that is not final: stock back, payment voided or refunded."""
+def cancel_order(order: Order, *, reason: str = "Cancelled by the shop.", cancelled_by: str = "") -> Order:
+    """A manager cancels an order that is not final: stock back, payment voided or refunded.
+
+    `reason` is shown to the shopper; `cancelled_by` goes into the history only.
+    """
     with transaction.atomic():
         locked = lock_order(order.pk)
         if locked.is_final:
             raise IllegalTransition(f"{locked.reference} is {locked.state} and cannot be cancelled")
-        end_order(locked, S.CANCELLED, new_run("cancel_order", locked), code="cancelled", reason=reason)
+        run = new_run("cancel_order", locked)
+        run.actor = cancelled_by
+        end_order(locked, S.CANCELLED, run, code="cancelled", reason=reason)
     return locked
 
 

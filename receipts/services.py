@@ -52,7 +52,7 @@ def receipt_document(order: Order, receipt: Receipt) -> ReceiptDocument:
             for line in order.lines.all()
         ),
         subtotal=order.subtotal,
-        tax_rate_percent=tax_rate_percent(),
+        tax_rate_percent=tax_rate_percent(order),
         tax=order.tax,
         total=order.total,
         card_brand=payment.card_brand if payment else "",
