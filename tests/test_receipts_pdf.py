@@ -153,6 +153,25 @@ def test_the_tax_line_is_printed_when_the_rate_is_zero():
     assert "Tax (0%) 0.00 EUR" in text
 
 
+def test_the_receipt_shows_the_rate_the_order_was_taxed_at_even_after_the_rate_changes(
+    api, make_product, settings, held_pipeline
+):
+    from orders.pipeline import advance_order
+
+    make_product("MUG-001", price="10.00", on_hand=10)
+    settings.SHOP_TAX_RATE = Decimal("0.2")
+    order = place(api, [{"sku": "MUG-001", "quantity": 1}])
+    settings.SHOP_TAX_RATE = Decimal("0.1")
+    held_pipeline.run_inline()
+
+    advance_order(order.pk)
+
+    order.refresh_from_db()
+    assert order.state == "COMPLETED"
+    assert (order.tax, order.total) == (Decimal("2.00"), Decimal("12.00"))
+    assert "Tax (20%) 2.00 USD" in pdf_pages_text(stored_pdf(order))[0]
+
+
 def test_receipt_numbers_come_from_the_database_sequence(api, make_product):
     make_product("MUG-001", on_hand=10)
 
