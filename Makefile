@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 FRONTEND := frontend/dist/index.html
 
-.PHONY: run test bench lint install
+.PHONY: run test bench bench-quick lint install
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ run: $(STAMP) $(FRONTEND)
 ## Run the whole test suite.
 test: $(STAMP) $(FRONTEND)
 	$(BIN)/pytest
+
+## Benchmark the order path against this machine's own limits; writes bench/results/ and BENCHMARKS.md.
+## BENCH_QUICK=1 (or `make bench-quick`): a few seconds per scenario, to prove the harness works.
+bench: $(STAMP)
+	BENCH_QUICK=$(BENCH_QUICK) $(BIN)/python -m bench.run
+
+bench-quick: $(STAMP)
+	BENCH_QUICK=1 $(BIN)/python -m bench.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

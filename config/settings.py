@@ -230,7 +230,10 @@ Q_CLUSTER = {
     # truth and the sweeper re-drives it, so nothing loops forever and nothing is lost.
     "max_attempts": 3,
     "ack_failures": True,
-    "save_limit": env_int("Q_SAVE_LIMIT", 250),
+    # Successful tasks are not kept: each order's OrderEvent history is the execution record,
+    # and keeping the last 250 made the monitor reload those rows after every task (a fifth
+    # of the cluster's CPU, see BENCHMARKS.md). Failed tasks are still saved.
+    "save_limit": env_int("Q_SAVE_LIMIT", -1),
     "catch_up": False,
     "poll": float(os.environ.get("Q_POLL", "0.05")),
     "guard_cycle": 0.5,

@@ -11,6 +11,7 @@ fails for good leads to a failure end with compensation. `set_state` alone write
 order's state.
 """
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -138,9 +139,21 @@ def enqueue_advance(order: Order) -> None:
 
 def enqueue(func: str, order_id: int) -> None:
     """Queue a task of the pipeline for one order, now."""
+    from django_q.conf import Conf
     from django_q.tasks import async_task
 
-    async_task(func, order_id, task_name=f"{func.rsplit('.', 1)[-1]}:{order_id}", q_options={"group": "pipeline"})
+    broker = _broker(Conf.CLUSTER_NAME, repr(Conf.REDIS), repr(Conf.ORM))
+    q_options = {"group": "pipeline", "broker": broker}
+    async_task(func, order_id, task_name=f"{func.rsplit('.', 1)[-1]}:{order_id}", q_options=q_options)
+
+
+@functools.cache
+def _broker(*configuration: str):
+    """One broker per process and configuration: django-q2 would build a new one for every
+    task, which on Redis means a new connection (and a metadata lookup) per enqueue."""
+    from django_q.brokers import get_broker
+
+    return get_broker()
 
 
 # --- the steps, in the order an order goes through them ---------------------------------

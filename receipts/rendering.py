@@ -6,6 +6,7 @@ engine, and WeasyPrint may load only the project's own receipt assets: a product
 carrying markup or a URL is printed as text and fetches nothing.
 """
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -13,6 +14,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.template.loader import render_to_string
 from weasyprint import HTML
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
 ASSETS_DIR = settings.BASE_DIR / "receipts" / "static" / "receipts"
@@ -77,6 +79,12 @@ def render_receipt_html(document: ReceiptDocument) -> str:
 
 def render_receipt_pdf(document: ReceiptDocument) -> bytes:
     """The receipt as PDF bytes: A4, the line table's header repeated on every page."""
-    return HTML(
-        string=render_receipt_html(document), base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=assets_fetcher()
-    ).write_pdf()
+    html = HTML(string=render_receipt_html(document), base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=assets_fetcher())
+    return html.write_pdf(font_config=_font_config())
+
+
+@functools.cache
+def _font_config() -> FontConfiguration:
+    """One font configuration per process: building it (fontconfig's font list) for every
+    receipt was a sixth of each render (BENCHMARKS.md)."""
+    return FontConfiguration()

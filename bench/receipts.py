@@ -1,0 +1,95 @@
+"""Receipt rendering on its own: time and memory per receipt, in a fresh process.
+
+Run by bench/run.py as `python -m bench.receipts N` with the run's environment; prints one
+JSON line. The first render pays for loading fonts (cold); the median is taken over the N
+renders after it (warm), as a long-lived cluster worker sees them.
+"""
+
+import dataclasses
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from decimal import Decimal
+
+
+def _mb(kib: int) -> float:
+    return round(kib * 1024 / 1e6, 1)
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _peak_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def main(renders: int) -> dict:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    from django.utils import timezone
+
+    from inventory.models import Product
+    from orders.models import Order, OrderLine
+    from receipts.models import Receipt
+    from receipts.rendering import render_receipt_pdf
+    from receipts.services import receipt_document
+
+    # A typical receipt: three lines of products from the bench catalog.
+    products = list(Product.objects.order_by("pk")[:3])
+    order = Order.objects.create(
+        email="receipts@example.com",
+        currency="USD",
+        subtotal=Decimal("0"),
+        total=Decimal("0"),
+        payment_method="pm_card_visa",
+        request_hash="bench",
+    )
+    OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order, product=p, sku=p.sku, name=p.name, quantity=2, unit_price=p.price, line_total=p.price * 2
+        )
+        for p in products
+    )
+    document = receipt_document(order, Receipt.objects.create(order=order))
+    baseline_rss = _rss_kib()
+
+    started = time.perf_counter()
+    pdf = render_receipt_pdf(document)
+    cold_ms = (time.perf_counter() - started) * 1000
+    after_cold_peak = _peak_kib()
+
+    times, cpu_times = [], []
+    for n in range(renders):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        render_receipt_pdf(dataclasses.replace(document, number=f"R-{n + 2:08d}", issued_at=timezone.now()))
+        times.append((time.perf_counter() - started) * 1000)
+        cpu_times.append((time.process_time() - cpu_started) * 1000)
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "renders": renders,
+        "pdf_bytes": len(pdf),
+        "cold_ms": round(cold_ms, 1),
+        "median_ms": round(statistics.median(times), 2),
+        "p90_ms": round(sorted(times)[int(0.9 * (len(times) - 1))], 2),
+        # CPU time is what a render costs whatever else the machine is doing.
+        "median_cpu_ms": round(statistics.median(cpu_times), 2),
+        "baseline_rss_mb": _mb(baseline_rss),
+        "peak_rss_mb": _mb(_peak_kib()),
+        "first_render_growth_mb": _mb(after_cold_peak - baseline_rss),
+        "warm_renders_growth_mb": _mb(_peak_kib() - after_cold_peak),
+        "cpu_seconds": round(cpu.ru_utime + cpu.ru_stime, 2),
+    }
+
+
+if __name__ == "__main__":
+    print("BENCH_JSON " + json.dumps(main(int(sys.argv[1]) if len(sys.argv) > 1 else 20)))

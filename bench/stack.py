@@ -1,0 +1,377 @@
+"""The production-like stack the benchmark runs against, all on loopback.
+
+A fresh PostgreSQL database, gunicorn serving config.wsgi, a django-q2 cluster on the Redis
+or the ORM broker, the simulated gateway, receipts to local files and email to the file
+backend. Every process is started here, in its own session, and stopped here by its own
+process id; a sampler follows the memory of each web and cluster process.
+"""
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
+CLUSTER_NAME = os.environ.get("BENCH_CLUSTER_NAME", "h_bench")
+
+
+class BenchError(RuntimeError):
+    """The harness itself broke: a process did not start, an order stalled, an invariant failed."""
+
+
+def stack_env(db_name: str, workdir: Path, broker: str) -> dict[str, str]:
+    """The environment of every process of the stack: production settings, loopback only."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "Q_", "DATABASE_", "REDIS_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DATABASE_URL=f"{PG_URL}/{db_name}",
+        DATABASE_CONN_MAX_AGE="600",
+        VAR_DIR=str(workdir),
+        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        EMAIL_FILE_PATH=str(workdir / "emails"),
+        PAYMENT_GATEWAY="simulated",
+        Q_CLUSTER_NAME=CLUSTER_NAME,
+        LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    env.pop("AWS_STORAGE_BUCKET_NAME", None)
+    env.pop("EMAIL_HOST", None)
+    if broker == "redis":
+        env["REDIS_URL"] = REDIS_BASE
+    return env
+
+
+def psql(sql: str, db: str = "postgres") -> str:
+    """Run SQL through psql against the local server; the output, or BenchError."""
+    done = subprocess.run(
+        ["psql", f"{PG_URL}/{db}", "-v", "ON_ERROR_STOP=1", "-Atqc", sql], capture_output=True, text=True
+    )
+    if done.returncode:
+        raise BenchError(f"psql failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def recreate_database(name: str) -> None:
+    psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    psql(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(name: str) -> None:
+    psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def read_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak) of a process, in KiB; empty when it is gone."""
+    values = {}
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    key, amount, _ = line.split()
+                    values[key[:-1]] = int(amount)
+    except (FileNotFoundError, ProcessLookupError):
+        return {}
+    return values
+
+
+def children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except FileNotFoundError:
+        return ""
+
+
+def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """User + system CPU time of a live process; with `reaped_children`, plus that of the
+    children it has waited for (a recycled cluster worker's time moves to its parent)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time of a process and all its descendants, living or reaped."""
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        total += cpu_seconds(pid, reaped_children=True)
+        stack.extend(children(pid))
+    return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy since boot (all cores)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM to this process's own group (it was started in a new session), then SIGKILL."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(5)
+        # Anything of the group left behind (a cluster worker mid-task) goes too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+
+
+@dataclass
+class CpuMeter:
+    """Where the CPU went during a scenario: our web server, our cluster, our database
+    backends, Redis, and everyone else on this shared machine."""
+
+    stack: "Stack"
+    backend_pids: Callable[[], list[int]]
+    redis_pid: int | None = None
+
+    def snapshot(self) -> dict[str, float]:
+        shot = {
+            "web": tree_cpu_seconds(self.stack.web.pid) if self.stack.web else 0.0,
+            "cluster": tree_cpu_seconds(self.stack.cluster.pid) if self.stack.cluster else 0.0,
+            "postgres": sum(cpu_seconds(pid) for pid in self.backend_pids()),
+            "redis": cpu_seconds(self.redis_pid) if self.redis_pid else 0.0,
+            "machine": machine_busy_seconds(),
+        }
+        return shot
+
+    @staticmethod
+    def spent(before: dict[str, float], after: dict[str, float], *, load_tool: float, orders: int) -> dict:
+        """CPU seconds per part between two snapshots, and milliseconds of it per order."""
+        spent = {k: max(0.0, after[k] - before[k]) for k in before}
+        spent["load_tool"] = load_tool
+        ours = sum(v for k, v in spent.items() if k != "machine")
+        spent["others"] = max(0.0, spent["machine"] - ours)
+        per_order = {k: round(1000 * v / orders, 2) for k, v in spent.items() if orders and k != "machine"}
+        return {"seconds": {k: round(v, 2) for k, v in spent.items()}, "ms_per_order": per_order}
+
+
+@dataclass
+class MemorySampler:
+    """Samples the RSS of every web worker and cluster worker twice a second."""
+
+    web: Proc | None = None
+    cluster: Proc | None = None
+    interval: float = 0.5
+    peaks: dict[str, int] = field(default_factory=lambda: {"web": 0, "cluster": 0, "cluster_other": 0})
+    latest: dict[str, list[int]] = field(default_factory=lambda: {"web": [], "cluster": []})
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(2)
+
+    def web_workers(self) -> list[int]:
+        return children(self.web.pid) if self.web and self.web.alive() else []
+
+    def cluster_processes(self) -> dict[str, list[int]]:
+        """Worker and other (sentinel, pusher, monitor) pids, told apart by django-q2's process titles."""
+        found = {"cluster": [], "cluster_other": []}
+        if not (self.cluster and self.cluster.alive()):
+            return found
+        stack = children(self.cluster.pid)
+        while stack:
+            pid = stack.pop()
+            stack.extend(children(pid))
+            title = cmdline(pid)
+            is_worker = title.endswith((" idle",)) or " processing " in title
+            found["cluster" if is_worker else "cluster_other"].append(pid)
+        return found
+
+    def sample(self) -> None:
+        groups = {"web": self.web_workers(), **self.cluster_processes()}
+        for group, pids in groups.items():
+            for pid in pids:
+                status = read_status(pid)
+                self.peaks[group] = max(self.peaks[group], status.get("VmHWM", 0))
+            if group in self.latest:
+                self.latest[group] = [read_status(pid).get("VmRSS", 0) for pid in pids]
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            # A process that vanishes mid-read is simply missed; the next sample sees its successor.
+            with contextlib.suppress(Exception):
+                self.sample()
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    workdir: Path
+    web: Proc | None = None
+    cluster: Proc | None = None
+    port: int = 0
+    web_config: dict = field(default_factory=dict)
+
+    def manage(self, *args: str, timeout: float = 300) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode:
+            raise BenchError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def _spawn(self, name: str, cmd: list[str], **kwargs) -> Proc:
+        log = self.workdir / f"{name}.log"
+        with open(log, "ab") as out:
+            popen = subprocess.Popen(
+                cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
+            )
+        return Proc(name, popen, log)
+
+    def start_web(self, workers: int, threads: int) -> None:
+        """gunicorn on a loopback socket bound here (port 0), handed over as a file descriptor."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(2048)
+        self.port = listener.getsockname()[1]
+        cmd = [
+            str(VENV_BIN / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"fd://{listener.fileno()}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--worker-class",
+            "gthread" if threads > 1 else "sync",
+            "--backlog",
+            "2048",
+            "--timeout",
+            "60",
+            "--keep-alive",
+            "5",
+            "--log-level",
+            "warning",
+        ]
+        self.web = self._spawn("gunicorn", cmd, pass_fds=[listener.fileno()])
+        listener.close()
+        self.web_config = {"server": "gunicorn", "workers": workers, "threads": threads}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if not self.web.alive():
+                raise BenchError(f"gunicorn exited:\n{self.web.tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/products/?limit=1", timeout=5) as answer:
+                    if answer.status == 200 and len(children(self.web.pid)) >= workers:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise BenchError(f"gunicorn did not answer within 60 s:\n{self.web.tail()}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop_web(self) -> None:
+        if self.web:
+            self.web.stop()
+            self.web = None
+
+    def start_cluster(self, workers: int) -> None:
+        env = dict(self.env, Q_WORKERS=str(workers))
+        log = self.workdir / "qcluster.log"
+        with open(log, "ab") as out:
+            popen = subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.cluster = Proc("qcluster", popen, log)
+        # Ready when its workers exist; the first order through it proves the rest.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if not self.cluster.alive():
+                raise BenchError(f"qcluster exited:\n{self.cluster.tail()}")
+            if len(MemorySampler(cluster=self.cluster).cluster_processes()["cluster"]) >= workers:
+                return
+            time.sleep(0.2)
+        raise BenchError(f"qcluster workers did not start within 60 s:\n{self.cluster.tail()}")
+
+    def stop_cluster(self) -> None:
+        if self.cluster:
+            self.cluster.stop(timeout=30)
+            self.cluster = None
+
+    def close(self) -> None:
+        self.stop_cluster()
+        self.stop_web()
+
+
+def clean_workdir(path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
