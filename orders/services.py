@@ -23,7 +23,7 @@ CENT = Decimal("0.01")
 
 def tax_rate_percent(order: Order) -> str:
     """The rate the order was taxed at, as shoppers read it: "20", "7.5", "0" (percent)."""
-    return format((order.tax_rate * 100).normalize(), "f")
+    return format((Decimal(order.tax_rate) * 100).normalize(), "f")
 
 
 class IdempotencyConflict(Exception):
