@@ -129,28 +129,33 @@ WHITENOISE_IMMUTABLE_FILE_TEST = r"^.+[.-][0-9a-zA-Z_-]{8,12}\.\w+$"
 
 # Receipts are private: with a bucket they go to S3 (django-storages' own variable names),
 # otherwise to local files outside any public URL, downloaded through signed links.
-AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
-if AWS_STORAGE_BUCKET_NAME:
-    RECEIPT_STORAGE = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": AWS_STORAGE_BUCKET_NAME,
-            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
-            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
-            "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
-            "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
-            "default_acl": "private",
-            "querystring_auth": True,
-            "file_overwrite": False,
-            "signature_version": "s3v4",
-            "querystring_expire": env_int("RECEIPT_LINK_TTL_SECONDS", 300),
-        },
-    }
-else:
-    RECEIPT_STORAGE = {
+def receipt_storage_from_env(environ) -> dict:
+    """The STORAGES entry of receipts for these environment variables."""
+    if bucket := environ.get("AWS_STORAGE_BUCKET_NAME", ""):
+        return {
+            "BACKEND": "receipts.storage.ReceiptS3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,
+                "region_name": environ.get("AWS_S3_REGION_NAME") or None,
+                "access_key": environ.get("AWS_ACCESS_KEY_ID") or None,
+                "secret_key": environ.get("AWS_SECRET_ACCESS_KEY") or None,
+                "addressing_style": environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+                "default_acl": "private",
+                "querystring_auth": True,
+                "file_overwrite": False,
+                "signature_version": "s3v4",
+                "querystring_expire": int(environ.get("RECEIPT_LINK_TTL_SECONDS") or 300),
+            },
+        }
+    return {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(VAR_DIR / "private")},
     }
+
+
+AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+RECEIPT_STORAGE = receipt_storage_from_env(os.environ)
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -182,6 +187,11 @@ else:
     EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
     EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "emails"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "orders@shop.example")
+
+# Optional: every final order state is also published to this SNS topic (credentials from
+# the usual AWS variables; the region from the topic's ARN; the endpoint overridable).
+NOTIFY_SNS_TOPIC_ARN = os.environ.get("NOTIFY_SNS_TOPIC_ARN", "")
+AWS_SNS_ENDPOINT_URL = os.environ.get("AWS_SNS_ENDPOINT_URL", "")
 
 # Payments: the simulated gateway by default; `stripe` needs its keys.
 PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "simulated")

@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
+from config.readonly_admin import ReadOnlyAdmin
 from inventory.models import Product, StockMovement
 from inventory.services import StockAdjustmentError, adjust_stock
 
@@ -87,17 +88,8 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(admin.ModelAdmin):
+class StockMovementAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "product", "quantity", "reason", "order", "user", "note"]
     list_filter = ["reason"]
     search_fields = ["product__sku", "order__reference"]
     list_select_related = ["product", "order", "user"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -3,6 +3,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -12,6 +13,7 @@ from orders.models import Order, OrderEvent, OrderLine
 from orders.pipeline import IllegalTransition, cancel_order
 from payments.models import Payment, Refund
 from payments.refunds import RefundNotAllowed, refundable_amount, request_refund
+from receipts.services import receipt_download_url
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -30,7 +32,7 @@ class OrderLineInline(ReadOnlyInline):
 
 class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
-    fields = ["created_at", "step", "attempt", "outcome", "from_state", "to_state", "duration_ms", "error"]
+    fields = ["created_at", "step", "attempt", "outcome", "from_state", "to_state", "duration_ms", "actor", "error"]
 
 
 class RefundInline(ReadOnlyInline):
@@ -65,6 +67,7 @@ class OrderAdmin(admin.ModelAdmin):
         "total",
         "payment_method",
         "payment_summary",
+        "receipt_download",
         "money_actions",
         "failure_code",
         "failure_reason",
@@ -90,6 +93,25 @@ class OrderAdmin(admin.ModelAdmin):
         amount = f"{payment.amount} {payment.currency}"
         return f"{payment.status} {amount} {card} ({payment.provider} {payment.provider_reference})"
 
+    @admin.display(description="Receipt")
+    def receipt_download(self, order):
+        receipt = getattr(order, "receipt", None)
+        if receipt is None or not receipt.stored_at:
+            return "-"
+        # A link to our own view, which signs a fresh short-lived link when it is clicked.
+        url = reverse("admin:orders_order_receipt", args=[order.pk])
+        return format_html('<a href="{}">Download receipt {}</a>', url, receipt.number)
+
+    def download_receipt_view(self, request, order_id: int):
+        """Send a manager to a freshly signed link to the order's receipt."""
+        order = get_object_or_404(Order.objects.select_related("receipt"), pk=order_id)
+        if not self.has_view_permission(request, order):
+            raise PermissionDenied
+        receipt = getattr(order, "receipt", None)
+        if receipt is None or not receipt.stored_at:
+            raise Http404("This order has no stored receipt.")
+        return HttpResponseRedirect(receipt_download_url(receipt, base_url=request.build_absolute_uri("/")[:-1]))
+
     @admin.display(description="Refund")
     def money_actions(self, order):
         payment = getattr(order, "payment", None)
@@ -101,6 +123,11 @@ class OrderAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path("<int:order_id>/refund/", self.admin_site.admin_view(self.refund_view), name="orders_order_refund"),
+            path(
+                "<int:order_id>/receipt/",
+                self.admin_site.admin_view(self.download_receipt_view),
+                name="orders_order_receipt",
+            ),
             *super().get_urls(),
         ]
 
@@ -153,7 +180,7 @@ class OrderAdmin(admin.ModelAdmin):
     def cancel_selected(self, request, queryset):
         for order in queryset:
             try:
-                cancel_order(order, reason=f"Cancelled by {request.user.get_username()}.")
+                cancel_order(order, cancelled_by=request.user.get_username())
             # Messages open with a word: admin capitalises the first letter, and references are case-sensitive.
             except IllegalTransition as error:
                 self.message_user(request, f"Not cancelled: {error}", messages.WARNING)

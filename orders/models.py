@@ -43,6 +43,9 @@ class Order(models.Model):
     state = models.CharField(max_length=20, choices=OrderState.choices, default=OrderState.PENDING)
     currency = models.CharField(max_length=3)
     subtotal = models.DecimalField(max_digits=14, decimal_places=2)
+    tax_rate = models.DecimalField(
+        max_digits=7, decimal_places=4, default=0, help_text="The shop's rate when the order was placed (0.2 = 20%)."
+    )
     tax = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     total = models.DecimalField(max_digits=14, decimal_places=2)
     payment_method = models.CharField(max_length=100)
@@ -51,7 +54,8 @@ class Order(models.Model):
     failure_code = models.CharField(max_length=50, blank=True)
     failure_reason = models.TextField(blank=True, help_text="Shown to the shopper.")
     needs_attention = models.BooleanField(
-        default=False, help_text="A receipt or notification finally failed; a manager should look."
+        default=False,
+        help_text="Something failed for good (receipt, email, payment setup, a dispute): a manager should look.",
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -109,6 +113,7 @@ class OrderEvent(models.Model):
     to_state = models.CharField(max_length=20, blank=True)
     error = models.TextField(blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
+    actor = models.CharField(max_length=150, blank=True, help_text="The staff member behind a manager's action.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

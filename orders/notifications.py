@@ -15,7 +15,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from orders.models import Notification, Order
+from orders.models import Notification, Order, OrderState
+from orders.services import tax_rate_percent
 
 TEMPLATES = {
     Notification.Kind.CONFIRMATION: ("emails/order_confirmation", "Your order {reference} is confirmed"),
@@ -47,6 +48,15 @@ def _claim(order: Order, kind: str) -> Notification | None:
         return notification
 
 
+# What happened to the shopper's money, by failure end: the money side runs after the
+# state changes, so the words say what will be true, not what the provider said.
+MONEY_AFTER_FAILURE = {
+    OrderState.REJECTED: "No payment was taken for this order.",
+    OrderState.PAYMENT_FAILED: "No payment was taken for this order.",
+    OrderState.FAILED: "You will not be charged: any amount held or taken for this order is released or refunded.",
+}
+
+
 def build_order_email(order: Order, kind: str) -> EmailMultiAlternatives:
     """The email of this kind for this order, in plain text and HTML."""
     template, subject = TEMPLATES[kind]
@@ -54,6 +64,9 @@ def build_order_email(order: Order, kind: str) -> EmailMultiAlternatives:
         "order": order,
         "lines": list(order.lines.all()),
         "shop_name": settings.SHOP_NAME,
+        "tax_rate_percent": tax_rate_percent(order),
+        "money_note": MONEY_AFTER_FAILURE.get(order.state, ""),
+        # A stable address: it redirects to a freshly signed link, so the email never expires.
         "receipt_link": settings.PUBLIC_BASE_URL + reverse("order-receipt", args=[order.reference]),
         "status_link": settings.PUBLIC_BASE_URL + reverse("order-detail", args=[order.reference]),
     }

@@ -49,6 +49,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+PAYMENT_ERROR_REASON = "The payment provider could not process this payment; any amount held is released."
+
+
 class IllegalTransition(Exception):
     pass
 
@@ -82,6 +85,7 @@ class StepRun:
     step: str
     attempt: int
     started: float
+    actor: str = ""  # the staff member behind a manager's action; empty for the pipeline
 
     def record(
         self, order: Order, outcome: str, *, from_state: str = "", to_state: str = "", error: str = ""
@@ -95,6 +99,7 @@ class StepRun:
             to_state=to_state,
             error=error[:2000],
             duration_ms=int((time.monotonic() - self.started) * 1000),
+            actor=self.actor,
         )
 
 
@@ -110,8 +115,13 @@ def set_state(order: Order, new_state: str, run: StepRun, *, failure_code: str =
         fields += ["failure_code", "failure_reason"]
     if new_state == S.COMPLETED:
         order.completed_at = timezone.now()
-        fields.append("completed_at")
+        # Completing means the receipt and the email finally went: their flag is settled.
+        order.needs_attention = False
+        fields += ["completed_at", "needs_attention"]
     order.save(update_fields=fields)
+    if new_state in FINAL_STATES and settings.NOTIFY_SNS_TOPIC_ARN:
+        order_id = order.pk
+        transaction.on_commit(lambda: enqueue("orders.tasks.publish_order_state", order_id))
     outcome = OrderEvent.Outcome.FAILED if new_state in FINAL_STATES - {S.COMPLETED} else OrderEvent.Outcome.SUCCEEDED
     run.record(order, outcome, from_state=from_state, to_state=new_state, error=failure_reason)
     logger.info("order %s %s -> %s (%s)", order.reference, from_state, new_state, run.step)
@@ -235,12 +245,18 @@ def generate_receipt(order_id: int, run: StepRun) -> None:
 
 def send_notification(order_id: int, run: StepRun) -> None:
     """Email the shopper their confirmation (at most once), then COMPLETED."""
-    from orders.notifications import send_order_email
+    from orders.notifications import NotificationInProgress, send_order_email
 
     order = Order.objects.get(pk=order_id)
     if order.state != S.CONFIRMED:
         return
-    send_order_email(order, Notification.Kind.CONFIRMATION)
+    try:
+        send_order_email(order, Notification.Kind.CONFIRMATION)
+    except NotificationInProgress as busy:
+        # Another worker is sending it and completes the order; if it died, its claim
+        # goes stale and the sweeper brings the order back here.
+        run.record(order, OrderEvent.Outcome.SKIPPED, error=str(busy))
+        return
     with transaction.atomic():
         order = lock_order(order_id)
         if order.state == S.CONFIRMED:
@@ -249,13 +265,31 @@ def send_notification(order_id: int, run: StepRun) -> None:
 
 def send_failure_notification(order_id: int, run: StepRun) -> None:
     """Tell the shopper we could not process their order (at most once)."""
-    from orders.notifications import send_order_email
+    from orders.notifications import NotificationInProgress, send_order_email
 
     order = Order.objects.get(pk=order_id)
     if order.state not in (S.REJECTED, S.PAYMENT_FAILED, S.FAILED):
         return
-    send_order_email(order, Notification.Kind.FAILURE)
-    run.record(order, OrderEvent.Outcome.SUCCEEDED)
+    try:
+        sent = send_order_email(order, Notification.Kind.FAILURE)
+    except NotificationInProgress as busy:
+        run.record(order, OrderEvent.Outcome.SKIPPED, error=str(busy))
+        return
+    run.record(order, OrderEvent.Outcome.SUCCEEDED if sent else OrderEvent.Outcome.SKIPPED)
+
+
+def publish_order_state(order_id: int, run: StepRun) -> None:
+    """Publish a final order state to the SNS topic (once in the normal path)."""
+    from orders.sns import publish_final_state
+
+    order = Order.objects.get(pk=order_id)
+    if not order.is_final or not settings.NOTIFY_SNS_TOPIC_ARN:
+        return
+    # A final state never changes, so one successful publish per order is the whole job.
+    if OrderEvent.objects.filter(order=order, step=run.step, outcome=OrderEvent.Outcome.SUCCEEDED).exists():
+        return
+    message_id = publish_final_state(order)
+    run.record(order, OrderEvent.Outcome.SUCCEEDED, error=f"SNS message {message_id}")
 
 
 def refund_or_void(order_id: int, run: StepRun) -> None:
@@ -292,13 +326,18 @@ def end_order(order: Order, state: str, run: StepRun, *, code: str, reason: str)
         transaction.on_commit(lambda: enqueue("orders.tasks.notify_failure", order_id))
 
 
-def cancel_order(order: Order, *, reason: str = "Cancelled by the shop.") -> Order:
-    """A manager cancels an order that is not final: stock back, payment voided or refunded."""
+def cancel_order(order: Order, *, reason: str = "Cancelled by the shop.", cancelled_by: str = "") -> Order:
+    """A manager cancels an order that is not final: stock back, payment voided or refunded.
+
+    `reason` is shown to the shopper; `cancelled_by` goes into the history only.
+    """
     with transaction.atomic():
         locked = lock_order(order.pk)
         if locked.is_final:
             raise IllegalTransition(f"{locked.reference} is {locked.state} and cannot be cancelled")
-        end_order(locked, S.CANCELLED, new_run("cancel_order", locked), code="cancelled", reason=reason)
+        run = new_run("cancel_order", locked)
+        run.actor = cancelled_by
+        end_order(locked, S.CANCELLED, run, code="cancelled", reason=reason)
     return locked
 
 
@@ -343,6 +382,7 @@ STEPS: dict[str, Step] = {
     "send_notification": Step(send_notification, RetryPolicy(5, 1.0), _flag_for_attention),
     "send_failure_notification": Step(send_failure_notification, RetryPolicy(5, 1.0), _log_only),
     "refund_or_void": Step(refund_or_void, RetryPolicy(6, 1.0), _flag_for_attention),
+    "publish_order_state": Step(publish_order_state, RetryPolicy(4, 1.0), _flag_for_attention),
 }
 
 
@@ -386,7 +426,9 @@ def run_step(order_id: int, step_name: str) -> None:
             return
         except Exception as error:
             if isinstance(error, GatewayError) and not isinstance(error, TransientGatewayError):
-                step.on_exhausted(order_id, run, StepFailed("payment_error", str(error)))
+                # The provider's words stay in the log; the shopper sees a reason meant for them.
+                logger.error("order %s %s: payment provider error: %s", order.reference, step_name, error)
+                step.on_exhausted(order_id, run, StepFailed("payment_error", PAYMENT_ERROR_REASON))
                 return
             logger.warning("order %s %s attempt %d failed: %s", order.reference, step_name, run.attempt, error)
             if tries == step.retry.max_attempts:

@@ -21,6 +21,11 @@ from orders.pipeline import enqueue_advance
 CENT = Decimal("0.01")
 
 
+def tax_rate_percent(order: Order) -> str:
+    """The rate the order was taxed at, as shoppers read it: "20", "7.5", "0" (percent)."""
+    return format((Decimal(order.tax_rate) * 100).normalize(), "f")
+
+
 class IdempotencyConflict(Exception):
     """The idempotency key was used before for a different request."""
 
@@ -113,6 +118,7 @@ def place_order(*, email: str, lines: list[dict], payment_method: str, idempoten
                 email=email,
                 currency=currency,
                 subtotal=subtotal,
+                tax_rate=settings.SHOP_TAX_RATE,
                 tax=tax,
                 total=subtotal + tax,
                 payment_method=payment_method,

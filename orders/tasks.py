@@ -26,6 +26,10 @@ def notify_failure(order_id: int) -> None:
     pipeline.run_step(order_id, "send_failure_notification")
 
 
+def publish_order_state(order_id: int) -> None:
+    pipeline.run_step(order_id, "publish_order_state")
+
+
 def sweep_stuck_orders() -> int:
     """Re-drive every order the queue may have lost: the durability backstop.
 

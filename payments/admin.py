@@ -1,19 +1,7 @@
 from django.contrib import admin
 
+from config.readonly_admin import ReadOnlyAdmin
 from payments.models import Payment, Refund, StripeEvent
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Money rows change through the payment services only; admin shows them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Payment)

@@ -62,6 +62,7 @@ def request_refund(order: Order, amount: Decimal | None = None, *, requested_by:
             step="request_refund",
             outcome=OrderEvent.Outcome.SUCCEEDED,
             from_state=order.state,
+            actor=requested_by,
             error=f"Refund #{refund.pk} of {amount} {refund.currency} requested by {requested_by}: {reason}".strip(),
         )
         refund_id = refund.pk

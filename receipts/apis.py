@@ -1,7 +1,7 @@
 from django.http import FileResponse, Http404, HttpResponseForbidden
 from django.views import View
 
-from receipts.services import InvalidReceiptLink, receipt_for_link, receipt_storage
+from receipts.services import InvalidReceiptLink, receipt_filename, receipt_for_link, receipt_storage
 
 
 class ReceiptDownloadApi(View):
@@ -19,7 +19,7 @@ class ReceiptDownloadApi(View):
             storage.open(receipt.storage_key, "rb"),
             content_type="application/pdf",
             as_attachment=True,
-            filename=f"receipt-{receipt.order.reference}.pdf",
+            filename=receipt_filename(receipt),
         )
         response["Cache-Control"] = "private, no-store"
         return response

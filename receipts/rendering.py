@@ -1,9 +1,16 @@
-"""Receipt rendering: an order in, PDF bytes out. Nothing is stored here."""
+"""Receipt rendering: a receipt's content in, PDF bytes out. Nothing is read or stored here.
+
+The content is a plain value (`ReceiptDocument`), so rendering needs no database and the
+same content always gives the same page layout. Shop data is escaped by the template
+engine, and WeasyPrint may load only the project's own receipt assets: a product name
+carrying markup or a URL is printed as text and fetches nothing.
+"""
 
 import functools
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
-from types import SimpleNamespace
 
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -12,9 +19,39 @@ from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
-logger = logging.getLogger(__name__)
+ASSETS_DIR = settings.BASE_DIR / "receipts" / "static" / "receipts"
 
-ASSETS_DIR = settings.BASE_DIR / "receipts" / "static"
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    line_total: Decimal
+
+
+@dataclass(frozen=True)
+class ReceiptDocument:
+    """Everything a receipt shows, in the shop's words."""
+
+    number: str
+    issued_at: datetime
+    shop_name: str
+    shop_address: str
+    shop_tax_id: str
+    order_reference: str
+    ordered_at: datetime
+    customer_email: str
+    currency: str
+    lines: tuple[ReceiptLine, ...]
+    subtotal: Decimal
+    tax_rate_percent: str  # "20" for 20%; printed even when "0"
+    tax: Decimal
+    total: Decimal
+    card_brand: str = ""
+    card_last4: str = ""
+    payment_reference: str = ""
 
 
 class BlockedResource(ValueError):
@@ -32,47 +69,49 @@ class ProjectAssetsFetcher(URLFetcher):
         raise BlockedResource(f"receipt rendering refused to fetch {url}")
 
 
-def render_receipt_pdf(order, *, receipt_number: str, issued_at) -> bytes:
-    """The receipt of an order as PDF bytes."""
-    from payments.models import Payment
-
-    return _render(
-        order=order,
-        lines=list(order.lines.all()),
-        payment=Payment.objects.filter(order=order).first(),
-        receipt_number=receipt_number,
-        issued_at=issued_at,
-    )
+def assets_fetcher() -> ProjectAssetsFetcher:
+    """The only URL fetcher receipt rendering uses."""
+    return ProjectAssetsFetcher(allowed_protocols=["file"], timeout=1)
 
 
-def _render(**context) -> bytes:
-    html = render_to_string(
-        "receipts/receipt.html",
-        {
-            **context,
-            "shop": {"name": settings.SHOP_NAME, "address": settings.SHOP_ADDRESS, "tax_id": settings.SHOP_TAX_ID},
-            "tax_rate_percent": settings.SHOP_TAX_RATE * 100,
-        },
-    )
-    fetcher = ProjectAssetsFetcher(allowed_protocols=["file"])
-    document = HTML(string=html, base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=fetcher)
-    return document.write_pdf(font_config=_font_config())
+def render_receipt_html(document: ReceiptDocument) -> str:
+    """The receipt as HTML, every piece of shop data escaped."""
+    return render_to_string("receipts/receipt.html", {"receipt": document})
+
+
+def render_receipt_pdf(document: ReceiptDocument) -> bytes:
+    """The receipt as PDF bytes: A4, the line table's header repeated on every page."""
+    html = HTML(string=render_receipt_html(document), base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=assets_fetcher())
+    return html.write_pdf(font_config=_font_config())
 
 
 @functools.cache
 def warm_up(**signal_arguments) -> None:
-    """Render a sample receipt when a cluster worker starts, so that loading fonts and code
-    (about 100 ms, BENCHMARKS.md) is not paid by the first order the worker serves."""
-    line = SimpleNamespace(sku="SKU-1", name="Item", quantity=1, unit_price=Decimal("1.00"), line_total=Decimal("1.00"))
-    order = SimpleNamespace(
-        reference="ord_sample", email="shopper@example.com", currency="USD", subtotal=1, tax=0, total=1
+    """Render a few sample receipts when a cluster worker starts, so that loading fonts and
+    filling WeasyPrint's caches (about 100 ms, BENCHMARKS.md) is not paid by its first order."""
+    now = timezone.now()
+    line = ReceiptLine(sku="SKU-1", name="Item", quantity=1, unit_price=Decimal("1.00"), line_total=Decimal("1.00"))
+    sample = ReceiptDocument(
+        number="R-00000000",
+        issued_at=now,
+        shop_name=settings.SHOP_NAME,
+        shop_address=settings.SHOP_ADDRESS,
+        shop_tax_id=settings.SHOP_TAX_ID,
+        order_reference="ord_sample",
+        ordered_at=now,
+        customer_email="shopper@example.com",
+        currency="USD",
+        lines=(line,),
+        subtotal=Decimal("1.00"),
+        tax_rate_percent="0",
+        tax=Decimal("0.00"),
+        total=Decimal("1.00"),
     )
     try:
-        # Font, shaping and cffi caches fill over the first few documents, not the first one.
-        for _ in range(3):
-            _render(order=order, lines=[line], payment=None, receipt_number="R-00000000", issued_at=timezone.now())
-    except Exception:  # a worker must start whatever happens here; the first receipt is merely slower
-        logger.warning("receipt renderer warm-up failed", exc_info=True)
+        for _ in range(3):  # the caches fill over the first few documents, not the first one
+            render_receipt_pdf(sample)
+    except Exception:  # a worker must start whatever happens here; its first receipt is merely slower
+        logging.getLogger(__name__).warning("receipt renderer warm-up failed", exc_info=True)
 
 
 @functools.cache

@@ -3,25 +3,62 @@
 from django.conf import settings
 from django.core import signing
 from django.core.files.base import ContentFile
-from django.core.files.storage import storages
+from django.core.files.storage import Storage, storages
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from orders.models import Order
+from orders.services import tax_rate_percent
 from receipts.models import Receipt
-from receipts.rendering import render_receipt_pdf
+from receipts.rendering import ReceiptDocument, ReceiptLine, render_receipt_pdf
 
 LINK_SALT = "receipts.download"
 
 
-def receipt_storage():
+def receipt_storage() -> Storage:
+    """Where receipts are kept: S3 when a bucket is configured, private local files otherwise."""
     return storages["receipts"]
 
 
 def receipt_key(order: Order, receipt: Receipt) -> str:
     """Where a receipt lives in storage: receipts/<year>/<month>/<reference>.pdf."""
     return f"receipts/{receipt.created_at:%Y}/{receipt.created_at:%m}/{order.reference}.pdf"
+
+
+def receipt_document(order: Order, receipt: Receipt) -> ReceiptDocument:
+    """What the receipt of this order shows: the shop, the order, its lines, totals and payment."""
+    from payments.models import Payment
+
+    payment = Payment.objects.filter(order=order).first()
+    return ReceiptDocument(
+        number=receipt.number,
+        issued_at=receipt.created_at,
+        shop_name=settings.SHOP_NAME,
+        shop_address=settings.SHOP_ADDRESS,
+        shop_tax_id=settings.SHOP_TAX_ID,
+        order_reference=order.reference,
+        ordered_at=order.created_at,
+        customer_email=order.email,
+        currency=order.currency,
+        lines=tuple(
+            ReceiptLine(
+                sku=line.sku,
+                name=line.name,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                line_total=line.line_total,
+            )
+            for line in order.lines.all()
+        ),
+        subtotal=order.subtotal,
+        tax_rate_percent=tax_rate_percent(order),
+        tax=order.tax,
+        total=order.total,
+        card_brand=payment.card_brand if payment else "",
+        card_last4=payment.card_last4 if payment else "",
+        payment_reference=payment.provider_reference if payment else "",
+    )
 
 
 def issue_receipt(order: Order) -> Receipt:
@@ -32,10 +69,10 @@ def issue_receipt(order: Order) -> Receipt:
         receipt = Receipt.objects.get(order=order)
     if receipt.stored_at:
         return receipt
-    pdf = render_receipt_pdf(order, receipt_number=receipt.number, issued_at=receipt.created_at)
+    pdf = render_receipt_pdf(receipt_document(order, receipt))
     storage = receipt_storage()
     key = receipt_key(order, receipt)
-    # Never overwrite: a stored receipt from an attempt whose worker died is kept as it is.
+    # Never overwrite: a receipt stored by an attempt whose worker died is kept as it is.
     name = key if storage.exists(key) else storage.save(key, ContentFile(pdf))
     with transaction.atomic():
         Receipt.objects.filter(pk=receipt.pk, stored_at__isnull=True).update(
@@ -45,16 +82,34 @@ def issue_receipt(order: Order) -> Receipt:
     return receipt
 
 
+def _is_object_storage(storage: Storage) -> bool:
+    """S3 signs its own links; any other storage is served by this app behind a signed token."""
+    return hasattr(storage, "bucket_name")
+
+
 def receipt_download_url(receipt: Receipt, *, base_url: str = "") -> str:
     """A freshly signed link to the receipt that expires after RECEIPT_LINK_TTL_SECONDS.
 
-    On S3 it is a presigned URL; on local storage a link to this app, signed by Django.
+    On S3 it is a presigned (SigV4) URL straight to the private object; on local storage a
+    link to this app, signed by Django. `base_url` makes the local link absolute.
     """
     storage = receipt_storage()
-    if hasattr(storage, "bucket_name"):
-        return storage.url(receipt.storage_key, expire=settings.RECEIPT_LINK_TTL_SECONDS)
+    if _is_object_storage(storage):
+        return storage.url(
+            receipt.storage_key,
+            expire=settings.RECEIPT_LINK_TTL_SECONDS,
+            parameters={
+                "ResponseContentType": "application/pdf",
+                "ResponseContentDisposition": f'attachment; filename="{receipt_filename(receipt)}"',
+            },
+        )
     token = signing.dumps({"receipt": receipt.pk, "key": receipt.storage_key}, salt=LINK_SALT, compress=True)
     return base_url + reverse("receipt-download", args=[token])
+
+
+def receipt_filename(receipt: Receipt) -> str:
+    """The name a downloaded receipt is saved under."""
+    return f"receipt-{receipt.order.reference}.pdf"
 
 
 class InvalidReceiptLink(Exception):
@@ -69,7 +124,9 @@ def receipt_for_link(token: str) -> Receipt:
         raise InvalidReceiptLink("This receipt link has expired.") from exc
     except signing.BadSignature as exc:
         raise InvalidReceiptLink("This receipt link is not valid.") from exc
-    receipt = Receipt.objects.filter(pk=data.get("receipt"), storage_key=data.get("key")).first()
+    receipt = (
+        Receipt.objects.select_related("order").filter(pk=data.get("receipt"), storage_key=data.get("key")).first()
+    )
     if receipt is None:
         raise InvalidReceiptLink("This receipt link is not valid.")
     return receipt

@@ -18,6 +18,9 @@ from tests.processes import shop  # noqa: F401  (the fixture that starts real pr
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
 
+# Servers on loopback that some tests talk to: a local AWS (S3, SNS, SQS) and SMTP.
+pytest_plugins = ["tests.aws", "tests.smtp"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _static_root():

@@ -31,18 +31,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+# Stripe's test cards: one table serves both stand-ins for Stripe.
+from payments.gateways.simulated import CARD_BRANDS
+
 API_VERSION = "2025-09-30.clover"
 WEBHOOK_SECRET = "whsec_test_secret"
 WEBHOOK_URL = "/api/payments/stripe/webhook"
 
-CARD_BRANDS = {
-    "visa": ("visa", "4242"),
-    "visa_debit": ("visa", "5556"),
-    "mastercard": ("mastercard", "4444"),
-    "amex": ("amex", "8431"),
-    "discover": ("discover", "1117"),
-    "jcb": ("jcb", "0505"),
-}
 DECLINES = {  # payment method: (code, decline_code, message)
     "pm_card_chargeDeclined": ("card_declined", "generic_decline", "Your card was declined."),
     "pm_card_chargeDeclinedInsufficientFunds": (

@@ -231,7 +231,8 @@ def test_the_cancel_action_cancels_an_open_order_and_gives_its_stock_and_money_b
     assert f"Order {order.reference} cancelled." in response.content.decode()
     order.refresh_from_db()
     assert order.state == "CANCELLED"
-    assert order.failure_reason == "Cancelled by boss."
+    assert order.failure_reason == "Cancelled by the shop."  # the shopper reads this: no staff names
+    assert order.events.get(step="cancel_order").actor == "boss"
     assert stock_of("MUG-001").reserved == 0
     assert SimulatedPaymentIntent.objects.get().status == "canceled"
 

@@ -193,7 +193,8 @@ def test_a_manager_cancels_an_order_in_progress_from_the_admin_and_the_hold_is_v
 
     order.refresh_from_db()
     assert order.state == "CANCELLED"
-    assert order.failure_reason == "Cancelled by manager."
+    assert order.failure_reason == "Cancelled by the shop."
+    assert order.events.get(step="cancel_order").actor == "manager"
     assert fake_stripe.intents_for(order.reference)[0]["status"] == "canceled"
     assert (stock_of("MUG-001").on_hand, stock_of("MUG-001").reserved) == (5, 0)
 

@@ -1,0 +1,25 @@
+"""Settings as a fresh process reads them from its environment (the module is evaluated once
+per process, so switches such as AWS_STORAGE_BUCKET_NAME or EMAIL_HOST are tested this way)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+# Unset in the probe unless a test sets them, whatever the developer's shell exports.
+SWITCHES = ("AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "RECEIPT_LINK_TTL_SECONDS", "EMAIL_HOST", "EMAIL_BACKEND")
+
+
+def in_fresh_process(tmp_path, environ: dict[str, str], code: str):
+    """Run `code` (which sets `result`) after Django starts with settings from `environ`."""
+    script = f"import json, django\ndjango.setup()\nfrom django.conf import settings\n{code}\nprint(json.dumps(result))"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "VAR_DIR": str(tmp_path)}
+    for name in SWITCHES:
+        env.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env={**env, **environ}, capture_output=True, text=True, cwd=PROJECT_DIR
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

@@ -1,0 +1,134 @@
+"""Receipt downloads on local storage: the shopper's signed link and the managers' admin link."""
+
+import time
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+
+from orders.models import Order
+from receipts.services import receipt_storage
+
+
+def place(api, make_product, *, on_hand=5) -> Order:
+    make_product("MUG-001", on_hand=on_hand)
+    response = api.post(
+        "/api/orders/",
+        {
+            "email": "shopper@example.com",
+            "lines": [{"sku": "MUG-001", "quantity": 2}],
+            "payment_method": "pm_card_visa",
+        },
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    return Order.objects.get(reference=response.json()["reference"])
+
+
+def stored_bytes(order: Order) -> bytes:
+    with receipt_storage().open(order.receipt.storage_key, "rb") as stored:
+        return stored.read()
+
+
+def download(client, url: str):
+    response = client.get(url)
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return response, body
+
+
+@pytest.fixture
+def manager(db, settings):
+    """A signed-in staff member who may view orders (admin pages served without a static manifest)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    user = User.objects.create_user("manager", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_order"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_shoppers_receipt_link_downloads_the_stored_pdf(api, make_product):
+    order = place(api, make_product)
+
+    receipt_url = api.get(f"/api/orders/{order.reference}/").json()["receipt_url"]
+    response, body = download(api, receipt_url)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Cache-Control"] == "private, no-store"
+    assert f'filename="receipt-{order.reference}.pdf"' in response["Content-Disposition"]
+    assert body == stored_bytes(order)
+
+
+def test_the_stable_receipt_address_in_emails_redirects_to_a_working_signed_link(api, make_product):
+    order = place(api, make_product)
+
+    redirect = api.get(f"/api/orders/{order.reference}/receipt")
+
+    assert redirect.status_code == 302
+    response, body = download(api, redirect["Location"])
+    assert response.status_code == 200
+    assert body == stored_bytes(order)
+
+
+def test_an_expired_receipt_link_is_refused(api, make_product, settings):
+    settings.RECEIPT_LINK_TTL_SECONDS = 1
+    order = place(api, make_product)
+    link = api.get(f"/api/orders/{order.reference}/").json()["receipt_url"]
+
+    time.sleep(2)
+
+    response = api.get(link)
+    assert response.status_code == 403
+    assert b"expired" in response.content
+
+
+def test_a_tampered_receipt_link_is_refused(api, make_product):
+    order = place(api, make_product)
+    link = api.get(f"/api/orders/{order.reference}/").json()["receipt_url"]
+    flipped = "A" if link[-1] != "A" else "B"
+
+    assert api.get(link[:-1] + flipped).status_code == 403
+    assert api.get(link.replace("/receipts/", "/receipts/x")).status_code == 403
+
+
+def test_no_receipt_is_handed_out_for_an_unknown_order(api, make_product):
+    place(api, make_product)
+
+    assert api.get("/api/orders/ord_not-a-real-reference/receipt").status_code == 404
+
+
+def test_a_manager_downloads_a_receipt_from_the_order_admin_through_a_fresh_link(api, make_product, manager):
+    order = place(api, make_product)
+
+    page = manager.get(f"/admin/orders/order/{order.pk}/change/")
+    assert page.status_code == 200
+    admin_link = f"/admin/orders/order/{order.pk}/receipt/"
+    assert f'href="{admin_link}"' in page.content.decode()
+    redirect = manager.get(admin_link)
+    assert redirect.status_code == 302
+    response, body = download(manager, redirect["Location"])
+    assert response.status_code == 200
+    assert body == stored_bytes(order)
+
+
+def test_the_admin_receipt_link_needs_a_signed_in_manager(api, make_product):
+    order = place(api, make_product)
+
+    response = Client().get(f"/admin/orders/order/{order.pk}/receipt/")
+
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_an_order_without_a_receipt_offers_no_download(api, make_product, manager):
+    order = place(api, make_product, on_hand=1)  # out of stock: REJECTED, no receipt
+
+    page = manager.get(f"/admin/orders/order/{order.pk}/change/")
+
+    assert order.state == "REJECTED"
+    assert "/receipt/" not in page.content.decode()
+    assert manager.get(f"/admin/orders/order/{order.pk}/receipt/").status_code == 404
