@@ -64,23 +64,26 @@ def render(results: dict) -> str:
         "",
         "≤ 50 ms",
     )
-    for i in range(len(next(iter(brokers.values()))["e2e"])):
-        row(
-            "2",
-            "end to end at a steady rate: completed/s vs the render-bound ceiling (in brackets: by CPU per order)",
-            lambda b, i=i: (
-                f"{b['e2e'][i]['completed_per_s']:.1f}/s of {b['e2e'][i]['offered_per_s']:.1f}/s offered = "
-                f"**{_pct(b['e2e'][i]['completed_per_s'], receipts['ceiling_per_s'])}** "
-                f"({_pct(receipts['median_cpu_ms'], _ours(b['e2e'][i]['cpu']))})"
-            ),
-            f"receipts {receipts['ceiling_per_s']:.1f}/s ({receipts['median_cpu_ms']:.0f} ms CPU each)",
-            "≥ 80%" if i == 0 else "",
-        )
-        row(
-            "2",
-            "… accept → COMPLETED p50 / p99 (database timestamps)",
-            lambda b, i=i: f"{_ms(b['e2e'][i]['p50_ms'])} / {_ms(b['e2e'][i]['p99_ms'])} ms",
-        )
+    row(
+        "2",
+        "end to end, offered at the render-bound ceiling: completed/s vs that ceiling (in brackets: by CPU per order)",
+        lambda b: (
+            f"{b['e2e'][0]['completed_per_s']:.1f}/s of {b['e2e'][0]['offered_per_s']:.1f}/s offered = "
+            f"**{_pct(b['e2e'][0]['completed_per_s'], receipts['ceiling_per_s'])}** "
+            f"({_pct(receipts['median_cpu_ms'], _ours(b['e2e'][0]['cpu']))})"
+        ),
+        f"receipts {receipts['ceiling_per_s']:.1f}/s ({receipts['median_cpu_ms']:.0f} ms CPU each)",
+        "≥ 80%",
+    )
+    row(
+        "2",
+        "end to end at a steady rate (a share of the completed rate above): completed/s · accept → COMPLETED "
+        "p50 / p99 (database timestamps)",
+        lambda b: (
+            f"{b['e2e'][-1]['completed_per_s']:.1f}/s of {b['e2e'][-1]['offered_per_s']:.1f}/s offered · "
+            f"{_ms(b['e2e'][-1]['p50_ms'])} / {_ms(b['e2e'][-1]['p99_ms'])} ms"
+        ),
+    )
     row(
         "2",
         "one order at a time on an idle system, accept → COMPLETED (median)",
@@ -113,7 +116,7 @@ def render(results: dict) -> str:
     row(
         "·",
         "CPU ms per order end to end: web / cluster / postgres / redis / wrk · others' share",
-        lambda b: _cpu_cell(b["e2e"][0]["cpu"], ("web", "cluster", "postgres", "redis", "load_tool")),
+        lambda b: _cpu_cell(b["e2e"][-1]["cpu"], ("web", "cluster", "postgres", "redis", "load_tool")),
     )
     row(
         "6",

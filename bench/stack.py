@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
-CLUSTER_NAME = os.environ.get("BENCH_CLUSTER_NAME", "h_bench")
+# Named per run, so two runs on one machine (a developer's and CI's) never share a queue.
+CLUSTER_NAME = os.environ.get("BENCH_CLUSTER_NAME", f"h_bench_{os.getpid()}")
 
 
 class BenchError(RuntimeError):
@@ -374,4 +375,5 @@ class Stack:
 def clean_workdir(path: Path) -> None:
     if path.exists():
         shutil.rmtree(path)
-    path.mkdir(parents=True)
+    # The API serves no static files; an empty STATIC_ROOT keeps WhiteNoise from warning.
+    (path / "staticfiles").mkdir(parents=True)
