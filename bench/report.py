@@ -119,6 +119,15 @@ def render(results: dict) -> str:
         lambda b: _cpu_cell(b["e2e"][-1]["cpu"], ("web", "cluster", "postgres", "redis", "load_tool")),
     )
     row(
+        "·",
+        "tasks that raised during scenarios 2, 3 and 6 (django-q2 keeps only those)",
+        lambda b: str(
+            sum(run["load"].get("failed_tasks", {}).get("count", 0) for run in b["e2e"])
+            + b["hot"]["load"].get("failed_tasks", {}).get("count", 0)
+            + (b["soak"]["load"].get("failed_tasks", {}).get("count", 0) if "soak" in b else 0)
+        ),
+    )
+    row(
         "6",
         "web worker peak RSS",
         lambda b: f"**{b['memory']['web_worker_peak_mb']:.0f} MB**",

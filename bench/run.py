@@ -81,7 +81,7 @@ class Plan:
     soak_orders: int = 10_000
     web_workers: int = int(os.environ.get("BENCH_WEB_WORKERS", "3"))
     web_threads: int = int(os.environ.get("BENCH_WEB_THREADS", "1"))
-    cluster_workers: int = int(os.environ.get("BENCH_CLUSTER_WORKERS", "3"))
+    cluster_workers: int = int(os.environ.get("BENCH_CLUSTER_WORKERS", "2"))
     settle_timeout: float = 900
 
     @classmethod
@@ -115,7 +115,8 @@ class Db:
     """A direct connection to the run's database, for seeding, resetting and reading results."""
 
     def __init__(self, name: str):
-        self.conn = psycopg.connect(f"{PG_URL}/{name}", autocommit=True)
+        self.name = name
+        self.conn = psycopg.connect(f"{PG_URL}/{name}", autocommit=True, application_name="bench-driver")
 
     def one(self, sql: str, *params):
         with self.conn.cursor() as cur:
@@ -175,7 +176,8 @@ class Db:
     def backend_pids(self) -> list[int]:
         """Server processes of the stack's connections to this database (not this driver's)."""
         rows = self.all(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND coalesce(application_name, '') <> 'bench-driver'"
         )
         return [pid for (pid,) in rows]
 
@@ -218,6 +220,12 @@ class Db:
             time.sleep(0.1)
         states = self.all("SELECT state, count(*) FROM orders_order GROUP BY state")
         raise BenchError(f"orders did not settle within {timeout:.0f} s: {states}, queue {self.queue_size(broker)}")
+
+    def failed_tasks(self) -> dict:
+        """Tasks that raised (django-q2 keeps only those): how many, and a few of their errors."""
+        rows = self.all("SELECT name, left(result, 300) FROM django_q_task WHERE NOT success ORDER BY started LIMIT 3")
+        (count,) = self.one("SELECT count(*) FROM django_q_task WHERE NOT success")
+        return {"count": count, "sample": [f"{name}: {error}" for name, error in rows]}
 
     def e2e_stats(self) -> dict:
         """Accept -> COMPLETED from the database's own timestamps."""
@@ -637,6 +645,7 @@ def _load_then_settle(ctx: Ctx, **wrk_args) -> Callable[[], dict]:
         if stored == 0:
             raise BenchError(f"no order accepted: {result}")
         result["drain_after_load_s"] = round(ctx.db.wait_settled(ctx.broker, ctx.plan.settle_timeout), 2)
+        result["failed_tasks"] = ctx.db.failed_tasks()
         return result
 
     return load
@@ -676,6 +685,7 @@ def hot_product(ctx: Ctx) -> dict:
             raise BenchError(f"hot product: {orders} orders sent, {sent}")
         sent["wrk_cpu_s"] = sent["sender_cpu_s"]
         sent["drain_after_load_s"] = round(db.wait_settled(ctx.broker, ctx.plan.settle_timeout), 2)
+        sent["failed_tasks"] = db.failed_tasks()
         return sent
 
     load = ctx.measured(load, lambda run: run["accepted"])
@@ -766,7 +776,9 @@ def broker_run(plan: Plan, db_name: str, workdir: Path, broker: str, ceilings: d
     env = stack_env(db_name, workdir, broker)
     stack = Stack(env=env, workdir=workdir)
     sampler = MemorySampler()
-    ctx = Ctx(plan, stack, db, broker, sampler, CpuMeter(stack, db.backend_pids, redis_pid()))
+    meter = CpuMeter(stack, Db(db.name).backend_pids, redis_pid())
+    ctx = Ctx(plan, stack, db, broker, sampler, meter)
+    meter.start()
     result: dict = {"broker": broker}
     try:
         db.reset()
@@ -800,6 +812,7 @@ def broker_run(plan: Plan, db_name: str, workdir: Path, broker: str, ceilings: d
             "cluster_workers_now_mb": mb(sampler.latest["cluster"]),
         }
     finally:
+        meter.close()
         sampler.close()
         stack.close()
     return result

@@ -181,12 +181,32 @@ class CpuMeter:
     stack: "Stack"
     backend_pids: Callable[[], list[int]]
     redis_pid: int | None = None
+    # Database backends come and go (a recycled cluster worker reconnects): each one's CPU is
+    # followed while it lives and kept, at its last reading, once it has gone.
+    _backends: dict[int, float] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        threading.Thread(target=self._follow_backends, daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _follow_backends(self) -> None:
+        while not self._stop.wait(0.25):
+            with contextlib.suppress(Exception):
+                self._read_backends()
+
+    def _read_backends(self) -> float:
+        for pid in self.backend_pids():
+            self._backends[pid] = max(self._backends.get(pid, 0.0), cpu_seconds(pid))
+        return sum(self._backends.values())
 
     def snapshot(self) -> dict[str, float]:
         shot = {
             "web": tree_cpu_seconds(self.stack.web.pid) if self.stack.web else 0.0,
             "cluster": tree_cpu_seconds(self.stack.cluster.pid) if self.stack.cluster else 0.0,
-            "postgres": sum(cpu_seconds(pid) for pid in self.backend_pids()),
+            "postgres": self._read_backends(),
             "redis": cpu_seconds(self.redis_pid) if self.redis_pid else 0.0,
             "machine": machine_busy_seconds(),
         }
