@@ -167,21 +167,12 @@ def test_without_a_bucket_receipts_stay_in_private_local_files(tmp_path):
 
 
 def test_a_receipt_that_cannot_be_stored_never_undoes_the_sale_and_flags_the_order(
-    api, make_product, local_aws, receipts_on_s3, settings
+    shopper, make_product, local_aws, receipts_on_s3, settings
 ):
     local_aws.client("s3").delete_bucket(Bucket=receipts_on_s3)  # the bucket is gone
 
     make_product("MUG-001", on_hand=5)
-    response = api.post(
-        "/api/orders/",
-        {
-            "email": "shopper@example.com",
-            "lines": [{"sku": "MUG-001", "quantity": 2}],
-            "payment_method": "pm_card_visa",
-        },
-        format="json",
-    )
-    order = Order.objects.get(reference=response.json()["reference"])
+    order = shopper.buys({"MUG-001": 2})
 
     assert order.state == "CONFIRMED"
     assert order.needs_attention
