@@ -10,6 +10,7 @@ from django.utils import timezone
 from orders import pipeline
 from orders.models import FINAL_STATES, Notification, Order
 from orders.models import OrderState as S
+from payments.models import MONEY_HELD_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def sweep_stuck_orders() -> int:
             state__in=[S.FAILED, S.CANCELLED, S.PAYMENT_FAILED],
             updated_at__lt=stale,
             updated_at__gt=recent,
-            payment__status__in=["authorized", "captured", "pending", "requires_action", "partially_refunded"],
+            payment__status__in=MONEY_HELD_STATUSES,
         ).values_list("pk", flat=True)[:1000]
     )
     for order_id in unsettled:

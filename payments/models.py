@@ -45,6 +45,17 @@ class Payment(models.Model):
         return f"{self.provider} {self.provider_reference or '-'} {self.status}"
 
 
+# Statuses in which a payment may still hold the shopper's money: a failed or cancelled
+# order with one of them still needs its compensation.
+MONEY_HELD_STATUSES = (
+    Payment.Status.PENDING,
+    Payment.Status.REQUIRES_ACTION,
+    Payment.Status.AUTHORIZED,
+    Payment.Status.CAPTURED,
+    Payment.Status.PARTIALLY_REFUNDED,
+)
+
+
 class SimulatedPaymentIntent(models.Model):
     """The simulated gateway's own book, in the database so every process sees one truth.
 
