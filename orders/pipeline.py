@@ -137,14 +137,14 @@ def enqueue_advance(order: Order) -> None:
     transaction.on_commit(lambda: enqueue("orders.tasks.advance_order", order_id))
 
 
-def enqueue(func: str, order_id: int) -> None:
-    """Queue a task of the pipeline for one order, now."""
+def enqueue(func: str, object_id: int, *, group: str = "pipeline") -> None:
+    """Queue a task for one row (an order, a refund, a webhook event), now."""
     from django_q.conf import Conf
     from django_q.tasks import async_task
 
     broker = _broker(Conf.CLUSTER_NAME, repr(Conf.BROKER_CLASS), repr(Conf.REDIS), repr(Conf.ORM))
-    q_options = {"group": "pipeline", "broker": broker}
-    async_task(func, order_id, task_name=f"{func.rsplit('.', 1)[-1]}:{order_id}", q_options=q_options)
+    q_options = {"group": group, "broker": broker}
+    async_task(func, object_id, task_name=f"{func.rsplit('.', 1)[-1]}:{object_id}", q_options=q_options)
 
 
 @functools.cache
@@ -447,18 +447,3 @@ def advance_order(order_id: int) -> None:
     if step_name := next_step(order):
         run_step(order_id, step_name)
 
-
-def compensation_pending(order: Order) -> bool:
-    """Whether a failed or cancelled order may still hold money (its payment not settled)."""
-    from payments.models import Payment
-
-    return Payment.objects.filter(
-        order=order,
-        status__in=[
-            Payment.Status.AUTHORIZED,
-            Payment.Status.CAPTURED,
-            Payment.Status.PENDING,
-            Payment.Status.REQUIRES_ACTION,
-            Payment.Status.PARTIALLY_REFUNDED,
-        ],
-    ).exists()

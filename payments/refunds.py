@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from orders.models import Order, OrderEvent
-from orders.pipeline import lock_order
+from orders.pipeline import enqueue, lock_order
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, GatewayResult, TransientGatewayError
 from payments.models import Payment, Refund
@@ -71,11 +71,7 @@ def request_refund(order: Order, amount: Decimal | None = None, *, requested_by:
 
 
 def enqueue_refund(refund_id: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task(
-        "payments.tasks.issue_refund", refund_id, task_name=f"refund:{refund_id}", q_options={"group": "payments"}
-    )
+    enqueue("payments.tasks.issue_refund", refund_id, group="payments")
 
 
 def issue_refund(refund_id: int) -> Refund:

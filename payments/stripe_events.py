@@ -43,14 +43,7 @@ def receive_stripe_event(event: dict) -> bool:
 
 
 def enqueue_stripe_event(event_pk: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task(
-        "payments.tasks.process_stripe_event",
-        event_pk,
-        task_name=f"stripe_event:{event_pk}",
-        q_options={"group": "payments"},
-    )
+    enqueue("payments.tasks.process_stripe_event", event_pk, group="payments")
 
 
 def process_stripe_event(event_pk: int) -> None:
