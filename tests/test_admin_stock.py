@@ -218,10 +218,7 @@ def test_the_cancel_action_cancels_an_open_order_and_gives_its_stock_and_money_b
 ):
     make_product("MUG-001", on_hand=5)
     order = shopper.buys({"MUG-001": 2})
-    for step in ("validate_order", "process_payment"):
-        held_pipeline.lose_queued()
-        run_step(order.pk, step)
-    held_pipeline.lose_queued()
+    held_pipeline.run_by_hand(order, "validate_order", "process_payment")
     held_pipeline.run_inline()
 
     response = staff.post(

@@ -256,8 +256,7 @@ def _order_held_at(state: str, shopper, held_pipeline) -> Order:
         order.refresh_from_db()
         if order.state == state:
             break
-        held_pipeline.lose_queued()
-        run_step(order.pk, step)
+        held_pipeline.run_by_hand(order, step)
     held_pipeline.lose_queued()
     order.refresh_from_db()
     assert order.state == state

@@ -51,10 +51,7 @@ def test_an_order_stopped_between_steps_is_finished_with_one_charge_one_receipt_
 ):
     make_product("MUG-001", on_hand=5)
     order = shopper.buys({"MUG-001": 2})
-    for step in ("validate_order", "process_payment"):
-        held_pipeline.lose_queued()
-        run_step(order.pk, step)
-    held_pipeline.lose_queued()
+    held_pipeline.run_by_hand(order, "validate_order", "process_payment")
     age(order)
     held_pipeline.run_inline()
 
