@@ -3,13 +3,17 @@ atomic updates (never by writing back a number read earlier) and, when on-hand u
 change, writes a ledger line, so the ledger always sums to the stock on hand.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import F
 
 from inventory.models import Product, Stock, StockMovement
+
+if TYPE_CHECKING:
+    from orders.models import OrderLine
 
 
 @dataclass(frozen=True)
@@ -25,12 +29,12 @@ def _lock_stock(product_ids: Iterable[int]) -> dict[int, Stock]:
     return {row.product_id: row for row in rows}
 
 
-def reserve_stock(order) -> list[Shortage]:
-    """Reserve every line of the order, or nothing: returns all short lines at once.
+def reserve_stock(lines: Sequence["OrderLine"]) -> list[Shortage]:
+    """Reserve every one of an order's lines (each with its product), or nothing: returns
+    all short lines at once.
 
     Must run inside the caller's transaction, which also records the order's new state.
     """
-    lines = list(order.lines.select_related("product"))
     stock = _lock_stock(line.product_id for line in lines)
     shortages = []
     for line in lines:

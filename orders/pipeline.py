@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from inventory.services import deduct_stock, is_stock_deducted, release_stock, reserve_stock, return_stock
-from orders.models import FINAL_STATES, Notification, Order, OrderEvent
+from orders.models import FINAL_STATES, Notification, Order, OrderEvent, OrderLine
 from orders.models import OrderState as S
 from payments.gateways.base import GatewayConfigurationError, GatewayError, IntentStatus, TransientGatewayError
 from payments.services import (
@@ -160,18 +160,30 @@ def _broker(*configuration: str):
 
 
 def validate_order(order_id: int, run: StepRun) -> None:
-    """PENDING -> VALIDATED with every line reserved, or REJECTED naming all short lines."""
+    """The step for an order still PENDING: `reserve_or_reject` under the order's lock.
+
+    Orders placed through `place_order` are validated as they are accepted; this step
+    re-drives one that was written PENDING and never validated.
+    """
     with transaction.atomic():
         order = lock_order(order_id)
         if order.state != S.PENDING:
             return
-        shortages = reserve_stock(order)
-        if shortages:
-            reason = "; ".join(f"{s.sku}: {s.requested} requested, {s.available} available" for s in shortages)
-            end_order(order, S.REJECTED, run, code="out_of_stock", reason=f"Not enough stock: {reason}.")
-        else:
-            set_state(order, S.VALIDATED, run)
-            enqueue_advance(order)
+        reserve_or_reject(order, list(order.lines.select_related("product")), run)
+
+
+def reserve_or_reject(order: Order, lines: list[OrderLine], run: StepRun) -> None:
+    """PENDING -> VALIDATED with every line reserved, or REJECTED naming all short lines.
+
+    Runs in the caller's transaction, on an order it has locked or has just written.
+    """
+    shortages = reserve_stock(lines)
+    if shortages:
+        reason = "; ".join(f"{s.sku}: {s.requested} requested, {s.available} available" for s in shortages)
+        end_order(order, S.REJECTED, run, code="out_of_stock", reason=f"Not enough stock: {reason}.")
+    else:
+        set_state(order, S.VALIDATED, run)
+        enqueue_advance(order)
 
 
 def process_payment(order_id: int, run: StepRun) -> None:

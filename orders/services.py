@@ -1,12 +1,15 @@
 """Order placement: the Lambda OrderPlacement of the original design.
 
 Validates what the shopper asked for against the catalog, writes the order with its lines
-(prices captured now), and starts the pipeline once the transaction commits. Replaying a
+(prices captured now) and reserves their stock in the same transaction, the pipeline's
+first step (PENDING -> VALIDATED or REJECTED), so the shopper learns at once whether the
+stock is theirs; the next step is queued once the transaction commits. Replaying a
 request with the same idempotency key returns the order it created and writes nothing.
 """
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -16,7 +19,7 @@ from django.db import IntegrityError, transaction
 
 from inventory.models import Product
 from orders.models import Order, OrderLine
-from orders.pipeline import enqueue_advance
+from orders.pipeline import StepRun, reserve_or_reject
 
 CENT = Decimal("0.01")
 
@@ -101,11 +104,14 @@ def _priced_lines(lines: list[dict]) -> tuple[list[OrderLine], str]:
 
 
 def place_order(*, email: str, lines: list[dict], payment_method: str, idempotency_key: str | None = None) -> Placement:
-    """Write a PENDING order and start its pipeline; a replayed key returns the first order.
+    """Write the order and validate it at once: its stock reserved (VALIDATED, the pipeline
+    goes on from there) or refused (REJECTED, naming the short lines). A replayed key
+    returns the first order and writes nothing.
 
     Raises `ValidationError` (per field) for a request the catalog cannot fill and
     `IdempotencyConflict` when the key was used for a different request.
     """
+    started = time.monotonic()
     fingerprint = request_hash(email=email, lines=lines, payment_method=payment_method)
     if idempotency_key and (existing := Order.objects.filter(idempotency_key=idempotency_key).first()):
         return _replay(existing, fingerprint)
@@ -128,7 +134,9 @@ def place_order(*, email: str, lines: list[dict], payment_method: str, idempoten
             for line in order_lines:
                 line.order = order
             OrderLine.objects.bulk_create(order_lines)
-            enqueue_advance(order)
+            # The stock rows are locked last, so a hot product's lock is held only for the
+            # reservation, the state change and the commit.
+            reserve_or_reject(order, order_lines, StepRun(step="validate_order", attempt=1, started=started))
     except IntegrityError:
         # Two requests with one key raced; the other one wrote the order.
         existing = Order.objects.filter(idempotency_key=idempotency_key).first() if idempotency_key else None

@@ -151,7 +151,7 @@ def test_an_accepted_order_answers_202_with_its_reference_state_and_status_url(a
     assert response.status_code == 202, response.content
     body = response.json()
     assert set(body) == {"reference", "state", "status_url"}
-    assert body["state"] == "PENDING"
+    assert body["state"] == "VALIDATED"
     assert body["status_url"] == f"http://testserver/api/orders/{body['reference']}/"
     assert response["Location"] == body["status_url"]
     assert "Idempotent-Replayed" not in response
@@ -237,3 +237,18 @@ def test_order_references_are_long_random_and_unknown_ones_are_not_found(api, ma
     near_miss = references[0][:-1] + ("A" if references[0][-1] != "A" else "B")
     assert api.get(f"/api/orders/{near_miss}/").status_code == 404
     assert api.get(f"/api/orders/{Order.objects.first().pk}/").status_code == 404
+
+
+def test_an_order_beyond_the_stock_is_answered_rejected_at_once_with_nothing_reserved(api, make_product, held_pipeline):
+    make_product("MUG-001", on_hand=1)
+
+    response = api.post("/api/orders/", order(lines=mug(2)), format="json")
+
+    assert response.status_code == 202, response.content
+    assert response.json()["state"] == "REJECTED"
+    follow = api.get(response.json()["status_url"]).json()
+    assert (follow["state"], follow["failure_code"]) == ("REJECTED", "out_of_stock")
+    assert "MUG-001: 2 requested, 1 available" in follow["failure_reason"]
+    assert stock_of("MUG-001").reserved == 0
+    # Only the failure email is left to send; no payment step is queued.
+    assert held_pipeline.queued() == [("orders.tasks.notify_failure", (Order.objects.get().pk,))]

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from inventory.models import Product, Stock, StockMovement
-from orders.pipeline import run_step
 from tests.invariants import assert_stock_invariants, stock_of
 
 HEADER = "sku,name,price,currency,on_hand\n"
@@ -122,9 +121,8 @@ def test_an_import_below_what_orders_have_reserved_is_refused_naming_the_row(
     csv_file, make_product, shopper, held_pipeline
 ):
     make_product("MUG-001", on_hand=5)
-    order = shopper.buys({"MUG-001": 3})
+    shopper.buys({"MUG-001": 3})
     held_pipeline.lose_queued()
-    run_step(order.pk, "validate_order")
     before = catalog_state()
 
     with pytest.raises(CommandError, match="row 3.*reserved"):

@@ -47,7 +47,7 @@ def test_an_order_placed_over_http_is_completed_by_a_real_cluster_with_a_receipt
     shop.start_cluster()
 
     placed = shop.place_order([("MUG-001", 2), ("TEE-002", 1)], email="ada@example.com")
-    assert placed["state"] == "PENDING"
+    assert placed["state"] == "VALIDATED"  # its stock reserved as it was accepted
     body = shop.wait_for_final_state(placed["reference"])
 
     assert body["state"] == "COMPLETED", body
@@ -134,7 +134,7 @@ def test_a_lost_queue_message_is_recovered_by_the_scheduled_sweeper(shop, make_p
     lost.delete()
     shop.start_cluster()
     wait_until_stale(placed["reference"])
-    assert shop.order(placed["reference"])["state"] == "PENDING"  # nothing moves it without a nudge
+    assert shop.order(placed["reference"])["state"] == "VALIDATED"  # nothing moves it without a nudge
 
     # What the cluster's guard does every 30 s: start the tasks of due schedules.
     from django_q.scheduler import scheduler

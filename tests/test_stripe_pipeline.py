@@ -33,7 +33,6 @@ def stepwise(monkeypatch):
     Compensation and emails still follow a failure end, as in production.
     """
     monkeypatch.setattr(pipeline, "enqueue_advance", lambda order: None)
-    monkeypatch.setattr("orders.services.enqueue_advance", lambda order: None)
 
     def run(order: Order, *steps: str) -> Order:
         for step in steps:
@@ -125,7 +124,7 @@ def test_a_worker_killed_after_charging_is_redriven_by_the_sweeper_without_a_sec
 
 def test_running_the_payment_step_twice_charges_once(make_product, api, fake_stripe, stepwise):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = stepwise(place(api), "validate_order")
+    order = stepwise(place(api))
 
     pipeline.authorize_payment(order)  # a first worker charged, then lost its answer
     order = stepwise(order, "process_payment", "process_payment")
@@ -260,7 +259,7 @@ def test_an_inventory_step_that_keeps_failing_voids_the_hold_and_never_captures(
 
 def test_cancelling_a_paid_order_voids_the_hold(api, make_product, fake_stripe, stepwise):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = stepwise(place(api), "validate_order", "process_payment")
+    order = stepwise(place(api), "process_payment")
     assert order.state == "PAID"
 
     pipeline.cancel_order(order, reason="Shopper called.")
@@ -276,7 +275,7 @@ def test_cancelling_a_paid_order_voids_the_hold(api, make_product, fake_stripe, 
 
 def test_cancelling_a_confirmed_order_refunds_the_capture(api, make_product, fake_stripe, stepwise):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = stepwise(place(api), "validate_order", "process_payment", "update_inventory")
+    order = stepwise(place(api), "process_payment", "update_inventory")
     assert order.state == "CONFIRMED"
 
     pipeline.cancel_order(order, reason="Shopper called.")
@@ -293,7 +292,7 @@ def test_cancelling_a_confirmed_order_refunds_the_capture(api, make_product, fak
 
 def test_a_void_that_loses_the_race_with_a_capture_is_followed_by_a_refund(api, make_product, fake_stripe, stepwise):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = stepwise(place(api), "validate_order", "process_payment")
+    order = stepwise(place(api), "process_payment")
     intent_id = order.payment.provider_reference
     # Between our read of the intent and our void, it is captured elsewhere.
     fake_stripe.on_call["cancel_intent"] = lambda params: fake_stripe.capture_in_dashboard(intent_id)

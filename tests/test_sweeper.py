@@ -74,8 +74,8 @@ def test_recent_orders_are_left_to_the_queue(make_product, shopper, held_pipelin
 
     assert swept == 0
     order.refresh_from_db()
-    assert order.state == "PENDING"
-    assert not OrderEvent.objects.filter(order=order).exists()
+    assert order.state == "VALIDATED"
+    assert [e.step for e in OrderEvent.objects.filter(order=order)] == ["validate_order"]
 
 
 def test_sweeping_finished_orders_again_does_nothing(make_product, shopper):
