@@ -113,9 +113,13 @@ def place_order(*, email: str, lines: list[dict], payment_method: str, idempoten
     """
     started = time.monotonic()
     fingerprint = request_hash(email=email, lines=lines, payment_method=payment_method)
-    if idempotency_key and (existing := Order.objects.filter(idempotency_key=idempotency_key).first()):
-        return _replay(existing, fingerprint)
-    order_lines, currency = _priced_lines(lines)
+    try:
+        order_lines, currency = _priced_lines(lines)
+    except ValidationError:
+        # A replay returns its order even when the catalog has changed since.
+        if idempotency_key and (existing := _order_with_key(idempotency_key)):
+            return _replay(existing, fingerprint)
+        raise
     subtotal = sum((line.line_total for line in order_lines), Decimal("0"))
     tax = (subtotal * settings.SHOP_TAX_RATE).quantize(CENT, rounding=ROUND_HALF_UP)
     try:
@@ -138,12 +142,17 @@ def place_order(*, email: str, lines: list[dict], payment_method: str, idempoten
             # reservation, the state change and the commit.
             reserve_or_reject(order, order_lines, StepRun(step="validate_order", attempt=1, started=started))
     except IntegrityError:
-        # Two requests with one key raced; the other one wrote the order.
-        existing = Order.objects.filter(idempotency_key=idempotency_key).first() if idempotency_key else None
+        # The key's unique index finds a replay (or a racing twin) without a lookup on every
+        # request; the insert fails before any stock is touched.
+        existing = _order_with_key(idempotency_key) if idempotency_key else None
         if existing is None:
             raise
         return _replay(existing, fingerprint)
     return Placement(order=order, created=True)
+
+
+def _order_with_key(idempotency_key: str) -> Order | None:
+    return Order.objects.filter(idempotency_key=idempotency_key).first()
 
 
 def _replay(order: Order, fingerprint: str) -> Placement:

@@ -2,14 +2,18 @@
 
 import json
 import re
+import threading
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
 
 from inventory.models import Product, Stock, StockMovement
 from inventory.services import adjust_stock
 from orders.models import Order
+from tests.conftest import requires_postgres
 from tests.invariants import row_counts, stock_of
 
 PLACE_ORDER_PATHS = pytest.mark.parametrize("path", ["/api/orders/", "/api/place-order"], ids=["orders", "alias"])
@@ -211,6 +215,48 @@ def test_reusing_an_idempotency_key_for_another_request_is_refused_with_409_and_
     assert "Idempotency-Key" in conflict.json()
     assert row_counts() == after_first
     assert stock_of("MUG-001").on_hand == 3
+
+
+def test_a_replay_returns_its_order_even_after_the_stock_ran_out_and_the_product_was_retired(api, make_product):
+    mug_product = make_product("MUG-001", on_hand=2)
+    first = api.post("/api/orders/", order(lines=mug(2)), format="json", HTTP_IDEMPOTENCY_KEY="checkout-7")
+    mug_product.active = False
+    mug_product.save()
+    after_first = row_counts()
+
+    replay = api.post("/api/orders/", order(lines=mug(2)), format="json", HTTP_IDEMPOTENCY_KEY="checkout-7")
+
+    assert replay.status_code == 202, replay.content
+    assert replay.json()["reference"] == first.json()["reference"]
+    assert replay["Idempotent-Replayed"] == "true"
+    assert row_counts() == after_first
+
+
+def test_two_requests_racing_with_one_idempotency_key_make_one_order(make_product, held_pipeline):
+    requires_postgres()
+    make_product("MUG-001", on_hand=5)
+    start = threading.Barrier(4, timeout=30)
+    answers = []
+
+    def post() -> None:
+        try:
+            start.wait()
+            client = APIClient()
+            answers.append(client.post("/api/orders/", order(lines=mug(1)), format="json", HTTP_IDEMPOTENCY_KEY="k-9"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert [a.status_code for a in answers] == [202] * 4
+    assert len({a.json()["reference"] for a in answers}) == 1
+    assert sorted(a.get("Idempotent-Replayed", "") for a in answers) == ["", "true", "true", "true"]
+    assert Order.objects.count() == 1
+    assert stock_of("MUG-001").reserved == 1
 
 
 def test_without_an_idempotency_key_two_requests_are_two_orders(api, make_product):
