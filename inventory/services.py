@@ -24,8 +24,8 @@ class Shortage:
 
 
 def _lock_stock(product_ids: Iterable[int]) -> dict[int, Stock]:
-    """Lock the stock rows of these products, always in primary-key order (no deadlocks)."""
-    rows = Stock.objects.select_for_update(of=("self",)).filter(product_id__in=set(product_ids)).order_by("pk")
+    """Lock the stock rows of these products, always in product order (no deadlocks)."""
+    rows = Stock.objects.select_for_update(of=("self",)).filter(product_id__in=set(product_ids)).order_by("product_id")
     return {row.product_id: row for row in rows}
 
 
@@ -33,27 +33,42 @@ def reserve_stock(lines: Sequence["OrderLine"]) -> list[Shortage]:
     """Reserve every one of an order's lines (each with its product), or nothing: returns
     all short lines at once.
 
-    Must run inside the caller's transaction, which also records the order's new state.
+    Each line takes its units with one conditional update, which also locks its row, in
+    product order like every stock change. When a line is short, the lines already taken
+    are given back before returning. Must run inside the caller's transaction, which also
+    records the order's new state.
     """
-    stock = _lock_stock(line.product_id for line in lines)
-    shortages = []
-    for line in lines:
-        row = stock.get(line.product_id)
-        available = row.available if row and line.product.active else 0
-        if line.quantity > available:
-            shortages.append(Shortage(sku=line.sku, requested=line.quantity, available=max(available, 0)))
-    if shortages:
-        return shortages
-    for line in sorted(lines, key=lambda line: stock[line.product_id].pk):
-        Stock.objects.filter(pk=stock[line.product_id].pk).update(reserved=F("reserved") + line.quantity)
-    return []
+    taken, short = [], []
+    for line in sorted(lines, key=lambda line: line.product_id):
+        enough = line.product.active and Stock.objects.filter(
+            product_id=line.product_id, on_hand__gte=F("reserved") + line.quantity
+        ).update(reserved=F("reserved") + line.quantity)
+        (taken if enough else short).append(line)
+    if not short:
+        return []
+    for line in taken:
+        Stock.objects.filter(product_id=line.product_id).update(reserved=F("reserved") - line.quantity)
+    available = dict(
+        Stock.objects.filter(product_id__in=[line.product_id for line in short]).values_list(
+            "product_id", F("on_hand") - F("reserved")
+        )
+    )
+    return [
+        Shortage(
+            sku=line.sku,
+            requested=line.quantity,
+            available=available.get(line.product_id, 0) if line.product.active else 0,
+        )
+        for line in lines
+        if line in short
+    ]
 
 
 def release_stock(order) -> None:
     """Give back the order's reservation (an order that ends before its stock was deducted)."""
     lines = list(order.lines.all())
     stock = _lock_stock(line.product_id for line in lines)
-    for line in sorted(lines, key=lambda line: stock[line.product_id].pk):
+    for line in sorted(lines, key=lambda line: line.product_id):
         Stock.objects.filter(pk=stock[line.product_id].pk).update(reserved=F("reserved") - line.quantity)
 
 
@@ -61,7 +76,7 @@ def deduct_stock(order) -> None:
     """Turn the order's reservation into a deduction, one sale line in the ledger per product."""
     lines = list(order.lines.all())
     stock = _lock_stock(line.product_id for line in lines)
-    for line in sorted(lines, key=lambda line: stock[line.product_id].pk):
+    for line in sorted(lines, key=lambda line: line.product_id):
         Stock.objects.filter(pk=stock[line.product_id].pk).update(
             on_hand=F("on_hand") - line.quantity, reserved=F("reserved") - line.quantity
         )
@@ -77,7 +92,7 @@ def return_stock(order) -> None:
     """Put a deducted order's units back on hand (its sale was undone), with ledger lines."""
     lines = list(order.lines.all())
     stock = _lock_stock(line.product_id for line in lines)
-    for line in sorted(lines, key=lambda line: stock[line.product_id].pk):
+    for line in sorted(lines, key=lambda line: line.product_id):
         Stock.objects.filter(pk=stock[line.product_id].pk).update(on_hand=F("on_hand") + line.quantity)
     StockMovement.objects.bulk_create(
         StockMovement(
