@@ -28,8 +28,8 @@ def confirmed_awaiting_email(api, monkeypatch) -> Order:
     """An order driven by hand through its steps up to (not including) the email."""
     monkeypatch.setattr(pipeline, "enqueue", lambda func, order_id: None)
     order = place(api)
-    for _ in range(3):  # pay, deduct, receipt (the stock was reserved as the order was placed)
-        pipeline.advance_order(order.pk)
+    for step in ("process_payment", "update_inventory", "generate_receipt"):  # stock reserved when placed
+        pipeline.run_step(order.pk, step)
     order.refresh_from_db()
     assert order.state == "CONFIRMED" and order.receipt.stored_at
     return order

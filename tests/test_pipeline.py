@@ -95,6 +95,49 @@ def test_an_accepted_order_has_its_stock_reserved_and_its_next_step_queued(make_
     assert held_pipeline.queued() == [("orders.tasks.advance_order", (order.pk,))]
 
 
+def test_one_queued_message_runs_all_of_an_orders_steps_back_to_back(make_product, shopper, held_pipeline):
+    make_product("MUG-001", on_hand=5)
+    order = shopper.buys({"MUG-001": 1})
+    [(task, args)] = held_pipeline.queued()
+    held_pipeline.lose_queued()
+
+    pipeline.advance_order(*args)
+
+    order.refresh_from_db()
+    assert order.state == "COMPLETED"
+    assert [step for step, *_ in history(order)] == HAPPY_STEPS
+    assert held_pipeline.queued() == []
+    assert len(mail.outbox) == 1
+
+
+def test_a_chain_of_steps_that_runs_out_of_time_hands_the_next_step_to_the_queue(
+    make_product, shopper, held_pipeline, monkeypatch
+):
+    make_product("MUG-001", on_hand=5)
+    order = shopper.buys({"MUG-001": 1})
+    held_pipeline.lose_queued()
+    monkeypatch.setattr(pipeline, "CHAIN_SECONDS", 0)
+
+    pipeline.advance_order(order.pk)
+
+    order.refresh_from_db()
+    assert order.state == "PAID"  # one step ran, committed, and its successor was queued
+    assert held_pipeline.queued() == [("orders.tasks.advance_order", (order.pk,))]
+
+
+def test_a_chain_stops_where_the_order_ends(make_product, shopper, held_pipeline):
+    make_product("MUG-001", on_hand=5)
+    order = shopper.buys({"MUG-001": 1}, pay_with="pm_card_chargeDeclined")
+    held_pipeline.lose_queued()
+
+    pipeline.advance_order(order.pk)
+
+    order.refresh_from_db()
+    assert order.state == "PAYMENT_FAILED"
+    queued = [task for task, _ in held_pipeline.queued()]
+    assert queued == ["orders.tasks.compensate_order", "orders.tasks.notify_failure"]
+
+
 def test_the_next_step_is_queued_only_once_the_step_has_committed(make_product, shopper, held_pipeline):
     make_product("MUG-001", on_hand=5)
     order = shopper.buys({"MUG-001": 1})
