@@ -14,7 +14,6 @@ finishes, more units sold than were in stock.
 """
 
 import argparse
-import http.client
 import json
 import os
 import platform
@@ -77,7 +76,8 @@ class Plan:
     saturate_seconds: int = 10
     e2e_seconds: int = 20
     sustained_fraction: float = 0.6
-    hot_stock: int = 300
+    hot_stock: int = 1000
+    hot_seconds: float = 10
     soak_orders: int = 10_000
     web_workers: int = int(os.environ.get("BENCH_WEB_WORKERS", "3"))
     web_threads: int = int(os.environ.get("BENCH_WEB_THREADS", "1"))
@@ -103,6 +103,7 @@ class Plan:
             saturate_seconds=2,
             e2e_seconds=3,
             hot_stock=10,
+            hot_seconds=2,
             soak_orders=0,
             settle_timeout=120,
         )
@@ -404,59 +405,6 @@ class BackendCpu:
         return sum(cpu - self.baseline.get(pid, 0.0) for pid, cpu in self.seen.items())
 
 
-def send_orders(url: str, *, count: int, concurrency: int, sku: str) -> dict:
-    """POST exactly `count` orders for one SKU from `concurrency` keep-alive connections.
-
-    wrk cannot stop at a number of requests (it runs for its whole -d), and the hot-product
-    check needs every order to have been sent; these few hundred requests cost little.
-    """
-    host, port = url.removeprefix("http://").split(":")
-    run_id = uuid.uuid4().hex[:12]
-    numbers = iter(range(count))
-    lock = threading.Lock()
-    outcome = {"accepted": 0, "errors": 0, "error_sample": []}
-
-    def sender() -> None:
-        connection = http.client.HTTPConnection(host, int(port), timeout=60)
-        while True:
-            with lock:
-                n = next(numbers, None)
-            if n is None:
-                break
-            body = json.dumps(
-                {
-                    "email": f"hot{n}@example.com",
-                    "lines": [{"sku": sku, "quantity": 1}],
-                    "payment_method": "pm_card_visa",
-                }
-            )
-            headers = {"Content-Type": "application/json", "Idempotency-Key": f"{run_id}-{n}"}
-            try:
-                connection.request("POST", "/api/orders/", body=body, headers=headers)
-                answer = connection.getresponse()
-                text = answer.read()
-                ok = answer.status == 202
-            except (OSError, http.client.HTTPException) as error:
-                connection.close()
-                connection = http.client.HTTPConnection(host, int(port), timeout=60)
-                ok, text = False, str(error).encode()
-            with lock:
-                outcome["accepted" if ok else "errors"] += 1
-                if not ok and len(outcome["error_sample"]) < 3:
-                    outcome["error_sample"].append(text[:300].decode(errors="replace"))
-        connection.close()
-
-    cpu_before, started = time.process_time(), time.monotonic()
-    threads = [threading.Thread(target=sender) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    outcome["seconds"] = round(time.monotonic() - started, 2)
-    outcome["sender_cpu_s"] = round(time.process_time() - cpu_before, 3)
-    return outcome
-
-
 def place_one(url: str) -> str:
     """POST one order the way a shopper's client does; its reference."""
     body = json.dumps(
@@ -674,16 +622,18 @@ def sustained_e2e(ctx: Ctx, rate: float, seconds: float) -> dict:
 
 
 def hot_product(ctx: Ctx) -> dict:
-    """Scenario 3: every order for one product, more orders than stock: units sold/s, sold == stock."""
+    """Scenario 3: every order for one product, until it sells out: units sold/s, sold == stock.
+
+    wrk posts orders for the hot product for longer than the stock lasts (8 connections, where
+    pgbench's hot row does best); the orders after the last unit are answered REJECTED.
+    """
     db, stock = ctx.db, ctx.plan.hot_stock
     db.reset(hot_stock=stock)
-    orders = stock + max(2, stock // 5)
 
     def load() -> dict:
-        sent = send_orders(ctx.stack.url, count=orders, concurrency=16, sku=HOT_SKU)
-        if sent["accepted"] != orders:
-            raise BenchError(f"hot product: {orders} orders sent, {sent}")
-        sent["wrk_cpu_s"] = sent["sender_cpu_s"]
+        sent = run_wrk(ctx.stack.url, connections=8, seconds=ctx.plan.hot_seconds, env={"BENCH_HOT_SKU": HOT_SKU})
+        if sent["errors"] or sent["accepted"] <= stock:
+            raise BenchError(f"hot product: {stock} in stock, {sent['accepted']} orders accepted, {sent}")
         sent["drain_after_load_s"] = round(db.wait_settled(ctx.broker, ctx.plan.settle_timeout), 2)
         sent["failed_tasks"] = db.failed_tasks()
         return sent
