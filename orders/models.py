@@ -30,6 +30,8 @@ FINAL_STATES = frozenset(
         OrderState.CANCELLED,
     }
 )
+# The ends an order reaches without a sale: any money that arrives for one goes back.
+FAILURE_ENDS = FINAL_STATES - {OrderState.COMPLETED}
 
 
 class Order(models.Model):

@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from orders.models import Order
+from orders.models import FAILURE_ENDS, Order
 from orders.models import OrderState as S
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayConfigurationError, GatewayError, GatewayResult, IntentStatus
@@ -26,13 +26,12 @@ from payments.stripe_events import process_stripe_event
 
 logger = logging.getLogger(__name__)
 
-ENDED_WITHOUT_MONEY = (S.REJECTED, S.PAYMENT_FAILED, S.FAILED, S.CANCELLED)
-ENDED_WITH_MONEY = (S.CONFIRMED, S.COMPLETED)
+ENDED_WITH_MONEY = frozenset({S.CONFIRMED, S.COMPLETED})
 
 
 def payment_mismatch(order: Order, payment: Payment, current: GatewayResult) -> str:
     """What is wrong between an order's state and the provider's view of its payment ('' if nothing)."""
-    if order.state in ENDED_WITHOUT_MONEY:
+    if order.state in FAILURE_ENDS:
         if current.status in (IntentStatus.CAPTURED, IntentStatus.REFUNDED):
             kept_minor = to_minor_units(payment.amount, payment.currency) - current.amount_refunded_minor
             if kept_minor > 0:
@@ -68,7 +67,7 @@ def reconcile_payments() -> int:
             provider=gateway.name,
             updated_at__gte=now - timedelta(hours=settings.PAYMENT_RECONCILE_HOURS),
             order__updated_at__lte=settled,
-            order__state__in=ENDED_WITHOUT_MONEY + ENDED_WITH_MONEY,
+            order__state__in=FAILURE_ENDS | ENDED_WITH_MONEY,
         )
         .exclude(provider_reference="")
         .order_by("pk")

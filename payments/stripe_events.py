@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from django.db import transaction
 from django.utils import timezone
 
-from orders.models import Order, OrderEvent
+from orders.models import FAILURE_ENDS, Order, OrderEvent
 from orders.models import OrderState as S
 from orders.pipeline import enqueue, lock_order
 from payments.gateways import get_gateway
@@ -25,8 +25,6 @@ from payments.services import flag_order, record_payment
 
 logger = logging.getLogger(__name__)
 
-# Ends an order reaches without keeping money: money arriving for one goes back.
-ENDED_WITHOUT_MONEY = frozenset({S.PAYMENT_FAILED, S.FAILED, S.CANCELLED})
 
 
 def receive_stripe_event(event: dict) -> bool:
@@ -80,7 +78,7 @@ def on_payment_intent(intent: dict) -> None:
     if order.state == S.VALIDATED:
         # Waiting for the shopper's authentication: the pipeline reads the intent and moves on.
         enqueue("orders.tasks.advance_order", order.pk)
-    elif order.state in ENDED_WITHOUT_MONEY and intent.get("status") in ("requires_capture", "succeeded"):
+    elif order.state in FAILURE_ENDS and intent.get("status") in ("requires_capture", "succeeded"):
         # The shopper authenticated after the order ended (late, or with another card):
         # compensation reads the intent and voids or refunds it.
         logger.warning("order %s is %s but its payment intent is %s", order.reference, order.state, intent["status"])
