@@ -36,9 +36,17 @@ def idempotency_key(order: Order, operation: str) -> str:
     return f"{order.reference}:{operation}"
 
 
+def _payment_awaiting_authentication(order: Order) -> Payment | None:
+    return (
+        Payment.objects.filter(order=order, status=Payment.Status.REQUIRES_ACTION)
+        .exclude(provider_reference="")
+        .first()
+    )
+
+
 def awaiting_authentication(order: Order) -> bool:
     """Whether the order's payment waits for the shopper to authenticate (3-D Secure)."""
-    return Payment.objects.filter(order=order, status=Payment.Status.REQUIRES_ACTION).exists()
+    return _payment_awaiting_authentication(order) is not None
 
 
 def authorize_payment(order: Order) -> GatewayResult:
@@ -47,12 +55,7 @@ def authorize_payment(order: Order) -> GatewayResult:
     An authorisation already waiting for the shopper (3-D Secure) is read, not asked for
     again: asking again with its key would only replay the first answer.
     """
-    waiting = (
-        Payment.objects.filter(order=order, status=Payment.Status.REQUIRES_ACTION)
-        .exclude(provider_reference="")
-        .first()
-    )
-    if waiting:
+    if waiting := _payment_awaiting_authentication(order):
         return get_gateway().retrieve(provider_reference=waiting.provider_reference)
     return get_gateway().authorize(
         order_reference=order.reference,
