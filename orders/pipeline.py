@@ -173,14 +173,14 @@ def _broker(*configuration: str):
 # --- the steps, in the order an order goes through them ---------------------------------
 
 
-def validate_order(order_id: int, run: StepRun) -> None:
+def validate_order(order: Order, run: StepRun) -> None:
     """The step for an order still PENDING: `reserve_or_reject` under the order's lock.
 
     Orders placed through `place_order` are validated as they are accepted; this step
     re-drives one that was written PENDING and never validated.
     """
     with transaction.atomic():
-        order = lock_order(order_id)
+        order = lock_order(order.pk)
         if order.state != S.PENDING:
             return
         reserve_or_reject(order, list(order.lines.select_related("product")), run)
@@ -200,14 +200,13 @@ def reserve_or_reject(order: Order, lines: list[OrderLine], run: StepRun) -> Non
         enqueue_advance(order)
 
 
-def process_payment(order_id: int, run: StepRun) -> None:
+def process_payment(order: Order, run: StepRun) -> None:
     """VALIDATED -> PAID once the payment is authorised, or PAYMENT_FAILED on a decline."""
-    order = Order.objects.get(pk=order_id)
     if order.state != S.VALIDATED:
         return
     result = authorize_payment(order)  # outside any lock: a network call
     with transaction.atomic():
-        order = lock_order(order_id)
+        order = lock_order(order.pk)
         if order.state != S.VALIDATED:
             return
         was_waiting = awaiting_authentication(order)
@@ -237,17 +236,17 @@ def process_payment(order_id: int, run: StepRun) -> None:
             run.record(order, OrderEvent.Outcome.SKIPPED, error=f"payment {result.status}")
 
 
-def update_inventory(order_id: int, run: StepRun) -> None:
+def update_inventory(order: Order, run: StepRun) -> None:
     """PAID -> CONFIRMED: the reservation becomes a deduction, then the payment is captured."""
     with transaction.atomic():
-        order = lock_order(order_id)
+        order = lock_order(order.pk)
         if order.state != S.PAID:
             return
         if not is_stock_deducted(order):
             deduct_stock(order)
     result = capture_payment(order)  # after the deduction, outside the lock
     with transaction.atomic():
-        order = lock_order(order_id)
+        order = lock_order(order.pk)
         if order.state != S.PAID:
             return
         record_payment(order, result)
@@ -255,25 +254,23 @@ def update_inventory(order_id: int, run: StepRun) -> None:
         enqueue_advance(order)
 
 
-def generate_receipt(order_id: int, run: StepRun) -> None:
+def generate_receipt(order: Order, run: StepRun) -> None:
     """Render and store the PDF receipt of a confirmed order (once)."""
     from receipts.services import issue_receipt
 
-    order = Order.objects.get(pk=order_id)
     if order.state != S.CONFIRMED:
         return
     issue_receipt(order)
     with transaction.atomic():
-        order = lock_order(order_id)
+        order = lock_order(order.pk)
         run.record(order, OrderEvent.Outcome.SUCCEEDED)
         enqueue_advance(order)
 
 
-def send_notification(order_id: int, run: StepRun) -> None:
+def send_notification(order: Order, run: StepRun) -> None:
     """Email the shopper their confirmation (at most once), then COMPLETED."""
     from orders.notifications import NotificationInProgress, send_order_email
 
-    order = Order.objects.get(pk=order_id)
     if order.state != S.CONFIRMED:
         return
     try:
@@ -284,16 +281,15 @@ def send_notification(order_id: int, run: StepRun) -> None:
         run.record(order, OrderEvent.Outcome.SKIPPED, error=str(busy))
         return
     with transaction.atomic():
-        order = lock_order(order_id)
+        order = lock_order(order.pk)
         if order.state == S.CONFIRMED:
             set_state(order, S.COMPLETED, run)
 
 
-def send_failure_notification(order_id: int, run: StepRun) -> None:
+def send_failure_notification(order: Order, run: StepRun) -> None:
     """Tell the shopper we could not process their order (at most once)."""
     from orders.notifications import NotificationInProgress, send_order_email
 
-    order = Order.objects.get(pk=order_id)
     if order.state not in (S.REJECTED, S.PAYMENT_FAILED, S.FAILED):
         return
     try:
@@ -304,11 +300,10 @@ def send_failure_notification(order_id: int, run: StepRun) -> None:
     run.record(order, OrderEvent.Outcome.SUCCEEDED if sent else OrderEvent.Outcome.SKIPPED)
 
 
-def publish_order_state(order_id: int, run: StepRun) -> None:
+def publish_order_state(order: Order, run: StepRun) -> None:
     """Publish a final order state to the SNS topic (once in the normal path)."""
     from orders.sns import publish_final_state
 
-    order = Order.objects.get(pk=order_id)
     if not order.is_final or not settings.NOTIFY_SNS_TOPIC_ARN:
         return
     # A final state never changes, so one successful publish per order is the whole job.
@@ -318,14 +313,13 @@ def publish_order_state(order_id: int, run: StepRun) -> None:
     run.record(order, OrderEvent.Outcome.SUCCEEDED, error=f"SNS message {message_id}")
 
 
-def refund_or_void(order_id: int, run: StepRun) -> None:
+def refund_or_void(order: Order, run: StepRun) -> None:
     """Compensation: leave a failed or cancelled order with no net charge."""
-    order = Order.objects.get(pk=order_id)
     if order.state not in (S.PAYMENT_FAILED, S.FAILED, S.CANCELLED):
         return  # a stray message must never refund a sale that stands
     result = compensate_payment(order)
     with transaction.atomic():
-        order = lock_order(order_id)
+        order = lock_order(order.pk)
         if result is not None:
             record_payment(order, result)
         run.record(order, OrderEvent.Outcome.SUCCEEDED, error="" if result else "no payment to compensate")
@@ -395,7 +389,7 @@ def _log_only(order_id: int, run: StepRun, error: Exception) -> None:
 
 @dataclass(frozen=True)
 class Step:
-    run: Callable[[int, StepRun], None]
+    run: Callable[[Order, StepRun], None]  # given the order as read just before the attempt
     retry: RetryPolicy
     on_exhausted: Callable[[int, StepRun, Exception], None]
 
@@ -437,15 +431,16 @@ def new_run(step: str, order: Order) -> StepRun:
 def run_step(order_id: int, step_name: str, *, order: Order | None = None) -> None:
     """Run one step on one order with its retry policy, recording every attempt.
 
-    `order`, when the caller has just read it, saves reading it again; the step itself
-    always re-reads (and locks) the row before acting on its state.
+    `order`, when the caller has just read it, saves reading it again for the first
+    attempt; a step locks the row and checks its state again before changing it.
     """
     step = STEPS[step_name]
-    order = order or Order.objects.get(pk=order_id)
     for tries in range(1, step.retry.max_attempts + 1):
+        if order is None or tries > 1:
+            order = Order.objects.get(pk=order_id)
         run = new_run(step_name, order)
         try:
-            step.run(order_id, run)
+            step.run(order, run)
             return
         except StepFailed as error:
             step.on_exhausted(order_id, run, error)
