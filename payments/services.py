@@ -67,10 +67,13 @@ def authorize_payment(order: Order) -> GatewayResult:
 
 
 def record_payment(order: Order, result: GatewayResult) -> Payment:
-    """Write the provider's answer into the order's payment row (inside the order's transaction)."""
-    payment, _ = Payment.objects.get_or_create(
-        order=order,
-        defaults={"provider": get_gateway().name, "amount": order.total, "currency": order.currency},
+    """Write the provider's answer into the order's payment row.
+
+    Runs inside the order's transaction, under its lock, which makes it the row's only
+    writer: the row is read, or made, and written once.
+    """
+    payment = Payment.objects.filter(order=order).first() or Payment(
+        order=order, provider=get_gateway().name, amount=order.total, currency=order.currency
     )
     payment.status = PAYMENT_STATUS_FOR[result.status]
     if result.status == IntentStatus.REFUNDED:
