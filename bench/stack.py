@@ -364,7 +364,7 @@ class Stack:
         log = self.workdir / "qcluster.log"
         with open(log, "ab") as out:
             popen = subprocess.Popen(
-                ["nice", "-n", "10", sys.executable, "manage.py", "qcluster"],  # as in the Procfile
+                [sys.executable, "manage.py", "qcluster"],
                 cwd=ROOT,
                 env=env,
                 stdout=out,
