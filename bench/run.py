@@ -624,16 +624,34 @@ def sustained_e2e(ctx: Ctx, rate: float, seconds: float) -> dict:
 def hot_product(ctx: Ctx) -> dict:
     """Scenario 3: every order for one product, until it sells out: units sold/s, sold == stock.
 
-    wrk posts orders for the hot product for longer than the stock lasts (8 connections, where
-    pgbench's hot row does best); the orders after the last unit are answered REJECTED.
+    wrk posts orders for the hot product (8 connections, where pgbench's hot row does best)
+    in rounds of `hot_seconds` until the stock is gone; the orders after the last unit are
+    answered REJECTED.
     """
     db, stock = ctx.db, ctx.plan.hot_stock
     db.reset(hot_stock=stock)
 
+    def available() -> int:
+        (units,) = db.one(
+            "SELECT s.on_hand - s.reserved FROM inventory_stock s JOIN inventory_product p ON p.id = s.product_id "
+            "WHERE p.sku = %s",
+            HOT_SKU,
+        )
+        return units
+
     def load() -> dict:
-        sent = run_wrk(ctx.stack.url, connections=8, seconds=ctx.plan.hot_seconds, env={"BENCH_HOT_SKU": HOT_SKU})
-        if sent["errors"] or sent["accepted"] <= stock:
-            raise BenchError(f"hot product: {stock} in stock, {sent['accepted']} orders accepted, {sent}")
+        rounds = []
+        while len(rounds) < 10 and (not rounds or available() > 0):
+            rounds.append(
+                run_wrk(ctx.stack.url, connections=8, seconds=ctx.plan.hot_seconds, env={"BENCH_HOT_SKU": HOT_SKU})
+            )
+        sent = {
+            "rounds": len(rounds),
+            **{key: sum(r[key] for r in rounds) for key in ("requests", "accepted", "errors", "wrk_cpu_s")},
+            "p99_ms": max(r["p99_ms"] for r in rounds),
+        }
+        if sent["errors"] or available() > 0:
+            raise BenchError(f"hot product: {stock} in stock, {available()} left after {rounds}")
         sent["drain_after_load_s"] = round(db.wait_settled(ctx.broker, ctx.plan.settle_timeout), 2)
         sent["failed_tasks"] = db.failed_tasks()
         return sent
