@@ -11,6 +11,7 @@ function, the form the notes in BENCHMARKS.md quote.
 
 import argparse
 import collections
+import re
 import shutil
 import subprocess
 import sys
@@ -35,8 +36,9 @@ def summarise(raw: Path, header: list[str], top: int = 80) -> str:
             continue
         samples = int(count)
         total += samples
-        frames = [frame.strip() for frame in stack.split(";") if frame.strip()]
-        for function in {frame.rsplit(":", 1)[0] for frame in frames}:  # once per stack
+        # "function (file:line)" frames; py-spy --subprocesses adds a "process <pid>" root.
+        frames = [frame.strip() for frame in stack.split(";") if frame.strip() and not frame.startswith("process ")]
+        for function in {re.sub(r":\d+\)$", ")", frame) for frame in frames}:  # once per stack
             inclusive[function] += samples
         if frames:
             own[frames[-1]] += samples
