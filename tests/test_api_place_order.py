@@ -2,17 +2,16 @@
 
 import json
 import re
-import threading
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from rest_framework.test import APIClient
 
 from inventory.models import Product, Stock, StockMovement
 from inventory.services import adjust_stock
 from orders.models import Order
+from tests.concurrency import all_at_once
 from tests.conftest import requires_postgres
 from tests.invariants import row_counts, stock_of
 
@@ -235,23 +234,11 @@ def test_a_replay_returns_its_order_even_after_the_stock_ran_out_and_the_product
 def test_two_requests_racing_with_one_idempotency_key_make_one_order(make_product, held_pipeline):
     requires_postgres()
     make_product("MUG-001", on_hand=5)
-    start = threading.Barrier(4, timeout=30)
-    answers = []
 
-    def post() -> None:
-        try:
-            start.wait()
-            client = APIClient()
-            answers.append(client.post("/api/orders/", order(lines=mug(1)), format="json", HTTP_IDEMPOTENCY_KEY="k-9"))
-        finally:
-            connection.close()
+    def post(_: int):
+        return APIClient().post("/api/orders/", order(lines=mug(1)), format="json", HTTP_IDEMPOTENCY_KEY="k-9")
 
-    threads = [threading.Thread(target=post) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    answers = all_at_once(post, 4)
     assert [a.status_code for a in answers] == [202] * 4
     assert len({a.json()["reference"] for a in answers}) == 1
     assert sorted(a.get("Idempotent-Replayed", "") for a in answers) == ["", "true", "true", "true"]

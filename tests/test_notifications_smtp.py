@@ -1,15 +1,14 @@
 """Shopper emails over real SMTP (aiosmtpd on loopback): content, retries, at most one of each."""
 
-import threading
 
 import pytest
-from django.db import connection
 
 from inventory.models import Stock
 from orders import pipeline
 from orders.models import Notification, Order, OrderEvent
 from orders.tasks import sweep_stuck_orders
 from payments.models import Payment
+from tests.concurrency import all_at_once
 from tests.conftest import requires_postgres
 from tests.settings_probe import in_fresh_process
 
@@ -146,25 +145,8 @@ def test_two_workers_sending_the_same_confirmation_at_once_send_one_email(api, m
     order = confirmed_awaiting_email(api, monkeypatch)
     smtp_server.handler.delay_seconds = 2  # the first sender is still mid-send when the second arrives
 
-    start = threading.Barrier(2)
-    errors = []
+    all_at_once(lambda _: pipeline.advance_order(order.pk), 2)
 
-    def worker():
-        try:
-            start.wait()
-            pipeline.advance_order(order.pk)
-        except Exception as error:  # surfaced below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    workers = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join()
-
-    assert errors == []
     order.refresh_from_db()
     assert order.state == "COMPLETED"
     assert not order.needs_attention

@@ -5,18 +5,16 @@ no deadlock.
 """
 
 import itertools
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from django.db import connection
 
 from inventory.models import Stock, StockMovement
 from orders.models import FINAL_STATES, Order, OrderEvent
 from orders.services import place_order
 from payments.models import Payment, SimulatedPaymentIntent
 from receipts.models import Receipt
+from tests.concurrency import all_at_once
 from tests.conftest import requires_postgres
 from tests.invariants import assert_stock_invariants, stock_of
 from tests.processes import wait_until
@@ -70,10 +68,8 @@ def test_sixty_buyers_racing_over_http_for_ten_units_buy_exactly_ten(shop, make_
     make_product("LAMP-010", price="30.00", on_hand=STOCK)
     shop.start_web(workers=2, threads=16)
     shop.start_cluster(workers=4)
-    start = threading.Barrier(BUYERS, timeout=30)
 
     def buy(number: int) -> requests.Response:
-        start.wait()  # every buyer sends at once
         return requests.post(
             f"{shop.url}/api/orders/",
             json={
@@ -84,8 +80,7 @@ def test_sixty_buyers_racing_over_http_for_ten_units_buy_exactly_ten(shop, make_
             timeout=60,
         )
 
-    with ThreadPoolExecutor(max_workers=BUYERS) as buyers:
-        responses = list(buyers.map(buy, range(BUYERS)))
+    responses = all_at_once(buy, BUYERS)  # every buyer sends at once
     assert [r.status_code for r in responses] == [202] * BUYERS
     wait_until_all_final()
 
@@ -117,24 +112,18 @@ def test_two_products_bought_in_opposite_line_orders_concurrently_never_deadlock
     orders_count = 30
     make_product("CUP-A", price="5.00", on_hand=100)
     make_product("CUP-B", price="7.00", on_hand=100)
-    start = threading.Barrier(orders_count, timeout=30)
 
     def place(n: int) -> None:
-        """Place (and so reserve) one order, all threads at once, half of them listing B first.
+        """Place (and so reserve) one order, half of them listing B first.
 
         No cluster runs yet: the nudges wait in the queue for the cluster started below."""
-        try:
-            start.wait()
-            place_order(
-                email=f"buyer{n}@example.com",
-                lines=[{"sku": "CUP-A", "quantity": 1}, {"sku": "CUP-B", "quantity": 1}][:: 1 if n % 2 else -1],
-                payment_method="pm_card_visa",
-            )
-        finally:
-            connection.close()  # each thread's own connection
+        place_order(
+            email=f"buyer{n}@example.com",
+            lines=[{"sku": "CUP-A", "quantity": 1}, {"sku": "CUP-B", "quantity": 1}][:: 1 if n % 2 else -1],
+            payment_method="pm_card_visa",
+        )
 
-    with ThreadPoolExecutor(max_workers=orders_count) as workers:
-        list(workers.map(place, range(orders_count)))
+    all_at_once(place, orders_count)
 
     assert not deadlocks()
     assert set(Order.objects.values_list("state", flat=True)) == {"VALIDATED"}
