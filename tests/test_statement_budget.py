@@ -1,0 +1,49 @@
+"""The database statements an order costs, as BENCHMARKS.md quotes them: a budget that a
+change may lower but not silently raise (counts, not timings)."""
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from orders import pipeline
+from orders.models import Order
+
+ACCEPT_BUDGET = 6  # read the products, insert the order and its line, reserve, state, history
+PIPELINE_BUDGET = 50  # payment, deduction and capture, receipt, email: four steps
+
+
+def data_statements(queries: list[dict]) -> list[str]:
+    """Reads and writes of the shop's tables: no transaction control, no task queue."""
+    statements = (q["sql"] for q in queries)
+    return [sql for sql in statements if sql.split()[0] in ("SELECT", "INSERT", "UPDATE") and "django_q" not in sql]
+
+
+def post_order(api, sku: str) -> str:
+    body = {"email": "shopper@example.com", "lines": [{"sku": sku, "quantity": 1}], "payment_method": "pm_card_visa"}
+    response = api.post("/api/orders/", body, format="json")
+    assert response.status_code == 202, response.content
+    return response.json()["reference"]
+
+
+def test_accepting_a_single_line_order_stays_within_its_statement_budget(api, make_product, held_pipeline):
+    make_product("MUG-001", on_hand=5)
+
+    with CaptureQueriesContext(connection) as accepted:
+        reference = post_order(api, "MUG-001")
+
+    assert Order.objects.get(reference=reference).state == "VALIDATED"
+    statements = data_statements(accepted.captured_queries)
+    assert len(statements) <= ACCEPT_BUDGET, "\n".join(statements)
+
+
+def test_the_pipeline_of_one_order_stays_within_its_statement_budget(api, make_product, held_pipeline):
+    make_product("MUG-001", on_hand=5)
+    order = Order.objects.get(reference=post_order(api, "MUG-001"))
+    held_pipeline.lose_queued()
+
+    with CaptureQueriesContext(connection) as piped:
+        pipeline.advance_order(order.pk)
+
+    order.refresh_from_db()
+    assert order.state == "COMPLETED"
+    statements = data_statements(piped.captured_queries)
+    assert len(statements) <= PIPELINE_BUDGET, "\n".join(statements)
