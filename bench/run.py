@@ -34,6 +34,7 @@ from pathlib import Path
 import psycopg
 
 from bench import report
+from bench.order_states import FAILURE_EMAIL_STATES, FINAL_STATES
 from bench.stack import (
     CLUSTER_NAME,
     PG_URL,
@@ -57,7 +58,6 @@ RESULTS_DIR = BENCH_DIR / "results"
 PRODUCTS = 1000
 HOT_SKU = "BENCH-HOT"
 PLENTY = 10_000_000  # units per product: the random-product runs never run out
-FINAL = ("COMPLETED", "REJECTED", "PAYMENT_FAILED", "FAILED", "CANCELLED")
 
 
 @dataclass
@@ -202,13 +202,14 @@ class Db:
 
     def unsettled(self) -> int:
         """Orders not yet final, plus failure emails still to go: work the pipeline has left."""
-        (open_orders,) = self.one("SELECT count(*) FROM orders_order WHERE state <> ALL(%s)", list(FINAL))
+        (open_orders,) = self.one("SELECT count(*) FROM orders_order WHERE state <> ALL(%s)", FINAL_STATES)
         (unnotified,) = self.one(
             """
-            SELECT count(*) FROM orders_order o WHERE o.state IN ('REJECTED', 'PAYMENT_FAILED', 'FAILED')
+            SELECT count(*) FROM orders_order o WHERE o.state = ANY(%s)
             AND NOT EXISTS (SELECT 1 FROM orders_notification n
                             WHERE n.order_id = o.id AND n.kind = 'failure' AND n.status = 'sent')
-            """
+            """,
+            FAILURE_EMAIL_STATES,
         )
         return open_orders + unnotified
 
