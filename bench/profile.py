@@ -18,8 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+from bench.procfs import children
 from bench.run import PRODUCTS, Db, log, run_wrk
-from bench.stack import ROOT, Stack, children, clean_workdir, drop_database, recreate_database, stack_env
+from bench.stack import ROOT, Stack, clean_workdir, drop_database, recreate_database, stack_env
 
 PROFILES = ROOT / "bench" / "profiles"
 PY_SPY = Path(sys.executable).parent / "py-spy"

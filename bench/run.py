@@ -34,20 +34,18 @@ from pathlib import Path
 import psycopg
 
 from bench import report
+from bench.meters import CpuMeter, MemorySampler
 from bench.order_states import FAILURE_EMAIL_STATES, FINAL_STATES
+from bench.procfs import cpu_seconds, machine_busy_seconds
 from bench.stack import (
     CLUSTER_NAME,
     PG_URL,
     REDIS_BASE,
     ROOT,
     BenchError,
-    CpuMeter,
-    MemorySampler,
     Stack,
     clean_workdir,
-    cpu_seconds,
     drop_database,
-    machine_busy_seconds,
     psql,
     recreate_database,
     stack_env,

@@ -3,7 +3,7 @@
 A fresh PostgreSQL database, gunicorn serving config.wsgi, a django-q2 cluster on the Redis
 or the ORM broker, the simulated gateway, receipts to local files and email to the file
 backend. Every process is started here, in its own session, and stopped here by its own
-process id; a sampler follows the memory of each web and cluster process.
+process id. What the processes cost is measured by bench/meters.py.
 """
 
 import contextlib
@@ -14,12 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.procfs import children, cmdline
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -77,68 +77,6 @@ def drop_database(name: str) -> None:
     psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def read_status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) of a process, in KiB; empty when it is gone."""
-    values = {}
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    key, amount, _ = line.split()
-                    values[key[:-1]] = int(amount)
-    except (FileNotFoundError, ProcessLookupError):
-        return {}
-    return values
-
-
-def children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except FileNotFoundError:
-        return []
-
-
-def cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-    except FileNotFoundError:
-        return ""
-
-
-def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
-    """User + system CPU time of a live process; with `reaped_children`, plus that of the
-    children it has waited for (a recycled cluster worker's time moves to its parent)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12])
-    if reaped_children:
-        ticks += int(fields[13]) + int(fields[14])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """CPU time of a process and all its descendants, living or reaped."""
-    total, stack = 0.0, [root]
-    while stack:
-        pid = stack.pop()
-        total += cpu_seconds(pid, reaped_children=True)
-        stack.extend(children(pid))
-    return total
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy since boot (all cores)."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass
 class Proc:
     name: str
@@ -173,108 +111,19 @@ class Proc:
             os.killpg(self.popen.pid, signal.SIGKILL)
 
 
-@dataclass
-class CpuMeter:
-    """Where the CPU went during a scenario: our web server, our cluster, our database
-    backends, Redis, and everyone else on this shared machine."""
-
-    stack: "Stack"
-    backend_pids: Callable[[], list[int]]
-    redis_pid: int | None = None
-    # Database backends come and go (a recycled cluster worker reconnects): each one's CPU is
-    # followed while it lives and kept, at its last reading, once it has gone.
-    _backends: dict[int, float] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def start(self) -> None:
-        threading.Thread(target=self._follow_backends, daemon=True).start()
-
-    def close(self) -> None:
-        self._stop.set()
-
-    def _follow_backends(self) -> None:
-        while not self._stop.wait(0.25):
-            with contextlib.suppress(Exception):
-                self._read_backends()
-
-    def _read_backends(self) -> float:
-        for pid in self.backend_pids():
-            self._backends[pid] = max(self._backends.get(pid, 0.0), cpu_seconds(pid))
-        return sum(self._backends.values())
-
-    def snapshot(self) -> dict[str, float]:
-        shot = {
-            "web": tree_cpu_seconds(self.stack.web.pid) if self.stack.web else 0.0,
-            "cluster": tree_cpu_seconds(self.stack.cluster.pid) if self.stack.cluster else 0.0,
-            "postgres": self._read_backends(),
-            "redis": cpu_seconds(self.redis_pid) if self.redis_pid else 0.0,
-            "machine": machine_busy_seconds(),
-        }
-        return shot
-
-    @staticmethod
-    def spent(before: dict[str, float], after: dict[str, float], *, load_tool: float, orders: int) -> dict:
-        """CPU seconds per part between two snapshots, and milliseconds of it per order."""
-        spent = {k: max(0.0, after[k] - before[k]) for k in before}
-        spent["load_tool"] = load_tool
-        ours = sum(v for k, v in spent.items() if k != "machine")
-        spent["others"] = max(0.0, spent["machine"] - ours)
-        per_order = {k: round(1000 * v / orders, 2) for k, v in spent.items() if orders and k != "machine"}
-        return {"seconds": {k: round(v, 2) for k, v in spent.items()}, "ms_per_order": per_order}
-
-
-@dataclass
-class MemorySampler:
-    """Samples the RSS of every web worker and cluster worker twice a second."""
-
-    web: Proc | None = None
-    cluster: Proc | None = None
-    interval: float = 0.5
-    peaks: dict[str, int] = field(default_factory=lambda: {"web": 0, "cluster": 0, "cluster_other": 0})
-    latest: dict[str, list[int]] = field(default_factory=lambda: {"web": [], "cluster": []})
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(2)
-
-    def web_workers(self) -> list[int]:
-        return children(self.web.pid) if self.web and self.web.alive() else []
-
-    def cluster_processes(self) -> dict[str, list[int]]:
-        """Worker and other (sentinel, pusher, monitor) pids, told apart by django-q2's process titles."""
-        found = {"cluster": [], "cluster_other": []}
-        if not (self.cluster and self.cluster.alive()):
-            return found
-        stack = children(self.cluster.pid)
-        while stack:
-            pid = stack.pop()
-            stack.extend(children(pid))
-            title = cmdline(pid)
-            is_worker = title.endswith((" idle",)) or " processing " in title
-            found["cluster" if is_worker else "cluster_other"].append(pid)
+def find_cluster_processes(cluster: Proc | None) -> dict[str, list[int]]:
+    """Worker and other (sentinel, pusher, monitor) pids, told apart by django-q2's process titles."""
+    found = {"cluster": [], "cluster_other": []}
+    if not (cluster and cluster.alive()):
         return found
-
-    def sample(self) -> None:
-        groups = {"web": self.web_workers(), **self.cluster_processes()}
-        for group, pids in groups.items():
-            for pid in pids:
-                status = read_status(pid)
-                self.peaks[group] = max(self.peaks[group], status.get("VmHWM", 0))
-            if group in self.latest:
-                self.latest[group] = [read_status(pid).get("VmRSS", 0) for pid in pids]
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            # A process that vanishes mid-read is simply missed; the next sample sees its successor.
-            with contextlib.suppress(Exception):
-                self.sample()
+    stack = children(cluster.pid)
+    while stack:
+        pid = stack.pop()
+        stack.extend(children(pid))
+        title = cmdline(pid)
+        is_worker = title.endswith((" idle",)) or " processing " in title
+        found["cluster" if is_worker else "cluster_other"].append(pid)
+    return found
 
 
 @dataclass
@@ -377,7 +226,7 @@ class Stack:
         while time.monotonic() < deadline:
             if not self.cluster.alive():
                 raise BenchError(f"qcluster exited:\n{self.cluster.tail()}")
-            if len(MemorySampler(cluster=self.cluster).cluster_processes()["cluster"]) >= workers:
+            if len(find_cluster_processes(self.cluster)["cluster"]) >= workers:
                 return
             time.sleep(0.2)
         raise BenchError(f"qcluster workers did not start within 60 s:\n{self.cluster.tail()}")
