@@ -10,8 +10,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bench.database import Db
 from bench.procfs import children, cpu_seconds, machine_busy_seconds, read_status, tree_cpu_seconds
-from bench.stack import Proc, Stack, find_cluster_processes
+from bench.stack import REDIS_BASE, Proc, Stack, find_cluster_processes
 
 
 @dataclass
@@ -100,8 +101,62 @@ class MemorySampler:
             if group in self.latest:
                 self.latest[group] = [read_status(pid).get("VmRSS", 0) for pid in pids]
 
+    def summarise(self) -> dict:
+        """The peaks of the run so far and the workers' latest RSS, in MB."""
+        return {
+            "web_worker_peak_mb": convert_kib_to_mb([self.peaks["web"]])[0],
+            "cluster_worker_peak_mb": convert_kib_to_mb([self.peaks["cluster"]])[0],
+            "cluster_other_peak_mb": convert_kib_to_mb([self.peaks["cluster_other"]])[0],
+            "web_workers_now_mb": convert_kib_to_mb(self.latest["web"]),
+            "cluster_workers_now_mb": convert_kib_to_mb(self.latest["cluster"]),
+        }
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             # A process that vanishes mid-read is simply missed; the next sample sees its successor.
             with contextlib.suppress(Exception):
                 self.sample()
+
+
+class BackendCpu:
+    """Follows the CPU time of every server process of one database while a load runs, so
+    that backends which exit at its end are still counted."""
+
+    def __init__(self, db_name: str, interval: float = 0.1):
+        self.db = Db(db_name)
+        self.interval = interval
+        self.baseline = self._read()
+        self.seen = dict(self.baseline)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> dict[int, float]:
+        return {pid: cpu_seconds(pid) for pid in self.db.list_backend_pids()}
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            for pid, cpu in self._read().items():
+                self.seen[pid] = max(cpu, self.seen.get(pid, 0.0))
+
+    def stop(self) -> float:
+        """Stop following; the CPU seconds the backends spent since the start."""
+        self._stop.set()
+        self._thread.join(2)
+        self.db.conn.close()
+        return sum(cpu - self.baseline.get(pid, 0.0) for pid, cpu in self.seen.items())
+
+
+def convert_kib_to_mb(kib_values: list[int]) -> list[float]:
+    """KiB from /proc as MB (10^6 bytes), the unit of the targets."""
+    return [round(v * 1024 / 1e6, 1) for v in kib_values]
+
+
+def find_redis_pid() -> int | None:
+    """The Redis server's pid, for its CPU time; None when Redis does not say."""
+    import redis
+
+    try:
+        return int(redis.from_url(REDIS_BASE).info("server")["process_id"])
+    except Exception:
+        return None

@@ -18,8 +18,10 @@ import sys
 import time
 from pathlib import Path
 
+from bench.database import PRODUCTS, Db
+from bench.load_tools import run_wrk
+from bench.log import log
 from bench.procfs import children
-from bench.run import PRODUCTS, Db, log, run_wrk
 from bench.stack import ROOT, Stack, clean_workdir, drop_database, recreate_database, stack_env
 
 PROFILES = ROOT / "bench" / "profiles"

@@ -1,0 +1,316 @@
+"""The scenarios of BENCHMARKS.md: each applies a load, checks what the system did with it
+and returns the numbers of bench/results/<timestamp>.json.
+
+The ceilings (pgbench, receipts) run on the database alone; the others run against one
+broker's stack, through a ScenarioContext, and leave the database reset for the next.
+"""
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.database import HOT_SKU, PLENTY, Db, wait_for_row
+from bench.load_tools import place_one_order, run_pgbench, run_wrk
+from bench.log import log
+from bench.meters import CpuMeter, MemorySampler, convert_kib_to_mb
+from bench.plan import Plan
+from bench.stack import ROOT, BenchError, Stack
+
+
+def pick_median_run(runs: list[dict], key: str) -> dict:
+    """The run whose `key` is the median of the repeats (its other numbers come with it)."""
+    ordered = sorted(runs, key=lambda run: run[key])
+    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    chosen["repeats"] = [run[key] for run in runs]
+    return chosen
+
+
+@dataclass
+class ScenarioContext:
+    """What every scenario of one broker's run works with."""
+
+    plan: Plan
+    stack: Stack
+    db: Db
+    broker: str
+    sampler: MemorySampler
+    meter: CpuMeter
+
+    def run_measured(self, load: Callable[[], dict], orders: Callable[[dict], int]) -> dict:
+        """Run `load` (which returns a wrk result) and say where the CPU went, per order."""
+        before = self.meter.snapshot()
+        result = load()
+        after = self.meter.snapshot()
+        result["cpu"] = CpuMeter.spent(before, after, load_tool=result["wrk_cpu_s"], orders=orders(result))
+        return result
+
+
+def measure_pgbench_ceilings(plan: Plan, db: Db, db_name: str, ids: dict[str, int]) -> dict:
+    """Scenario 4: the database's own ceiling for one order's reservation."""
+    results = {}
+    for hot in (False, True):
+        per_clients = []
+        for clients in plan.pgbench_clients:
+            runs = []
+            for _ in range(plan.repeats):
+                db.reset(hot_stock=PLENTY)
+                runs.append(run_pgbench(db_name, ids, clients=clients, seconds=plan.pgbench_seconds, hot=hot))
+            per_clients.append(pick_median_run(runs, "tps"))
+        best = max(per_clients, key=lambda run: run["tps"])
+        results["hot" if hot else "random"] = {"best": best, "by_clients": per_clients}
+        log(f"pgbench {'hot' if hot else 'random'}: {best['tps']} tps ({best['clients']} clients)")
+    db.reset()
+    return results
+
+
+def measure_receipt_ceiling(plan: Plan, stack: Stack) -> dict:
+    """Scenario 5: one receipt's render time and memory, and cores / render time."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.receipts", str(plan.receipt_renders)],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    match = re.search(r"^BENCH_JSON (\{.*\})$", done.stdout, re.M)
+    if done.returncode or not match:
+        raise BenchError(f"receipt benchmark failed:\n{done.stdout[-1500:]}\n{done.stderr[-3000:]}")
+    result = json.loads(match.group(1))
+    result["ceiling_per_s"] = round(os.cpu_count() / (result["median_ms"] / 1000), 1)
+    log(f"receipts: median {result['median_ms']} ms, ceiling {result['ceiling_per_s']}/s")
+    return result
+
+
+def measure_accepts(ctx: ScenarioContext) -> dict:
+    """Scenario 1: accepting orders alone (no cluster running), at fixed concurrencies."""
+    plan, stack, db, broker, sampler = ctx.plan, ctx.stack, ctx.db, ctx.broker, ctx.sampler
+    run_wrk(stack.url, connections=8, seconds=1)  # warm every worker up
+    db.purge_queue(broker)
+    db.reset()
+    sampler.sample()
+    rss_after_warmup = list(sampler.latest["web"])
+    results, served = {}, 0
+    for connections in plan.concurrencies:
+        runs = []
+        for _ in range(plan.repeats):
+            run = ctx.run_measured(
+                lambda c=connections: _wait_for_trailing_accepts(
+                    db, run_wrk(stack.url, connections=c, seconds=plan.accept_seconds)
+                ),
+                lambda run: db.one("SELECT count(*) FROM orders_order")[0],
+            )
+            (stored,) = db.one("SELECT count(*) FROM orders_order")
+            run["orders_stored"] = stored
+            if stored == 0 or stored < run["accepted"]:
+                raise BenchError(f"accept at {connections} connections: {run}")
+            served += run["requests"]
+            runs.append(run)
+            db.purge_queue(broker)
+            db.reset()
+        results[str(connections)] = pick_median_run(runs, "accepted_per_s")
+        best = results[str(connections)]
+        log(
+            f"[{broker}] accept c={connections}: {best['accepted_per_s']}/s p99 {best['p99_ms']} ms; "
+            f"CPU ms/order {best['cpu']['ms_per_order']}"
+        )
+    peak = max(results.values(), key=lambda run: run["accepted_per_s"])
+    half = round(peak["accepted_per_s"] / 2, 1)
+    paced = ctx.run_measured(
+        lambda: _wait_for_trailing_accepts(
+            db, run_wrk(stack.url, connections=32, seconds=plan.accept_seconds, env={"BENCH_RATE": str(half)})
+        ),
+        lambda run: db.one("SELECT count(*) FROM orders_order")[0],
+    )
+    paced["offered_per_s"] = half
+    served += paced["requests"]
+    db.purge_queue(broker)
+    db.reset()
+    log(f"[{broker}] accept at half the peak ({half}/s): p99 {paced['p99_ms']} ms")
+    sampler.sample()
+    return {
+        "by_connections": results,
+        "peak": peak,
+        "half_peak": paced,
+        "web_rss_after_warmup_mb": convert_kib_to_mb(rss_after_warmup),
+        "web_rss_after_accepts_mb": convert_kib_to_mb(sampler.latest["web"]),
+        "requests_served": served,
+    }
+
+
+def _wait_for_trailing_accepts(db: Db, result: dict) -> dict:
+    """`result`, once the orders still in the listen backlog have been stored."""
+    db.wait_for_trailing_accepts()
+    return result
+
+
+def measure_idle_e2e(ctx: ScenarioContext) -> dict:
+    """Scenario 2b: one order at a time on an idle system, accept -> COMPLETED."""
+    timings = []
+    for n in range(ctx.plan.idle_orders + 1):  # the first one warms the cluster up and is not counted
+        reference = place_one_order(ctx.stack.url)
+        (seconds,) = wait_for_row(
+            ctx.db,
+            "SELECT extract(epoch FROM completed_at - created_at) FROM orders_order "
+            "WHERE reference = %s AND state = 'COMPLETED'",
+            60,
+            reference,
+        )
+        if n:
+            timings.append(float(seconds) * 1000)
+        time.sleep(0.3)  # let the cluster go idle again
+    ctx.db.wait_until_settled(ctx.broker, 60)
+    ctx.db.reset()
+    result = {"runs_ms": [round(t, 1) for t in timings], "median_ms": round(statistics.median(timings), 1)}
+    log(f"[{ctx.broker}] one order on an idle system: median {result['median_ms']} ms")
+    return result
+
+
+def _build_load_then_settle(ctx: ScenarioContext, **wrk_args) -> Callable[[], dict]:
+    """A load whose CPU account runs until the pipeline has finished every order it sent."""
+
+    def load() -> dict:
+        result = run_wrk(ctx.stack.url, **wrk_args)
+        ctx.db.wait_for_trailing_accepts()
+        # wrk may count none of a short run's answers on a swamped machine; the database counts.
+        (stored,) = ctx.db.one("SELECT count(*) FROM orders_order")
+        if stored == 0:
+            raise BenchError(f"no order accepted: {result}")
+        result["drain_after_load_s"] = round(ctx.db.wait_until_settled(ctx.broker, ctx.plan.settle_timeout), 2)
+        result["failed_tasks"] = ctx.db.read_failed_tasks()
+        return result
+
+    return load
+
+
+def measure_sustained_e2e(ctx: ScenarioContext, rate: float, seconds: float) -> dict:
+    """Scenario 2a: orders arriving at a steady rate; completed/s and accept -> COMPLETED."""
+    load = ctx.run_measured(
+        _build_load_then_settle(ctx, connections=16, seconds=seconds, env={"BENCH_RATE": f"{rate:.2f}"}),
+        lambda run: ctx.db.one("SELECT count(*) FROM orders_order")[0],
+    )
+    stats = ctx.db.read_e2e_stats()
+    if stats["not_completed"]:
+        failures = ctx.db.all(
+            "SELECT state, failure_code, failure_reason, count(*) FROM orders_order WHERE state <> 'COMPLETED' "
+            "GROUP BY 1, 2, 3"
+        )
+        raise BenchError(f"end to end at {rate}/s: {stats['not_completed']} orders did not complete: {failures}")
+    ctx.db.reset()
+    result = {"offered_per_s": round(rate, 2), "load": load, "cpu": load.pop("cpu"), **stats}
+    log(
+        f"[{ctx.broker}] e2e at {rate:.1f}/s: {stats['completed_per_s']} completed/s, "
+        f"p50 {stats['p50_ms']} ms p99 {stats['p99_ms']} ms; CPU ms/order {result['cpu']['ms_per_order']}"
+    )
+    return result
+
+
+def measure_hot_product(ctx: ScenarioContext) -> dict:
+    """Scenario 3: every order for one product, until it sells out: units sold/s, sold == stock.
+
+    wrk posts orders for the hot product (8 connections, where pgbench's hot row does best)
+    in rounds of `hot_seconds` until the stock is gone; the orders after the last unit are
+    answered REJECTED.
+    """
+    db, stock = ctx.db, ctx.plan.hot_stock
+    db.reset(hot_stock=stock)
+
+    def available() -> int:
+        (units,) = db.one(
+            "SELECT s.on_hand - s.reserved FROM inventory_stock s JOIN inventory_product p ON p.id = s.product_id "
+            "WHERE p.sku = %s",
+            HOT_SKU,
+        )
+        return units
+
+    def load() -> dict:
+        rounds = []
+        while len(rounds) < 10 and (not rounds or available() > 0):
+            rounds.append(
+                run_wrk(ctx.stack.url, connections=8, seconds=ctx.plan.hot_seconds, env={"BENCH_HOT_SKU": HOT_SKU})
+            )
+        sent = {
+            "rounds": len(rounds),
+            **{key: sum(r[key] for r in rounds) for key in ("requests", "accepted", "errors", "wrk_cpu_s")},
+            "p99_ms": max(r["p99_ms"] for r in rounds),
+        }
+        if sent["errors"] or available() > 0:
+            raise BenchError(f"hot product: {stock} in stock, {available()} left after {rounds}")
+        sent["drain_after_load_s"] = round(db.wait_until_settled(ctx.broker, ctx.plan.settle_timeout), 2)
+        sent["failed_tasks"] = db.read_failed_tasks()
+        return sent
+
+    load = ctx.run_measured(load, lambda run: run["accepted"])
+    (sold,) = db.one(
+        "SELECT coalesce(-sum(m.quantity), 0) FROM inventory_stockmovement m JOIN inventory_product p "
+        "ON p.id = m.product_id WHERE p.sku = %s AND m.reason = 'sale'",
+        HOT_SKU,
+    )
+    on_hand, reserved = db.one(
+        "SELECT on_hand, reserved FROM inventory_stock s JOIN inventory_product p ON p.id = s.product_id "
+        "WHERE p.sku = %s",
+        HOT_SKU,
+    )
+    states = dict(db.all("SELECT state, count(*) FROM orders_order GROUP BY state"))
+    first_accept, last_reservation, last_sale = db.one(
+        """
+        SELECT (SELECT min(created_at) FROM orders_order),
+               (SELECT max(created_at) FROM orders_orderevent WHERE step = 'validate_order' AND to_state = 'VALIDATED'),
+               (SELECT max(created_at) FROM inventory_stockmovement WHERE reason = 'sale')
+        """
+    )
+    if sold != stock or on_hand != 0 or reserved != 0 or states.get("COMPLETED", 0) != stock:
+        raise BenchError(
+            f"hot product: stock {stock}, sold {sold}, on hand {on_hand}, reserved {reserved}, states {states}"
+        )
+    reserve_span = (last_reservation - first_accept).total_seconds()
+    sale_span = (last_sale - first_accept).total_seconds()
+    db.reset()
+    result = {
+        "stock": stock,
+        "orders": load["accepted"],
+        "sold": sold,
+        "sold_equals_stock": sold == stock,
+        "states": states,
+        "reserved_per_s": round(stock / reserve_span, 1),
+        "deducted_per_s": round(stock / sale_span, 1),
+        "load": load,
+        "cpu": load.pop("cpu"),
+    }
+    log(f"[{ctx.broker}] hot product: {result['reserved_per_s']} units reserved/s, sold {sold} of {stock}")
+    return result
+
+
+def measure_soak(ctx: ScenarioContext, rate: float) -> dict:
+    """Scenario 6: cluster worker memory after many orders (and the web workers' with it)."""
+    sampler = ctx.sampler
+    sampler.sample()
+    before = {"web": convert_kib_to_mb(sampler.latest["web"]), "cluster": convert_kib_to_mb(sampler.latest["cluster"])}
+    seconds = ctx.plan.soak_orders / rate
+    load = ctx.run_measured(
+        _build_load_then_settle(ctx, connections=16, seconds=seconds, env={"BENCH_RATE": f"{rate:.2f}"}),
+        lambda run: ctx.db.one("SELECT count(*) FROM orders_order")[0],
+    )
+    stats = ctx.db.read_e2e_stats()
+    sampler.sample()
+    after = {"web": convert_kib_to_mb(sampler.latest["web"]), "cluster": convert_kib_to_mb(sampler.latest["cluster"])}
+    ctx.db.reset()
+    log(
+        f"[{ctx.broker}] soak: {stats['completed']} orders, "
+        f"cluster workers {before['cluster']} -> {after['cluster']} MB"
+    )
+    return {
+        "orders": stats["completed"],
+        "offered_per_s": round(rate, 2),
+        "completed_per_s": stats["completed_per_s"],
+        "before_mb": before,
+        "after_mb": after,
+        "cpu": load.pop("cpu"),
+        "load": load,
+    }
