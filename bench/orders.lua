@@ -6,7 +6,7 @@
 --   BENCH_RATE      requests per second for the whole run, paced (0: as fast as possible)
 --   BENCH_THREADS   wrk's -t, to split the rate and the request count between threads
 --   BENCH_RUN_ID    prefix of the idempotency keys, unique per run
--- done() prints one line "BENCH_JSON {...}" that bench/run.py reads.
+-- done() prints one line "BENCH_JSON {...}" that bench/load_tools.py reads.
 
 local ffi = require("ffi")
 ffi.cdef [[

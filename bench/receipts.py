@@ -1,8 +1,8 @@
 """Receipt rendering on its own: time and memory per receipt, in a fresh process.
 
-Run by bench/run.py as `python -m bench.receipts N` with the run's environment; prints one
-JSON line. The first render pays for loading fonts (cold); the median is taken over the N
-renders after it (warm), as a long-lived cluster worker sees them.
+Run by bench/scenarios.py as `python -m bench.receipts N` with the run's environment;
+prints one JSON line. The first render pays for loading fonts (cold); the median is taken
+over the N renders after it (warm), as a long-lived cluster worker sees them.
 """
 
 import dataclasses
