@@ -1,0 +1,27 @@
+"""The database: SQLite in var/ by default, any dj-database-url address from DATABASE_URL
+(PostgreSQL in production and on CI).
+
+The whole connection, engine-specific options included, is built here and nowhere else;
+the task broker (queue.py) only reads which engine this chose.
+"""
+
+import dj_database_url
+
+from config.env import env_int, env_str
+
+from .base import VAR_DIR
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and the cluster share one file: wait for locks rather than fail,
+    # and take the write lock at BEGIN so concurrent writers queue instead of deadlocking.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }

@@ -1,0 +1,33 @@
+"""Payments: which gateway takes them, Stripe's keys and limits, and the timings of
+3-D Secure and of the reconciler.
+
+The simulated gateway is the default. Fail-closed: PAYMENT_GATEWAY=stripe without keys of
+the right kind refuses to start rather than take orders whose payments can only fail.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_float, env_int, env_str
+
+PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "simulated")
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE")  # empty: Stripe's own API
+STRIPE_TIMEOUT_SECONDS = env_float("STRIPE_TIMEOUT_SECONDS", "20")
+STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
+if PAYMENT_GATEWAY == "stripe":
+    # Refuse to start rather than take orders whose payments can only fail.
+    if not STRIPE_SECRET_KEY.startswith(("sk_", "rk_")):
+        raise ImproperlyConfigured(
+            "PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY set to a secret key (sk_test_... or sk_live_...)."
+        )
+    if not STRIPE_WEBHOOK_SECRET.startswith("whsec_"):
+        raise ImproperlyConfigured(
+            "PAYMENT_GATEWAY=stripe needs STRIPE_WEBHOOK_SECRET set to the endpoint's signing secret (whsec_...)."
+        )
+# How long an order waits for the shopper to authenticate (3-D Secure) before it ends PAYMENT_FAILED.
+PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS = env_int("PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS", 900)
+# The reconciler compares payments touched in this many hours, of orders untouched for this many seconds.
+PAYMENT_RECONCILE_HOURS = env_int("PAYMENT_RECONCILE_HOURS", 48)
+PAYMENT_RECONCILE_AFTER_SECONDS = env_int("PAYMENT_RECONCILE_AFTER_SECONDS", 600)

@@ -1,0 +1,21 @@
+"""The shop and its orders: the identity printed on receipts and emails, the public address
+links point to, the limits of one order, and the pipeline's timings.
+"""
+
+from config.env import env_decimal, env_float, env_int, env_str
+
+# Shop identity printed on receipts and emails.
+SHOP_NAME = env_str("SHOP_NAME", "Demo Shop")
+SHOP_ADDRESS = env_str("SHOP_ADDRESS", "1 Market Street, Springfield")
+SHOP_TAX_ID = env_str("SHOP_TAX_ID", "VAT 000000000")
+SHOP_TAX_RATE = env_decimal("SHOP_TAX_RATE", "0")
+# Absolute base of links put in emails (the receipt link); the request's host when serving.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# Limits on one order, refused with a 400 beyond them.
+ORDER_MAX_LINES = env_int("ORDER_MAX_LINES", 100)
+ORDER_MAX_QUANTITY = env_int("ORDER_MAX_QUANTITY", 1000)
+# How long an order may sit in a non-final state before the sweeper re-drives it.
+ORDER_STUCK_AFTER_SECONDS = env_int("ORDER_STUCK_AFTER_SECONDS", 60)
+# Multiplies every retry backoff of the pipeline (tests shrink it; 1 in production).
+PIPELINE_BACKOFF_SCALE = env_float("PIPELINE_BACKOFF_SCALE", "1")
