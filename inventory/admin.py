@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
-from config.readonly_admin import ReadOnlyAdmin
+from framework.readonly_admin import ReadOnlyAdmin
 from inventory.models import Product, StockMovement
 from inventory.services import StockAdjustmentError, adjust_stock
 

@@ -5,20 +5,25 @@ change, writes a ledger line, so the ledger always sums to the stock on hand.
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from enum import Enum
 
 from django.db import transaction
 from django.db.models import F
 
 from inventory.models import Product, Stock, StockMovement
 
-if TYPE_CHECKING:
-    from orders.models import OrderLine
+
+@dataclass(frozen=True)
+class StockLine:
+    """What one line of an order takes from stock."""
+
+    product_id: int
+    quantity: int
 
 
 @dataclass(frozen=True)
 class Shortage:
-    sku: str
+    product_id: int
     requested: int
     available: int
 
@@ -29,9 +34,8 @@ def _lock_stock(product_ids: Iterable[int]) -> dict[int, Stock]:
     return {row.product_id: row for row in rows}
 
 
-def reserve_stock(lines: Sequence["OrderLine"]) -> list[Shortage]:
-    """Reserve every one of an order's lines (each with its product), or nothing: returns
-    all short lines at once.
+def reserve_stock(lines: Sequence[StockLine]) -> list[Shortage]:
+    """Reserve every one of an order's lines, or nothing: returns all short lines at once.
 
     Each line takes its units with one conditional update, which also locks its row, in
     product order like every stock change. When a line is short, the lines already taken
@@ -40,71 +44,57 @@ def reserve_stock(lines: Sequence["OrderLine"]) -> list[Shortage]:
     """
     taken, short = [], []
     for line in sorted(lines, key=lambda line: line.product_id):
-        enough = line.product.active and Stock.objects.filter(
-            product_id=line.product_id, on_hand__gte=F("reserved") + line.quantity
-        ).update(reserved=F("reserved") + line.quantity)
+        enough = Stock.objects.filter(product_id=line.product_id, on_hand__gte=F("reserved") + line.quantity).update(
+            reserved=F("reserved") + line.quantity
+        )
         (taken if enough else short).append(line)
     if not short:
         return []
     for line in taken:
         Stock.objects.filter(product_id=line.product_id).update(reserved=F("reserved") - line.quantity)
+    return shortages(line for line in lines if line in short)
+
+
+def shortages(lines: Iterable[StockLine]) -> list[Shortage]:
+    """These lines with the units available for each, as a shopper is told they are short."""
+    lines = list(lines)
     available = dict(
-        Stock.objects.filter(product_id__in=[line.product_id for line in short]).values_list(
+        Stock.objects.filter(product_id__in=[line.product_id for line in lines]).values_list(
             "product_id", F("on_hand") - F("reserved")
         )
     )
-    return [
-        Shortage(
-            sku=line.sku,
-            requested=line.quantity,
-            available=available.get(line.product_id, 0) if line.product.active else 0,
-        )
-        for line in lines
-        if line in short
-    ]
+    return [Shortage(line.product_id, line.quantity, available.get(line.product_id, 0)) for line in lines]
 
 
-def release_stock(order) -> None:
-    """Give back the order's reservation (an order that ends before its stock was deducted)."""
-    lines = list(order.lines.all())
-    stock = _lock_stock(line.product_id for line in lines)
-    for line in sorted(lines, key=lambda line: line.product_id):
-        Stock.objects.filter(pk=stock[line.product_id].pk).update(reserved=F("reserved") - line.quantity)
+class StockMove(Enum):
+    """What happens to a reservation after it was made: (reserved, on hand, ledger reason) per unit."""
+
+    RELEASE = (-1, 0, None)  # the order ended before its stock was deducted
+    DEDUCT = (-1, -1, StockMovement.Reason.SALE)  # the reservation becomes a sale
+    RETURN = (0, 1, StockMovement.Reason.RETURN)  # a deducted order's sale was undone
 
 
-def deduct_stock(order) -> None:
-    """Turn the order's reservation into a deduction, one sale line in the ledger per product."""
-    lines = list(order.lines.all())
+def move_stock(move: StockMove, lines: Sequence[StockLine], *, order_id: int) -> None:
+    """Apply `move` to the order's lines under their row locks, with ledger lines where on-hand units change."""
+    reserved_sign, on_hand_sign, reason = move.value
     stock = _lock_stock(line.product_id for line in lines)
     for line in sorted(lines, key=lambda line: line.product_id):
         Stock.objects.filter(pk=stock[line.product_id].pk).update(
-            on_hand=F("on_hand") - line.quantity, reserved=F("reserved") - line.quantity
+            reserved=F("reserved") + reserved_sign * line.quantity,
+            on_hand=F("on_hand") + on_hand_sign * line.quantity,
         )
-    StockMovement.objects.bulk_create(
-        StockMovement(
-            product_id=line.product_id, quantity=-line.quantity, reason=StockMovement.Reason.SALE, order=order
+    if reason is not None:
+        StockMovement.objects.bulk_create(
+            StockMovement(
+                product_id=line.product_id, quantity=on_hand_sign * line.quantity, reason=reason, order_id=order_id
+            )
+            for line in lines
         )
-        for line in lines
-    )
 
 
-def return_stock(order) -> None:
-    """Put a deducted order's units back on hand (its sale was undone), with ledger lines."""
-    lines = list(order.lines.all())
-    stock = _lock_stock(line.product_id for line in lines)
-    for line in sorted(lines, key=lambda line: line.product_id):
-        Stock.objects.filter(pk=stock[line.product_id].pk).update(on_hand=F("on_hand") + line.quantity)
-    StockMovement.objects.bulk_create(
-        StockMovement(
-            product_id=line.product_id, quantity=line.quantity, reason=StockMovement.Reason.RETURN, order=order
-        )
-        for line in lines
-    )
-
-
-def is_stock_deducted(order) -> bool:
+def is_stock_deducted(order_id: int) -> bool:
     """Whether the order's sale lines are in the ledger and not yet returned."""
-    movements = StockMovement.objects.filter(order=order)
+    movements = StockMovement.objects.filter(order_id=order_id)
     return (
         movements.filter(reason=StockMovement.Reason.SALE).exists()
         and not movements.filter(reason=StockMovement.Reason.RETURN).exists()

@@ -10,7 +10,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from orders.models import Order, OrderEvent, OrderLine
-from orders.pipeline import IllegalTransition, cancel_order
+from orders.services import cancel_order
+from orders.transitions import IllegalTransition
 from payments.models import Payment, Refund
 from payments.refunds import RefundNotAllowed, refundable_amount, request_refund
 from receipts.services import receipt_download_url
@@ -32,7 +33,7 @@ class OrderLineInline(ReadOnlyInline):
 
 class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
-    fields = ["created_at", "step", "attempt", "outcome", "from_state", "to_state", "duration_ms", "actor", "error"]
+    fields = ["created_at", "step", "kind", "attempt", "outcome", "duration_ms", "actor_kind", "actor", "summary"]
 
 
 class RefundInline(ReadOnlyInline):

@@ -65,6 +65,7 @@ class OrderEventOutput(serializers.Serializer):
 class OrderOutput(serializers.Serializer):
     reference = serializers.CharField()
     state = serializers.CharField()
+    is_final = serializers.BooleanField(help_text="The order has reached an end: its state will not change again.")
     email = serializers.EmailField()
     currency = serializers.CharField()
     lines = OrderLineOutput(many=True)

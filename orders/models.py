@@ -37,7 +37,7 @@ FAILURE_ENDS = FINAL_STATES - {OrderState.COMPLETED}
 class Order(models.Model):
     """An order and the source of truth of its pipeline: a queue message only nudges it.
 
-    `state` is written by `orders.pipeline.set_state` alone.
+    `state` is written by `orders.transitions.set_state` alone; `needs_attention` by `orders.history`.
     """
 
     reference = models.CharField(max_length=40, unique=True, default=new_reference, editable=False)
@@ -98,8 +98,52 @@ class OrderLine(models.Model):
         return f"{self.quantity} x {self.sku}"
 
 
+class EventKind(models.TextChoices):
+    """What an order's history event records; `orders.history` has one writer per kind."""
+
+    STATE_CHANGED = "state_changed", "State changed"
+    STEP_SUCCEEDED = "step_succeeded", "Step succeeded"
+    STEP_RETRYING = "step_retrying", "Step will be retried"
+    STEP_FAILED = "step_failed", "Step failed"
+    STEP_WAITING = "step_waiting", "Step waits"
+    FLAGGED = "flagged", "Flagged for attention"
+    REFUND_REQUESTED = "refund_requested", "Refund requested"
+    REFUND_SUCCEEDED = "refund_succeeded", "Refund succeeded"
+    REFUND_REFUSED = "refund_refused", "Refund refused"
+    REFUND_RECORDED = "refund_recorded", "Refund recorded from the provider"
+
+
+class ActorKind(models.TextChoices):
+    """Who wrote a history event."""
+
+    PIPELINE = "pipeline"
+    SHOPPER = "shopper"
+    MANAGER = "manager"
+    WEBHOOK = "webhook"
+    SWEEPER = "sweeper"
+    RECONCILER = "reconciler"
+    ALARM = "alarm"
+
+
+# How each kind reads in the back office, from its structured parameters.
+EVENT_SUMMARIES = {
+    EventKind.STATE_CHANGED: "{from_state} -> {to_state}",
+    EventKind.STEP_SUCCEEDED: "{detail}",
+    EventKind.STEP_WAITING: "{why}",
+    EventKind.FLAGGED: "{message}",
+    EventKind.REFUND_REQUESTED: "Refund #{refund} of {amount} {currency} requested by {requested_by}: {reason}",
+    EventKind.REFUND_SUCCEEDED: "Refunded {amount} {currency} (refund #{refund}).",
+    EventKind.REFUND_REFUSED: "Refund #{refund} refused.",
+    EventKind.REFUND_RECORDED: "The provider reports {refunded} {currency} refunded in total.",
+}
+
+
 class OrderEvent(models.Model):
-    """The execution history: one row per step attempt or state change."""
+    """The execution history: one row per step attempt, state change, finding or manager's act.
+
+    Written by `orders.history` alone. `error` holds what went wrong, and only that;
+    everything else an event knows is in `parameters`, by kind.
+    """
 
     class Outcome(models.TextChoices):
         SUCCEEDED = "succeeded"
@@ -108,6 +152,7 @@ class OrderEvent(models.Model):
         SKIPPED = "skipped"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=EventKind.choices)
     step = models.CharField(max_length=40)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     attempt = models.PositiveIntegerField(default=1)
@@ -115,6 +160,8 @@ class OrderEvent(models.Model):
     to_state = models.CharField(max_length=20, blank=True)
     error = models.TextField(blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
+    parameters = models.JSONField(default=dict, blank=True)
+    actor_kind = models.CharField(max_length=20, choices=ActorKind.choices, default=ActorKind.PIPELINE)
     actor = models.CharField(max_length=150, blank=True, help_text="The staff member behind a manager's action.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -124,6 +171,23 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} #{self.attempt}: {self.outcome}"
+
+    @property
+    def summary(self) -> str:
+        """The event in a line, as the back office shows it: its kind's words, else its error."""
+        template = EVENT_SUMMARIES.get(self.kind)
+        if template is None:
+            return self.error
+        try:
+            text = template.format(from_state=self.from_state, to_state=self.to_state, **self.parameters)
+        except KeyError:  # a row written before kinds existed: its text was kept as a note
+            return self.parameters.get("note") or self.error
+        return " ".join(part for part in (text.strip(), self.error) if part)
+
+
+def lock_order(order_id: int) -> Order:
+    """The order row, locked until the caller's transaction ends."""
+    return Order.objects.select_for_update(of=("self",)).get(pk=order_id)
 
 
 class Notification(models.Model):

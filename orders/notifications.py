@@ -15,8 +15,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from framework.formatting import format_percent
 from orders.models import Notification, Order, OrderState
-from orders.services import tax_rate_percent
 
 TEMPLATES = {
     Notification.Kind.CONFIRMATION: ("emails/order_confirmation", "Your order {reference} is confirmed"),
@@ -64,7 +64,7 @@ def build_order_email(order: Order, kind: str) -> EmailMultiAlternatives:
         "order": order,
         "lines": list(order.lines.all()),
         "shop_name": settings.SHOP_NAME,
-        "tax_rate_percent": tax_rate_percent(order),
+        "tax_rate_percent": format_percent(order.tax_rate),
         "money_note": MONEY_AFTER_FAILURE.get(order.state, ""),
         # A stable address: it redirects to a freshly signed link, so the email never expires.
         "receipt_link": settings.PUBLIC_BASE_URL + reverse("order-receipt", args=[order.reference]),

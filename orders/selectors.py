@@ -1,6 +1,6 @@
 """Reads of orders for the API and the back office."""
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch
 
 from orders.models import Order, OrderEvent
 
@@ -13,7 +13,3 @@ def order_for_shopper(reference: str) -> Order | None:
         .filter(reference=reference)
         .first()
     )
-
-
-def orders_needing_attention() -> QuerySet[Order]:
-    return Order.objects.filter(needs_attention=True)

@@ -18,15 +18,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from inventory.models import Product
-from orders.models import Order, OrderLine
-from orders.pipeline import StepRun, reserve_or_reject
+from orders import history, pipeline
+from orders.models import Order, OrderLine, lock_order
+from orders.models import OrderState as S
+from orders.steps import After, reserve_or_reject
+from orders.transitions import IllegalTransition, end_order
 
 CENT = Decimal("0.01")
-
-
-def tax_rate_percent(order: Order) -> str:
-    """The rate the order was taxed at, as shoppers read it: "20", "7.5", "0" (percent)."""
-    return format((Decimal(order.tax_rate) * 100).normalize(), "f")
 
 
 class IdempotencyConflict(Exception):
@@ -140,7 +138,9 @@ def place_order(*, email: str, lines: list[dict], payment_method: str, idempoten
             OrderLine.objects.bulk_create(order_lines)
             # The stock rows are locked last, so a hot product's lock is held only for the
             # reservation, the state change and the commit.
-            reserve_or_reject(order, order_lines, StepRun(step="validate_order", attempt=1, started=started))
+            run = history.StepRun(step="validate_order", attempt=1, started=started)
+            if reserve_or_reject(order, order_lines, run) is After.NEXT_STEP:
+                pipeline.enqueue_advance(order.pk)
     except IntegrityError:
         # The key's unique index finds a replay (or a racing twin) without a lookup on every
         # request; the insert fails before any stock is touched.
@@ -159,3 +159,17 @@ def _replay(order: Order, fingerprint: str) -> Placement:
     if order.request_hash != fingerprint:
         raise IdempotencyConflict("This Idempotency-Key was already used for a different order request.")
     return Placement(order=order, created=False)
+
+
+def cancel_order(order: Order, *, reason: str = "Cancelled by the shop.", cancelled_by: str = "") -> Order:
+    """A manager cancels an order that is not final: stock back, payment voided or refunded.
+
+    `reason` is shown to the shopper; `cancelled_by` goes into the history only.
+    """
+    with transaction.atomic():
+        locked = lock_order(order.pk)
+        if locked.is_final:
+            raise IllegalTransition(f"{locked.reference} is {locked.state} and cannot be cancelled")
+        run = history.start_run("cancel_order", locked, actor=history.manager(cancelled_by))
+        end_order(locked, S.CANCELLED, run, code="cancelled", reason=reason)
+    return locked

@@ -1,18 +1,6 @@
 """django-q2 entry points: thin, one order id each; the pipeline re-reads the row."""
 
-import logging
-from datetime import timedelta
-
-from django.conf import settings
-from django.db.models import Exists, OuterRef
-from django.utils import timezone
-
-from orders import pipeline
-from orders.models import FINAL_STATES, Notification, Order
-from orders.models import OrderState as S
-from payments.models import MONEY_HELD_STATUSES
-
-logger = logging.getLogger(__name__)
+from orders import pipeline, sweeper
 
 
 def advance_order(order_id: int) -> None:
@@ -32,47 +20,4 @@ def publish_order_state(order_id: int) -> None:
 
 
 def sweep_stuck_orders() -> int:
-    """Re-drive every order the queue may have lost: the durability backstop.
-
-    Orders in a non-final state untouched for ORDER_STUCK_AFTER_SECONDS are advanced again
-    (a worker killed mid-step, a lost message); failed or cancelled orders that may still
-    hold money are compensated again; failure emails that never went are retried.
-    Steps are idempotent, so nudging an order that was merely slow does no harm.
-    """
-    stale = timezone.now() - timedelta(seconds=settings.ORDER_STUCK_AFTER_SECONDS)
-    recent = timezone.now() - timedelta(days=7)
-    stuck = list(
-        Order.objects.exclude(state__in=FINAL_STATES).filter(updated_at__lt=stale).values_list("pk", flat=True)[:1000]
-    )
-    for order_id in stuck:
-        pipeline.enqueue("orders.tasks.advance_order", order_id)
-    unsettled = list(
-        Order.objects.filter(
-            state__in=[S.FAILED, S.CANCELLED, S.PAYMENT_FAILED],
-            updated_at__lt=stale,
-            updated_at__gt=recent,
-            payment__status__in=MONEY_HELD_STATUSES,
-        ).values_list("pk", flat=True)[:1000]
-    )
-    for order_id in unsettled:
-        pipeline.enqueue("orders.tasks.compensate_order", order_id)
-    unnotified = list(
-        Order.objects.filter(
-            state__in=[S.REJECTED, S.PAYMENT_FAILED, S.FAILED], updated_at__lt=stale, updated_at__gt=recent
-        )
-        .exclude(
-            Exists(
-                Notification.objects.filter(
-                    order=OuterRef("pk"), kind=Notification.Kind.FAILURE, status=Notification.Status.SENT
-                )
-            )
-        )
-        .values_list("pk", flat=True)[:1000]
-    )
-    for order_id in unnotified:
-        pipeline.enqueue("orders.tasks.notify_failure", order_id)
-    if stuck or unsettled or unnotified:
-        logger.warning(
-            "sweeper re-drove %d stuck, %d unsettled, %d unnotified orders", len(stuck), len(unsettled), len(unnotified)
-        )
-    return len(stuck) + len(unsettled) + len(unnotified)
+    return sweeper.sweep_stuck_orders()

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from config.readonly_admin import ReadOnlyAdmin
+from framework.readonly_admin import ReadOnlyAdmin
 from payments.models import Payment, Refund, StripeEvent
 
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from orders import history
 from orders.models import FAILURE_ENDS, Order
 from orders.models import OrderState as S
 from payments.gateways import get_gateway
@@ -21,7 +22,6 @@ from payments.gateways.base import GatewayConfigurationError, GatewayError, Gate
 from payments.models import Payment, Refund, StripeEvent
 from payments.money import from_minor_units, to_minor_units
 from payments.refunds import issue_refund
-from payments.services import flag_order
 from payments.stripe_events import process_stripe_event
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,14 @@ def reconcile_payments() -> int:
             logger.warning("reconciler could not read payment %s: %s", payment.provider_reference, error)
             continue
         message = payment_mismatch(payment.order, payment, current)
-        if message and flag_order(payment.order, step="reconcile_payments", message=message):
+        if message and history.flag_order(
+            payment.order,
+            actor=history.RECONCILER,
+            step="reconcile_payments",
+            # One finding per kind of mismatch and payment, however its amounts move.
+            finding=f"{message.split(':', 1)[0]} ({payment.provider_reference})",
+            message=message,
+        ):
             flagged += 1
     for refund_id in Refund.objects.filter(status=Refund.Status.PENDING, created_at__lte=settled).values_list(
         "pk", flat=True

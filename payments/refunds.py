@@ -12,8 +12,9 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Sum
 
-from orders.models import Order, OrderEvent
-from orders.pipeline import enqueue, lock_order
+from framework.queue import Task, enqueue
+from orders import history
+from orders.models import Order, lock_order
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, GatewayResult, TransientGatewayError
 from payments.models import Payment, Refund
@@ -57,13 +58,13 @@ def request_refund(order: Order, amount: Decimal | None = None, *, requested_by:
             reason=reason[:200],
             requested_by=requested_by,
         )
-        OrderEvent.objects.create(
-            order=order,
-            step="request_refund",
-            outcome=OrderEvent.Outcome.SUCCEEDED,
-            from_state=order.state,
-            actor=requested_by,
-            error=f"Refund #{refund.pk} of {amount} {refund.currency} requested by {requested_by}: {reason}".strip(),
+        history.refund_requested(
+            order,
+            actor=history.manager(requested_by),
+            refund=refund.pk,
+            amount=amount,
+            currency=refund.currency,
+            reason=reason,
         )
         refund_id = refund.pk
         transaction.on_commit(lambda: enqueue_refund(refund_id))
@@ -71,7 +72,7 @@ def request_refund(order: Order, amount: Decimal | None = None, *, requested_by:
 
 
 def enqueue_refund(refund_id: int) -> None:
-    enqueue("payments.tasks.issue_refund", refund_id, group="payments")
+    enqueue(Task.ISSUE_REFUND, refund_id, group="payments")
 
 
 def issue_refund(refund_id: int) -> Refund:
@@ -93,7 +94,7 @@ def issue_refund(refund_id: int) -> Refund:
             if current is not None:
                 record_payment(order, current)
             Refund.objects.filter(pk=refund.pk).update(status=Refund.Status.FAILED, error=str(error)[:2000])
-            _record(order, refund, OrderEvent.Outcome.FAILED, f"Refund #{refund.pk} refused: {error}")
+            history.refund_refused(order, refund=refund.pk, error=str(error))
         logger.error("refund #%s of %s refused: %s", refund.pk, refund.order.reference, error)
         refund.refresh_from_db()
         return refund
@@ -104,7 +105,7 @@ def issue_refund(refund_id: int) -> Refund:
             record_payment(order, result)
             refund.status, refund.error = Refund.Status.SUCCEEDED, ""
             refund.save(update_fields=["status", "error", "updated_at"])
-            _record(order, refund, OrderEvent.Outcome.SUCCEEDED, f"Refunded {refund.amount} {refund.currency}")
+            history.refund_succeeded(order, refund=refund.pk, amount=refund.amount, currency=refund.currency)
     return refund
 
 
@@ -114,9 +115,3 @@ def _current_view(order: Order) -> GatewayResult | None:
         return get_gateway().retrieve(provider_reference=order.payment.provider_reference)
     except GatewayError:
         return None
-
-
-def _record(order: Order, refund: Refund, outcome: str, message: str) -> None:
-    OrderEvent.objects.create(
-        order=order, step="refund_payment", outcome=outcome, from_state=order.state, error=f"{message}."
-    )

@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
-from orders.models import Order, OrderEvent
+from orders.models import Order
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, GatewayResult, IntentStatus
 from payments.models import Payment
@@ -95,22 +95,6 @@ def authentication_expired(payment: Payment) -> bool:
     """Whether a payment has waited for the shopper's authentication longer than allowed."""
     waited = timezone.now() - payment.created_at
     return waited >= timedelta(seconds=settings.PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS)
-
-
-def flag_order(order: Order, *, step: str, message: str) -> bool:
-    """Ask a manager to look at an order's money: needs_attention, a history event, an error log.
-
-    The same message is recorded once per order, so a check that runs on a schedule
-    does not bury the history. Returns whether the order was newly flagged.
-    """
-    if OrderEvent.objects.filter(order=order, step=step, error=message).exists():
-        return False
-    Order.objects.filter(pk=order.pk).update(needs_attention=True, updated_at=timezone.now())
-    OrderEvent.objects.create(
-        order=order, step=step, outcome=OrderEvent.Outcome.FAILED, from_state=order.state, error=message
-    )
-    logger.error("order %s needs attention: %s", order.reference, message)
-    return True
 
 
 def capture_payment(order: Order) -> GatewayResult:

@@ -13,18 +13,18 @@ from datetime import UTC, datetime
 from django.db import transaction
 from django.utils import timezone
 
-from orders.models import FAILURE_ENDS, Order, OrderEvent
+from framework.queue import Task, enqueue
+from orders import history
+from orders.models import FAILURE_ENDS, Order, lock_order
 from orders.models import OrderState as S
-from orders.pipeline import enqueue, lock_order
 from payments.gateways import get_gateway
 from payments.gateways.base import IntentStatus
 from payments.gateways.stripe_gateway import event_order_reference
 from payments.models import Payment, StripeEvent
 from payments.money import from_minor_units
-from payments.services import flag_order, record_payment
+from payments.services import record_payment
 
 logger = logging.getLogger(__name__)
-
 
 
 def receive_stripe_event(event: dict) -> bool:
@@ -41,7 +41,7 @@ def receive_stripe_event(event: dict) -> bool:
 
 
 def enqueue_stripe_event(event_pk: int) -> None:
-    enqueue("payments.tasks.process_stripe_event", event_pk, group="payments")
+    enqueue(Task.PROCESS_STRIPE_EVENT, event_pk, group="payments")
 
 
 def process_stripe_event(event_pk: int) -> None:
@@ -77,12 +77,12 @@ def on_payment_intent(intent: dict) -> None:
         return
     if order.state == S.VALIDATED:
         # Waiting for the shopper's authentication: the pipeline reads the intent and moves on.
-        enqueue("orders.tasks.advance_order", order.pk)
+        enqueue(Task.ADVANCE_ORDER, order.pk)
     elif order.state in FAILURE_ENDS and intent.get("status") in ("requires_capture", "succeeded"):
         # The shopper authenticated after the order ended (late, or with another card):
         # compensation reads the intent and voids or refunds it.
         logger.warning("order %s is %s but its payment intent is %s", order.reference, order.state, intent["status"])
-        enqueue("orders.tasks.compensate_order", order.pk)
+        enqueue(Task.COMPENSATE_ORDER, order.pk)
 
 
 def on_charge_refunded(charge: dict) -> None:
@@ -100,12 +100,8 @@ def on_charge_refunded(charge: dict) -> None:
         before = Payment.objects.get(order=order).amount_refunded
         payment = record_payment(order, current)
         if payment.amount_refunded != before:
-            OrderEvent.objects.create(
-                order=order,
-                step="stripe_webhook",
-                outcome=OrderEvent.Outcome.SUCCEEDED,
-                from_state=order.state,
-                error=f"Stripe reports {payment.amount_refunded} {payment.currency} refunded in total.",
+            history.refund_recorded(
+                order, actor=history.WEBHOOK, refunded=payment.amount_refunded, currency=payment.currency
             )
 
 
@@ -120,7 +116,9 @@ def on_dispute_created(dispute: dict) -> None:
     message = f"Dispute {dispute.get('id')} opened ({dispute.get('reason', 'unknown reason')}): {amount} {currency}"
     if due_by := (dispute.get("evidence_details") or {}).get("due_by"):
         message += f"; evidence due by {datetime.fromtimestamp(due_by, tz=UTC):%Y-%m-%d %H:%M} UTC"
-    flag_order(order, step="stripe_dispute", message=message + ".")
+    history.flag_order(
+        order, actor=history.WEBHOOK, step="stripe_dispute", finding=str(dispute.get("id")), message=message + "."
+    )
 
 
 HANDLERS: dict[str, Callable[[dict], None]] = {

@@ -1,5 +1,7 @@
 """Receipts: number, render, store privately, and hand out short-lived download links."""
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.core import signing
 from django.core.files.base import ContentFile
@@ -8,8 +10,8 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from framework.formatting import format_percent
 from orders.models import Order
-from orders.services import tax_rate_percent
 from receipts.models import Receipt
 from receipts.rendering import ReceiptDocument, ReceiptLine, render_receipt_pdf
 
@@ -26,11 +28,17 @@ def receipt_key(order: Order, receipt: Receipt) -> str:
     return f"receipts/{receipt.created_at:%Y}/{receipt.created_at:%m}/{order.reference}.pdf"
 
 
-def receipt_document(order: Order, receipt: Receipt) -> ReceiptDocument:
-    """What the receipt of this order shows: the shop, the order, its lines, totals and payment."""
-    from payments.models import Payment
+@dataclass(frozen=True)
+class PaidWith:
+    """How the order was paid, as its receipt prints it; receipts know nothing else of payments."""
 
-    payment = Payment.objects.filter(order=order).first()
+    card_brand: str = ""
+    card_last4: str = ""
+    reference: str = ""
+
+
+def receipt_document(order: Order, receipt: Receipt, paid_with: PaidWith = PaidWith()) -> ReceiptDocument:
+    """What the receipt of this order shows: the shop, the order, its lines, totals and how it was paid."""
     return ReceiptDocument(
         number=receipt.number,
         issued_at=receipt.created_at,
@@ -52,16 +60,16 @@ def receipt_document(order: Order, receipt: Receipt) -> ReceiptDocument:
             for line in order.lines.all()
         ),
         subtotal=order.subtotal,
-        tax_rate_percent=tax_rate_percent(order),
+        tax_rate_percent=format_percent(order.tax_rate),
         tax=order.tax,
         total=order.total,
-        card_brand=payment.card_brand if payment else "",
-        card_last4=payment.card_last4 if payment else "",
-        payment_reference=payment.provider_reference if payment else "",
+        card_brand=paid_with.card_brand,
+        card_last4=paid_with.card_last4,
+        payment_reference=paid_with.reference,
     )
 
 
-def issue_receipt(order: Order) -> Receipt:
+def issue_receipt(order: Order, paid_with: PaidWith = PaidWith()) -> Receipt:
     """Number, render and store the order's receipt, once; a repeat returns the stored one."""
     try:
         receipt, _ = Receipt.objects.get_or_create(order=order)
@@ -69,7 +77,7 @@ def issue_receipt(order: Order) -> Receipt:
         receipt = Receipt.objects.get(order=order)
     if receipt.stored_at:
         return receipt
-    pdf = render_receipt_pdf(receipt_document(order, receipt))
+    pdf = render_receipt_pdf(receipt_document(order, receipt, paid_with))
     storage = receipt_storage()
     key = receipt_key(order, receipt)
     # Never overwrite: a receipt stored by an attempt whose worker died is kept as it is.

@@ -254,7 +254,7 @@ class Shop:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             body = self.order(reference)
-            if body["state"] in {"COMPLETED", "REJECTED", "PAYMENT_FAILED", "FAILED", "CANCELLED"}:
+            if body["is_final"]:
                 return body
             time.sleep(0.2)
         raise AssertionError(f"order {reference} still {body['state']} after {timeout}s:\n{self.logs()}")

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
 from inventory.models import Stock, StockMovement
-from inventory.services import StockAdjustmentError, adjust_stock, reserve_stock, set_stock_level
+from inventory.services import StockAdjustmentError, StockLine, adjust_stock, reserve_stock, set_stock_level
 from tests.invariants import stock_of
 
 # Every scenario ends with the ledger summing to on hand and no stock below zero.
@@ -98,10 +98,12 @@ def test_reserving_an_order_with_one_short_line_reserves_nothing_and_reports_eve
     make_product("CAP-003", on_hand=0)
     order = shopper.buys({"MUG-001": 2, "TEE-002": 1, "CAP-003": 4})
 
+    lines = list(order.lines.all())
     with transaction.atomic():
-        shortages = reserve_stock(list(order.lines.select_related("product")))
+        shortages = reserve_stock([StockLine(line.product_id, line.quantity) for line in lines])
 
-    assert [(s.sku, s.requested, s.available) for s in shortages] == [("MUG-001", 2, 1), ("CAP-003", 4, 0)]
+    sku = {line.product_id: line.sku for line in lines}
+    assert [(sku[s.product_id], s.requested, s.available) for s in shortages] == [("MUG-001", 2, 1), ("CAP-003", 4, 0)]
     assert [stock_of(sku).reserved for sku in ("MUG-001", "TEE-002", "CAP-003")] == [0, 0, 0]
 
 

@@ -25,7 +25,7 @@ def place(api, *, sku="MUG-001", quantity=2, payment_method="pm_card_visa", emai
 
 def confirmed_awaiting_email(api, monkeypatch) -> Order:
     """An order driven by hand through its steps up to (not including) the email."""
-    monkeypatch.setattr(pipeline, "enqueue", lambda func, order_id: None)
+    monkeypatch.setattr(pipeline, "enqueue_advance", lambda order_id: None)
     order = place(api)
     for step in ("process_payment", "update_inventory", "generate_receipt"):  # stock reserved when placed
         pipeline.run_step(order.pk, step)

@@ -11,8 +11,12 @@ from django.db import connection
 
 from inventory.models import StockMovement
 from orders import pipeline
+from orders.flow import STEPS
+from orders.history import start_run
 from orders.models import Order, OrderEvent, OrderState
-from orders.pipeline import STEPS, TRANSITIONS, IllegalTransition, cancel_order, new_run, run_step, set_state
+from orders.pipeline import run_step
+from orders.services import cancel_order
+from orders.transitions import TRANSITIONS, IllegalTransition, set_state
 from payments.gateways.simulated import SimulatedGateway
 from payments.models import Payment, SimulatedPaymentIntent
 from receipts.models import Receipt
@@ -474,7 +478,7 @@ def test_set_state_refuses_a_move_the_state_machine_forbids(shopper, make_produc
     events_before = OrderEvent.objects.count()
 
     with pytest.raises(IllegalTransition):
-        set_state(order, wanted, new_run("test", order))
+        set_state(order, wanted, start_run("test", order))
 
     order.refresh_from_db()
     assert order.state == current

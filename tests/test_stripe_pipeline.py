@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from orders import pipeline
+from orders import pipeline, services, steps
 from orders.models import Order
 from orders.tasks import sweep_stuck_orders
 from tests.fake_stripe import deliver
@@ -98,20 +98,20 @@ def test_a_worker_killed_after_charging_is_redriven_by_the_sweeper_without_a_sec
     api, make_product, fake_stripe, monkeypatch, settings
 ):
     make_product("MUG-001", price="12.50", on_hand=5)
-    real_authorize = pipeline.authorize_payment
+    real_authorize = steps.authorize_payment
 
     def authorize_then_die(order):
         real_authorize(order)
         raise WorkerKilled
 
-    monkeypatch.setattr(pipeline, "authorize_payment", authorize_then_die)
+    monkeypatch.setattr(steps, "authorize_payment", authorize_then_die)
     with pytest.raises(WorkerKilled):
         place(api)
     order = Order.objects.get()
     assert order.state == "VALIDATED"
     assert len(fake_stripe.intents_for(order.reference)) == 1
 
-    monkeypatch.setattr(pipeline, "authorize_payment", real_authorize)
+    monkeypatch.setattr(steps, "authorize_payment", real_authorize)
     settings.ORDER_STUCK_AFTER_SECONDS = 0
     sweep_stuck_orders()
 
@@ -126,7 +126,7 @@ def test_running_the_payment_step_twice_charges_once(make_product, api, fake_str
     make_product("MUG-001", price="12.50", on_hand=5)
     order = stepwise(place(api))
 
-    pipeline.authorize_payment(order)  # a first worker charged, then lost its answer
+    steps.authorize_payment(order)  # a first worker charged, then lost its answer
     order = stepwise(order, "process_payment", "process_payment")
 
     assert order.state == "PAID"
@@ -137,13 +137,13 @@ def test_running_the_payment_step_twice_charges_once(make_product, api, fake_str
 def test_the_payment_is_captured_only_after_the_stock_is_deducted(api, make_product, fake_stripe, monkeypatch):
     make_product("MUG-001", price="12.50", on_hand=5)
     happened = []
-    real_deduct = pipeline.deduct_stock
+    real_move = steps.move_stock
 
-    def deduct(order):
-        real_deduct(order)
+    def deduct(move, lines, *, order_id):
+        real_move(move, lines, order_id=order_id)
         happened.append("stock deducted")
 
-    monkeypatch.setattr(pipeline, "deduct_stock", deduct)
+    monkeypatch.setattr(steps, "move_stock", deduct)
     fake_stripe.on_call["capture_intent"] = lambda params: happened.append("payment captured")
 
     order = place(api)
@@ -242,10 +242,10 @@ def test_an_inventory_step_that_keeps_failing_voids_the_hold_and_never_captures(
 ):
     make_product("MUG-001", price="12.50", on_hand=5)
 
-    def deduct_fails(order):
+    def deduct_fails(move, lines, *, order_id):
         raise RuntimeError("warehouse database unreachable")
 
-    monkeypatch.setattr(pipeline, "deduct_stock", deduct_fails)
+    monkeypatch.setattr(steps, "move_stock", deduct_fails)
 
     order = place(api)
 
@@ -262,7 +262,7 @@ def test_cancelling_a_paid_order_voids_the_hold(api, make_product, fake_stripe, 
     order = stepwise(place(api), "process_payment")
     assert order.state == "PAID"
 
-    pipeline.cancel_order(order, reason="Shopper called.")
+    services.cancel_order(order, reason="Shopper called.")
 
     order.refresh_from_db()
     assert order.state == "CANCELLED"
@@ -278,7 +278,7 @@ def test_cancelling_a_confirmed_order_refunds_the_capture(api, make_product, fak
     order = stepwise(place(api), "process_payment", "update_inventory")
     assert order.state == "CONFIRMED"
 
-    pipeline.cancel_order(order, reason="Shopper called.")
+    services.cancel_order(order, reason="Shopper called.")
 
     order.refresh_from_db()
     assert order.state == "CANCELLED"
@@ -297,7 +297,7 @@ def test_a_void_that_loses_the_race_with_a_capture_is_followed_by_a_refund(api, 
     # Between our read of the intent and our void, it is captured elsewhere.
     fake_stripe.on_call["cancel_intent"] = lambda params: fake_stripe.capture_in_dashboard(intent_id)
 
-    pipeline.cancel_order(order)
+    services.cancel_order(order)
 
     order.refresh_from_db()
     assert order.state == "CANCELLED"

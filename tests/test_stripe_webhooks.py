@@ -103,7 +103,7 @@ def test_a_dispute_flags_the_order_for_a_manager_once_however_often_it_is_delive
     order.refresh_from_db()
     assert order.needs_attention
     [flag] = order.events.filter(step="stripe_dispute")
-    assert "product_not_received" in flag.error and "25.00 USD" in flag.error
+    assert "product_not_received" in flag.summary and "25.00 USD" in flag.summary
     assert any("needs attention" in r.getMessage() for r in caplog.records)
 
 
@@ -120,7 +120,7 @@ def test_a_refund_made_in_stripes_dashboard_is_recorded_once(api, make_product, 
     assert order.state == "COMPLETED"
     assert (order.payment.status, order.payment.amount_refunded) == ("partially_refunded", Decimal("5.00"))
     [note] = order.events.filter(step="stripe_webhook")
-    assert "5.00 USD refunded" in note.error
+    assert "5.00 USD refunded" in note.summary
 
 
 def test_events_arriving_out_of_order_end_as_the_provider_says(api, make_product, fake_stripe):

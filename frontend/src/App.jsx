@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from "react";
-import { FINAL_STATES, getOrder, listProducts, placeOrder } from "./api.js";
+import { getOrder, listProducts, placeOrder } from "./api.js";
 
 const PAYMENT_METHODS = [
   ["pm_card_visa", "Visa (succeeds)"],
@@ -36,7 +36,7 @@ function OrderStatus({ reference }) {
         const current = await getOrder(reference);
         if (stopped) return;
         setOrder(current);
-        if (!FINAL_STATES.includes(current.state)) timer = setTimeout(poll, 500);
+        if (!current.is_final) timer = setTimeout(poll, 500);
       } catch (e) {
         if (!stopped) setError(e.message);
       }

@@ -21,5 +21,3 @@ export async function getOrder(reference) {
   if (!response.ok) throw new Error(`Could not load order (${response.status})`);
   return response.json();
 }
-
-export const FINAL_STATES = ["COMPLETED", "REJECTED", "PAYMENT_FAILED", "FAILED", "CANCELLED"];

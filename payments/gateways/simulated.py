@@ -27,6 +27,7 @@ from payments.gateways.base import (
     IntentStatus,
     TransientGatewayError,
 )
+from payments.gateways.declines import shopper_message
 from payments.models import SimulatedPaymentIntent
 
 CARD_BRANDS = {
@@ -37,13 +38,14 @@ CARD_BRANDS = {
     "discover": ("discover", "1117"),
     "jcb": ("jcb", "0505"),
 }
+# Stripe's declining test payment methods and the decline code each gives.
 DECLINES = {
-    "pm_card_chargeDeclined": ("generic_decline", "Your card was declined."),
-    "pm_card_chargeDeclinedInsufficientFunds": ("insufficient_funds", "Your card has insufficient funds."),
-    "pm_card_chargeDeclinedExpiredCard": ("expired_card", "Your card has expired."),
-    "pm_card_chargeDeclinedIncorrectCvc": ("incorrect_cvc", "Your card's security code is incorrect."),
-    "pm_card_chargeDeclinedFraudulent": ("fraudulent", "Your card was declined."),
-    "pm_card_chargeDeclinedProcessingError": ("processing_error", "An error occurred while processing your card."),
+    "pm_card_chargeDeclined": "generic_decline",
+    "pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
+    "pm_card_chargeDeclinedExpiredCard": "expired_card",
+    "pm_card_chargeDeclinedIncorrectCvc": "incorrect_cvc",
+    "pm_card_chargeDeclinedFraudulent": "fraudulent",
+    "pm_card_chargeDeclinedProcessingError": "processing_error",
 }
 SUCCEEDING_FAULTS = {"pm_sim_transient_error", "pm_sim_timeout", "pm_sim_capture_unavailable", "pm_sim_hang"}
 HANG_SECONDS = 60
@@ -68,14 +70,14 @@ def _result(intent: SimulatedPaymentIntent) -> GatewayResult:
         DECLINED: IntentStatus.DECLINED,
     }[intent.status]
     brand, last4 = _card(intent.payment_method)
-    decline_code, message = DECLINES.get(intent.payment_method, ("", ""))
-    if intent.status == DECLINED and not decline_code:
-        decline_code, message = "invalid_payment_method", "This payment method cannot be used."
+    decline_code = ""
+    if intent.status == DECLINED:
+        decline_code = DECLINES.get(intent.payment_method, "invalid_payment_method")
     return GatewayResult(
         status=status,
         reference=intent.reference,
         decline_code=decline_code,
-        shopper_message=message,
+        shopper_message=shopper_message(decline_code) if decline_code else "",
         card_brand=brand if status != IntentStatus.DECLINED else "",
         card_last4=last4 if status != IntentStatus.DECLINED else "",
         amount_refunded_minor=intent.amount_refunded_minor,

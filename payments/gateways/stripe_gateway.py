@@ -26,25 +26,11 @@ from payments.gateways.base import (
     IntentStatus,
     TransientGatewayError,
 )
+from payments.gateways.declines import shopper_message
 
 logger = logging.getLogger(__name__)
 
 ORDER_REFERENCE_KEY = "order_reference"
-
-# What a shopper may read about a decline: our words, so nothing Stripe says about fraud
-# checks (lost or stolen cards, fraud rules) reaches a possible fraudster.
-SHOPPER_MESSAGES = {
-    "insufficient_funds": "Your card has insufficient funds.",
-    "expired_card": "Your card has expired.",
-    "incorrect_cvc": "Your card's security code is incorrect.",
-    "incorrect_number": "Your card number is incorrect.",
-    "invalid_expiry_month": "Your card's expiration date is incorrect.",
-    "invalid_expiry_year": "Your card's expiration date is incorrect.",
-    "processing_error": "An error occurred while processing your card. Try again in a little while.",
-    "authentication_required": "Your bank asked to authenticate this payment; please try again.",
-    "payment_intent_authentication_failure": "We could not authenticate your payment method.",
-}
-DEFAULT_SHOPPER_MESSAGE = "Your card was declined."
 
 # Stripe's intent statuses as the interface knows them. `processing` and
 # `requires_confirmation` are waits on something outside us, like `requires_action`:
@@ -65,10 +51,6 @@ class InvalidWebhook(Exception):
     """A webhook whose signature, timestamp or body cannot be trusted."""
 
 
-def _shopper_message(decline_code: str) -> str:
-    return SHOPPER_MESSAGES.get(decline_code, DEFAULT_SHOPPER_MESSAGE)
-
-
 def _as_dict(obj: Any) -> dict:
     """A StripeObject (or a plain dict from an error body) as a plain dict."""
     if obj is None or isinstance(obj, str):
@@ -87,16 +69,16 @@ def intent_result(intent: dict) -> GatewayResult:
     refunded = int(charge.get("amount_refunded") or 0)
     if status == IntentStatus.CAPTURED and refunded:
         status = IntentStatus.REFUNDED
-    decline_code = shopper_message = ""
+    decline_code = message = ""
     if status == IntentStatus.DECLINED:
         error = intent.get("last_payment_error") or {}
         decline_code = error.get("decline_code") or error.get("code") or "card_declined"
-        shopper_message = _shopper_message(decline_code)
+        message = shopper_message(decline_code)
     return GatewayResult(
         status=status,
         reference=intent["id"],
         decline_code=decline_code,
-        shopper_message=shopper_message,
+        shopper_message=message,
         card_brand=card.get("brand") or "",
         card_last4=card.get("last4") or "",
         client_secret=(intent.get("client_secret") or "") if status == IntentStatus.REQUIRES_ACTION else "",
@@ -113,7 +95,7 @@ def _declined(error: stripe.CardError) -> GatewayResult:
         status=IntentStatus.DECLINED,
         reference=intent.get("id", ""),
         decline_code=decline_code,
-        shopper_message=_shopper_message(decline_code),
+        shopper_message=shopper_message(decline_code),
     )
 
 

@@ -1,0 +1,213 @@
+"""An order's history and its attention flag: the one module that writes either.
+
+Every actor writes through here and names itself (`Actor`): the pipeline's steps, a
+manager in the back office, Stripe's webhook, the sweeper, the reconciler, an alarm. Each
+kind of event has one function; what it knows goes into the event's structured
+`parameters`, and `error` carries only what went wrong. Metrics, the monitoring page and
+the staff timeline read these same rows.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.utils import timezone
+
+from orders.models import ActorKind, EventKind, Order, OrderEvent
+
+logger = logging.getLogger(__name__)
+
+Outcome = OrderEvent.Outcome
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts on an order: a kind, and for a person their user name."""
+
+    kind: ActorKind
+    name: str = ""
+
+
+PIPELINE = Actor(ActorKind.PIPELINE)
+WEBHOOK = Actor(ActorKind.WEBHOOK)
+SWEEPER = Actor(ActorKind.SWEEPER)
+RECONCILER = Actor(ActorKind.RECONCILER)
+
+
+def manager(username: str) -> Actor:
+    """A staff member acting in the back office."""
+    return Actor(ActorKind.MANAGER, username)
+
+
+@dataclass
+class StepRun:
+    """One attempt of one step on one order: the events it writes carry its step, attempt and duration."""
+
+    step: str
+    attempt: int
+    started: float = field(default_factory=time.monotonic)
+    actor: Actor = PIPELINE
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+
+def start_run(step: str, order: Order, *, actor: Actor = PIPELINE) -> StepRun:
+    """The next attempt of `step` on `order`: attempts are numbered by the step's earlier
+    events, not counting those where the step only waited."""
+    previous = OrderEvent.objects.filter(order=order, step=step).exclude(outcome=Outcome.SKIPPED).count()
+    return StepRun(step=step, attempt=previous + 1, actor=actor)
+
+
+def _write(
+    order: Order,
+    run: StepRun,
+    kind: EventKind,
+    outcome: str,
+    *,
+    from_state: str = "",
+    to_state: str = "",
+    error: str = "",
+    **parameters,
+) -> OrderEvent:
+    return OrderEvent.objects.create(
+        order=order,
+        kind=kind,
+        step=run.step,
+        outcome=outcome,
+        attempt=run.attempt,
+        from_state=from_state or order.state,
+        to_state=to_state,
+        error=error[:2000],
+        parameters=parameters,
+        duration_ms=run.elapsed_ms(),
+        actor_kind=run.actor.kind,
+        actor=run.actor.name,
+    )
+
+
+def _as_error(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def state_changed(
+    order: Order, run: StepRun, *, from_state: str, failure_code: str = "", failure_reason: str = ""
+) -> OrderEvent:
+    """The order moved from `from_state` to its current state; a failure end keeps its reason as the error."""
+    outcome = Outcome.FAILED if failure_code or failure_reason else Outcome.SUCCEEDED
+    return _write(
+        order,
+        run,
+        EventKind.STATE_CHANGED,
+        outcome,
+        from_state=from_state,
+        to_state=order.state,
+        error=failure_reason,
+        failure_code=failure_code,
+    )
+
+
+def step_succeeded(order: Order, run: StepRun, detail: str = "", **parameters) -> OrderEvent:
+    """A step did its work without moving the order (a receipt stored, an email sent, money settled)."""
+    return _write(order, run, EventKind.STEP_SUCCEEDED, Outcome.SUCCEEDED, detail=detail, **parameters)
+
+
+def step_waiting(order: Order, run: StepRun, why: str) -> OrderEvent:
+    """A step found nothing it may do yet (the shopper authenticating, another worker's claim)."""
+    return _write(order, run, EventKind.STEP_WAITING, Outcome.SKIPPED, why=why)
+
+
+def step_retrying(order: Order, run: StepRun, error: Exception) -> OrderEvent:
+    """An attempt failed and the step's retry policy will try again."""
+    return _write(order, run, EventKind.STEP_RETRYING, Outcome.RETRYING, error=_as_error(error))
+
+
+def step_failed(order: Order, run: StepRun, error: Exception | str) -> OrderEvent:
+    """A step failed for good and left the order as it was (a side job, a failure email)."""
+    text = error if isinstance(error, str) else _as_error(error)
+    return _write(order, run, EventKind.STEP_FAILED, Outcome.FAILED, error=text)
+
+
+def step_failed_needs_attention(order: Order, run: StepRun, error: Exception) -> OrderEvent:
+    """A step that must not undo the sale failed for good: the order is flagged for a manager."""
+    _raise_flag(order)
+    event = step_failed(order, run, error)
+    logger.error("order %s needs attention: %s failed after retries: %s", order.reference, run.step, error)
+    return event
+
+
+def flag_order(order: Order, *, actor: Actor, step: str, finding: str, message: str) -> bool:
+    """Ask a manager to look at an order: needs_attention, a history event, an error log.
+
+    `finding` names what was found (a dispute's id, a mismatch of one payment), so a check
+    that runs on a schedule records each finding once instead of burying the history.
+    Returns whether the order was newly flagged for it.
+    """
+    if OrderEvent.objects.filter(order=order, kind=EventKind.FLAGGED, step=step, parameters__finding=finding).exists():
+        return False
+    _raise_flag(order)
+    _write(
+        order,
+        StepRun(step=step, attempt=1, actor=actor),
+        EventKind.FLAGGED,
+        Outcome.FAILED,
+        finding=finding,
+        message=message,
+    )
+    logger.error("order %s needs attention: %s", order.reference, message)
+    return True
+
+
+def clear_flag(order: Order) -> None:
+    """The order no longer needs a manager (its receipt and email finally went)."""
+    order.needs_attention = False
+    Order.objects.filter(pk=order.pk).update(needs_attention=False)
+
+
+def _raise_flag(order: Order) -> None:
+    order.needs_attention = True
+    Order.objects.filter(pk=order.pk).update(needs_attention=True, updated_at=timezone.now())
+
+
+def refund_requested(
+    order: Order, *, actor: Actor, refund: int, amount: Decimal, currency: str, reason: str
+) -> OrderEvent:
+    """A manager asked for part or all of a captured payment back."""
+    run = StepRun(step="request_refund", attempt=1, actor=actor)
+    return _write(
+        order,
+        run,
+        EventKind.REFUND_REQUESTED,
+        Outcome.SUCCEEDED,
+        refund=refund,
+        amount=str(amount),
+        currency=currency,
+        requested_by=actor.name,
+        reason=reason,
+    )
+
+
+def refund_succeeded(order: Order, *, refund: int, amount: Decimal, currency: str) -> OrderEvent:
+    """The provider gave the refund back to the shopper."""
+    run = StepRun(step="refund_payment", attempt=1)
+    return _write(
+        order, run, EventKind.REFUND_SUCCEEDED, Outcome.SUCCEEDED, refund=refund, amount=str(amount), currency=currency
+    )
+
+
+def refund_refused(order: Order, *, refund: int, error: str) -> OrderEvent:
+    """The provider refused a refund for good."""
+    run = StepRun(step="refund_payment", attempt=1)
+    return _write(order, run, EventKind.REFUND_REFUSED, Outcome.FAILED, error=error, refund=refund)
+
+
+def refund_recorded(order: Order, *, actor: Actor, refunded: Decimal, currency: str) -> OrderEvent:
+    """The provider reports refunds we did not make here (Stripe's dashboard), now in our books."""
+    run = StepRun(step="stripe_webhook", attempt=1, actor=actor)
+    return _write(order, run, EventKind.REFUND_RECORDED, Outcome.SUCCEEDED, refunded=str(refunded), currency=currency)
+
+
+def has_succeeded(order: Order, step: str) -> bool:
+    """Whether `step` ever did its work on this order (for jobs that are done once)."""
+    return OrderEvent.objects.filter(order=order, step=step, kind=EventKind.STEP_SUCCEEDED).exists()

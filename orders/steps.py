@@ -1,0 +1,220 @@
+"""The pipeline's steps, in the order an order goes through them, then the jobs of its ends.
+
+Each step is given the order as read just before its attempt, locks the row, checks the
+state, does its work, and records the outcome through `orders.history`. It returns
+`After.NEXT_STEP` when it moved the order on and the next step is due, `After.STOP` when the
+order waits, ended or belongs to another worker. No lock is held across a provider call.
+`orders.flow` says which step runs in which state, with its retry policy.
+"""
+
+from enum import Enum
+
+from django.conf import settings
+from django.db import transaction
+
+from inventory.services import Shortage, StockMove, is_stock_deducted, move_stock, reserve_stock, shortages
+from orders import history
+from orders.history import StepRun
+from orders.models import FAILURE_ENDS, Notification, Order, OrderLine, lock_order
+from orders.models import OrderState as S
+from orders.notifications import NotificationInProgress, send_order_email
+from orders.sns import publish_final_state
+from orders.transitions import end_order, set_state, stock_lines
+from payments.gateways.base import IntentStatus
+from payments.models import Payment
+from payments.services import (
+    authentication_expired,
+    authorize_payment,
+    awaiting_authentication,
+    capture_payment,
+    compensate_payment,
+    record_payment,
+)
+from receipts.services import PaidWith, issue_receipt
+
+
+class After(Enum):
+    NEXT_STEP = "the order moved on: its next step is due"
+    STOP = "the order waits, has ended, or another worker has it"
+
+
+class StepFailed(Exception):
+    """A step's permanent failure: no retry will help. `reason` may be shown to the shopper."""
+
+    def __init__(self, code: str, reason: str):
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+def validate_order(order: Order, run: StepRun) -> After:
+    """The step for an order still PENDING: `reserve_or_reject` under the order's lock.
+
+    Orders placed through `place_order` are validated as they are accepted; this step
+    re-drives one that was written PENDING and never validated.
+    """
+    with transaction.atomic():
+        order = lock_order(order.pk)
+        if order.state != S.PENDING:
+            return After.STOP
+        return reserve_or_reject(order, list(order.lines.select_related("product")), run)
+
+
+def reserve_or_reject(order: Order, lines: list[OrderLine], run: StepRun) -> After:
+    """PENDING -> VALIDATED with every line reserved, or REJECTED naming all short lines.
+
+    Runs in the caller's transaction, on an order it has locked or has just written; each
+    line carries its product.
+    """
+    on_sale = [line for line in lines if line.product.active]
+    if len(on_sale) == len(lines):
+        short = reserve_stock(stock_lines(order, lines))
+    else:
+        # Nothing is reserved for an order with a product no longer for sale.
+        short = [s for s in shortages(stock_lines(order, on_sale)) if s.available < s.requested]
+        short += [Shortage(line.product_id, line.quantity, 0) for line in lines if not line.product.active]
+    if short:
+        by_product = {s.product_id: s for s in short}
+        reason = "; ".join(
+            f"{line.sku}: {s.requested} requested, {s.available} available"
+            for line in lines
+            if (s := by_product.get(line.product_id))
+        )
+        end_order(order, S.REJECTED, run, code="out_of_stock", reason=f"Not enough stock: {reason}.")
+        return After.STOP
+    set_state(order, S.VALIDATED, run)
+    return After.NEXT_STEP
+
+
+def process_payment(order: Order, run: StepRun) -> After:
+    """VALIDATED -> PAID once the payment is authorised, or PAYMENT_FAILED on a decline."""
+    if order.state != S.VALIDATED:
+        return After.STOP
+    result = authorize_payment(order)  # outside any lock: a network call
+    with transaction.atomic():
+        order = lock_order(order.pk)
+        if order.state != S.VALIDATED:
+            return After.STOP
+        was_waiting = awaiting_authentication(order)
+        payment = record_payment(order, result)
+        if result.status in (IntentStatus.AUTHORIZED, IntentStatus.CAPTURED):
+            set_state(order, S.PAID, run)
+            return After.NEXT_STEP
+        if result.status in (IntentStatus.DECLINED, IntentStatus.VOIDED):
+            end_order(
+                order,
+                S.PAYMENT_FAILED,
+                run,
+                code=result.decline_code or ("card_declined" if result.status == IntentStatus.DECLINED else "canceled"),
+                reason=result.shopper_message or "Your payment was declined.",
+            )
+        elif authentication_expired(payment):
+            # Compensation cancels the intent, so a late authentication cannot charge.
+            end_order(
+                order,
+                S.PAYMENT_FAILED,
+                run,
+                code="authentication_expired",
+                reason="The payment was not authenticated in time; no money was taken.",
+            )
+        elif not was_waiting:
+            # Waiting for the shopper (3-D Secure): a webhook or the sweeper moves it on.
+            history.step_waiting(order, run, f"payment {result.status}")
+    return After.STOP
+
+
+def deduct_stock_and_capture_payment(order: Order, run: StepRun) -> After:
+    """PAID -> CONFIRMED: the reservation becomes a deduction, then the payment is captured.
+
+    Its label in the history stays `update_inventory`, the original design's name.
+    """
+    with transaction.atomic():
+        order = lock_order(order.pk)
+        if order.state != S.PAID:
+            return After.STOP
+        if not is_stock_deducted(order.pk):
+            move_stock(StockMove.DEDUCT, stock_lines(order), order_id=order.pk)
+    result = capture_payment(order)  # after the deduction, outside the lock
+    with transaction.atomic():
+        order = lock_order(order.pk)
+        if order.state != S.PAID:
+            return After.STOP
+        record_payment(order, result)
+        set_state(order, S.CONFIRMED, run)
+    return After.NEXT_STEP
+
+
+def generate_receipt(order: Order, run: StepRun) -> After:
+    """Render and store the PDF receipt of a confirmed order (once)."""
+    if order.state != S.CONFIRMED:
+        return After.STOP
+    payment = Payment.objects.filter(order=order).first() or Payment()
+    issue_receipt(order, PaidWith(payment.card_brand, payment.card_last4, payment.provider_reference))
+    with transaction.atomic():
+        order = lock_order(order.pk)
+        history.step_succeeded(order, run)
+    return After.NEXT_STEP
+
+
+def send_confirmation(order: Order, run: StepRun) -> After:
+    """Email the shopper their confirmation (at most once), then COMPLETED."""
+    if order.state != S.CONFIRMED:
+        return After.STOP
+    try:
+        send_order_email(order, Notification.Kind.CONFIRMATION)
+    except NotificationInProgress as busy:
+        # Another worker is sending it and completes the order; if it died, its claim
+        # goes stale and the sweeper brings the order back here.
+        history.step_waiting(order, run, str(busy))
+        return After.STOP
+    with transaction.atomic():
+        order = lock_order(order.pk)
+        if order.state == S.CONFIRMED:
+            set_state(order, S.COMPLETED, run)
+    return After.STOP
+
+
+# --- the jobs an end sets off (`transitions.ON_ENTERING`) ---------------------------------
+
+
+def send_failure_notification(order: Order, run: StepRun) -> After:
+    """Tell the shopper we could not process their order (at most once)."""
+    if order.state not in (S.REJECTED, S.PAYMENT_FAILED, S.FAILED):
+        return After.STOP
+    try:
+        sent = send_order_email(order, Notification.Kind.FAILURE)
+    except NotificationInProgress as busy:
+        history.step_waiting(order, run, str(busy))
+        return After.STOP
+    if sent:
+        history.step_succeeded(order, run, "Failure email sent.")
+    else:
+        history.step_waiting(order, run, "The failure email was sent before.")
+    return After.STOP
+
+
+def publish_order_state(order: Order, run: StepRun) -> After:
+    """Publish a final order state to the SNS topic (once in the normal path)."""
+    if not order.is_final or not settings.NOTIFY_SNS_TOPIC_ARN:
+        return After.STOP
+    # A final state never changes, so one successful publish per order is the whole job.
+    if history.has_succeeded(order, run.step):
+        return After.STOP
+    message_id = publish_final_state(order)
+    history.step_succeeded(order, run, f"SNS message {message_id}", message_id=message_id)
+    return After.STOP
+
+
+def refund_or_void(order: Order, run: StepRun) -> After:
+    """Compensation: leave a failed or cancelled order with no net charge."""
+    if order.state not in FAILURE_ENDS - {S.REJECTED}:
+        return After.STOP  # a stray message must never refund a sale that stands
+    result = compensate_payment(order)
+    with transaction.atomic():
+        order = lock_order(order.pk)
+        if result is not None:
+            record_payment(order, result)
+            history.step_succeeded(order, run, f"Payment {result.status}.", payment_status=str(result.status))
+        else:
+            history.step_succeeded(order, run, "No payment to compensate.")
+    return After.STOP

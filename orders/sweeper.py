@@ -1,0 +1,62 @@
+"""The sweeper: the durability backstop that re-drives what the queue may have lost."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from framework.queue import Task, enqueue
+from orders.models import FINAL_STATES, Notification, Order
+from orders.models import OrderState as S
+from payments.models import MONEY_HELD_STATUSES
+
+logger = logging.getLogger(__name__)
+
+
+def sweep_stuck_orders() -> int:
+    """Re-drive every order the queue may have lost: the durability backstop.
+
+    Orders in a non-final state untouched for ORDER_STUCK_AFTER_SECONDS are advanced again
+    (a worker killed mid-step, a lost message); failed or cancelled orders that may still
+    hold money are compensated again; failure emails that never went are retried.
+    Steps are idempotent, so nudging an order that was merely slow does no harm.
+    """
+    stale = timezone.now() - timedelta(seconds=settings.ORDER_STUCK_AFTER_SECONDS)
+    recent = timezone.now() - timedelta(days=7)
+    stuck = list(
+        Order.objects.exclude(state__in=FINAL_STATES).filter(updated_at__lt=stale).values_list("pk", flat=True)[:1000]
+    )
+    for order_id in stuck:
+        enqueue(Task.ADVANCE_ORDER, order_id)
+    unsettled = list(
+        Order.objects.filter(
+            state__in=[S.FAILED, S.CANCELLED, S.PAYMENT_FAILED],
+            updated_at__lt=stale,
+            updated_at__gt=recent,
+            payment__status__in=MONEY_HELD_STATUSES,
+        ).values_list("pk", flat=True)[:1000]
+    )
+    for order_id in unsettled:
+        enqueue(Task.COMPENSATE_ORDER, order_id)
+    unnotified = list(
+        Order.objects.filter(
+            state__in=[S.REJECTED, S.PAYMENT_FAILED, S.FAILED], updated_at__lt=stale, updated_at__gt=recent
+        )
+        .exclude(
+            Exists(
+                Notification.objects.filter(
+                    order=OuterRef("pk"), kind=Notification.Kind.FAILURE, status=Notification.Status.SENT
+                )
+            )
+        )
+        .values_list("pk", flat=True)[:1000]
+    )
+    for order_id in unnotified:
+        enqueue(Task.NOTIFY_FAILURE, order_id)
+    if stuck or unsettled or unnotified:
+        logger.warning(
+            "sweeper re-drove %d stuck, %d unsettled, %d unnotified orders", len(stuck), len(unsettled), len(unnotified)
+        )
+    return len(stuck) + len(unsettled) + len(unnotified)

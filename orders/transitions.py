@@ -1,0 +1,95 @@
+"""The order's state machine: where each state may move, and what entering an end sets off.
+
+    PENDING -> VALIDATED -> PAID -> CONFIRMED -> COMPLETED
+    failure ends: REJECTED, PAYMENT_FAILED, FAILED, CANCELLED
+
+`set_state` is the only writer of an order's state. Entering an end queues that end's jobs
+(`ON_ENTERING`) once the move commits: compensation, the shopper's failure email, the SNS
+publish. `end_order` gives the stock back first, in the same transaction.
+"""
+
+import logging
+
+from django.conf import settings
+from django.utils import timezone
+
+from framework.queue import Task, enqueue_on_commit
+from inventory.services import StockLine, StockMove, is_stock_deducted, move_stock
+from orders import history
+from orders.models import FAILURE_ENDS, FINAL_STATES, Order, OrderLine
+from orders.models import OrderState as S
+
+logger = logging.getLogger(__name__)
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.VALIDATED, S.REJECTED, S.FAILED, S.CANCELLED}),
+    S.VALIDATED: frozenset({S.PAID, S.PAYMENT_FAILED, S.FAILED, S.CANCELLED}),
+    S.PAID: frozenset({S.CONFIRMED, S.FAILED, S.CANCELLED}),
+    S.CONFIRMED: frozenset({S.COMPLETED, S.CANCELLED}),
+    S.COMPLETED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.PAYMENT_FAILED: frozenset(),
+    S.FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+# What is queued once an order has entered an end (and its transaction committed). A
+# rejected order never held money; a cancelled one was the shop's decision, not news.
+ON_ENTERING: dict[str, tuple[Task, ...]] = {
+    S.COMPLETED: (),
+    S.REJECTED: (Task.NOTIFY_FAILURE,),
+    S.PAYMENT_FAILED: (Task.COMPENSATE_ORDER, Task.NOTIFY_FAILURE),
+    S.FAILED: (Task.COMPENSATE_ORDER, Task.NOTIFY_FAILURE),
+    S.CANCELLED: (Task.COMPENSATE_ORDER,),
+}
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+def stock_lines(order: Order, lines: list[OrderLine] | None = None) -> list[StockLine]:
+    """What the order takes from stock: a product and a quantity per line."""
+    return [StockLine(line.product_id, line.quantity) for line in (order.lines.all() if lines is None else lines)]
+
+
+def set_state(
+    order: Order, new_state: str, run: history.StepRun, *, failure_code: str = "", failure_reason: str = ""
+) -> None:
+    """Move a locked order to `new_state`, refusing any move the transition table forbids."""
+    if new_state not in TRANSITIONS[order.state]:
+        raise IllegalTransition(f"{order.reference}: {order.state} -> {new_state} is not allowed")
+    from_state = order.state
+    order.state = new_state
+    fields = ["state", "updated_at"]
+    if failure_code or failure_reason:
+        order.failure_code, order.failure_reason = failure_code, failure_reason
+        fields += ["failure_code", "failure_reason"]
+    if new_state == S.COMPLETED:
+        order.completed_at = timezone.now()
+        fields += ["completed_at"]
+    order.save(update_fields=fields)
+    if new_state == S.COMPLETED and order.needs_attention:
+        # Completing means the receipt and the email finally went: their flag is settled.
+        history.clear_flag(order)
+    if new_state in FINAL_STATES and settings.NOTIFY_SNS_TOPIC_ARN:
+        enqueue_on_commit(Task.PUBLISH_ORDER_STATE, order.pk)
+    for task in ON_ENTERING.get(new_state, ()):
+        enqueue_on_commit(task, order.pk)
+    history.state_changed(order, run, from_state=from_state, failure_code=failure_code, failure_reason=failure_reason)
+    log = logger.error if new_state == S.FAILED else logger.info
+    log("order %s %s -> %s (%s)", order.reference, from_state, new_state, run.step)
+
+
+def end_order(order: Order, state: str, run: history.StepRun, *, code: str, reason: str) -> None:
+    """Move a locked order to a failure end, giving back its stock; money follows on commit.
+
+    The state changes first, in this transaction, so no other worker advances the order
+    while its payment is being voided or refunded.
+    """
+    assert state in FAILURE_ENDS, state
+    if is_stock_deducted(order.pk):
+        move_stock(StockMove.RETURN, stock_lines(order), order_id=order.pk)
+    elif order.state in (S.VALIDATED, S.PAID):
+        move_stock(StockMove.RELEASE, stock_lines(order), order_id=order.pk)
+    set_state(order, state, run, failure_code=code, failure_reason=reason)
