@@ -8,7 +8,7 @@ class OrdersConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from config.schedules import apply_schedules
+        from framework.schedules import apply_schedules
 
         # post_migrate is sent once per installed app after every migrate (and flush);
         # listening for this one app applies the whole table once, after all migrations.

@@ -1,4 +1,4 @@
-"""The periodic tasks declared in config/schedules.py are what `migrate` leaves in the database."""
+"""The periodic tasks declared in framework/schedules.py are what `migrate` leaves in the database."""
 
 import dataclasses
 
@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 from django_q.models import Schedule
 
-from config import schedules
-from config.schedules import SCHEDULES
+from framework import schedules
+from framework.schedules import SCHEDULES
 
 
 def migrate() -> None:

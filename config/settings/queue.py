@@ -2,7 +2,7 @@
 
 The database is the broker by default (nothing else to run), Redis when REDIS_URL is set.
 On PostgreSQL the database broker is woken by LISTEN/NOTIFY (config/broker.py) instead of
-polling. The periodic tasks themselves are declared in config/schedules.py.
+polling. The periodic tasks themselves are declared in framework/schedules.py.
 """
 
 from config.env import env_bool, env_float, env_int, env_str

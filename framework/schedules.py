@@ -18,11 +18,13 @@ from django.apps import apps as global_apps
 from django.db import router, transaction
 from django_q.models import Schedule
 
+from framework.queue import Task
+
 
 @dataclass(frozen=True)
 class DeclaredSchedule:
     name: str
-    func: str  # dotted path of the task the cluster runs
+    func: Task  # the task the cluster runs
     schedule_type: str  # one of django_q's Schedule.TYPE, e.g. Schedule.MINUTES
     minutes: int | None = None  # for Schedule.MINUTES
     cron: str | None = None  # for Schedule.CRON
@@ -31,7 +33,7 @@ class DeclaredSchedule:
     def fields(self) -> dict:
         """What the code owns on the row (everything but the name it is found by)."""
         return {
-            "func": self.func,
+            "func": str(self.func),
             "schedule_type": self.schedule_type,
             "minutes": self.minutes,
             "cron": self.cron,
@@ -44,7 +46,7 @@ SCHEDULES: tuple[DeclaredSchedule, ...] = (
     # how old counts as stuck is ORDER_STUCK_AFTER_SECONDS.
     DeclaredSchedule(
         name="sweep stuck orders",
-        func="orders.tasks.sweep_stuck_orders",
+        func=Task.SWEEP_STUCK_ORDERS,
         schedule_type=Schedule.MINUTES,
         minutes=1,
     ),
@@ -52,7 +54,7 @@ SCHEDULES: tuple[DeclaredSchedule, ...] = (
     # its window is PAYMENT_RECONCILE_HOURS / PAYMENT_RECONCILE_AFTER_SECONDS.
     DeclaredSchedule(
         name="reconcile payments with the provider",
-        func="payments.tasks.reconcile_payments",
+        func=Task.RECONCILE_PAYMENTS,
         schedule_type=Schedule.MINUTES,
         minutes=10,
     ),
