@@ -9,6 +9,9 @@ class Product(models.Model):
     price = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3, default="USD")
     active = models.BooleanField(default=True)
+    low_stock_threshold = models.PositiveIntegerField(
+        default=5, help_text="Available units at or below which the product counts as low on stock."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
