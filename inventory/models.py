@@ -19,6 +19,12 @@ class Product(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
         ]
+        # What stock staff may do beyond editing products (see the README's role table).
+        permissions = [
+            ("adjust_stock", "Can restock and adjust stock"),
+            ("import_stock", "Can import stock from CSV"),
+            ("export_stock", "Can export products and the ledger as CSV"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.sku} {self.name}"

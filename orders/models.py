@@ -66,6 +66,18 @@ class Order(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["state", "updated_at"], name="order_state_updated")]
+        # What a manager may do to an order, each granted to roles apart (see the README's role table).
+        permissions = [
+            ("cancel_order", "Can cancel an order"),
+            ("refund_order", "Can refund an order"),
+            ("redrive_order", "Can redrive a failed order"),
+            ("retry_order_step", "Can retry the stuck step of an order"),
+            ("resend_order_email", "Can resend an order's email"),
+            ("regenerate_receipt", "Can regenerate a missing receipt"),
+            ("download_receipt", "Can download an order's receipt"),
+            ("export_orders", "Can export orders as CSV"),
+            ("view_monitoring", "Can view the monitoring page"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
         ]
