@@ -12,3 +12,13 @@ def products_for_sale() -> QuerySet[Product]:
         .annotate(available=F("stock__on_hand") - F("stock__reserved"))
         .order_by("sku")
     )
+
+
+def products_low_on_stock() -> QuerySet[Product]:
+    """Active products whose available units are at or below their low-stock threshold,
+    with `available` annotated, fewest available first."""
+    return (
+        products_for_sale()
+        .filter(available__lte=F("low_stock_threshold"))
+        .order_by("available", "sku")
+    )

@@ -1,8 +1,12 @@
 """Reads of orders for the API and the back office."""
 
-from django.db.models import Prefetch
+from dataclasses import dataclass
+from datetime import datetime
 
-from orders.models import Order, OrderEvent
+from django.db.models import Count, Min, Prefetch
+from django.utils import timezone
+
+from orders.models import FINAL_STATES, Order, OrderEvent
 
 
 def order_for_shopper(reference: str) -> Order | None:
@@ -13,3 +17,24 @@ def order_for_shopper(reference: str) -> Order | None:
         .filter(reference=reference)
         .first()
     )
+
+
+@dataclass(frozen=True)
+class OpenOrders:
+    """The orders standing in one non-final state."""
+
+    count: int
+    oldest_age_seconds: float  # since the oldest of them last changed: a stuck order shows here
+
+
+def open_orders_by_state(now: datetime | None = None) -> dict[str, OpenOrders]:
+    """Every non-final state with its orders' count and the age of the oldest, in one
+    query on the (state, updated_at) index; states with no order are absent."""
+    now = now or timezone.now()
+    rows = (
+        Order.objects.exclude(state__in=FINAL_STATES)
+        .order_by()
+        .values("state")
+        .annotate(count=Count("id"), oldest=Min("updated_at"))
+    )
+    return {row["state"]: OpenOrders(row["count"], (now - row["oldest"]).total_seconds()) for row in rows}
