@@ -50,6 +50,13 @@ SCHEDULES: tuple[DeclaredSchedule, ...] = (
         schedule_type=Schedule.MINUTES,
         minutes=1,
     ),
+    # Checks DESIGN.md's invariants over recent orders (AUDIT_WINDOW_HOURS); a violation is logged as an error.
+    DeclaredSchedule(
+        name="audit invariants",
+        func=Task.AUDIT_INVARIANTS,
+        schedule_type=Schedule.MINUTES,
+        minutes=15,
+    ),
     # Compares our payments with the provider's and flags disagreements for a manager;
     # its window is PAYMENT_RECONCILE_HOURS / PAYMENT_RECONCILE_AFTER_SECONDS.
     DeclaredSchedule(

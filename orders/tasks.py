@@ -1,6 +1,12 @@
 """django-q2 entry points: thin, one order id each; the pipeline re-reads the row."""
 
-from orders import pipeline, sweeper
+import logging
+
+from django.conf import settings
+
+from orders import audit, pipeline, sweeper
+
+logger = logging.getLogger(__name__)
 
 
 def advance_order(order_id: int) -> None:
@@ -21,3 +27,12 @@ def publish_order_state(order_id: int) -> None:
 
 def sweep_stuck_orders() -> int:
     return sweeper.sweep_stuck_orders()
+
+
+def audit_invariants() -> int:
+    """The scheduled audit: how many violations it found, each check's findings logged as an error."""
+    report = audit.audit_invariants(window_hours=settings.AUDIT_WINDOW_HOURS)
+    for check in report.checks:
+        if check.violations:
+            logger.error("invariant violated: %s (%d): %s", check.name, check.violations, "; ".join(check.examples))
+    return report.violations

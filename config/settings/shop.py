@@ -17,5 +17,7 @@ ORDER_MAX_LINES = env_int("ORDER_MAX_LINES", 100)
 ORDER_MAX_QUANTITY = env_int("ORDER_MAX_QUANTITY", 1000)
 # How long an order may sit in a non-final state before the sweeper re-drives it.
 ORDER_STUCK_AFTER_SECONDS = env_int("ORDER_STUCK_AFTER_SECONDS", 60)
+# The scheduled invariant audit reads the orders touched this recently (`audit_invariants --all`: every order).
+AUDIT_WINDOW_HOURS = env_int("AUDIT_WINDOW_HOURS", 24)
 # Multiplies every retry backoff of the pipeline (tests shrink it; 1 in production).
 PIPELINE_BACKOFF_SCALE = env_float("PIPELINE_BACKOFF_SCALE", "1")
