@@ -6,11 +6,14 @@ here, once, so an app can nudge another's work without importing it.
 """
 
 import functools
+import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
 from django.db import transaction
 from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 
 class Task(StrEnum):
@@ -41,8 +44,23 @@ def enqueue(task: Task, object_id: int, *, group: str = "pipeline") -> None:
 
 def enqueue_on_commit(task: Task, object_id: int, *, group: str = "pipeline") -> None:
     """Queue the task once the current transaction commits (at once outside a transaction),
-    so the worker that takes it reads what this transaction wrote."""
-    transaction.on_commit(lambda: enqueue(task, object_id, group=group))
+    so the worker that takes it reads what this transaction wrote.
+
+    What committed stands even when the broker cannot be reached: the row is the truth and
+    the sweeper nudges it later, so a broker outage never turns a placed order into an error.
+    """
+    transaction.on_commit(lambda: _nudge(task, object_id, group))
+
+
+def _nudge(task: Task, object_id: int, group: str) -> None:
+    from django_q.conf import Conf
+
+    try:
+        enqueue(task, object_id, group=group)
+    except Exception as error:
+        if Conf.SYNC:
+            raise  # the task ran inline (tests): its own failure, not the broker's
+        logger.warning("could not queue %s for %s (%s); the sweeper will nudge it", task.short_name, object_id, error)
 
 
 def broker():

@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Sum
 
-from framework.queue import Task, enqueue
+from framework.queue import Task, enqueue_on_commit
 from orders import history
 from orders.models import Order, lock_order
 from payments.gateways import get_gateway
@@ -66,13 +66,8 @@ def request_refund(order: Order, amount: Decimal | None = None, *, requested_by:
             currency=refund.currency,
             reason=reason,
         )
-        refund_id = refund.pk
-        transaction.on_commit(lambda: enqueue_refund(refund_id))
+        enqueue_on_commit(Task.ISSUE_REFUND, refund.pk, group="payments")
     return refund
-
-
-def enqueue_refund(refund_id: int) -> None:
-    enqueue(Task.ISSUE_REFUND, refund_id, group="payments")
 
 
 def issue_refund(refund_id: int) -> Refund:

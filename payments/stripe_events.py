@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from django.db import transaction
 from django.utils import timezone
 
-from framework.queue import Task, enqueue
+from framework.queue import Task, enqueue, enqueue_on_commit
 from orders import history
 from orders.models import FAILURE_ENDS, Order, lock_order
 from orders.models import OrderState as S
@@ -34,14 +34,10 @@ def receive_stripe_event(event: dict) -> bool:
             event_id=event["id"], defaults={"type": event["type"], "payload": event}
         )
         if created:
-            transaction.on_commit(lambda: enqueue_stripe_event(stored.pk))
+            enqueue_on_commit(Task.PROCESS_STRIPE_EVENT, stored.pk, group="payments")
     if not created:
         logger.info("Stripe event %s (%s) delivered again: ignored", event["id"], event["type"])
     return created
-
-
-def enqueue_stripe_event(event_pk: int) -> None:
-    enqueue(Task.PROCESS_STRIPE_EVENT, event_pk, group="payments")
 
 
 def process_stripe_event(event_pk: int) -> None:

@@ -60,3 +60,31 @@ def test_an_enqueue_wakes_a_cluster_waiting_on_an_empty_queue(broker, monkeypatc
 
     assert not waiting.is_alive(), "the waiting dequeue was never woken by the enqueue"
     assert [SignedPackage.loads(payload)["name"] for _, payload in woken[0]] == ["wake up"]
+
+
+def test_an_order_placed_while_the_broker_is_down_is_accepted_and_left_for_the_sweeper(
+    api, make_product, monkeypatch, caplog
+):
+    from django_q.conf import Conf
+
+    from orders.models import Order
+
+    make_product("MUG-001", on_hand=5)
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "BROKER_CLASS", None)
+    monkeypatch.setattr(Conf, "REDIS", "redis://127.0.0.1:1/0")  # nothing listens there
+
+    response = api.post(
+        "/api/orders/",
+        {
+            "email": "shopper@example.com",
+            "lines": [{"sku": "MUG-001", "quantity": 1}],
+            "payment_method": "pm_card_visa",
+        },
+        format="json",
+    )
+
+    assert response.status_code == 202, response.content
+    assert Order.objects.get(reference=response.json()["reference"]).state == "VALIDATED"
+    assert "the sweeper will nudge it" in caplog.text
