@@ -9,6 +9,7 @@ class Receipt(models.Model):
     order = models.OneToOneField("orders.Order", on_delete=models.PROTECT, related_name="receipt")
     storage_key = models.CharField(max_length=255, blank=True)
     size = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True, help_text="Of the stored PDF, as read back after writing.")
     created_at = models.DateTimeField(auto_now_add=True)
     stored_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,5 +1,6 @@
 """Receipts: number, render, store privately, and hand out short-lived download links."""
 
+import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -80,14 +81,40 @@ def issue_receipt(order: Order, paid_with: PaidWith = PaidWith()) -> Receipt:
     pdf = render_receipt_pdf(receipt_document(order, receipt, paid_with))
     storage = receipt_storage()
     key = receipt_key(order, receipt)
-    # Never overwrite: a receipt stored by an attempt whose worker died is kept as it is.
-    name = key if storage.exists(key) else storage.save(key, ContentFile(pdf))
+    stored = _stored_pdf(storage, key)
+    if stored is None:
+        # Nothing whole at the key (nothing, or a cut file no row ever called stored): write it.
+        if storage.exists(key):
+            storage.delete(key)
+        storage.save(key, ContentFile(pdf))
+        stored = _stored_pdf(storage, key)
+        if stored is None:
+            raise ReceiptNotStored(f"{key}: the stored receipt reads back incomplete")
+    # What the row records is what the storage holds, which may be an earlier attempt's rendering.
     with transaction.atomic():
         Receipt.objects.filter(pk=receipt.pk, stored_at__isnull=True).update(
-            storage_key=name, size=len(pdf), stored_at=timezone.now()
+            storage_key=key, size=len(stored), sha256=hashlib.sha256(stored).hexdigest(), stored_at=timezone.now()
         )
     receipt.refresh_from_db()
     return receipt
+
+
+class ReceiptNotStored(Exception):
+    """The storage took the receipt but does not give it back whole; the step retries."""
+
+
+def _stored_pdf(storage: Storage, key: str) -> bytes | None:
+    """The PDF kept at `key` if it is whole (a PDF header, its end-of-file marker), else None."""
+    if not storage.exists(key):
+        return None
+    with storage.open(key, "rb") as file:
+        content = file.read()
+    return content if is_whole_pdf(content) else None
+
+
+def is_whole_pdf(content: bytes) -> bool:
+    """Whether these bytes are a complete PDF file, not an empty or cut one."""
+    return content.startswith(b"%PDF-") and content.rstrip().endswith(b"%%EOF")
 
 
 def _is_object_storage(storage: Storage) -> bool:

@@ -52,7 +52,7 @@ def _fast_pipeline(settings, tmp_path, monkeypatch):
     settings.STORAGES = {
         **settings.STORAGES,
         "receipts": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "BACKEND": "receipts.storage.ReceiptFileStorage",
             "OPTIONS": {"location": str(tmp_path / "private")},
         },
         # Pages render without `collectstatic` having built the manifest.

@@ -163,7 +163,7 @@ def test_a_bucket_in_the_environment_switches_receipts_to_private_s3_with_short_
 
 
 def test_without_a_bucket_receipts_stay_in_private_local_files(tmp_path):
-    assert in_fresh_process(tmp_path, {}, STORAGE_OPTIONS) == {"class": "FileSystemStorage"}
+    assert in_fresh_process(tmp_path, {}, STORAGE_OPTIONS) == {"class": "ReceiptFileStorage"}
 
 
 def test_a_receipt_that_cannot_be_stored_never_undoes_the_sale_and_flags_the_order(

@@ -40,7 +40,7 @@ def receipt_storage_from_env(environ: Mapping[str, str]) -> dict:
             },
         }
     return {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "BACKEND": "receipts.storage.ReceiptFileStorage",
         "OPTIONS": {"location": str(VAR_DIR / "private")},
     }
 
