@@ -2,7 +2,7 @@
 
 Unit and API tests run the django-q2 tasks synchronously (`Conf.SYNC`), so an order placed
 in a test goes through its whole pipeline before the request returns; tests that need a
-real `qcluster` process start one (see tests/processes.py).
+real `qcluster` process start one (see tests/support/processes.py).
 """
 
 import os
@@ -14,12 +14,12 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from inventory.models import Product, Stock, StockMovement
-from tests.processes import shop  # noqa: F401  (the fixture that starts real processes)
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
 
-# Servers on loopback that some tests talk to: a local AWS (S3, SNS, SQS) and SMTP.
-pytest_plugins = ["tests.aws", "tests.smtp"]
+# Fixtures of the support modules: servers on loopback that some tests talk to (a local AWS
+# for S3, SNS and SQS; SMTP), and the shop's own processes (`shop`).
+pytest_plugins = ["tests.support.aws", "tests.support.smtp", "tests.support.processes"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -139,7 +139,7 @@ def held_pipeline(monkeypatch):
 def stock_invariants_hold(transactional_db):
     """Checks, once the test is done, that the ledger sums to on hand and no stock is negative."""
     yield
-    from tests.invariants import assert_stock_invariants
+    from tests.support.invariants import assert_stock_invariants
 
     assert_stock_invariants()
 
@@ -155,14 +155,15 @@ def requires_postgres():
 
 @pytest.fixture
 def fake_stripe(request, settings):
-    """The app on PAYMENT_GATEWAY=stripe, talking to a local server that speaks Stripe's API (tests/fake_stripe.py).
+    """The app on PAYMENT_GATEWAY=stripe, talking to a local server that speaks Stripe's API
+    (tests/support/fake_stripe.py).
 
     Network retries are off and the timeout short, so each test decides which failures it sees.
     Afterwards, in tests with a database, both books must balance: the stock ledger, and no
     charge without an order (a test that breaks them on purpose sets `check_books = False`).
     """
-    from tests.fake_stripe import WEBHOOK_SECRET, FakeStripe, assert_no_charge_without_order
-    from tests.invariants import assert_stock_invariants
+    from tests.support.fake_stripe import WEBHOOK_SECRET, FakeStripe, assert_no_charge_without_order
+    from tests.support.invariants import assert_stock_invariants
 
     with FakeStripe() as server:
         settings.PAYMENT_GATEWAY = "stripe"

@@ -8,9 +8,9 @@ from orders import pipeline
 from orders.models import Notification, Order, OrderEvent
 from orders.tasks import sweep_stuck_orders
 from payments.models import Payment
-from tests.concurrency import all_at_once
 from tests.conftest import requires_postgres
-from tests.settings_probe import in_fresh_process
+from tests.support.concurrency import all_at_once
+from tests.support.settings_probe import in_fresh_process
 
 
 def place(api, *, sku="MUG-001", quantity=2, payment_method="pm_card_visa", email="shopper@example.com") -> Order:

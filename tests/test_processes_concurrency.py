@@ -14,10 +14,10 @@ from orders.models import FINAL_STATES, Order, OrderEvent
 from orders.services import place_order
 from payments.models import Payment, SimulatedPaymentIntent
 from receipts.models import Receipt
-from tests.concurrency import all_at_once
 from tests.conftest import requires_postgres
-from tests.invariants import assert_stock_invariants, stock_of
-from tests.processes import wait_until
+from tests.support.concurrency import all_at_once
+from tests.support.invariants import assert_stock_invariants, stock_of
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +30,10 @@ def wait_until_all_final(timeout: float = 120) -> None:
         lambda: not Order.objects.exclude(state__in=FINAL_STATES).exists(),
         timeout=timeout,
         interval=0.25,
-        message="orders still in flight: "
-        + ", ".join(Order.objects.exclude(state__in=FINAL_STATES).values_list("state", flat=True)),
+        message=lambda: (
+            "orders still in flight: "
+            + ", ".join(Order.objects.exclude(state__in=FINAL_STATES).values_list("state", flat=True))
+        ),
     )
 
 

@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 from orders.models import Order, OrderEvent
 from orders.tasks import sweep_stuck_orders
 from receipts.services import issue_receipt, receipt_download_url, receipt_storage
-from tests.settings_probe import in_fresh_process
+from tests.support.settings_probe import in_fresh_process
 
 
 def place_completed_order(api, make_product, *, email="shopper@example.com") -> Order:

@@ -8,8 +8,8 @@ import pytest
 from orders import pipeline, services, steps
 from orders.models import Order
 from orders.tasks import sweep_stuck_orders
-from tests.fake_stripe import deliver
-from tests.invariants import stock_of
+from tests.support.fake_stripe import deliver
+from tests.support.invariants import stock_of
 
 
 def place(api, *, sku="MUG-001", quantity=2, payment_method="pm_card_visa") -> Order:

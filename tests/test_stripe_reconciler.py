@@ -10,7 +10,7 @@ from payments import stripe_events
 from payments.models import StripeEvent
 from payments.reconciliation import reconcile_payments
 from payments.stripe_events import process_stripe_event
-from tests.fake_stripe import deliver
+from tests.support.fake_stripe import deliver
 from tests.test_stripe_pipeline import place
 
 

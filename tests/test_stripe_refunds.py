@@ -9,7 +9,7 @@ from orders import pipeline
 from payments.models import Refund
 from payments.reconciliation import reconcile_payments
 from payments.refunds import issue_refund
-from tests.invariants import stock_of
+from tests.support.invariants import stock_of
 from tests.test_stripe_pipeline import place
 
 

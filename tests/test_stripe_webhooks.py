@@ -8,7 +8,7 @@ from decimal import Decimal
 from orders.models import Order
 from payments.gateways import get_gateway
 from payments.models import StripeEvent
-from tests.fake_stripe import WEBHOOK_URL, deliver, sign
+from tests.support.fake_stripe import WEBHOOK_URL, deliver, sign
 from tests.test_stripe_pipeline import place
 
 

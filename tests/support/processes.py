@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import quote
@@ -27,7 +28,9 @@ import pytest
 import requests
 from django.db import connection
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from tests.support import PROJECT_DIR
+from tests.support.waiting import wait_until
+
 PYTHON = sys.executable
 # Bounds on every wait, so a broken pipeline fails a test instead of hanging the run.
 START_TIMEOUT = 60
@@ -275,14 +278,18 @@ def pdf_text(pdf: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
 
 
-def wait_until(condition, *, timeout: float = ORDER_TIMEOUT, interval: float = 0.1, message: str = ""):
-    """Poll `condition` until it returns something truthy, and return that."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(interval)
-    raise AssertionError(message or f"condition not met within {timeout}s")
+def wait_until_stale(reference: str) -> None:
+    """Wait until the order looks stuck to the sweeper (untouched for ORDER_STUCK_AFTER_SECONDS)."""
+    from django.utils import timezone
+
+    from orders.models import Order
+
+    wait_until(
+        lambda: (
+            Order.objects.get(reference=reference).updated_at < timezone.now() - timedelta(seconds=STUCK_AFTER_SECONDS)
+        ),
+        timeout=STUCK_AFTER_SECONDS + 10,
+    )
 
 
 @pytest.fixture
