@@ -1,13 +1,12 @@
 """Receipt downloads on local storage: the shopper's signed link and the managers' admin link."""
 
-import time
-
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from orders.models import Order
 from receipts.services import receipt_storage
+from tests.support.waiting import wait_until
 
 
 def place(api, make_product, *, on_hand=5) -> Order:
@@ -79,7 +78,11 @@ def test_an_expired_receipt_link_is_refused(api, make_product, settings):
     order = place(api, make_product)
     link = api.get(f"/api/orders/{order.reference}/").json()["receipt_url"]
 
-    time.sleep(2)
+    wait_until(
+        lambda: download(api, link)[0].status_code == 403,
+        timeout=settings.RECEIPT_LINK_TTL_SECONDS + 10,
+        message="the receipt link still works past its lifetime",
+    )
 
     response = api.get(link)
     assert response.status_code == 403

@@ -17,7 +17,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
@@ -89,14 +88,18 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
     def wait_for_log(self, pattern: str, timeout: float = START_TIMEOUT) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def logged() -> re.Match | None:
             if match := re.search(pattern, self.log()):
                 return match
             if self.popen.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.popen.returncode}:\n{self.log()[-4000:]}")
-            time.sleep(0.1)
-        raise AssertionError(f"{self.name} did not log {pattern!r} within {timeout}s:\n{self.log()[-4000:]}")
+            return None
+
+        return wait_until(
+            logged,
+            timeout=timeout,
+            message=lambda: f"{self.name} did not log {pattern!r} within {timeout}s:\n{self.log()[-4000:]}",
+        )
 
     def kill(self) -> None:
         """SIGKILL the whole process group: no worker gets to finish or clean up."""
@@ -126,14 +129,19 @@ class Process:
 
     def _wait_for_group_gone(self) -> None:
         # Forked workers are reparented when the leader dies; wait until none holds the database.
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while time.monotonic() < deadline:
+        def gone() -> bool:
             try:
                 os.killpg(self.popen.pid, 0)
             except ProcessLookupError:
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"{self.name}: processes of group {self.popen.pid} survived SIGKILL")
+                return True
+            return False
+
+        wait_until(
+            gone,
+            timeout=STOP_TIMEOUT,
+            interval=0.05,
+            message=f"{self.name}: processes of group {self.popen.pid} survived SIGKILL",
+        )
 
 
 class Shop:
@@ -195,15 +203,19 @@ class Shop:
         )  # fmt: skip
         port = process.wait_for_log(r"Listening at: http://127\.0\.0\.1:(\d+)").group(1)
         self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:  # the master listens before a worker has booted
+
+        def answering() -> bool:
+            # The master listens before a worker has booted: until one has, a request is
+            # refused or (on a loaded machine) waits in the backlog past its timeout.
             try:
-                if requests.get(f"{self.url}/api/products/", timeout=5).status_code == 200:
-                    return self.url
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"web server not answering:\n{process.log()[-4000:]}")
+                return requests.get(f"{self.url}/api/products/", timeout=5).status_code == 200
+            except (requests.ConnectionError, requests.Timeout):
+                return False
+
+        wait_until(
+            answering, timeout=START_TIMEOUT, message=lambda: f"web server not answering:\n{process.log()[-4000:]}"
+        )
+        return self.url
 
     def start_cluster(self, *, workers: int = 2, **env: str) -> Process:
         """Start `manage.py qcluster` and wait until it is taking tasks."""
@@ -254,13 +266,14 @@ class Shop:
 
     def wait_for_final_state(self, reference: str, timeout: float = ORDER_TIMEOUT) -> dict:
         """Poll the order's status URL until it reaches a final state and has its receipt or failure."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            body = self.order(reference)
-            if body["is_final"]:
-                return body
-            time.sleep(0.2)
-        raise AssertionError(f"order {reference} still {body['state']} after {timeout}s:\n{self.logs()}")
+        return wait_until(
+            lambda: (body := self.order(reference))["is_final"] and body,
+            timeout=timeout,
+            interval=0.2,
+            message=lambda: (
+                f"order {reference} still {self.order(reference)['state']} after {timeout}s:\n{self.logs()}"
+            ),
+        )
 
     def emails(self) -> list[EmailMessage]:
         """Every email the processes wrote through the file backend."""
