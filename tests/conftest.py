@@ -87,17 +87,22 @@ def make_product(transactional_db):
 
 @pytest.fixture
 def shopper(api):
-    """Places orders the way a shopper does, over the API, and returns the order row."""
+    """Places orders the way a shopper does, over the API: the one way a test places an order."""
     from orders.models import Order
 
     class Shopper:
-        def buys(self, quantities: dict[str, int], *, pay_with="pm_card_visa", email="shopper@example.com") -> Order:
+        def places(self, quantities: dict[str, int], *, pay_with="pm_card_visa", email="shopper@example.com"):
+            """Send the order and return the API's answer as it is."""
             body = {
                 "email": email,
                 "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in quantities.items()],
                 "payment_method": pay_with,
             }
-            response = api.post("/api/orders/", body, format="json")
+            return api.post("/api/orders/", body, format="json")
+
+        def buys(self, quantities: dict[str, int], *, pay_with="pm_card_visa", email="shopper@example.com") -> Order:
+            """Place the order, expect it accepted (202), and return the order row."""
+            response = self.places(quantities, pay_with=pay_with, email=email)
             assert response.status_code == 202, response.content
             return Order.objects.get(reference=response.json()["reference"])
 
