@@ -112,32 +112,43 @@ def shopper(api):
 @pytest.fixture
 def held_pipeline(monkeypatch):
     """Tasks go to the real database queue instead of running inline, so a test can hold an
-    order between steps, run a step itself, or lose the queued messages like a failed broker."""
+    order between steps, run a step itself, or lose the queued messages like a failed broker.
+
+    The one way a test holds the pipeline; `run_inline()` lets the tasks run inline again
+    (the compensation after a cancel, a refund a manager asks for) and `hold()` holds them again.
+    """
     from django_q.conf import Conf
     from django_q.models import OrmQ
 
     class HeldPipeline:
+        def hold(self) -> None:
+            monkeypatch.setattr(Conf, "SYNC", False)
+            monkeypatch.setattr(Conf, "ORM", "default")  # the database queue even where REDIS_URL is set
+
+        def run_inline(self) -> None:
+            monkeypatch.setattr(Conf, "SYNC", True)
+
         def queued(self) -> list[tuple[str, tuple]]:
             return [(m.task["func"], tuple(m.task["args"])) for m in OrmQ.objects.order_by("id")]
 
         def lose_queued(self) -> int:
             return OrmQ.objects.all().delete()[0]
 
-        def run_by_hand(self, order, *steps: str) -> None:
-            """Run these steps on the order in this process, losing every message they queue."""
+        def run_by_hand(self, order, *steps: str):
+            """Run these steps on the order in this process, losing every message they queue;
+            returns the order as they left it."""
             from orders.pipeline import run_step
 
             for step in steps:
                 self.lose_queued()
                 run_step(order.pk, step)
             self.lose_queued()
+            order.refresh_from_db()
+            return order
 
-        def run_inline(self) -> None:
-            monkeypatch.setattr(Conf, "SYNC", True)
-
-    monkeypatch.setattr(Conf, "SYNC", False)
-    monkeypatch.setattr(Conf, "ORM", "default")  # the database queue even where REDIS_URL is set
-    return HeldPipeline()
+    pipeline = HeldPipeline()
+    pipeline.hold()
+    return pipeline
 
 
 @pytest.fixture

@@ -306,16 +306,15 @@ def wait_until_stale(reference: str) -> None:
 
 
 @pytest.fixture
-def shop(transactional_db, tmp_path, settings, monkeypatch) -> Iterator[Shop]:
+def shop(transactional_db, tmp_path, settings, held_pipeline) -> Iterator[Shop]:
     """The shop's processes on this test's database; all stopped (or killed) afterwards.
 
-    The test process enqueues onto the same ORM queue as the processes it starts, not inline,
-    so that what it queues (a sweep, a nudge) is run by the cluster as in production.
+    The test process holds its pipeline (conftest's `held_pipeline`): it enqueues onto the
+    same ORM queue as the processes it starts, not inline, so that what it queues (a sweep,
+    a nudge) is run by the cluster as in production.
     """
     from django_q.conf import Conf
 
-    monkeypatch.setattr(Conf, "SYNC", False)
-    monkeypatch.setattr(Conf, "ORM", "default")  # the processes' queue, even where the shell sets REDIS_URL
     settings.ORDER_STUCK_AFTER_SECONDS = STUCK_AFTER_SECONDS
     shop = Shop(tmp_path, cluster_name=Conf.CLUSTER_NAME)
     try:
