@@ -246,6 +246,8 @@ class Shop:
     # --- what a shopper does and sees ------------------------------------------------------
 
     def place_order(self, lines: list[tuple[str, int]], *, payment_method: str = "pm_card_visa", **kwargs) -> dict:
+        """Place an order over HTTP, expect it accepted (202), and return the API's body;
+        `kwargs` go to `requests.post` (headers, a longer timeout), but for `email`."""
         response = requests.post(
             f"{self.url}/api/orders/",
             json={
@@ -253,7 +255,7 @@ class Shop:
                 "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines],
                 "payment_method": payment_method,
             },
-            timeout=30,
+            timeout=kwargs.pop("timeout", 30),
             **kwargs,
         )
         assert response.status_code == 202, response.text
