@@ -2,7 +2,7 @@
 
 Unit and API tests run the django-q2 tasks synchronously (`Conf.SYNC`), so an order placed
 in a test goes through its whole pipeline before the request returns; tests that need a
-real `qcluster` process start one (see tests/processes.py).
+real `qcluster` process start one (see tests/support/processes.py).
 """
 
 import os
@@ -14,12 +14,12 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from inventory.models import Product, Stock, StockMovement
-from tests.processes import shop  # noqa: F401  (the fixture that starts real processes)
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
 
-# Servers on loopback that some tests talk to: a local AWS (S3, SNS, SQS) and SMTP.
-pytest_plugins = ["tests.aws", "tests.smtp"]
+# Fixtures of the support modules: servers on loopback that some tests talk to (a local AWS
+# for S3, SNS and SQS; SMTP), and the shop's own processes (`shop`).
+pytest_plugins = ["tests.support.aws", "tests.support.smtp", "tests.support.processes"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -87,17 +87,22 @@ def make_product(transactional_db):
 
 @pytest.fixture
 def shopper(api):
-    """Places orders the way a shopper does, over the API, and returns the order row."""
+    """Places orders the way a shopper does, over the API: the one way a test places an order."""
     from orders.models import Order
 
     class Shopper:
-        def buys(self, quantities: dict[str, int], *, pay_with="pm_card_visa", email="shopper@example.com") -> Order:
+        def places(self, quantities: dict[str, int], *, pay_with="pm_card_visa", email="shopper@example.com"):
+            """Send the order and return the API's answer as it is."""
             body = {
                 "email": email,
                 "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in quantities.items()],
                 "payment_method": pay_with,
             }
-            response = api.post("/api/orders/", body, format="json")
+            return api.post("/api/orders/", body, format="json")
+
+        def buys(self, quantities: dict[str, int], *, pay_with="pm_card_visa", email="shopper@example.com") -> Order:
+            """Place the order, expect it accepted (202), and return the order row."""
+            response = self.places(quantities, pay_with=pay_with, email=email)
             assert response.status_code == 202, response.content
             return Order.objects.get(reference=response.json()["reference"])
 
@@ -107,39 +112,50 @@ def shopper(api):
 @pytest.fixture
 def held_pipeline(monkeypatch):
     """Tasks go to the real database queue instead of running inline, so a test can hold an
-    order between steps, run a step itself, or lose the queued messages like a failed broker."""
+    order between steps, run a step itself, or lose the queued messages like a failed broker.
+
+    The one way a test holds the pipeline; `run_inline()` lets the tasks run inline again
+    (the compensation after a cancel, a refund a manager asks for) and `hold()` holds them again.
+    """
     from django_q.conf import Conf
     from django_q.models import OrmQ
 
     class HeldPipeline:
+        def hold(self) -> None:
+            monkeypatch.setattr(Conf, "SYNC", False)
+            monkeypatch.setattr(Conf, "ORM", "default")  # the database queue even where REDIS_URL is set
+
+        def run_inline(self) -> None:
+            monkeypatch.setattr(Conf, "SYNC", True)
+
         def queued(self) -> list[tuple[str, tuple]]:
             return [(m.task["func"], tuple(m.task["args"])) for m in OrmQ.objects.order_by("id")]
 
         def lose_queued(self) -> int:
             return OrmQ.objects.all().delete()[0]
 
-        def run_by_hand(self, order, *steps: str) -> None:
-            """Run these steps on the order in this process, losing every message they queue."""
+        def run_by_hand(self, order, *steps: str):
+            """Run these steps on the order in this process, losing every message they queue;
+            returns the order as they left it."""
             from orders.pipeline import run_step
 
             for step in steps:
                 self.lose_queued()
                 run_step(order.pk, step)
             self.lose_queued()
+            order.refresh_from_db()
+            return order
 
-        def run_inline(self) -> None:
-            monkeypatch.setattr(Conf, "SYNC", True)
-
-    monkeypatch.setattr(Conf, "SYNC", False)
-    monkeypatch.setattr(Conf, "ORM", "default")  # the database queue even where REDIS_URL is set
-    return HeldPipeline()
+    pipeline = HeldPipeline()
+    pipeline.hold()
+    return pipeline
 
 
 @pytest.fixture
 def stock_invariants_hold(transactional_db):
     """Checks, once the test is done, that the ledger sums to on hand and no stock is negative."""
     yield
-    from tests.invariants import assert_stock_invariants
+    from tests.support.invariants import assert_stock_invariants
 
     assert_stock_invariants()
 
@@ -155,14 +171,15 @@ def requires_postgres():
 
 @pytest.fixture
 def fake_stripe(request, settings):
-    """The app on PAYMENT_GATEWAY=stripe, talking to a local server that speaks Stripe's API (tests/fake_stripe.py).
+    """The app on PAYMENT_GATEWAY=stripe, talking to a local server that speaks Stripe's API
+    (tests/support/fake_stripe.py).
 
     Network retries are off and the timeout short, so each test decides which failures it sees.
     Afterwards, in tests with a database, both books must balance: the stock ledger, and no
     charge without an order (a test that breaks them on purpose sets `check_books = False`).
     """
-    from tests.fake_stripe import WEBHOOK_SECRET, FakeStripe, assert_no_charge_without_order
-    from tests.invariants import assert_stock_invariants
+    from tests.support.fake_stripe import WEBHOOK_SECRET, FakeStripe, assert_no_charge_without_order
+    from tests.support.invariants import assert_stock_invariants
 
     with FakeStripe() as server:
         settings.PAYMENT_GATEWAY = "stripe"

@@ -12,7 +12,7 @@ from inventory.models import Product, StockMovement
 from inventory.services import adjust_stock
 from orders.models import Order
 from payments.models import SimulatedPaymentIntent
-from tests.invariants import row_counts, stock_of
+from tests.support.invariants import row_counts, stock_of
 
 # Every scenario ends with the ledger summing to on hand and no stock below zero.
 pytestmark = pytest.mark.usefixtures("stock_invariants_hold")

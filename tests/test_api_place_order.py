@@ -11,9 +11,9 @@ from rest_framework.test import APIClient
 from inventory.models import Product, Stock, StockMovement
 from inventory.services import adjust_stock
 from orders.models import Order
-from tests.concurrency import all_at_once
 from tests.conftest import requires_postgres
-from tests.invariants import row_counts, stock_of
+from tests.support.concurrency import all_at_once
+from tests.support.invariants import row_counts, stock_of
 
 PLACE_ORDER_PATHS = pytest.mark.parametrize("path", ["/api/orders/", "/api/place-order"], ids=["orders", "alias"])
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from inventory.models import Product, Stock, StockMovement
-from tests.invariants import assert_stock_invariants, stock_of
+from tests.support.invariants import assert_stock_invariants, stock_of
 
 HEADER = "sku,name,price,currency,on_hand\n"
 

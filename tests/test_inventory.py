@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 
 from inventory.models import Stock, StockMovement
 from inventory.services import StockAdjustmentError, StockLine, adjust_stock, reserve_stock, set_stock_level
-from tests.invariants import stock_of
+from tests.support.invariants import stock_of
 
 # Every scenario ends with the ledger summing to on hand and no stock below zero.
 pytestmark = pytest.mark.usefixtures("stock_invariants_hold")

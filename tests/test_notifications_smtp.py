@@ -1,6 +1,5 @@
 """Shopper emails over real SMTP (aiosmtpd on loopback): content, retries, at most one of each."""
 
-
 import pytest
 
 from inventory.models import Stock
@@ -8,40 +7,27 @@ from orders import pipeline
 from orders.models import Notification, Order, OrderEvent
 from orders.tasks import sweep_stuck_orders
 from payments.models import Payment
-from tests.concurrency import all_at_once
 from tests.conftest import requires_postgres
-from tests.settings_probe import in_fresh_process
+from tests.support.concurrency import all_at_once
+from tests.support.settings_probe import in_fresh_process
 
 
-def place(api, *, sku="MUG-001", quantity=2, payment_method="pm_card_visa", email="shopper@example.com") -> Order:
-    response = api.post(
-        "/api/orders/",
-        {"email": email, "lines": [{"sku": sku, "quantity": quantity}], "payment_method": payment_method},
-        format="json",
-    )
-    assert response.status_code == 202, response.content
-    return Order.objects.get(reference=response.json()["reference"])
-
-
-def confirmed_awaiting_email(api, monkeypatch) -> Order:
-    """An order driven by hand through its steps up to (not including) the email."""
-    monkeypatch.setattr(pipeline, "enqueue_advance", lambda order_id: None)
-    order = place(api)
-    for step in ("process_payment", "update_inventory", "generate_receipt"):  # stock reserved when placed
-        pipeline.run_step(order.pk, step)
-    order.refresh_from_db()
+def confirmed_awaiting_email(shopper, held_pipeline) -> Order:
+    """An order run by hand through its steps up to (not including) the email."""
+    order = shopper.buys({"MUG-001": 2})  # its stock reserved as it was placed
+    held_pipeline.run_by_hand(order, "process_payment", "update_inventory", "generate_receipt")
     assert order.state == "CONFIRMED" and order.receipt.stored_at
     return order
 
 
 def test_a_completed_order_sends_one_confirmation_with_its_summary_and_receipt_link(
-    api, make_product, smtp_server, settings
+    shopper, make_product, smtp_server, settings
 ):
     settings.PUBLIC_BASE_URL = "https://shop.example"
     settings.SHOP_NAME = "Corner Shop"
     make_product("MUG-001", price="12.50", on_hand=5, name="Blue mug")
 
-    order = place(api, quantity=2, email="ada@example.com")
+    order = shopper.buys({"MUG-001": 2}, email="ada@example.com")
 
     assert order.state == "COMPLETED"
     assert len(smtp_server.received) == 1
@@ -70,11 +56,11 @@ def test_a_completed_order_sends_one_confirmation_with_its_summary_and_receipt_l
     ],
 )
 def test_an_order_that_cannot_be_processed_sends_one_failure_email_with_a_reason_the_shopper_may_see(
-    api, make_product, smtp_server, payment_method, on_hand, state, reason
+    shopper, make_product, smtp_server, payment_method, on_hand, state, reason
 ):
     make_product("MUG-001", on_hand=on_hand)
 
-    order = place(api, quantity=2, payment_method=payment_method)
+    order = shopper.buys({"MUG-001": 2}, pay_with=payment_method)
 
     assert order.state == state
     assert len(smtp_server.received) == 1
@@ -92,10 +78,10 @@ def test_an_order_that_cannot_be_processed_sends_one_failure_email_with_a_reason
 
 
 def test_a_down_smtp_server_is_retried_with_backoff_and_one_email_arrives_when_it_is_back(
-    api, make_product, smtp_server, settings, monkeypatch
+    shopper, make_product, smtp_server, settings, held_pipeline
 ):
     make_product("MUG-001", on_hand=5)
-    order = confirmed_awaiting_email(api, monkeypatch)
+    order = confirmed_awaiting_email(shopper, held_pipeline)
     settings.PIPELINE_BACKOFF_SCALE = 1  # first retry after 1 s, the next after 2 s
     smtp_server.stop()
     first_send_refused = OrderEvent.objects.filter(order=order, step="send_notification", outcome="retrying").exists
@@ -114,12 +100,12 @@ def test_a_down_smtp_server_is_retried_with_backoff_and_one_email_arrives_when_i
 
 
 def test_a_permanently_down_smtp_server_never_undoes_the_sale_and_flags_the_order(
-    api, make_product, smtp_server, settings
+    shopper, make_product, smtp_server, settings
 ):
     product = make_product("MUG-001", on_hand=5)
     smtp_server.stop()
 
-    order = place(api, quantity=2)
+    order = shopper.buys({"MUG-001": 2})
 
     order.refresh_from_db()
     assert order.state == "CONFIRMED"
@@ -139,10 +125,12 @@ def test_a_permanently_down_smtp_server_never_undoes_the_sale_and_flags_the_orde
     assert len(smtp_server.received) == 1
 
 
-def test_two_workers_sending_the_same_confirmation_at_once_send_one_email(api, make_product, smtp_server, monkeypatch):
+def test_two_workers_sending_the_same_confirmation_at_once_send_one_email(
+    shopper, make_product, smtp_server, held_pipeline
+):
     requires_postgres()
     make_product("MUG-001", on_hand=5)
-    order = confirmed_awaiting_email(api, monkeypatch)
+    order = confirmed_awaiting_email(shopper, held_pipeline)
     smtp_server.handler.delay_seconds = 2  # the first sender is still mid-send when the second arrives
 
     all_at_once(lambda _: pipeline.advance_order(order.pk), 2)

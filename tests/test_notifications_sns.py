@@ -6,7 +6,6 @@ import uuid
 import pytest
 
 from orders import sns
-from orders.models import Order
 
 
 @pytest.fixture
@@ -58,24 +57,10 @@ def received_messages(topic) -> list[dict]:
             topic["sqs"].delete_message(QueueUrl=topic["queue_url"], ReceiptHandle=message["ReceiptHandle"])
 
 
-def place(api, *, quantity=2, payment_method="pm_card_visa") -> Order:
-    response = api.post(
-        "/api/orders/",
-        {
-            "email": "shopper@example.com",
-            "lines": [{"sku": "MUG-001", "quantity": quantity}],
-            "payment_method": payment_method,
-        },
-        format="json",
-    )
-    assert response.status_code == 202, response.content
-    return Order.objects.get(reference=response.json()["reference"])
-
-
-def test_a_completed_order_is_published_once_with_reference_state_email_and_total(api, make_product, order_topic):
+def test_a_completed_order_is_published_once_with_reference_state_email_and_total(shopper, make_product, order_topic):
     make_product("MUG-001", price="12.50", on_hand=5)
 
-    order = place(api, quantity=2)
+    order = shopper.buys({"MUG-001": 2})
 
     assert order.state == "COMPLETED"
     envelopes = received_messages(order_topic)
@@ -99,10 +84,10 @@ def test_a_completed_order_is_published_once_with_reference_state_email_and_tota
         ("pm_sim_unavailable", 5, "FAILED"),
     ],
 )
-def test_every_failure_end_is_published_too(api, make_product, order_topic, payment_method, on_hand, state):
+def test_every_failure_end_is_published_too(shopper, make_product, order_topic, payment_method, on_hand, state):
     make_product("MUG-001", on_hand=on_hand)
 
-    order = place(api, quantity=2, payment_method=payment_method)
+    order = shopper.buys({"MUG-001": 2}, pay_with=payment_method)
 
     assert order.state == state
     [envelope] = received_messages(order_topic)
@@ -110,11 +95,11 @@ def test_every_failure_end_is_published_too(api, make_product, order_topic, paym
     assert json.loads(envelope["Message"])["state"] == state
 
 
-def test_publishing_again_after_a_success_sends_nothing_more(api, make_product, order_topic):
+def test_publishing_again_after_a_success_sends_nothing_more(shopper, make_product, order_topic):
     from orders import pipeline
 
     make_product("MUG-001", on_hand=5)
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
     assert len(received_messages(order_topic)) == 1
 
     pipeline.run_step(order.pk, "publish_order_state")  # a duplicate nudge from the queue
@@ -122,11 +107,11 @@ def test_publishing_again_after_a_success_sends_nothing_more(api, make_product, 
     assert received_messages(order_topic) == []
 
 
-def test_without_a_topic_nothing_is_published(api, make_product, order_topic, settings):
+def test_without_a_topic_nothing_is_published(shopper, make_product, order_topic, settings):
     settings.NOTIFY_SNS_TOPIC_ARN = ""
     make_product("MUG-001", on_hand=5)
 
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
 
     assert order.state == "COMPLETED"
     assert received_messages(order_topic) == []

@@ -20,7 +20,7 @@ from orders.transitions import TRANSITIONS, IllegalTransition, set_state
 from payments.gateways.simulated import SimulatedGateway
 from payments.models import Payment, SimulatedPaymentIntent
 from receipts.models import Receipt
-from tests.invariants import row_counts, stock_of
+from tests.support.invariants import row_counts, stock_of
 
 # Every scenario ends with the ledger summing to on hand and no stock below zero.
 pytestmark = pytest.mark.usefixtures("stock_invariants_hold")

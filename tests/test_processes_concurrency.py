@@ -14,10 +14,10 @@ from orders.models import FINAL_STATES, Order, OrderEvent
 from orders.services import place_order
 from payments.models import Payment, SimulatedPaymentIntent
 from receipts.models import Receipt
-from tests.concurrency import all_at_once
 from tests.conftest import requires_postgres
-from tests.invariants import assert_stock_invariants, stock_of
-from tests.processes import wait_until
+from tests.support.concurrency import all_at_once
+from tests.support.invariants import assert_stock_invariants, stock_of
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +30,10 @@ def wait_until_all_final(timeout: float = 120) -> None:
         lambda: not Order.objects.exclude(state__in=FINAL_STATES).exists(),
         timeout=timeout,
         interval=0.25,
-        message="orders still in flight: "
-        + ", ".join(Order.objects.exclude(state__in=FINAL_STATES).values_list("state", flat=True)),
+        message=lambda: (
+            "orders still in flight: "
+            + ", ".join(Order.objects.exclude(state__in=FINAL_STATES).values_list("state", flat=True))
+        ),
     )
 
 
@@ -69,19 +71,10 @@ def test_sixty_buyers_racing_over_http_for_ten_units_buy_exactly_ten(shop, make_
     shop.start_web(workers=2, threads=16)
     shop.start_cluster(workers=4)
 
-    def buy(number: int) -> requests.Response:
-        return requests.post(
-            f"{shop.url}/api/orders/",
-            json={
-                "email": f"buyer{number}@example.com",
-                "lines": [{"sku": "LAMP-010", "quantity": 1}],
-                "payment_method": "pm_card_visa",
-            },
-            timeout=60,
-        )
+    def buy(number: int) -> dict:
+        return shop.place_order([("LAMP-010", 1)], email=f"buyer{number}@example.com", timeout=60)
 
-    responses = all_at_once(buy, BUYERS)  # every buyer sends at once
-    assert [r.status_code for r in responses] == [202] * BUYERS
+    all_at_once(buy, BUYERS)  # every buyer sends at once; each is answered 202
     wait_until_all_final()
 
     states = {state: Order.objects.filter(state=state).count() for state in ("COMPLETED", "REJECTED")}

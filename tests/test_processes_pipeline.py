@@ -9,7 +9,6 @@ import importlib
 import os
 import re
 import secrets
-from datetime import timedelta
 
 import pytest
 import requests
@@ -20,24 +19,15 @@ from orders.models import Order, OrderEvent
 from payments.models import Payment, SimulatedPaymentIntent
 from receipts.models import Receipt
 from tests.conftest import ON_CI
-from tests.invariants import assert_stock_invariants, stock_of
-from tests.processes import STUCK_AFTER_SECONDS, pdf_text, wait_until
+from tests.support.invariants import assert_stock_invariants, stock_of
+from tests.support.processes import pdf_text, wait_until_stale
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
 
 def transitions(body: dict) -> list[str]:
     return [event["to_state"] for event in body["history"] if event["to_state"]]
-
-
-def wait_until_stale(reference: str) -> None:
-    """Wait until the order looks stuck to the sweeper (untouched for ORDER_STUCK_AFTER_SECONDS)."""
-    wait_until(
-        lambda: (
-            Order.objects.get(reference=reference).updated_at < timezone.now() - timedelta(seconds=STUCK_AFTER_SECONDS)
-        ),
-        timeout=STUCK_AFTER_SECONDS + 10,
-    )
 
 
 def test_an_order_placed_over_http_is_completed_by_a_real_cluster_with_a_receipt_and_one_email(shop, make_product):

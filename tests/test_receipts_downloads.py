@@ -1,28 +1,17 @@
 """Receipt downloads on local storage: the shopper's signed link and the managers' admin link."""
 
-import time
-
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from orders.models import Order
 from receipts.services import receipt_storage
+from tests.support.waiting import wait_until
 
 
-def place(api, make_product, *, on_hand=5) -> Order:
+def order_of_two_mugs(make_product, shopper, *, on_hand=5) -> Order:
     make_product("MUG-001", on_hand=on_hand)
-    response = api.post(
-        "/api/orders/",
-        {
-            "email": "shopper@example.com",
-            "lines": [{"sku": "MUG-001", "quantity": 2}],
-            "payment_method": "pm_card_visa",
-        },
-        format="json",
-    )
-    assert response.status_code == 202, response.content
-    return Order.objects.get(reference=response.json()["reference"])
+    return shopper.buys({"MUG-001": 2})
 
 
 def stored_bytes(order: Order) -> bytes:
@@ -50,8 +39,8 @@ def manager(db, settings):
     return client
 
 
-def test_the_shoppers_receipt_link_downloads_the_stored_pdf(api, make_product):
-    order = place(api, make_product)
+def test_the_shoppers_receipt_link_downloads_the_stored_pdf(api, shopper, make_product):
+    order = order_of_two_mugs(make_product, shopper)
 
     receipt_url = api.get(f"/api/orders/{order.reference}/").json()["receipt_url"]
     response, body = download(api, receipt_url)
@@ -63,8 +52,8 @@ def test_the_shoppers_receipt_link_downloads_the_stored_pdf(api, make_product):
     assert body == stored_bytes(order)
 
 
-def test_the_stable_receipt_address_in_emails_redirects_to_a_working_signed_link(api, make_product):
-    order = place(api, make_product)
+def test_the_stable_receipt_address_in_emails_redirects_to_a_working_signed_link(api, shopper, make_product):
+    order = order_of_two_mugs(make_product, shopper)
 
     redirect = api.get(f"/api/orders/{order.reference}/receipt")
 
@@ -74,20 +63,24 @@ def test_the_stable_receipt_address_in_emails_redirects_to_a_working_signed_link
     assert body == stored_bytes(order)
 
 
-def test_an_expired_receipt_link_is_refused(api, make_product, settings):
+def test_an_expired_receipt_link_is_refused(api, shopper, make_product, settings):
     settings.RECEIPT_LINK_TTL_SECONDS = 1
-    order = place(api, make_product)
+    order = order_of_two_mugs(make_product, shopper)
     link = api.get(f"/api/orders/{order.reference}/").json()["receipt_url"]
 
-    time.sleep(2)
+    wait_until(
+        lambda: download(api, link)[0].status_code == 403,
+        timeout=settings.RECEIPT_LINK_TTL_SECONDS + 10,
+        message="the receipt link still works past its lifetime",
+    )
 
     response = api.get(link)
     assert response.status_code == 403
     assert b"expired" in response.content
 
 
-def test_a_tampered_receipt_link_is_refused(api, make_product):
-    order = place(api, make_product)
+def test_a_tampered_receipt_link_is_refused(api, shopper, make_product):
+    order = order_of_two_mugs(make_product, shopper)
     link = api.get(f"/api/orders/{order.reference}/").json()["receipt_url"]
     flipped = "A" if link[-1] != "A" else "B"
 
@@ -95,14 +88,14 @@ def test_a_tampered_receipt_link_is_refused(api, make_product):
     assert api.get(link.replace("/receipts/", "/receipts/x")).status_code == 403
 
 
-def test_no_receipt_is_handed_out_for_an_unknown_order(api, make_product):
-    place(api, make_product)
+def test_no_receipt_is_handed_out_for_an_unknown_order(api, shopper, make_product):
+    order_of_two_mugs(make_product, shopper)
 
     assert api.get("/api/orders/ord_not-a-real-reference/receipt").status_code == 404
 
 
-def test_a_manager_downloads_a_receipt_from_the_order_admin_through_a_fresh_link(api, make_product, manager):
-    order = place(api, make_product)
+def test_a_manager_downloads_a_receipt_from_the_order_admin_through_a_fresh_link(shopper, make_product, manager):
+    order = order_of_two_mugs(make_product, shopper)
 
     page = manager.get(f"/admin/orders/order/{order.pk}/change/")
     assert page.status_code == 200
@@ -115,8 +108,8 @@ def test_a_manager_downloads_a_receipt_from_the_order_admin_through_a_fresh_link
     assert body == stored_bytes(order)
 
 
-def test_the_admin_receipt_link_needs_a_signed_in_manager(api, make_product):
-    order = place(api, make_product)
+def test_the_admin_receipt_link_needs_a_signed_in_manager(shopper, make_product):
+    order = order_of_two_mugs(make_product, shopper)
 
     response = Client().get(f"/admin/orders/order/{order.pk}/receipt/")
 
@@ -124,8 +117,8 @@ def test_the_admin_receipt_link_needs_a_signed_in_manager(api, make_product):
     assert "/admin/login/" in response["Location"]
 
 
-def test_an_order_without_a_receipt_offers_no_download(api, make_product, manager):
-    order = place(api, make_product, on_hand=1)  # out of stock: REJECTED, no receipt
+def test_an_order_without_a_receipt_offers_no_download(shopper, make_product, manager):
+    order = order_of_two_mugs(make_product, shopper, on_hand=1)  # out of stock: REJECTED, no receipt
 
     page = manager.get(f"/admin/orders/order/{order.pk}/change/")
 

@@ -36,14 +36,6 @@ def stored_pdf(order: Order) -> bytes:
         return stored.read()
 
 
-def place(api, lines, *, payment_method="pm_card_visa", email="shopper@example.com") -> Order:
-    response = api.post(
-        "/api/orders/", {"email": email, "lines": lines, "payment_method": payment_method}, format="json"
-    )
-    assert response.status_code == 202, response.content
-    return Order.objects.get(reference=response.json()["reference"])
-
-
 def document_with_lines(count: int, **changes) -> ReceiptDocument:
     lines = tuple(
         ReceiptLine(f"SKU-{i:03d}", f"Product {i:03d}", i % 4 + 1, Decimal("2.50"), Decimal("2.50") * (i % 4 + 1))
@@ -113,7 +105,7 @@ def images_in(pdf: bytes) -> int:
     return count
 
 
-def test_the_receipt_of_a_completed_order_reads_back_as_the_order(api, make_product, settings):
+def test_the_receipt_of_a_completed_order_reads_back_as_the_order(shopper, make_product, settings):
     settings.SHOP_NAME = "Corner Shop"
     settings.SHOP_ADDRESS = "12 High Street, Leeds"
     settings.SHOP_TAX_ID = "GB 123 4567 89"
@@ -121,7 +113,7 @@ def test_the_receipt_of_a_completed_order_reads_back_as_the_order(api, make_prod
     make_product("MUG-001", price="12.50", on_hand=5, name="Blue mug")
     make_product("TEA-002", price="4.00", on_hand=5, name="Green tea")
 
-    order = place(api, [{"sku": "MUG-001", "quantity": 2}, {"sku": "TEA-002", "quantity": 1}], email="ada@example.com")
+    order = shopper.buys({"MUG-001": 2, "TEA-002": 1}, email="ada@example.com")
 
     assert order.state == "COMPLETED"
     receipt = order.receipt
@@ -154,13 +146,13 @@ def test_the_tax_line_is_printed_when_the_rate_is_zero():
 
 
 def test_the_receipt_shows_the_rate_the_order_was_taxed_at_even_after_the_rate_changes(
-    api, make_product, settings, held_pipeline
+    shopper, make_product, settings, held_pipeline
 ):
     from orders.pipeline import advance_order
 
     make_product("MUG-001", price="10.00", on_hand=10)
     settings.SHOP_TAX_RATE = Decimal("0.2")
-    order = place(api, [{"sku": "MUG-001", "quantity": 1}])
+    order = shopper.buys({"MUG-001": 1})
     settings.SHOP_TAX_RATE = Decimal("0.1")
     held_pipeline.run_inline()
 
@@ -172,11 +164,11 @@ def test_the_receipt_shows_the_rate_the_order_was_taxed_at_even_after_the_rate_c
     assert "Tax (20%) 2.00 USD" in pdf_pages_text(stored_pdf(order))[0]
 
 
-def test_receipt_numbers_come_from_the_database_sequence(api, make_product):
+def test_receipt_numbers_come_from_the_database_sequence(shopper, make_product):
     make_product("MUG-001", on_hand=10)
 
-    first = place(api, [{"sku": "MUG-001", "quantity": 1}])
-    second = place(api, [{"sku": "MUG-001", "quantity": 1}])
+    first = shopper.buys({"MUG-001": 1})
+    second = shopper.buys({"MUG-001": 1})
 
     assert second.receipt.pk > first.receipt.pk
     assert f"Receipt {second.receipt.number}" in pdf_pages_text(stored_pdf(second))[0]
@@ -224,14 +216,14 @@ def test_the_receipt_embeds_its_dejavu_fonts():
     assert all(fonts.values()), f"fonts not embedded: {fonts}"
 
 
-def test_a_product_name_with_markup_and_urls_is_printed_as_text_and_fetches_nothing(api, make_product, web_server):
+def test_a_product_name_with_markup_and_urls_is_printed_as_text_and_fetches_nothing(shopper, make_product, web_server):
     hostile = (
         f'<b>Bold</b><img src="file:///etc/passwd"><img src="{web_server.url}/pixel.png">'
         f'<link rel="stylesheet" href="{web_server.url}/evil.css">'
     )
     make_product("EVIL-1", on_hand=5, name=hostile)
 
-    order = place(api, [{"sku": "EVIL-1", "quantity": 1}])
+    order = shopper.buys({"EVIL-1": 1})
 
     assert order.state == "COMPLETED"
     pdf = stored_pdf(order)

@@ -1,6 +1,5 @@
 """Receipts on S3 (ministack with AUTH=true on loopback): private objects, presigned links."""
 
-import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -10,18 +9,13 @@ from django.core.files.base import ContentFile
 from orders.models import Order, OrderEvent
 from orders.tasks import sweep_stuck_orders
 from receipts.services import issue_receipt, receipt_download_url, receipt_storage
-from tests.settings_probe import in_fresh_process
+from tests.support.settings_probe import in_fresh_process
+from tests.support.waiting import wait_until
 
 
-def place_completed_order(api, make_product, *, email="shopper@example.com") -> Order:
+def place_completed_order(make_product, shopper, *, email="shopper@example.com") -> Order:
     make_product("MUG-001", price="12.50", on_hand=5)
-    response = api.post(
-        "/api/orders/",
-        {"email": email, "lines": [{"sku": "MUG-001", "quantity": 2}], "payment_method": "pm_card_visa"},
-        format="json",
-    )
-    assert response.status_code == 202, response.content
-    order = Order.objects.get(reference=response.json()["reference"])
+    order = shopper.buys({"MUG-001": 2}, email=email)
     assert order.state == "COMPLETED"
     return order
 
@@ -34,9 +28,9 @@ def with_query(url: str, **changes: str) -> str:
 
 
 def test_a_completed_order_keeps_its_receipt_as_a_private_object_under_year_month_reference(
-    api, make_product, local_aws, receipts_on_s3
+    shopper, make_product, local_aws, receipts_on_s3
 ):
-    order = place_completed_order(api, make_product)
+    order = place_completed_order(make_product, shopper)
 
     receipt = order.receipt
     created = receipt.created_at
@@ -55,9 +49,9 @@ def test_a_completed_order_keeps_its_receipt_as_a_private_object_under_year_mont
 
 
 def test_the_shoppers_receipt_url_is_a_fresh_presigned_link_returning_the_stored_bytes(
-    api, make_product, local_aws, receipts_on_s3
+    api, shopper, make_product, local_aws, receipts_on_s3
 ):
-    order = place_completed_order(api, make_product)
+    order = place_completed_order(make_product, shopper)
     stored = local_aws.client("s3").get_object(Bucket=receipts_on_s3, Key=order.receipt.storage_key)["Body"].read()
 
     receipt_url = api.get(f"/api/orders/{order.reference}/").json()["receipt_url"]
@@ -77,21 +71,25 @@ def test_the_shoppers_receipt_url_is_a_fresh_presigned_link_returning_the_stored
     assert requests.get(redirect["Location"], timeout=5).content == stored
 
 
-def test_an_expired_presigned_receipt_link_is_refused(api, make_product, settings, receipts_on_s3):
-    order = place_completed_order(api, make_product)
+def test_an_expired_presigned_receipt_link_is_refused(shopper, make_product, settings, receipts_on_s3):
+    order = place_completed_order(make_product, shopper)
     settings.RECEIPT_LINK_TTL_SECONDS = 1
     link = receipt_download_url(order.receipt)
     assert dict(parse_qsl(urlsplit(link).query))["X-Amz-Expires"] == "1"
 
-    time.sleep(2)
+    wait_until(
+        lambda: requests.get(link, timeout=5).status_code == 403,
+        timeout=settings.RECEIPT_LINK_TTL_SECONDS + 10,
+        message="the presigned link still works past its lifetime",
+    )
 
     refused = requests.get(link, timeout=5)
     assert refused.status_code == 403
     assert b"expired" in refused.content
 
 
-def test_a_tampered_presigned_receipt_link_is_refused(api, make_product, receipts_on_s3):
-    order = place_completed_order(api, make_product)
+def test_a_tampered_presigned_receipt_link_is_refused(shopper, make_product, receipts_on_s3):
+    order = place_completed_order(make_product, shopper)
     link = receipt_download_url(order.receipt)
     signature = dict(parse_qsl(urlsplit(link).query))["X-Amz-Signature"]
 
@@ -106,8 +104,8 @@ def test_a_tampered_presigned_receipt_link_is_refused(api, make_product, receipt
     assert requests.get(link, timeout=5).status_code == 200
 
 
-def test_a_stored_receipt_is_never_overwritten(api, make_product, local_aws, receipts_on_s3):
-    order = place_completed_order(api, make_product)
+def test_a_stored_receipt_is_never_overwritten(shopper, make_product, local_aws, receipts_on_s3):
+    order = place_completed_order(make_product, shopper)
     key = order.receipt.storage_key
     s3 = local_aws.client("s3")
     original = s3.get_object(Bucket=receipts_on_s3, Key=key)["Body"].read()

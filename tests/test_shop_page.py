@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from orders.models import Order
-from tests.browser import chromium_page
+from tests.support.browser import chromium_page
 
 pytestmark = pytest.mark.slow
 

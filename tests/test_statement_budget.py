@@ -17,27 +17,21 @@ def data_statements(queries: list[dict]) -> list[str]:
     return [sql for sql in statements if sql.split()[0] in ("SELECT", "INSERT", "UPDATE") and "django_q" not in sql]
 
 
-def post_order(api, sku: str) -> str:
-    body = {"email": "shopper@example.com", "lines": [{"sku": sku, "quantity": 1}], "payment_method": "pm_card_visa"}
-    response = api.post("/api/orders/", body, format="json")
-    assert response.status_code == 202, response.content
-    return response.json()["reference"]
-
-
-def test_accepting_a_single_line_order_stays_within_its_statement_budget(api, make_product, held_pipeline):
+def test_accepting_a_single_line_order_stays_within_its_statement_budget(shopper, make_product, held_pipeline):
     make_product("MUG-001", on_hand=5)
 
     with CaptureQueriesContext(connection) as accepted:
-        reference = post_order(api, "MUG-001")
+        response = shopper.places({"MUG-001": 1})
 
-    assert Order.objects.get(reference=reference).state == "VALIDATED"
+    assert response.status_code == 202, response.content
+    assert Order.objects.get(reference=response.json()["reference"]).state == "VALIDATED"
     statements = data_statements(accepted.captured_queries)
     assert len(statements) <= ACCEPT_BUDGET, "\n".join(statements)
 
 
-def test_the_pipeline_of_one_order_stays_within_its_statement_budget(api, make_product, held_pipeline):
+def test_the_pipeline_of_one_order_stays_within_its_statement_budget(shopper, make_product, held_pipeline):
     make_product("MUG-001", on_hand=5)
-    order = Order.objects.get(reference=post_order(api, "MUG-001"))
+    order = shopper.buys({"MUG-001": 1})
     held_pipeline.lose_queued()
 
     with CaptureQueriesContext(connection) as piped:

@@ -5,48 +5,17 @@ from decimal import Decimal
 
 import pytest
 
-from orders import pipeline, services, steps
+from orders import services, steps
 from orders.models import Order
 from orders.tasks import sweep_stuck_orders
-from tests.fake_stripe import deliver
-from tests.invariants import stock_of
+from tests.support.fake_stripe import deliver
+from tests.support.invariants import stock_of
 
 
-def place(api, *, sku="MUG-001", quantity=2, payment_method="pm_card_visa") -> Order:
-    response = api.post(
-        "/api/orders/",
-        {
-            "email": "shopper@example.com",
-            "lines": [{"sku": sku, "quantity": quantity}],
-            "payment_method": payment_method,
-        },
-        format="json",
-    )
-    assert response.status_code == 202, response.content
-    return Order.objects.get(reference=response.json()["reference"])
-
-
-@pytest.fixture
-def stepwise(monkeypatch):
-    """Steps run only when a test runs them, so an order can be held in any state.
-
-    Compensation and emails still follow a failure end, as in production.
-    """
-    monkeypatch.setattr(pipeline, "enqueue_advance", lambda order: None)
-
-    def run(order: Order, *steps: str) -> Order:
-        for step in steps:
-            pipeline.run_step(order.pk, step)
-        order.refresh_from_db()
-        return order
-
-    return run
-
-
-def test_an_order_paid_by_card_completes_with_one_captured_payment_intent(api, make_product, fake_stripe):
+def test_an_order_paid_by_card_completes_with_one_captured_payment_intent(shopper, make_product, fake_stripe):
     make_product("MUG-001", price="12.50", on_hand=5)
 
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
 
     order.refresh_from_db()
     assert order.state == "COMPLETED"
@@ -63,10 +32,10 @@ def test_an_order_paid_by_card_completes_with_one_captured_payment_intent(api, m
     }
 
 
-def test_a_yen_order_is_charged_in_whole_yen(api, make_product, fake_stripe):
+def test_a_yen_order_is_charged_in_whole_yen(shopper, make_product, fake_stripe):
     make_product("TEA-JP", price="1200", currency="JPY", on_hand=5)
 
-    order = place(api, sku="TEA-JP", quantity=2)
+    order = shopper.buys({"TEA-JP": 2})
 
     order.refresh_from_db()
     assert order.state == "COMPLETED"
@@ -75,11 +44,11 @@ def test_a_yen_order_is_charged_in_whole_yen(api, make_product, fake_stripe):
     assert fake_stripe.charge_of(intent["id"])["amount_captured"] == 2400
 
 
-def test_a_lost_authorisation_answer_is_recovered_by_the_retry_with_one_charge(api, make_product, fake_stripe):
+def test_a_lost_authorisation_answer_is_recovered_by_the_retry_with_one_charge(shopper, make_product, fake_stripe):
     make_product("MUG-001", price="12.50", on_hand=5)
     fake_stripe.hang_next("create_intent")  # Stripe charges, the answer never arrives in time
 
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
 
     order.refresh_from_db()
     assert order.state == "COMPLETED"
@@ -95,7 +64,7 @@ class WorkerKilled(BaseException):
 
 
 def test_a_worker_killed_after_charging_is_redriven_by_the_sweeper_without_a_second_charge(
-    api, make_product, fake_stripe, monkeypatch, settings
+    shopper, make_product, fake_stripe, monkeypatch, settings
 ):
     make_product("MUG-001", price="12.50", on_hand=5)
     real_authorize = steps.authorize_payment
@@ -106,7 +75,7 @@ def test_a_worker_killed_after_charging_is_redriven_by_the_sweeper_without_a_sec
 
     monkeypatch.setattr(steps, "authorize_payment", authorize_then_die)
     with pytest.raises(WorkerKilled):
-        place(api)
+        shopper.buys({"MUG-001": 2})
     order = Order.objects.get()
     assert order.state == "VALIDATED"
     assert len(fake_stripe.intents_for(order.reference)) == 1
@@ -122,19 +91,19 @@ def test_a_worker_killed_after_charging_is_redriven_by_the_sweeper_without_a_sec
     assert len(fake_stripe.calls_of("capture_intent")) == 1
 
 
-def test_running_the_payment_step_twice_charges_once(make_product, api, fake_stripe, stepwise):
+def test_running_the_payment_step_twice_charges_once(make_product, shopper, fake_stripe, held_pipeline):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = stepwise(place(api))
+    order = shopper.buys({"MUG-001": 2})
 
     steps.authorize_payment(order)  # a first worker charged, then lost its answer
-    order = stepwise(order, "process_payment", "process_payment")
+    held_pipeline.run_by_hand(order, "process_payment", "process_payment")
 
     assert order.state == "PAID"
     assert len(fake_stripe.intents_for(order.reference)) == 1
     assert order.payment.status == "authorized"
 
 
-def test_the_payment_is_captured_only_after_the_stock_is_deducted(api, make_product, fake_stripe, monkeypatch):
+def test_the_payment_is_captured_only_after_the_stock_is_deducted(shopper, make_product, fake_stripe, monkeypatch):
     make_product("MUG-001", price="12.50", on_hand=5)
     happened = []
     real_move = steps.move_stock
@@ -146,7 +115,7 @@ def test_the_payment_is_captured_only_after_the_stock_is_deducted(api, make_prod
     monkeypatch.setattr(steps, "move_stock", deduct)
     fake_stripe.on_call["capture_intent"] = lambda params: happened.append("payment captured")
 
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
 
     order.refresh_from_db()
     assert order.state == "COMPLETED"
@@ -164,11 +133,11 @@ def test_the_payment_is_captured_only_after_the_stock_is_deducted(api, make_prod
     ],
 )
 def test_a_declined_card_ends_payment_failed_with_the_decline_code_and_releases_stock(
-    api, make_product, fake_stripe, payment_method, decline_code, shopper_message
+    api, shopper, make_product, fake_stripe, payment_method, decline_code, shopper_message
 ):
     make_product("MUG-001", price="12.50", on_hand=5)
 
-    order = place(api, payment_method=payment_method)
+    order = shopper.buys({"MUG-001": 2}, pay_with=payment_method)
 
     body = api.get(f"/api/orders/{order.reference}/").json()
     assert body["state"] == "PAYMENT_FAILED"
@@ -180,11 +149,11 @@ def test_a_declined_card_ends_payment_failed_with_the_decline_code_and_releases_
     assert intent["status"] == "requires_payment_method"
 
 
-def test_a_rate_limited_authorisation_is_retried_and_the_order_completes(api, make_product, fake_stripe):
+def test_a_rate_limited_authorisation_is_retried_and_the_order_completes(shopper, make_product, fake_stripe):
     make_product("MUG-001", price="12.50", on_hand=5)
     fake_stripe.fail_next("create_intent", status=429, times=2)
 
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
 
     order.refresh_from_db()
     assert order.state == "COMPLETED"
@@ -192,11 +161,11 @@ def test_a_rate_limited_authorisation_is_retried_and_the_order_completes(api, ma
     assert [e.outcome for e in order.events.filter(step="process_payment")] == ["retrying", "retrying", "succeeded"]
 
 
-def test_stripe_failing_on_every_try_ends_the_order_failed_with_no_money_taken(api, make_product, fake_stripe):
+def test_stripe_failing_on_every_try_ends_the_order_failed_with_no_money_taken(shopper, make_product, fake_stripe):
     make_product("MUG-001", price="12.50", on_hand=5)
     fake_stripe.fail_next("create_intent", status=500, times=20)
 
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
 
     order.refresh_from_db()
     assert order.state == "FAILED"
@@ -206,13 +175,13 @@ def test_stripe_failing_on_every_try_ends_the_order_failed_with_no_money_taken(a
 
 
 def test_bad_credentials_leave_the_order_waiting_and_flagged_never_declined(
-    api, make_product, fake_stripe, settings, caplog
+    shopper, make_product, fake_stripe, settings, caplog
 ):
     make_product("MUG-001", price="12.50", on_hand=5)
     settings.STRIPE_SECRET_KEY = "sk_test_revoked"
 
     with caplog.at_level(logging.ERROR):
-        order = place(api)
+        order = shopper.buys({"MUG-001": 2})
 
     order.refresh_from_db()
     assert order.state == "VALIDATED"
@@ -222,11 +191,13 @@ def test_bad_credentials_leave_the_order_waiting_and_flagged_never_declined(
     assert fake_stripe.intents_for(order.reference) == []
 
 
-def test_a_capture_that_keeps_failing_ends_failed_voids_the_hold_and_returns_the_stock(api, make_product, fake_stripe):
+def test_a_capture_that_keeps_failing_ends_failed_voids_the_hold_and_returns_the_stock(
+    shopper, make_product, fake_stripe
+):
     make_product("MUG-001", price="12.50", on_hand=5)
     fake_stripe.fail_next("capture_intent", status=503, times=20)
 
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
 
     order.refresh_from_db()
     assert order.state == "FAILED"
@@ -238,7 +209,7 @@ def test_a_capture_that_keeps_failing_ends_failed_voids_the_hold_and_returns_the
 
 
 def test_an_inventory_step_that_keeps_failing_voids_the_hold_and_never_captures(
-    api, make_product, fake_stripe, monkeypatch
+    shopper, make_product, fake_stripe, monkeypatch
 ):
     make_product("MUG-001", price="12.50", on_hand=5)
 
@@ -247,7 +218,7 @@ def test_an_inventory_step_that_keeps_failing_voids_the_hold_and_never_captures(
 
     monkeypatch.setattr(steps, "move_stock", deduct_fails)
 
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
 
     order.refresh_from_db()
     assert order.state == "FAILED"
@@ -257,9 +228,10 @@ def test_an_inventory_step_that_keeps_failing_voids_the_hold_and_never_captures(
     assert (stock_of("MUG-001").on_hand, stock_of("MUG-001").reserved) == (5, 0)
 
 
-def test_cancelling_a_paid_order_voids_the_hold(api, make_product, fake_stripe, stepwise):
+def test_cancelling_a_paid_order_voids_the_hold(shopper, make_product, fake_stripe, held_pipeline):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = stepwise(place(api), "process_payment")
+    order = held_pipeline.run_by_hand(shopper.buys({"MUG-001": 2}), "process_payment")
+    held_pipeline.run_inline()  # what the cancel sets off runs as in production
     assert order.state == "PAID"
 
     services.cancel_order(order, reason="Shopper called.")
@@ -273,9 +245,10 @@ def test_cancelling_a_paid_order_voids_the_hold(api, make_product, fake_stripe, 
     assert (stock_of("MUG-001").on_hand, stock_of("MUG-001").reserved) == (5, 0)
 
 
-def test_cancelling_a_confirmed_order_refunds_the_capture(api, make_product, fake_stripe, stepwise):
+def test_cancelling_a_confirmed_order_refunds_the_capture(shopper, make_product, fake_stripe, held_pipeline):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = stepwise(place(api), "process_payment", "update_inventory")
+    order = held_pipeline.run_by_hand(shopper.buys({"MUG-001": 2}), "process_payment", "update_inventory")
+    held_pipeline.run_inline()  # what the cancel sets off runs as in production
     assert order.state == "CONFIRMED"
 
     services.cancel_order(order, reason="Shopper called.")
@@ -290,9 +263,12 @@ def test_cancelling_a_confirmed_order_refunds_the_capture(api, make_product, fak
     assert (stock_of("MUG-001").on_hand, stock_of("MUG-001").reserved) == (5, 0)
 
 
-def test_a_void_that_loses_the_race_with_a_capture_is_followed_by_a_refund(api, make_product, fake_stripe, stepwise):
+def test_a_void_that_loses_the_race_with_a_capture_is_followed_by_a_refund(
+    shopper, make_product, fake_stripe, held_pipeline
+):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = stepwise(place(api), "process_payment")
+    order = held_pipeline.run_by_hand(shopper.buys({"MUG-001": 2}), "process_payment")
+    held_pipeline.run_inline()  # what the cancel sets off runs as in production
     intent_id = order.payment.provider_reference
     # Between our read of the intent and our void, it is captured elsewhere.
     fake_stripe.on_call["cancel_intent"] = lambda params: fake_stripe.capture_in_dashboard(intent_id)
@@ -309,11 +285,11 @@ def test_a_void_that_loses_the_race_with_a_capture_is_followed_by_a_refund(api, 
 
 
 def test_an_order_needing_3d_secure_waits_validated_with_the_client_secret_for_the_shoppers_page(
-    api, make_product, fake_stripe
+    api, shopper, make_product, fake_stripe
 ):
     make_product("MUG-001", price="12.50", on_hand=5)
 
-    order = place(api, payment_method="pm_card_threeDSecure2Required")
+    order = shopper.buys({"MUG-001": 2}, pay_with="pm_card_threeDSecure2Required")
 
     body = api.get(f"/api/orders/{order.reference}/").json()
     [intent] = fake_stripe.intents_for(order.reference)
@@ -323,9 +299,9 @@ def test_an_order_needing_3d_secure_waits_validated_with_the_client_secret_for_t
     assert stock_of("MUG-001").reserved == 2
 
 
-def test_a_shopper_who_authenticates_gets_the_order_completed_by_the_webhook(api, make_product, fake_stripe):
+def test_a_shopper_who_authenticates_gets_the_order_completed_by_the_webhook(api, shopper, make_product, fake_stripe):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = place(api, payment_method="pm_card_authenticationRequired")
+    order = shopper.buys({"MUG-001": 2}, pay_with="pm_card_authenticationRequired")
     [intent] = fake_stripe.intents_for(order.reference)
 
     event = fake_stripe.authenticate(intent["id"])
@@ -339,9 +315,9 @@ def test_a_shopper_who_authenticates_gets_the_order_completed_by_the_webhook(api
     assert Order.objects.get(pk=order.pk).payment.client_secret == ""
 
 
-def test_a_failed_authentication_ends_payment_failed_and_releases_the_stock(api, make_product, fake_stripe):
+def test_a_failed_authentication_ends_payment_failed_and_releases_the_stock(api, shopper, make_product, fake_stripe):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = place(api, payment_method="pm_card_threeDSecure2Required")
+    order = shopper.buys({"MUG-001": 2}, pay_with="pm_card_threeDSecure2Required")
     [intent] = fake_stripe.intents_for(order.reference)
 
     deliver(api, fake_stripe.authenticate(intent["id"], succeed=False))
@@ -353,9 +329,11 @@ def test_a_failed_authentication_ends_payment_failed_and_releases_the_stock(api,
     assert (stock_of("MUG-001").on_hand, stock_of("MUG-001").reserved) == (5, 0)
 
 
-def test_an_authentication_the_webhook_never_reported_is_found_by_the_sweeper(api, make_product, fake_stripe, settings):
+def test_an_authentication_the_webhook_never_reported_is_found_by_the_sweeper(
+    shopper, make_product, fake_stripe, settings
+):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = place(api, payment_method="pm_card_threeDSecure2Required")
+    order = shopper.buys({"MUG-001": 2}, pay_with="pm_card_threeDSecure2Required")
     [intent] = fake_stripe.intents_for(order.reference)
     fake_stripe.authenticate(intent["id"])  # the event is lost on its way
 
@@ -367,10 +345,10 @@ def test_an_authentication_the_webhook_never_reported_is_found_by_the_sweeper(ap
 
 
 def test_a_shopper_who_never_authenticates_has_the_intent_cancelled_and_the_order_ended(
-    api, make_product, fake_stripe, settings
+    shopper, make_product, fake_stripe, settings
 ):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = place(api, payment_method="pm_card_threeDSecure2Required")
+    order = shopper.buys({"MUG-001": 2}, pay_with="pm_card_threeDSecure2Required")
     settings.ORDER_STUCK_AFTER_SECONDS = 0
     sweep_stuck_orders()  # still within the time allowed: nothing changes
     order.refresh_from_db()

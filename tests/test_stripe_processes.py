@@ -8,10 +8,10 @@ import requests
 
 from orders.models import Order
 from orders.tasks import sweep_stuck_orders
-from tests.fake_stripe import WEBHOOK_SECRET, WEBHOOK_URL, sign
-from tests.invariants import stock_of
-from tests.processes import wait_until
-from tests.test_processes_pipeline import wait_until_stale
+from tests.support.fake_stripe import WEBHOOK_SECRET, WEBHOOK_URL, sign
+from tests.support.invariants import stock_of
+from tests.support.processes import wait_until_stale
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -5,13 +5,12 @@ import logging
 import pytest
 from django_q.models import Schedule
 
-from orders import pipeline, services
+from orders import services
 from payments import stripe_events
 from payments.models import StripeEvent
 from payments.reconciliation import reconcile_payments
 from payments.stripe_events import process_stripe_event
-from tests.fake_stripe import deliver
-from tests.test_stripe_pipeline import place
+from tests.support.fake_stripe import deliver
 
 
 @pytest.fixture(autouse=True)
@@ -32,10 +31,10 @@ def test_the_reconciler_runs_on_a_schedule_in_every_install(db):
     assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 10, -1)
 
 
-def test_orders_that_agree_with_stripe_are_left_alone(api, make_product, fake_stripe):
+def test_orders_that_agree_with_stripe_are_left_alone(shopper, make_product, fake_stripe):
     make_product("MUG-001", price="12.50", on_hand=5)
-    completed = place(api)
-    declined = place(api, payment_method="pm_card_chargeDeclined")
+    completed = shopper.buys({"MUG-001": 2})
+    declined = shopper.buys({"MUG-001": 2}, pay_with="pm_card_chargeDeclined")
 
     assert reconcile_payments() == 0
 
@@ -44,12 +43,13 @@ def test_orders_that_agree_with_stripe_are_left_alone(api, make_product, fake_st
         assert not order.needs_attention
 
 
-def test_a_charge_kept_for_a_cancelled_order_is_flagged_once(api, make_product, broken_books, monkeypatch, caplog):
+def test_a_charge_kept_for_a_cancelled_order_is_flagged_once(
+    shopper, make_product, broken_books, held_pipeline, caplog
+):
     fake_stripe = broken_books
     make_product("MUG-001", price="12.50", on_hand=5)
-    monkeypatch.setattr(pipeline, "enqueue_advance", lambda order: None)
-    order = place(api)
-    pipeline.run_step(order.pk, "process_payment")
+    order = held_pipeline.run_by_hand(shopper.buys({"MUG-001": 2}), "process_payment")
+    held_pipeline.run_inline()  # the compensation runs as in production
     # Someone captures in Stripe's dashboard, after the shop's void already failed for good.
     [intent] = fake_stripe.intents_for(order.reference)
     fake_stripe.capture_in_dashboard(intent["id"])
@@ -71,10 +71,10 @@ def test_a_charge_kept_for_a_cancelled_order_is_flagged_once(api, make_product, 
     assert any("Charge without an order" in r.getMessage() for r in caplog.records)
 
 
-def test_a_completed_order_whose_payment_stripe_does_not_hold_is_flagged(api, make_product, broken_books):
+def test_a_completed_order_whose_payment_stripe_does_not_hold_is_flagged(shopper, make_product, broken_books):
     fake_stripe = broken_books
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
     [intent] = fake_stripe.intents_for(order.reference)
     intent["status"] = "canceled"  # Stripe's books say otherwise than ours
 
@@ -85,9 +85,11 @@ def test_a_completed_order_whose_payment_stripe_does_not_hold_is_flagged(api, ma
     assert order.events.get(step="reconcile_payments").summary.startswith("Order without a charge")
 
 
-def test_an_event_whose_processing_failed_is_processed_by_the_reconciler(api, make_product, fake_stripe, monkeypatch):
+def test_an_event_whose_processing_failed_is_processed_by_the_reconciler(
+    api, shopper, make_product, fake_stripe, monkeypatch
+):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
     [intent] = fake_stripe.intents_for(order.reference)
     dispute = fake_stripe.dispute(intent["id"])
     stored = StripeEvent.objects.create(event_id=dispute["id"], type=dispute["type"], payload=dispute)

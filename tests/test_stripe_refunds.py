@@ -5,12 +5,10 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Permission, User
 
-from orders import pipeline
 from payments.models import Refund
 from payments.reconciliation import reconcile_payments
 from payments.refunds import issue_refund
-from tests.invariants import stock_of
-from tests.test_stripe_pipeline import place
+from tests.support.invariants import stock_of
 
 
 @pytest.fixture(autouse=True)
@@ -37,9 +35,9 @@ def refunded_at_stripe(fake_stripe, order) -> int:
     return fake_stripe.charge_of(intent["id"])["amount_refunded"]
 
 
-def test_a_manager_refunds_part_of_a_completed_order_then_the_rest(api, make_product, fake_stripe, manager):
+def test_a_manager_refunds_part_of_a_completed_order_then_the_rest(shopper, make_product, fake_stripe, manager):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
     assert "Refund all or part" in manager.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
     assert "25.00 USD" in manager.get(refund_page(order)).content.decode()
 
@@ -68,9 +66,11 @@ def test_a_manager_refunds_part_of_a_completed_order_then_the_rest(api, make_pro
     assert stock_of("MUG-001").on_hand == 3  # a refund gives money back, not stock
 
 
-def test_a_refund_sent_again_is_not_made_twice_but_two_equal_refunds_are_two(api, make_product, fake_stripe, manager):
+def test_a_refund_sent_again_is_not_made_twice_but_two_equal_refunds_are_two(
+    shopper, make_product, fake_stripe, manager
+):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
 
     manager.post(refund_page(order), {"amount": "5.00"})
     manager.post(refund_page(order), {"amount": "5.00"})
@@ -82,9 +82,9 @@ def test_a_refund_sent_again_is_not_made_twice_but_two_equal_refunds_are_two(api
     assert refunded_at_stripe(fake_stripe, order) == 1000
 
 
-def test_refunding_more_than_is_left_is_refused_and_nothing_happens(api, make_product, fake_stripe, manager):
+def test_refunding_more_than_is_left_is_refused_and_nothing_happens(shopper, make_product, fake_stripe, manager):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
 
     response = manager.post(refund_page(order), {"amount": "25.01"})
 
@@ -94,9 +94,11 @@ def test_refunding_more_than_is_left_is_refused_and_nothing_happens(api, make_pr
     assert not fake_stripe.calls_of("create_refund")
 
 
-def test_a_yen_refund_is_sent_in_whole_yen_and_fractions_of_a_yen_are_refused(api, make_product, fake_stripe, manager):
+def test_a_yen_refund_is_sent_in_whole_yen_and_fractions_of_a_yen_are_refused(
+    shopper, make_product, fake_stripe, manager
+):
     make_product("TEA-JP", price="1200", currency="JPY", on_hand=5)
-    order = place(api, sku="TEA-JP", quantity=2)
+    order = shopper.buys({"TEA-JP": 2})
 
     refused = manager.post(refund_page(order), {"amount": "0.50"})
     manager.post(refund_page(order), {"amount": "500"})
@@ -107,9 +109,9 @@ def test_a_yen_refund_is_sent_in_whole_yen_and_fractions_of_a_yen_are_refused(ap
     assert order.payment.amount_refunded == Decimal("500")
 
 
-def test_an_order_not_yet_captured_cannot_be_refunded(api, make_product, fake_stripe, manager):
+def test_an_order_not_yet_captured_cannot_be_refunded(shopper, make_product, fake_stripe, manager):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = place(api, payment_method="pm_card_threeDSecure2Required")
+    order = shopper.buys({"MUG-001": 2}, pay_with="pm_card_threeDSecure2Required")
 
     response = manager.post(refund_page(order), {"amount": ""})
 
@@ -118,10 +120,10 @@ def test_an_order_not_yet_captured_cannot_be_refunded(api, make_product, fake_st
 
 
 def test_a_refund_whose_answer_was_lost_stays_pending_and_the_reconciler_settles_it_once(
-    api, make_product, fake_stripe, manager, settings
+    shopper, make_product, fake_stripe, manager, settings
 ):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
     fake_stripe.hang_next("create_refund")
 
     manager.post(refund_page(order), {"amount": "7.50"})
@@ -140,9 +142,9 @@ def test_a_refund_whose_answer_was_lost_stays_pending_and_the_reconciler_settles
     assert len(fake_stripe.refunds) == 1
 
 
-def test_a_refund_stripe_refuses_is_marked_failed_with_the_reason(api, make_product, fake_stripe, manager):
+def test_a_refund_stripe_refuses_is_marked_failed_with_the_reason(shopper, make_product, fake_stripe, manager):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
     [intent] = fake_stripe.intents_for(order.reference)
     from payments.gateways import get_gateway
 
@@ -159,13 +161,11 @@ def test_a_refund_stripe_refuses_is_marked_failed_with_the_reason(api, make_prod
 
 
 def test_cancelling_a_partly_refunded_confirmed_order_refunds_the_rest(
-    api, make_product, fake_stripe, manager, monkeypatch
+    shopper, make_product, fake_stripe, manager, held_pipeline
 ):
     make_product("MUG-001", price="12.50", on_hand=5)
-    monkeypatch.setattr(pipeline, "enqueue_advance", lambda order: None)
-    order = place(api)
-    for step in ("process_payment", "update_inventory"):
-        pipeline.run_step(order.pk, step)
+    order = held_pipeline.run_by_hand(shopper.buys({"MUG-001": 2}), "process_payment", "update_inventory")
+    held_pipeline.run_inline()  # the refunds and the compensation run as in production
     manager.post(refund_page(order), {"amount": "10.00"})
 
     manager.post("/admin/orders/order/", {"action": "cancel_selected", "_selected_action": [order.pk]})
@@ -179,12 +179,11 @@ def test_cancelling_a_partly_refunded_confirmed_order_refunds_the_rest(
 
 
 def test_a_manager_cancels_an_order_in_progress_from_the_admin_and_the_hold_is_voided(
-    api, make_product, fake_stripe, manager, monkeypatch
+    shopper, make_product, fake_stripe, manager, held_pipeline
 ):
     make_product("MUG-001", price="12.50", on_hand=5)
-    monkeypatch.setattr(pipeline, "enqueue_advance", lambda order: None)
-    order = place(api)
-    pipeline.run_step(order.pk, "process_payment")
+    order = held_pipeline.run_by_hand(shopper.buys({"MUG-001": 2}), "process_payment")
+    held_pipeline.run_inline()  # the compensation runs as in production
 
     manager.post("/admin/orders/order/", {"action": "cancel_selected", "_selected_action": [order.pk]})
 
@@ -196,9 +195,9 @@ def test_a_manager_cancels_an_order_in_progress_from_the_admin_and_the_hold_is_v
     assert (stock_of("MUG-001").on_hand, stock_of("MUG-001").reserved) == (5, 0)
 
 
-def test_staff_who_may_only_view_orders_can_neither_refund_nor_cancel(api, make_product, fake_stripe, client):
+def test_staff_who_may_only_view_orders_can_neither_refund_nor_cancel(shopper, make_product, fake_stripe, client):
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = place(api)
+    order = shopper.buys({"MUG-001": 2})
     viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_order"))
     client.force_login(viewer)

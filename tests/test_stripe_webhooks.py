@@ -8,19 +8,18 @@ from decimal import Decimal
 from orders.models import Order
 from payments.gateways import get_gateway
 from payments.models import StripeEvent
-from tests.fake_stripe import WEBHOOK_URL, deliver, sign
-from tests.test_stripe_pipeline import place
+from tests.support.fake_stripe import WEBHOOK_URL, deliver, sign
 
 
-def a_paid_order(api, make_product, fake_stripe, *, payment_method="pm_card_visa") -> tuple[Order, dict]:
+def a_paid_order(shopper, make_product, fake_stripe, *, pay_with="pm_card_visa") -> tuple[Order, dict]:
     make_product("MUG-001", price="12.50", on_hand=5)
-    order = place(api, payment_method=payment_method)
+    order = shopper.buys({"MUG-001": 2}, pay_with=pay_with)
     [intent] = fake_stripe.intents_for(order.reference)
     return order, intent
 
 
-def test_a_signed_event_is_accepted_stored_and_processed(api, make_product, fake_stripe):
-    order, intent = a_paid_order(api, make_product, fake_stripe)
+def test_a_signed_event_is_accepted_stored_and_processed(api, shopper, make_product, fake_stripe):
+    order, intent = a_paid_order(shopper, make_product, fake_stripe)
     event = fake_stripe.event("payment_intent.succeeded", intent["id"])
 
     response = deliver(api, event)
@@ -32,8 +31,10 @@ def test_a_signed_event_is_accepted_stored_and_processed(api, make_product, fake
     assert stored.processed_at is not None
 
 
-def test_a_body_changed_after_signing_is_refused_and_nothing_is_written(api, make_product, fake_stripe, caplog):
-    order, intent = a_paid_order(api, make_product, fake_stripe)
+def test_a_body_changed_after_signing_is_refused_and_nothing_is_written(
+    api, shopper, make_product, fake_stripe, caplog
+):
+    order, intent = a_paid_order(shopper, make_product, fake_stripe)
     event = fake_stripe.dispute(intent["id"])
     signed = json.dumps(event)
     tampered = signed.replace('"fraudulent"', '"duplicate"')
@@ -48,8 +49,8 @@ def test_a_body_changed_after_signing_is_refused_and_nothing_is_written(api, mak
     assert any("refused a Stripe webhook" in r.getMessage() for r in caplog.records)
 
 
-def test_an_event_signed_with_another_secret_is_refused(api, make_product, fake_stripe):
-    order, intent = a_paid_order(api, make_product, fake_stripe)
+def test_an_event_signed_with_another_secret_is_refused(api, shopper, make_product, fake_stripe):
+    order, intent = a_paid_order(shopper, make_product, fake_stripe)
 
     response = deliver(api, fake_stripe.dispute(intent["id"]), secret="whsec_someone_else")
 
@@ -57,8 +58,8 @@ def test_an_event_signed_with_another_secret_is_refused(api, make_product, fake_
     assert StripeEvent.objects.count() == 0
 
 
-def test_a_signature_older_than_the_tolerance_is_refused_as_a_replay(api, make_product, fake_stripe, settings):
-    order, intent = a_paid_order(api, make_product, fake_stripe)
+def test_a_signature_older_than_the_tolerance_is_refused_as_a_replay(api, shopper, make_product, fake_stripe, settings):
+    order, intent = a_paid_order(shopper, make_product, fake_stripe)
     event = fake_stripe.dispute(intent["id"])
 
     stale = deliver(api, event, timestamp=int(time.time()) - settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS - 60)
@@ -88,9 +89,9 @@ def test_webhooks_are_refused_when_stripe_is_not_configured(api, transactional_d
 
 
 def test_a_dispute_flags_the_order_for_a_manager_once_however_often_it_is_delivered(
-    api, make_product, fake_stripe, caplog
+    api, shopper, make_product, fake_stripe, caplog
 ):
-    order, intent = a_paid_order(api, make_product, fake_stripe)
+    order, intent = a_paid_order(shopper, make_product, fake_stripe)
     event = fake_stripe.dispute(intent["id"], reason="product_not_received")
 
     with caplog.at_level(logging.ERROR):
@@ -107,8 +108,8 @@ def test_a_dispute_flags_the_order_for_a_manager_once_however_often_it_is_delive
     assert any("needs attention" in r.getMessage() for r in caplog.records)
 
 
-def test_a_refund_made_in_stripes_dashboard_is_recorded_once(api, make_product, fake_stripe):
-    order, intent = a_paid_order(api, make_product, fake_stripe)
+def test_a_refund_made_in_stripes_dashboard_is_recorded_once(api, shopper, make_product, fake_stripe):
+    order, intent = a_paid_order(shopper, make_product, fake_stripe)
     get_gateway().refund(provider_reference=intent["id"], amount_minor=500, idempotency_key="dashboard-refund")
     event = fake_stripe.event("charge.refunded")
 
@@ -123,8 +124,8 @@ def test_a_refund_made_in_stripes_dashboard_is_recorded_once(api, make_product, 
     assert "5.00 USD refunded" in note.summary
 
 
-def test_events_arriving_out_of_order_end_as_the_provider_says(api, make_product, fake_stripe):
-    order, intent = a_paid_order(api, make_product, fake_stripe, payment_method="pm_card_threeDSecure2Required")
+def test_events_arriving_out_of_order_end_as_the_provider_says(api, shopper, make_product, fake_stripe):
+    order, intent = a_paid_order(shopper, make_product, fake_stripe, pay_with="pm_card_threeDSecure2Required")
     authorised = fake_stripe.authenticate(intent["id"])
     # A failure reported about this intent, older than the authorisation, arrives first.
     stale_failure = {
@@ -148,8 +149,8 @@ def test_events_arriving_out_of_order_end_as_the_provider_says(api, make_product
     assert len(fake_stripe.calls_of("capture_intent")) == 1
 
 
-def test_money_arriving_after_the_order_ended_is_given_back(api, make_product, fake_stripe):
-    order, intent = a_paid_order(api, make_product, fake_stripe, payment_method="pm_card_threeDSecure2Required")
+def test_money_arriving_after_the_order_ended_is_given_back(api, shopper, make_product, fake_stripe):
+    order, intent = a_paid_order(shopper, make_product, fake_stripe, pay_with="pm_card_threeDSecure2Required")
     deliver(api, fake_stripe.authenticate(intent["id"], succeed=False))
     order.refresh_from_db()
     assert order.state == "PAYMENT_FAILED"
@@ -178,13 +179,11 @@ def test_an_event_for_a_payment_of_no_known_order_is_stored_and_ignored(api, tra
 
 
 def test_the_webhook_answers_at_once_and_leaves_the_work_to_the_task_queue(
-    api, make_product, fake_stripe, held_pipeline, monkeypatch
+    api, shopper, make_product, fake_stripe, held_pipeline
 ):
-    from django_q.conf import Conf
-
     held_pipeline.run_inline()
-    order, intent = a_paid_order(api, make_product, fake_stripe)
-    monkeypatch.setattr(Conf, "SYNC", False)  # from here on, tasks wait in the queue
+    order, intent = a_paid_order(shopper, make_product, fake_stripe)
+    held_pipeline.hold()  # from here on, tasks wait in the queue
     event = fake_stripe.dispute(intent["id"])
 
     response = deliver(api, event)

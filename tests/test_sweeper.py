@@ -16,7 +16,7 @@ from orders.pipeline import run_step
 from orders.tasks import sweep_stuck_orders
 from payments.models import SimulatedPaymentIntent
 from receipts.models import Receipt
-from tests.invariants import stock_of
+from tests.support.invariants import stock_of
 
 # Every scenario ends with the ledger summing to on hand and no stock below zero.
 pytestmark = pytest.mark.usefixtures("stock_invariants_hold")

@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -18,6 +17,8 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
+
+from tests.support.waiting import wait_until
 
 ACCESS_KEY = "test"
 SECRET_KEY = "test"
@@ -52,19 +53,19 @@ class LocalAws:
 
 
 def _wait_until_ready(endpoint_url: str, process: subprocess.Popen, log_path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"ministack exited with {process.returncode}: {log_path.read_text()[-2000:]}")
         try:
-            if requests.get(f"{endpoint_url}/_ministack/health", timeout=5).ok:
-                return
+            return requests.get(f"{endpoint_url}/_ministack/health", timeout=5).ok
         except requests.RequestException:
             # The socket listens from the start, so until the app is up a request is
             # accepted by the kernel and then times out rather than being refused.
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"ministack did not answer within 60 s: {log_path.read_text()[-2000:]}")
+            return False
+
+    wait_until(
+        ready, timeout=60, message=lambda: f"ministack did not answer within 60 s: {log_path.read_text()[-2000:]}"
+    )
 
 
 @pytest.fixture(scope="session")

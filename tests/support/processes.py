@@ -17,8 +17,8 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import quote
@@ -27,7 +27,9 @@ import pytest
 import requests
 from django.db import connection
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from tests.support import PROJECT_DIR
+from tests.support.waiting import wait_until
+
 PYTHON = sys.executable
 # Bounds on every wait, so a broken pipeline fails a test instead of hanging the run.
 START_TIMEOUT = 60
@@ -86,14 +88,18 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
     def wait_for_log(self, pattern: str, timeout: float = START_TIMEOUT) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def logged() -> re.Match | None:
             if match := re.search(pattern, self.log()):
                 return match
             if self.popen.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.popen.returncode}:\n{self.log()[-4000:]}")
-            time.sleep(0.1)
-        raise AssertionError(f"{self.name} did not log {pattern!r} within {timeout}s:\n{self.log()[-4000:]}")
+            return None
+
+        return wait_until(
+            logged,
+            timeout=timeout,
+            message=lambda: f"{self.name} did not log {pattern!r} within {timeout}s:\n{self.log()[-4000:]}",
+        )
 
     def kill(self) -> None:
         """SIGKILL the whole process group: no worker gets to finish or clean up."""
@@ -123,14 +129,19 @@ class Process:
 
     def _wait_for_group_gone(self) -> None:
         # Forked workers are reparented when the leader dies; wait until none holds the database.
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while time.monotonic() < deadline:
+        def gone() -> bool:
             try:
                 os.killpg(self.popen.pid, 0)
             except ProcessLookupError:
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"{self.name}: processes of group {self.popen.pid} survived SIGKILL")
+                return True
+            return False
+
+        wait_until(
+            gone,
+            timeout=STOP_TIMEOUT,
+            interval=0.05,
+            message=f"{self.name}: processes of group {self.popen.pid} survived SIGKILL",
+        )
 
 
 class Shop:
@@ -192,15 +203,19 @@ class Shop:
         )  # fmt: skip
         port = process.wait_for_log(r"Listening at: http://127\.0\.0\.1:(\d+)").group(1)
         self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:  # the master listens before a worker has booted
+
+        def answering() -> bool:
+            # The master listens before a worker has booted: until one has, a request is
+            # refused or (on a loaded machine) waits in the backlog past its timeout.
             try:
-                if requests.get(f"{self.url}/api/products/", timeout=5).status_code == 200:
-                    return self.url
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"web server not answering:\n{process.log()[-4000:]}")
+                return requests.get(f"{self.url}/api/products/", timeout=5).status_code == 200
+            except (requests.ConnectionError, requests.Timeout):
+                return False
+
+        wait_until(
+            answering, timeout=START_TIMEOUT, message=lambda: f"web server not answering:\n{process.log()[-4000:]}"
+        )
+        return self.url
 
     def start_cluster(self, *, workers: int = 2, **env: str) -> Process:
         """Start `manage.py qcluster` and wait until it is taking tasks."""
@@ -231,6 +246,8 @@ class Shop:
     # --- what a shopper does and sees ------------------------------------------------------
 
     def place_order(self, lines: list[tuple[str, int]], *, payment_method: str = "pm_card_visa", **kwargs) -> dict:
+        """Place an order over HTTP, expect it accepted (202), and return the API's body;
+        `kwargs` go to `requests.post` (headers, a longer timeout), but for `email`."""
         response = requests.post(
             f"{self.url}/api/orders/",
             json={
@@ -238,7 +255,7 @@ class Shop:
                 "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines],
                 "payment_method": payment_method,
             },
-            timeout=30,
+            timeout=kwargs.pop("timeout", 30),
             **kwargs,
         )
         assert response.status_code == 202, response.text
@@ -251,13 +268,14 @@ class Shop:
 
     def wait_for_final_state(self, reference: str, timeout: float = ORDER_TIMEOUT) -> dict:
         """Poll the order's status URL until it reaches a final state and has its receipt or failure."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            body = self.order(reference)
-            if body["is_final"]:
-                return body
-            time.sleep(0.2)
-        raise AssertionError(f"order {reference} still {body['state']} after {timeout}s:\n{self.logs()}")
+        return wait_until(
+            lambda: (body := self.order(reference))["is_final"] and body,
+            timeout=timeout,
+            interval=0.2,
+            message=lambda: (
+                f"order {reference} still {self.order(reference)['state']} after {timeout}s:\n{self.logs()}"
+            ),
+        )
 
     def emails(self) -> list[EmailMessage]:
         """Every email the processes wrote through the file backend."""
@@ -275,27 +293,30 @@ def pdf_text(pdf: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
 
 
-def wait_until(condition, *, timeout: float = ORDER_TIMEOUT, interval: float = 0.1, message: str = ""):
-    """Poll `condition` until it returns something truthy, and return that."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(interval)
-    raise AssertionError(message or f"condition not met within {timeout}s")
+def wait_until_stale(reference: str) -> None:
+    """Wait until the order looks stuck to the sweeper (untouched for ORDER_STUCK_AFTER_SECONDS)."""
+    from django.utils import timezone
+
+    from orders.models import Order
+
+    wait_until(
+        lambda: (
+            Order.objects.get(reference=reference).updated_at < timezone.now() - timedelta(seconds=STUCK_AFTER_SECONDS)
+        ),
+        timeout=STUCK_AFTER_SECONDS + 10,
+    )
 
 
 @pytest.fixture
-def shop(transactional_db, tmp_path, settings, monkeypatch) -> Iterator[Shop]:
+def shop(transactional_db, tmp_path, settings, held_pipeline) -> Iterator[Shop]:
     """The shop's processes on this test's database; all stopped (or killed) afterwards.
 
-    The test process enqueues onto the same ORM queue as the processes it starts, not inline,
-    so that what it queues (a sweep, a nudge) is run by the cluster as in production.
+    The test process holds its pipeline (conftest's `held_pipeline`): it enqueues onto the
+    same ORM queue as the processes it starts, not inline, so that what it queues (a sweep,
+    a nudge) is run by the cluster as in production.
     """
     from django_q.conf import Conf
 
-    monkeypatch.setattr(Conf, "SYNC", False)
-    monkeypatch.setattr(Conf, "ORM", "default")  # the processes' queue, even where the shell sets REDIS_URL
     settings.ORDER_STUCK_AFTER_SECONDS = STUCK_AFTER_SECONDS
     shop = Shop(tmp_path, cluster_name=Conf.CLUSTER_NAME)
     try:

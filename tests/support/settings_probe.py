@@ -5,9 +5,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+from tests.support import PROJECT_DIR
+
 # Unset in the probe unless a test sets them, whatever the developer's shell exports.
 SWITCHES = ("AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "RECEIPT_LINK_TTL_SECONDS", "EMAIL_HOST", "EMAIL_BACKEND")
 
