@@ -10,8 +10,9 @@ INDEX = settings.BASE_DIR / "frontend" / "dist" / "index.html"
 
 @require_GET
 @never_cache
-def shop_page(request):
-    """Serve the built page; its hashed assets are cached for a year, the page itself never."""
+def shop_page(request, reference: str = ""):
+    """Serve the built page (the shop at /, one order at /orders/<reference>: the app reads the
+    path); its hashed assets are cached for a year, the page itself never."""
     if not INDEX.exists():
         return HttpResponseNotFound("The shop page is not built: run `make run` (or `npm run build` in frontend/).")
     return HttpResponse(INDEX.read_bytes(), content_type="text/html; charset=utf-8")

@@ -4,12 +4,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.frontend import shop_page
 from inventory.apis import ProductListApi
-from orders.apis import OrderDetailApi, OrderReceiptApi, PlaceOrderApi
+from orders.apis import OrderDetailApi, OrderReceiptApi, PlaceOrderApi, ShopConfigApi
 from receipts.apis import ReceiptDownloadApi
 
 urlpatterns = [
     path("", shop_page, name="shop"),
+    # The shopper's page of one order (the link emails carry): the same app, which reads the path.
+    path("orders/<str:reference>", shop_page, name="shop-order"),
     path("admin/", admin.site.urls),
+    path("api/shop-config", ShopConfigApi.as_view(), name="shop-config"),
     path("api/products/", ProductListApi.as_view(), name="product-list"),
     path("api/orders/", PlaceOrderApi.as_view(), name="order-place"),
     path("api/place-order", PlaceOrderApi.as_view(), name="order-place-alias"),

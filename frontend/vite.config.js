@@ -1,5 +1,5 @@
-import { defineConfig } from "vite";
 import react from "@vitejs/plugin-react";
+import { defineConfig } from "vitest/config";
 
 // Django serves the build from /static/ (whitenoise: hashed names, compressed, cached for a year).
 export default defineConfig({
@@ -7,4 +7,5 @@ export default defineConfig({
   plugins: [react()],
   build: { outDir: "dist", emptyOutDir: true, manifest: false },
   server: { proxy: { "/api": "http://127.0.0.1:8000" } },
+  test: { environment: "jsdom", setupFiles: ["src/test-setup.ts"], restoreMocks: true, unstubGlobals: true },
 });

@@ -12,9 +12,13 @@ class ProductOutput(serializers.Serializer):
     price = serializers.DecimalField(max_digits=12, decimal_places=2)
     currency = serializers.CharField()
     available = serializers.SerializerMethodField()
+    low_stock = serializers.SerializerMethodField(help_text="A few units left: at or below the low-stock threshold.")
 
     def get_available(self, product) -> int:
         return max(product.available or 0, 0)
+
+    def get_low_stock(self, product) -> bool:
+        return 0 < self.get_available(product) <= product.low_stock_threshold
 
 
 class ProductListApi(APIView):

@@ -4,14 +4,17 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import condition
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orders.models import OrderState
-from orders.selectors import order_for_shopper
+from orders.selectors import order_for_shopper, order_version
 from orders.services import IdempotencyConflict, InvalidOrderLines, place_order
+from payments.services import offered_test_payment_methods
 from receipts.services import receipt_download_url
 
 
@@ -141,10 +144,24 @@ class PlaceOrderApi(APIView):
         return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
 
 
-class OrderDetailApi(APIView):
-    """GET /api/orders/<reference>/: the order's state, lines, totals and history."""
+def _order_etag(request, reference: str) -> str | None:
+    # Weak: the body's signed receipt link differs from one second to the next, its meaning not.
+    version = order_version(reference)
+    return f'W/"{version}"' if version else None
 
-    @extend_schema(responses={200: OrderOutput})
+
+class OrderDetailApi(APIView):
+    """GET /api/orders/<reference>/: the order's state, lines, totals and history.
+
+    Answers with an ETag; a poll sending it back as If-None-Match gets a bodiless 304 while
+    nothing changed, for one small query.
+    """
+
+    @extend_schema(
+        responses={200: OrderOutput, 304: None},
+        parameters=[OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, required=False)],
+    )
+    @method_decorator(condition(etag_func=_order_etag))
     def get(self, request, reference: str):
         order = order_for_shopper(reference)
         if order is None:
@@ -165,3 +182,37 @@ class OrderReceiptApi(APIView):
         if receipt is None or not receipt.stored_at:
             raise Http404
         return HttpResponseRedirect(receipt_download_url(receipt, base_url=request.build_absolute_uri("/")[:-1]))
+
+
+class PaymentMethodOptionOutput(serializers.Serializer):
+    id = serializers.CharField()
+    label = serializers.CharField()
+
+
+class ShopConfigOutput(serializers.Serializer):
+    shop_name = serializers.CharField()
+    stripe_publishable_key = serializers.CharField(
+        help_text="Set: the page collects cards with Stripe.js (Elements). Empty: it offers the test methods."
+    )
+    test_mode = serializers.BooleanField(help_text="No real money moves: the page says so.")
+    test_payment_methods = PaymentMethodOptionOutput(many=True)
+    tax_rate = serializers.DecimalField(max_digits=7, decimal_places=4, help_text="0.2 is 20%.")
+
+
+class ShopConfigApi(APIView):
+    """GET /api/shop-config: what the shop page needs to know before it can take an order."""
+
+    @extend_schema(responses={200: ShopConfigOutput})
+    def get(self, request):
+        publishable_key = settings.STRIPE_PUBLISHABLE_KEY if settings.PAYMENT_GATEWAY == "stripe" else ""
+        test_mode = settings.PAYMENT_GATEWAY != "stripe" or not settings.STRIPE_SECRET_KEY.startswith(
+            ("sk_live_", "rk_live_")
+        )
+        config = {
+            "shop_name": settings.SHOP_NAME,
+            "stripe_publishable_key": publishable_key,
+            "test_mode": test_mode,
+            "test_payment_methods": offered_test_payment_methods(),
+            "tax_rate": settings.SHOP_TAX_RATE,
+        }
+        return Response(ShopConfigOutput(config).data)

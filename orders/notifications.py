@@ -68,7 +68,7 @@ def build_order_email(order: Order, kind: str) -> EmailMultiAlternatives:
         "money_note": MONEY_AFTER_FAILURE.get(order.state, ""),
         # A stable address: it redirects to a freshly signed link, so the email never expires.
         "receipt_link": settings.PUBLIC_BASE_URL + reverse("order-receipt", args=[order.reference]),
-        "status_link": settings.PUBLIC_BASE_URL + reverse("order-detail", args=[order.reference]),
+        "status_link": settings.PUBLIC_BASE_URL + reverse("shop-order", args=[order.reference]),
     }
     message = EmailMultiAlternatives(
         subject=subject.format(reference=order.reference),

@@ -1,9 +1,10 @@
 """Reads of orders for the API and the back office."""
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Min, Prefetch
+from django.db.models import Count, Max, Min, Prefetch
 from django.utils import timezone
 
 from orders.models import FINAL_STATES, Order, OrderEvent
@@ -17,6 +18,29 @@ def order_for_shopper(reference: str) -> Order | None:
         .filter(reference=reference)
         .first()
     )
+
+
+def order_version(reference: str) -> str | None:
+    """A tag that changes whenever anything the shopper's view of the order shows changes, in one
+    query: every change of state, step, payment or refund writes a history event, and the
+    payment and receipt rows are read besides. None for an unknown order."""
+    row = (
+        Order.objects.filter(reference=reference)
+        .annotate(last_event=Max("events__id"))
+        .values_list(
+            "state",
+            "updated_at",
+            "last_event",
+            "payment__status",
+            "payment__client_secret",
+            "payment__amount_refunded",
+            "receipt__stored_at",
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    return hashlib.sha256(repr(row).encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from orders.models import Order, OrderLine, lock_order
 from orders.models import OrderState as S
 from orders.steps import After, reserve_or_reject
 from orders.transitions import IllegalTransition, end_order
+from payments.services import check_payment_method
 
 CENT = Decimal("0.01")
 
@@ -106,13 +107,16 @@ def place_order(*, email: str, lines: list[dict], payment_method: str, idempoten
     goes on from there) or refused (REJECTED, naming the short lines). A replayed key
     returns the first order and writes nothing.
 
-    Raises `ValidationError` (per field) for a request the catalog cannot fill and
-    `IdempotencyConflict` when the key was used for a different request.
+    Raises `ValidationError` (per field) for a request the catalog cannot fill or a payment
+    method the gateway can never charge, and `IdempotencyConflict` when the key was used for a different request.
     """
     started = time.monotonic()
     fingerprint = request_hash(email=email, lines=lines, payment_method=payment_method)
     try:
         order_lines, currency = _priced_lines(lines)
+        if problem := check_payment_method(payment_method):
+            # Refused now, while the shopper can still choose another, not as a failed order later.
+            raise ValidationError({"payment_method": [problem]})
     except ValidationError:
         # A replay returns its order even when the catalog has changed since.
         if idempotency_key and (existing := _order_with_key(idempotency_key)):

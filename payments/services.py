@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from orders.models import Order
 from payments.gateways import get_gateway
-from payments.gateways.base import GatewayError, GatewayResult, IntentStatus
+from payments.gateways.base import GatewayError, GatewayResult, IntentStatus, PaymentMethodOption
 from payments.models import Payment
 from payments.money import from_minor_units, to_minor_units
 
@@ -34,6 +34,19 @@ PAYMENT_STATUS_FOR = {
 def idempotency_key(order: Order, operation: str) -> str:
     """The provider-side idempotency key of one operation on one order."""
     return f"{order.reference}:{operation}"
+
+
+def check_payment_method(payment_method: str) -> str:
+    """Why the configured gateway could never charge this payment method ("" when it may be tried)."""
+    return get_gateway().check_payment_method(payment_method)
+
+
+def offered_test_payment_methods() -> tuple[PaymentMethodOption, ...]:
+    """What a shop page without a card form may offer: the gateway's test methods, none in live mode
+    or where the page collects cards itself (a Stripe publishable key is set)."""
+    if settings.PAYMENT_GATEWAY == "stripe" and settings.STRIPE_PUBLISHABLE_KEY:
+        return ()
+    return get_gateway().test_payment_methods()
 
 
 def _payment_awaiting_authentication(order: Order) -> Payment | None:

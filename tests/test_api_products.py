@@ -10,8 +10,8 @@ def test_products_for_sale_list_their_price_as_a_decimal_string_and_units_availa
 
     assert response.status_code == 200
     assert response.json() == [
-        {"sku": "BAG-002", "name": "Bag", "price": "1200.00", "currency": "EUR", "available": 0},
-        {"sku": "MUG-001", "name": "Mug", "price": "12.50", "currency": "USD", "available": 7},
+        {"sku": "BAG-002", "name": "Bag", "price": "1200.00", "currency": "EUR", "available": 0, "low_stock": False},
+        {"sku": "MUG-001", "name": "Mug", "price": "12.50", "currency": "USD", "available": 7, "low_stock": False},
     ]
 
 

@@ -12,6 +12,8 @@ from config.env import env_float, env_int, env_str
 PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "simulated")
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+# The key the shop page's Stripe.js uses to collect cards (pk_test_... or pk_live_...); public by design.
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")  # empty: Stripe's own API
 STRIPE_TIMEOUT_SECONDS = env_float("STRIPE_TIMEOUT_SECONDS", "20")
 STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
@@ -22,6 +24,13 @@ if PAYMENT_GATEWAY == "stripe":
         raise ImproperlyConfigured(
             "PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY set to a secret key (sk_test_... or sk_live_...)."
         )
+    if STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_")) and not STRIPE_PUBLISHABLE_KEY.startswith("pk_live_"):
+        raise ImproperlyConfigured(
+            "A live STRIPE_SECRET_KEY needs STRIPE_PUBLISHABLE_KEY set to the live publishable key (pk_live_...): "
+            "without it the shop page cannot take cards."
+        )
+    if STRIPE_PUBLISHABLE_KEY and not STRIPE_PUBLISHABLE_KEY.startswith(("pk_test_", "pk_live_")):
+        raise ImproperlyConfigured("STRIPE_PUBLISHABLE_KEY must be a publishable key (pk_test_... or pk_live_...).")
     if not STRIPE_WEBHOOK_SECRET.startswith("whsec_"):
         raise ImproperlyConfigured(
             "PAYMENT_GATEWAY=stripe needs STRIPE_WEBHOOK_SECRET set to the endpoint's signing secret (whsec_...)."

@@ -32,6 +32,14 @@ class GatewayResult:
     amount_refunded_minor: int = 0
 
 
+@dataclass(frozen=True)
+class PaymentMethodOption:
+    """A payment method a test-mode page may offer in place of a card form."""
+
+    id: str
+    label: str
+
+
 class GatewayError(Exception):
     """A gateway call that did not give an answer about the payment."""
 
@@ -46,6 +54,16 @@ class GatewayConfigurationError(GatewayError):
 
 class PaymentGateway(Protocol):
     name: str
+
+    def check_payment_method(self, payment_method: str) -> str:
+        """Why this payment method can never be charged, in words a shopper reads; "" when it may be tried.
+
+        Only what the gateway can tell without a network call: a placement refuses the
+        method at once instead of an order failing later.
+        """
+
+    def test_payment_methods(self) -> tuple[PaymentMethodOption, ...]:
+        """The methods a page may offer when it has no card form (test mode); none in live mode."""
 
     def authorize(
         self, *, order_reference: str, amount_minor: int, currency: str, payment_method: str, idempotency_key: str

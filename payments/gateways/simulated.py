@@ -25,6 +25,7 @@ from payments.gateways.base import (
     GatewayError,
     GatewayResult,
     IntentStatus,
+    PaymentMethodOption,
     TransientGatewayError,
 )
 from payments.gateways.declines import shopper_message
@@ -49,6 +50,18 @@ DECLINES = {
 }
 SUCCEEDING_FAULTS = {"pm_sim_transient_error", "pm_sim_timeout", "pm_sim_capture_unavailable", "pm_sim_hang"}
 HANG_SECONDS = 60
+KNOWN_METHODS = frozenset(
+    {f"pm_card_{brand}" for brand in CARD_BRANDS} | set(DECLINES) | SUCCEEDING_FAULTS | {"pm_sim_unavailable"}
+)
+# What a page without a card form offers, in the order a tester wants them.
+TEST_PAYMENT_METHODS = (
+    PaymentMethodOption("pm_card_visa", "Visa ending 4242: payment succeeds"),
+    PaymentMethodOption("pm_card_mastercard", "Mastercard ending 4444: payment succeeds"),
+    PaymentMethodOption("pm_card_chargeDeclined", "Card declined"),
+    PaymentMethodOption("pm_card_chargeDeclinedInsufficientFunds", "Card declined: insufficient funds"),
+    PaymentMethodOption("pm_card_chargeDeclinedExpiredCard", "Card declined: expired card"),
+    PaymentMethodOption("pm_sim_transient_error", "Provider glitch, then success (the shop retries)"),
+)
 
 # Stripe's statuses, kept in the book.
 REQUIRES_CAPTURE = "requires_capture"
@@ -90,6 +103,15 @@ def _is_chargeable(payment_method: str) -> bool:
 
 class SimulatedGateway:
     name = "simulated"
+
+    def check_payment_method(self, payment_method: str) -> str:
+        """The simulated gateway knows every id it honours: any other can only decline."""
+        if payment_method in KNOWN_METHODS:
+            return ""
+        return f"Unknown payment method {payment_method!r}: choose one of the test payment methods."
+
+    def test_payment_methods(self) -> tuple[PaymentMethodOption, ...]:
+        return TEST_PAYMENT_METHODS
 
     def authorize(
         self, *, order_reference: str, amount_minor: int, currency: str, payment_method: str, idempotency_key: str

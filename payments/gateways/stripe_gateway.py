@@ -13,6 +13,7 @@ permissions are our configuration's fault and fail loudly.
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from payments.gateways.base import (
     GatewayError,
     GatewayResult,
     IntentStatus,
+    PaymentMethodOption,
     TransientGatewayError,
 )
 from payments.gateways.declines import shopper_message
@@ -45,6 +47,16 @@ STATUS_FOR = {
     "canceled": IntentStatus.VOIDED,
 }
 EXPAND = ["latest_charge"]
+# A PaymentMethod id as Stripe.js creates them (and Stripe's test ids, `pm_card_visa`).
+PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
+# Stripe's test payment methods a page without Stripe.js may offer: none needs the shopper
+# to authenticate, since only Stripe.js can run 3-D Secure.
+TEST_PAYMENT_METHODS = (
+    PaymentMethodOption("pm_card_visa", "Visa: payment succeeds"),
+    PaymentMethodOption("pm_card_mastercard", "Mastercard: payment succeeds"),
+    PaymentMethodOption("pm_card_chargeDeclined", "Card declined"),
+    PaymentMethodOption("pm_card_chargeDeclinedInsufficientFunds", "Card declined: insufficient funds"),
+)
 
 
 class InvalidWebhook(Exception):
@@ -102,7 +114,16 @@ def _declined(error: stripe.CardError) -> GatewayResult:
 class StripeGateway:
     name = "stripe"
 
-    def __init__(self, *, api_key: str, api_base: str = "", timeout: float = 20.0, max_network_retries: int = 2):
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        api_base: str = "",
+        timeout: float = 20.0,
+        max_network_retries: int = 2,
+        live: bool = False,
+    ):
+        self.live = live
         base_addresses = {"api": api_base.rstrip("/")} if api_base else None
         self.client = stripe.StripeClient(
             api_key,
@@ -116,12 +137,22 @@ class StripeGateway:
     def from_settings(cls) -> "StripeGateway":
         return cls(
             api_key=settings.STRIPE_SECRET_KEY,
+            live=settings.STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_")),
             api_base=settings.STRIPE_API_BASE,
             timeout=settings.STRIPE_TIMEOUT_SECONDS,
             max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
         )
 
     # --- the interface ------------------------------------------------------------------
+
+    def check_payment_method(self, payment_method: str) -> str:
+        """Only the id's form: whether Stripe knows the method takes a network call, made at payment."""
+        if PAYMENT_METHOD_ID.fullmatch(payment_method):
+            return ""
+        return "Not a card payment method: expected the id Stripe.js gives (pm_...)."
+
+    def test_payment_methods(self) -> tuple[PaymentMethodOption, ...]:
+        return () if self.live else TEST_PAYMENT_METHODS
 
     def authorize(
         self, *, order_reference: str, amount_minor: int, currency: str, payment_method: str, idempotency_key: str

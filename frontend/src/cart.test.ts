@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { addToCart, cartLines, itemCount, loadCart, pricedLines, removeFromCart, saveCart, setQuantity } from "./cart";
+import type { Product } from "./types";
+
+const product = (sku: string, available: number, price = "10.00"): Product => ({
+  sku,
+  name: `Product ${sku}`,
+  price,
+  currency: "USD",
+  available,
+  low_stock: available > 0 && available <= 5,
+});
+
+describe("the cart", () => {
+  it("adds, changes and removes lines", () => {
+    let cart = addToCart({}, "MUG");
+    cart = addToCart(cart, "MUG");
+    cart = addToCart(cart, "TEE", 3);
+    expect(cart).toEqual({ MUG: 2, TEE: 3 });
+    expect(setQuantity(cart, "TEE", 1)).toEqual({ MUG: 2, TEE: 1 });
+    expect(setQuantity(cart, "TEE", 0)).toEqual({ MUG: 2 });
+    expect(removeFromCart(cart, "MUG")).toEqual({ TEE: 3 });
+    expect(itemCount(cart)).toBe(5);
+  });
+
+  it("is kept across a reload, and a damaged copy starts an empty cart", () => {
+    saveCart({ MUG: 2 });
+    expect(loadCart()).toEqual({ MUG: 2 });
+    localStorage.setItem("shop.cart", "{not json");
+    expect(loadCart()).toEqual({});
+    localStorage.setItem("shop.cart", JSON.stringify({ MUG: -1, TEE: 2.5, CAP: 1 }));
+    expect(loadCart()).toEqual({ CAP: 1 });
+  });
+
+  it("marks sold-out, short and withdrawn lines, and prices only what can be bought", () => {
+    const lines = cartLines({ MUG: 3, TEE: 1, CAP: 1, OLD: 2 }, [product("CAP", 4), product("MUG", 1), product("TEE", 0)]);
+    const bySku = Object.fromEntries(lines.map((line) => [line.sku, line.problem]));
+    expect(bySku).toEqual({
+      CAP: null,
+      MUG: { kind: "short", available: 1 },
+      TEE: { kind: "sold_out" },
+      OLD: { kind: "unavailable" },
+    });
+    expect(pricedLines(lines).map((line) => line.sku)).toEqual(["CAP", "MUG"]);
+  });
+});

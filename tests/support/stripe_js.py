@@ -1,0 +1,50 @@
+"""Stripe.js for the shop page tests: a local stand-in served through Playwright's routes.
+
+The page loads Stripe.js from https://js.stripe.com, which cannot be reached here; the
+route serves tests/support/stripe_js_standin.js instead. Its 3-D Secure challenge posts the
+shopper's answer to https://js.stripe.com/standin/authenticate, which this route turns
+into what Stripe does: the fake Stripe server authenticates the intent (or fails it), and
+the event Stripe would send is delivered, signed, to the shop's webhook.
+"""
+
+import json
+from pathlib import Path
+
+import requests
+
+from tests.support.fake_stripe import WEBHOOK_SECRET, WEBHOOK_URL, FakeStripe, sign
+
+STANDIN = Path(__file__).with_name("stripe_js_standin.js")
+PUBLISHABLE_KEY = "pk_test_standin"
+
+
+def route_stripe_js(page, fake: FakeStripe, shop_url: str) -> None:
+    """Answer the page's requests to js.stripe.com with the stand-in and its authentication."""
+
+    def handle(route, request):
+        if request.method == "POST" and request.url.endswith("/standin/authenticate"):
+            answer = json.loads(request.post_data or "{}")
+            intent_id = answer["client_secret"].split("_secret_")[0]
+            intent = fake.intents.get(intent_id)
+            if intent is None or intent["client_secret"] != answer["client_secret"]:
+                route.fulfill(status=400, content_type="application/json", body=json.dumps({"error": {}}))
+                return
+            event = fake.authenticate(intent_id, succeed=bool(answer["succeed"]))
+            payload = json.dumps(event)
+            delivered = requests.post(
+                shop_url + WEBHOOK_URL,
+                data=payload,
+                headers={"Content-Type": "application/json", "Stripe-Signature": sign(payload, WEBHOOK_SECRET)},
+                timeout=30,
+            )
+            assert delivered.status_code == 200, delivered.text
+            route.fulfill(
+                status=200,
+                content_type="application/json",
+                headers={"Access-Control-Allow-Origin": "*"},
+                body=json.dumps(fake.intents[intent_id]),
+            )
+            return
+        route.fulfill(status=200, content_type="application/javascript", body=STANDIN.read_text())
+
+    page.route("https://js.stripe.com/**", handle)
