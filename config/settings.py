@@ -172,7 +172,10 @@ SHOP_ADDRESS = os.environ.get("SHOP_ADDRESS", "1 Market Street, Springfield")
 SHOP_TAX_ID = os.environ.get("SHOP_TAX_ID", "VAT 000000000")
 SHOP_TAX_RATE = Decimal(os.environ.get("SHOP_TAX_RATE", "0"))
 # Absolute base of links put in emails (the receipt link); the request's host when serving.
-PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Unset, the address `make run` serves on, which follows PORT.
+PUBLIC_BASE_URL = (
+    os.environ.get("PUBLIC_BASE_URL") or "http://127.0.0.1:" + (os.environ.get("PORT") or "8000")
+).rstrip("/")
 
 # Email: SMTP when EMAIL_HOST is set (Django's own variable names), the console otherwise.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
