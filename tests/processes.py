@@ -197,7 +197,7 @@ class Shop:
             try:
                 if requests.get(f"{self.url}/api/products/", timeout=5).status_code == 200:
                     return self.url
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a loaded machine boots workers slowly
                 pass
             time.sleep(0.1)
         raise AssertionError(f"web server not answering:\n{process.log()[-4000:]}")

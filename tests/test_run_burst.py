@@ -57,6 +57,14 @@ def available(shop: Shop) -> int:
     return next(p["available"] for p in products if p["sku"] == SKU)
 
 
+def in_stock(shop: Shop) -> bool:
+    """The shop answers, with the whole stock on sale (a loaded machine boots its workers slowly)."""
+    try:
+        return available(shop) == STOCK
+    except (requests.ConnectionError, requests.Timeout):
+        return False
+
+
 def group_alive(pid: int) -> bool:
     try:
         os.killpg(pid, 0)
@@ -82,7 +90,7 @@ def served(tmp_path):
         run.wait_for_log(rf"Listening at: http://127\.0\.0\.1:{port}")
         run.wait_for_log(r"Q Cluster .+ running")
         shop.url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: available(shop) == STOCK, timeout=START_TIMEOUT, message="the shop does not answer")
+        wait_until(lambda: in_stock(shop), timeout=START_TIMEOUT, message="the shop does not answer")
         yield shop, run
     finally:
         shop.stop_all()
