@@ -10,7 +10,8 @@ SHOP_ADDRESS = env_str("SHOP_ADDRESS", "1 Market Street, Springfield")
 SHOP_TAX_ID = env_str("SHOP_TAX_ID", "VAT 000000000")
 SHOP_TAX_RATE = env_decimal("SHOP_TAX_RATE", "0")
 # Absolute base of links put in emails (the receipt link); the request's host when serving.
-PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Unset, the address `make run` serves on, which follows PORT.
+PUBLIC_BASE_URL = (env_str("PUBLIC_BASE_URL") or "http://127.0.0.1:" + (env_str("PORT") or "8000")).rstrip("/")
 
 # Limits on one order, refused with a 400 beyond them.
 ORDER_MAX_LINES = env_int("ORDER_MAX_LINES", 100)
