@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from framework import log_context
 from orders.models import ActorKind, EventKind, Order, OrderEvent
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def start_run(step: str, order: Order, *, actor: Actor = PIPELINE) -> StepRun:
     """The next attempt of `step` on `order`: attempts are numbered by the step's earlier
     events, not counting those where the step only waited."""
     previous = OrderEvent.objects.filter(order=order, step=step).exclude(outcome=Outcome.SKIPPED).count()
+    log_context.bind(order=order.reference, step=step, attempt=previous + 1)
     return StepRun(step=step, attempt=previous + 1, actor=actor)
 
 
@@ -71,6 +73,7 @@ def _write(
     error: str = "",
     **parameters,
 ) -> OrderEvent:
+    duration_ms = run.elapsed_ms()
     return OrderEvent.objects.create(
         order=order,
         kind=kind,
@@ -81,7 +84,7 @@ def _write(
         to_state=to_state,
         error=error[:2000],
         parameters=parameters,
-        duration_ms=run.elapsed_ms(),
+        duration_ms=duration_ms,
         actor_kind=run.actor.kind,
         actor=run.actor.name,
     )
