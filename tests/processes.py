@@ -45,6 +45,7 @@ NOT_INHERITED = {
     "Q_SYNC",
     "Q_CLUSTER_NAME",
     "DJANGO_DEBUG",
+    "PROMETHEUS_MULTIPROC_DIR",  # the test process's own; each shop's processes share one under VAR_DIR
 }
 
 
@@ -197,7 +198,7 @@ class Shop:
             try:
                 if requests.get(f"{self.url}/api/products/", timeout=5).status_code == 200:
                     return self.url
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a worker still loading the app, on a busy machine
                 pass
             time.sleep(0.1)
         raise AssertionError(f"web server not answering:\n{process.log()[-4000:]}")

@@ -1,0 +1,28 @@
+"""gunicorn's configuration for the shop (gunicorn reads ./gunicorn.conf.py by default).
+
+The settings are loaded here, in the master, before any worker forks: they set
+PROMETHEUS_MULTIPROC_DIR (config/settings/metrics.py), which prometheus_client must see
+before its first import for the workers' counts to go to the shared folder. Starting, the
+master removes the files of processes that no longer run; a worker that exits is marked
+dead, as prometheus_client's multiprocess mode asks.
+"""
+
+import os
+
+from django.conf import settings
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+settings.METRICS_DIR  # noqa: B018  (loads the settings, which set the metrics folder)
+
+
+def on_starting(server):
+    from framework.metrics import forget_dead_processes
+
+    removed = forget_dead_processes()
+    server.log.info("metrics in %s (%d files of dead processes removed)", settings.METRICS_DIR, removed)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
