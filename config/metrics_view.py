@@ -11,7 +11,7 @@ import hmac
 import logging
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
@@ -119,6 +119,8 @@ def refusal(request: HttpRequest) -> HttpResponse | None:
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     """The text exposition format, for Prometheus."""
+    if not settings.METRICS_ENABLED:
+        raise Http404("Metrics are off (METRICS_ENABLED=0).")
     if refused := refusal(request):
         return refused
     return HttpResponse(generate_latest(shop_registry()), content_type=CONTENT_TYPE_LATEST)

@@ -9,12 +9,17 @@ the queue, low stock) is not here: it is collected when scraped, from the select
 
 Facts written inside a transaction are counted once it commits (`count_on_commit`), so a
 rolled-back attempt is not counted as something that happened.
+
+METRICS_ENABLED=0 turns recording off: every metric below is then `Unrecorded`, which
+does nothing, and `/metrics` answers 404. The benchmark runs both ways to price the metrics.
 """
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from prometheus_client import Counter, Histogram, multiprocess
 
@@ -25,6 +30,31 @@ PREFIX = "shop"
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 ORDER_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 RENDER_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
+
+ENABLED = settings.METRICS_ENABLED
+
+
+class Unrecorded:
+    """A metric that records nothing (METRICS_ENABLED=0), with the calls the shop makes."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def labels(self, *values: str) -> "Unrecorded":
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def observe(self, value: float) -> None:
+        pass
+
+    def time(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+
+if not ENABLED:
+    Counter = Histogram = Unrecorded  # noqa: F811
 
 ORDERS_PLACED = Counter(
     f"{PREFIX}_orders_placed",
@@ -75,7 +105,8 @@ RECONCILER_MISMATCHES = Counter(
 
 def count_on_commit(record: Callable[[], None]) -> None:
     """Record a fact once the current transaction commits (at once outside a transaction)."""
-    transaction.on_commit(record)
+    if ENABLED:
+        transaction.on_commit(record)
 
 
 def metrics_dir() -> Path:

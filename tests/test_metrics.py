@@ -21,6 +21,7 @@ from orders import sweeper
 from orders.models import Order
 from payments.reconciliation import reconcile_payments
 from tests.fake_stripe import deliver
+from tests.settings_probe import in_fresh_process
 from tests.test_stripe_pipeline import place
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
@@ -334,3 +335,19 @@ def test_an_order_placed_twice_with_one_key_is_counted_once(api, make_product):
 
     assert Order.objects.count() == 1
     assert counts.gained("shop_orders_placed_total", currency="USD") == 1
+
+
+def test_with_metrics_off_nothing_is_recorded_and_metrics_is_not_found(tmp_path):
+    code = (
+        "from framework import metrics\n"
+        "metrics.ORDERS_PLACED.labels('USD').inc()\n"
+        "with metrics.RECEIPT_RENDER.time():\n    pass\n"
+        "from django.test import Client\n"
+        "result = [metrics.ENABLED, sorted(p.name for p in metrics.metrics_dir().iterdir()),"
+        " Client().get('/metrics').status_code]"
+    )
+    assert in_fresh_process(tmp_path, {"METRICS_ENABLED": "0", "PROMETHEUS_MULTIPROC_DIR": ""}, code) == [
+        False,
+        [],
+        404,
+    ]
