@@ -4,7 +4,9 @@ The settings are loaded here, in the master, before any worker forks: they set
 PROMETHEUS_MULTIPROC_DIR (config/settings/metrics.py), which prometheus_client must see
 before its first import for the workers' counts to go to the shared folder. Starting, the
 master removes the files of processes that no longer run; a worker that exits is marked
-dead, as prometheus_client's multiprocess mode asks.
+dead, as prometheus_client's multiprocess mode asks. Under LOG_FORMAT=json gunicorn's own
+lines are JSON lines too (its access lines stay off, as they are without LOG_FORMAT: nginx
+in front writes those).
 """
 
 import os
@@ -26,3 +28,22 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+if settings.LOG_FORMAT == "json":
+    _handler = {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": settings.LOGGING["filters"],
+        "formatters": {"json": settings.LOGGING["formatters"]["json"]},
+        "handlers": {
+            "console": {**_handler, "stream": "ext://sys.stdout"},
+            "error_console": {**_handler, "stream": "ext://sys.stderr"},
+        },
+        "root": {"level": "INFO", "handlers": ["console"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "WARNING", "handlers": ["console"], "propagate": False},
+        },
+    }

@@ -124,8 +124,10 @@ def test_counts_scraped_from_metrics_match_what_happened_across_three_web_and_tw
     wait_until(lambda: len(children(web.popen.pid)) == 3, timeout=30)
     assert differences(scrape(url), expected) == {}
 
-    # The cluster's JSON lines carry the id of the request that placed the order.
-    lines = [json.loads(line) for line in cluster.log().splitlines() if line.startswith("{")]
+    # Every line of both is a JSON object; the cluster's carry the id of the request that placed the order.
+    for process in (web, cluster):
+        assert [line for line in process.log().splitlines() if not line.startswith("{")] == []
+    lines = [json.loads(line) for line in cluster.log().splitlines()]
     first = placed[DECLINED]["reference"]
     steps = {line["step"] for line in lines if line["order"] == first and line["request_id"] == f"req-{DECLINED}"}
     assert {"process_payment", "send_notification"} <= steps
