@@ -41,16 +41,16 @@ class Db:
         """1,000 products with plenty of stock, and one hot product; ids for pgbench."""
         self.run(
             """
-            INSERT INTO inventory_product (sku, name, price, currency, active, created_at)
+            INSERT INTO inventory_product (sku, name, price, currency, active, created_at, low_stock_threshold)
             SELECT format('BENCH-%%s', lpad(n::text, 4, '0')), format('Bench product %%s', n),
-                   (5 + n %% 50)::numeric + 0.99, 'USD', true, now()
+                   (5 + n %% 50)::numeric + 0.99, 'USD', true, now(), 5
             FROM generate_series(1, %s) AS n
             """,
             PRODUCTS,
         )
         self.run(
-            "INSERT INTO inventory_product (sku, name, price, currency, active, created_at) "
-            "VALUES (%s, 'The hot product', 19.99, 'USD', true, now())",
+            "INSERT INTO inventory_product (sku, name, price, currency, active, created_at, low_stock_threshold) "
+            "VALUES (%s, 'The hot product', 19.99, 'USD', true, now(), 5)",
             HOT_SKU,
         )
         self.run("INSERT INTO inventory_stock (product_id, on_hand, reserved) SELECT id, 0, 0 FROM inventory_product")

@@ -168,6 +168,19 @@ def render(results: dict) -> str:
         "",
         "flat",
     )
+    row(
+        "7",
+        "metrics: stack CPU ms per order off → on (overhead) · recordings per order × cost = share of an order's CPU",
+        lambda b: (
+            f"{b['metrics']['off_ms_per_order']:.1f} → {b['metrics']['on_ms_per_order']:.1f} ms "
+            f"(**{b['metrics']['overhead_pct']:+.1f}%**) · {b['metrics']['recordings_per_order']:.0f} × "
+            f"{b['metrics']['ns_per_recording']:,} ns = **{b['metrics']['recording_pct']:.2f}%**"
+            if "metrics" in b
+            else "not run"
+        ),
+        "",
+        "< 3%",
+    )
     lines = [_line(header), _line(["---"] * len(header)), *(_line(r) for r in rows)]
 
     ceiling_lines = [

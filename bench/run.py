@@ -36,6 +36,7 @@ from bench.scenarios import (
     measure_accepts,
     measure_hot_product,
     measure_idle_e2e,
+    measure_metrics_overhead,
     measure_pgbench_ceilings,
     measure_receipt_ceiling,
     measure_soak,
@@ -76,6 +77,8 @@ def run_broker(plan: Plan, db_name: str, workdir: Path, broker: str, ceilings: d
         result["hot"] = measure_hot_product(ctx)
         if plan.soak_orders and broker == plan.brokers[0]:
             result["soak"] = measure_soak(ctx, rate=max(1.0, saturated["completed_per_s"] * 0.7))
+        if broker == plan.brokers[0]:
+            result["metrics"] = measure_metrics_overhead(ctx, rate=steady)
         sampler.sample()
         result["memory"] = sampler.summarise()
     finally:

@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -314,3 +315,105 @@ def measure_soak(ctx: ScenarioContext, rate: float) -> dict:
         "cpu": load.pop("cpu"),
         "load": load,
     }
+
+
+# The parts of the stack whose CPU an order costs (not the load tool, not other users).
+STACK_PARTS = ("web", "cluster", "postgres", "redis")
+METRICS_TOKEN = "bench-metrics-token"
+
+
+def _restart_stack(ctx: ScenarioContext, *, metrics: bool) -> None:
+    """The web server and the cluster again, with metrics recorded or not, warmed up."""
+    stack, plan = ctx.stack, ctx.plan
+    stack.env.update(METRICS_ENABLED="1" if metrics else "0", METRICS_TOKEN=METRICS_TOKEN)
+    stack.close()
+    stack.start_web(plan.web_workers, plan.web_threads)
+    stack.start_cluster(plan.cluster_workers)
+    ctx.sampler.web, ctx.sampler.cluster = stack.web, stack.cluster
+    for _ in range(3):  # every worker imports what an order needs before the meter runs
+        place_one_order(stack.url)
+    ctx.db.wait_until_settled(ctx.broker, 60)
+    ctx.db.reset()
+
+
+def _recordings(stack: Stack) -> float:
+    """How many times the stack has recorded a metric so far: every counter's total and
+    every histogram's count, summed over /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    request = urllib.request.Request(f"{stack.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        text = answer.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.type in ("counter", "histogram")
+        for sample in family.samples
+        if sample.name.endswith(("_total", "_count"))
+    )
+
+
+def _ns_per_recording(stack: Stack) -> float:
+    """What one recording costs in a process of the stack (multiprocess mode, its own folder):
+    a labelled counter's inc and a labelled histogram's observe, averaged."""
+    code = (
+        "import time\nfrom framework import metrics\n"
+        "c, h, n = metrics.STEP_ATTEMPTS.labels('bench', 'succeeded'), metrics.STEP_DURATION.labels('bench'), 20000\n"
+        "t = time.perf_counter()\n"
+        "for _ in range(n):\n"
+        "    metrics.STEP_ATTEMPTS.labels('bench', 'succeeded').inc()\n"
+        "    metrics.STEP_DURATION.labels('bench').observe(0.01)\n"
+        "print((time.perf_counter() - t) / (2 * n) * 1e9)"
+    )
+    folder = stack.workdir / "metrics-cost"
+    folder.mkdir(exist_ok=True)
+    env = dict(stack.env, METRICS_ENABLED="1", PROMETHEUS_MULTIPROC_DIR=str(folder))
+    return float(Stack(env=env, workdir=stack.workdir).manage("shell", "-c", code).split()[-1])
+
+
+def measure_metrics_overhead(ctx: ScenarioContext, rate: float) -> dict:
+    """Scenario 7: the stack's CPU per order with metrics recorded against not, at a steady rate.
+
+    The stack is restarted for each run, metrics off then on, then on then off, `repeats`
+    times, so a drift of the shared machine falls on both; each side's median run counts.
+    The whole-stack difference is noisy on a shared machine, so the recording itself is
+    priced too: recordings per order (from /metrics) times what one costs.
+    """
+    runs: dict[str, list[dict]] = {"off": [], "on": []}
+    recorded = []
+    for repeat in range(ctx.plan.repeats):
+        for mode in ("off", "on") if repeat % 2 == 0 else ("on", "off"):
+            _restart_stack(ctx, metrics=mode == "on")
+            before = _recordings(ctx.stack) if mode == "on" else 0.0
+            run = measure_sustained_e2e(ctx, rate, ctx.plan.e2e_seconds)
+            run["stack_ms_per_order"] = round(sum(run["cpu"]["ms_per_order"].get(p, 0) for p in STACK_PARTS), 2)
+            if mode == "on":
+                recorded.append((_recordings(ctx.stack) - before) / run["completed"])
+            runs[mode].append(run)
+    if mode == "off":
+        _restart_stack(ctx, metrics=True)  # the stack as it runs by default, for what follows
+    off = pick_median_run(runs["off"], "stack_ms_per_order")
+    on = pick_median_run(runs["on"], "stack_ms_per_order")
+    per_order = statistics.median(recorded)
+    ns = _ns_per_recording(ctx.stack)
+    recording_ms = per_order * ns / 1e6
+    result = {
+        "offered_per_s": round(rate, 2),
+        "off_ms_per_order": off["stack_ms_per_order"],
+        "on_ms_per_order": on["stack_ms_per_order"],
+        "off_repeats": off["repeats"],
+        "on_repeats": on["repeats"],
+        "overhead_pct": round(
+            100 * (on["stack_ms_per_order"] - off["stack_ms_per_order"]) / off["stack_ms_per_order"], 2
+        ),
+        "recordings_per_order": round(per_order, 1),
+        "ns_per_recording": round(ns),
+        "recording_ms_per_order": round(recording_ms, 3),
+        "recording_pct": round(100 * recording_ms / off["stack_ms_per_order"], 3),
+    }
+    log(
+        f"[{ctx.broker}] metrics: {result['off_ms_per_order']} ms CPU per order off, {result['on_ms_per_order']} on "
+        f"({result['overhead_pct']:+.1f}%); {result['recordings_per_order']} recordings per order at "
+        f"{result['ns_per_recording']} ns = {result['recording_pct']}% of an order's CPU"
+    )
+    return result

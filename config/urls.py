@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.frontend import shop_page
+from config.metrics_view import metrics
 from inventory.apis import ProductListApi
 from orders.apis import OrderDetailApi, OrderReceiptApi, PlaceOrderApi, ShopConfigApi
 from receipts.apis import ReceiptDownloadApi
@@ -21,5 +22,6 @@ urlpatterns = [
     path("api/payments/", include("payments.urls")),
     path("receipts/<str:token>", ReceiptDownloadApi.as_view(), name="receipt-download"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("metrics", metrics, name="metrics"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -13,6 +13,8 @@ from enum import StrEnum
 from django.db import transaction
 from django.utils import timezone
 
+from framework import log_context
+
 logger = logging.getLogger(__name__)
 
 
@@ -40,6 +42,40 @@ def enqueue(task: Task, object_id: int, *, group: str = "pipeline") -> None:
 
     q_options = {"group": group, "broker": broker()}
     async_task(str(task), object_id, task_name=f"{task.short_name}:{object_id}", q_options=q_options)
+
+
+# The key under which a queued task carries the log context of whoever queued it.
+LOG_CONTEXT_KEY = "log_context"
+_BEFORE_KEY = "log_context_before"
+
+
+def carry_log_context() -> None:
+    """Carry the request id from whoever queues a task into the worker that runs it.
+
+    No library carries context into django-q2: the request id goes into the task's package
+    as it is queued (`pre_enqueue`) and is restored around its run (`pre_execute`, then
+    `post_execute_in_worker` puts back what was there, which matters where tasks run inline).
+    Connected once per process, from the orders app's `ready`.
+    """
+    from django_q.signals import post_execute_in_worker, pre_enqueue, pre_execute
+
+    pre_enqueue.connect(_put_context_in_task, dispatch_uid="framework.queue.log_context.enqueue")
+    pre_execute.connect(_take_context_from_task, dispatch_uid="framework.queue.log_context.execute")
+    post_execute_in_worker.connect(_restore_context, dispatch_uid="framework.queue.log_context.done")
+
+
+def _put_context_in_task(sender, task: dict, **kwargs) -> None:
+    if request_id := log_context.current()["request_id"]:
+        task[LOG_CONTEXT_KEY] = {"request_id": request_id}
+
+
+def _take_context_from_task(sender, task: dict, **kwargs) -> None:
+    task[_BEFORE_KEY] = log_context.current()
+    log_context.restore(task.get(LOG_CONTEXT_KEY) or {})
+
+
+def _restore_context(sender, task: dict, **kwargs) -> None:
+    log_context.restore(task.pop(_BEFORE_KEY, {}))
 
 
 def enqueue_on_commit(task: Task, object_id: int, *, group: str = "pipeline") -> None:

@@ -8,7 +8,10 @@ class OrdersConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from framework.queue import carry_log_context
         from framework.schedules import apply_schedules
+
+        carry_log_context()
 
         # post_migrate is sent once per installed app after every migrate (and flush);
         # listening for this one app applies the whole table once, after all migrations.

@@ -14,7 +14,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from orders.models import ActorKind, EventKind, Order, OrderEvent
+from framework import log_context, metrics
+from orders.models import FINAL_STATES, ActorKind, EventKind, Order, OrderEvent, OrderState
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def start_run(step: str, order: Order, *, actor: Actor = PIPELINE) -> StepRun:
     """The next attempt of `step` on `order`: attempts are numbered by the step's earlier
     events, not counting those where the step only waited."""
     previous = OrderEvent.objects.filter(order=order, step=step).exclude(outcome=Outcome.SKIPPED).count()
+    log_context.bind(order=order.reference, step=step, attempt=previous + 1)
     return StepRun(step=step, attempt=previous + 1, actor=actor)
 
 
@@ -71,6 +73,8 @@ def _write(
     error: str = "",
     **parameters,
 ) -> OrderEvent:
+    duration_ms = run.elapsed_ms()
+    metrics.count_on_commit(lambda: _count_attempt(run.step, outcome, duration_ms))
     return OrderEvent.objects.create(
         order=order,
         kind=kind,
@@ -81,10 +85,33 @@ def _write(
         to_state=to_state,
         error=error[:2000],
         parameters=parameters,
-        duration_ms=run.elapsed_ms(),
+        duration_ms=duration_ms,
         actor_kind=run.actor.kind,
         actor=run.actor.name,
     )
+
+
+def _count_attempt(step: str, outcome: str, duration_ms: int) -> None:
+    # Every event is one attempt of its step: each actor is counted the same way.
+    metrics.STEP_ATTEMPTS.labels(step, outcome).inc()
+    metrics.STEP_DURATION.labels(step).observe(duration_ms / 1000)
+    if outcome == Outcome.RETRYING:
+        metrics.STEP_RETRIES.labels(step).inc()
+
+
+def _count_state_change(order: Order, from_state: str) -> None:
+    state, currency = order.state, order.currency
+    completed_after = (order.completed_at - order.created_at).total_seconds() if state == OrderState.COMPLETED else 0
+
+    def record() -> None:
+        if from_state == OrderState.PENDING:
+            metrics.ORDERS_PLACED.labels(currency).inc()
+        if state in FINAL_STATES:
+            metrics.ORDERS_ENDED.labels(state, currency).inc()
+        if state == OrderState.COMPLETED:
+            metrics.ORDER_COMPLETION.observe(completed_after)
+
+    metrics.count_on_commit(record)
 
 
 def _as_error(error: Exception) -> str:
@@ -96,6 +123,7 @@ def state_changed(
 ) -> OrderEvent:
     """The order moved from `from_state` to its current state; a failure end keeps its reason as the error."""
     outcome = Outcome.FAILED if failure_code or failure_reason else Outcome.SUCCEEDED
+    _count_state_change(order, from_state)
     return _write(
         order,
         run,

@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from framework import metrics
 from framework.formatting import format_percent
 from orders.models import Notification, Order, OrderState
 
@@ -89,6 +90,7 @@ def send_order_email(order: Order, kind: str) -> bool:
     try:
         build_order_email(order, kind).send()
     except Exception as error:
+        metrics.EMAILS.labels(kind, "failed").inc()
         Notification.objects.filter(pk=notification.pk).update(
             status=Notification.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000]
         )
@@ -96,4 +98,5 @@ def send_order_email(order: Order, kind: str) -> bool:
     Notification.objects.filter(pk=notification.pk).update(
         status=Notification.Status.SENT, sent_at=timezone.now(), error=""
     )
+    metrics.EMAILS.labels(kind, "sent").inc()
     return True

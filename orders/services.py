@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from framework import log_context
 from inventory.models import Product
 from orders import history, pipeline
 from orders.models import Order, OrderLine, lock_order
@@ -143,6 +144,7 @@ def place_order(*, email: str, lines: list[dict], payment_method: str, idempoten
             # The stock rows are locked last, so a hot product's lock is held only for the
             # reservation, the state change and the commit.
             run = history.StepRun(step="validate_order", attempt=1, started=started)
+            log_context.bind(order=order.reference, step=run.step, attempt=run.attempt)
             if reserve_or_reject(order, order_lines, run) is After.NEXT_STEP:
                 pipeline.enqueue_advance(order.pk)
     except IntegrityError:

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from framework import metrics
 from framework.queue import Task, enqueue
 from orders.models import FINAL_STATES, Notification, Order
 from orders.models import OrderState as S
@@ -55,6 +56,9 @@ def sweep_stuck_orders() -> int:
     )
     for order_id in unnotified:
         enqueue(Task.NOTIFY_FAILURE, order_id)
+    for reason, orders in (("stuck", stuck), ("unsettled", unsettled), ("unnotified", unnotified)):
+        if orders:
+            metrics.SWEEPER_REDRIVES.labels(reason).inc(len(orders))
     if stuck or unsettled or unnotified:
         logger.warning(
             "sweeper re-drove %d stuck, %d unsettled, %d unnotified orders", len(stuck), len(unsettled), len(unnotified)

@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from framework import metrics
 from orders import history
 from orders.models import FAILURE_ENDS, Order
 from orders.models import OrderState as S
@@ -91,6 +92,7 @@ def reconcile_payments() -> int:
             message=message,
         ):
             flagged += 1
+            metrics.RECONCILER_MISMATCHES.inc()
     for refund_id in Refund.objects.filter(status=Refund.Status.PENDING, created_at__lte=settled).values_list(
         "pk", flat=True
     ):

@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
+from framework import metrics
 from orders.models import Order
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, GatewayResult, IntentStatus, PaymentMethodOption
@@ -88,6 +89,7 @@ def record_payment(order: Order, result: GatewayResult) -> Payment:
     payment = Payment.objects.filter(order=order).first() or Payment(
         order=order, provider=get_gateway().name, amount=order.total, currency=order.currency
     )
+    was = payment.status if payment.pk else None
     payment.status = PAYMENT_STATUS_FOR[result.status]
     if result.status == IntentStatus.REFUNDED:
         refunded = from_minor_units(result.amount_refunded_minor, order.currency)
@@ -101,6 +103,11 @@ def record_payment(order: Order, result: GatewayResult) -> Payment:
     # Only a payment waiting for the shopper needs its secret; forget it afterwards.
     payment.client_secret = result.client_secret if result.status == IntentStatus.REQUIRES_ACTION else ""
     payment.save()
+    if payment.status != was:
+        # An outcome is a change of the payment's status: reading the same answer again
+        # (compensation reading a decline) is no new outcome.
+        provider, status, code = payment.provider, str(payment.status), result.decline_code
+        metrics.count_on_commit(lambda: metrics.PAYMENT_OUTCOMES.labels(provider, status, code).inc())
     return payment
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from django.db import transaction
 from django.utils import timezone
 
+from framework import metrics
 from framework.queue import Task, enqueue, enqueue_on_commit
 from orders import history
 from orders.models import FAILURE_ENDS, Order, lock_order
@@ -35,6 +36,7 @@ def receive_stripe_event(event: dict) -> bool:
         )
         if created:
             enqueue_on_commit(Task.PROCESS_STRIPE_EVENT, stored.pk, group="payments")
+    metrics.WEBHOOK_EVENTS.labels("stripe", "accepted" if created else "duplicate").inc()
     if not created:
         logger.info("Stripe event %s (%s) delivered again: ignored", event["id"], event["type"])
     return created

@@ -12,6 +12,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from framework import metrics
 from payments.gateways.stripe_gateway import InvalidWebhook, verify_webhook
 from payments.stripe_events import receive_stripe_event
 
@@ -31,6 +32,7 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
         )
     except InvalidWebhook as error:
         logger.warning("refused a Stripe webhook: %s", error)
+        metrics.WEBHOOK_EVENTS.labels("stripe", "refused").inc()
         return JsonResponse({"error": str(error)}, status=400)
     created = receive_stripe_event(event)
     return JsonResponse({"received": True, "duplicate": not created})

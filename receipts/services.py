@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from framework import metrics
 from framework.formatting import format_percent
 from orders.models import Order
 from receipts.models import Receipt
@@ -78,7 +79,9 @@ def issue_receipt(order: Order, paid_with: PaidWith = PaidWith()) -> Receipt:
         receipt = Receipt.objects.get(order=order)
     if receipt.stored_at:
         return receipt
-    pdf = render_receipt_pdf(receipt_document(order, receipt, paid_with))
+    with metrics.RECEIPT_RENDER.time():
+        pdf = render_receipt_pdf(receipt_document(order, receipt, paid_with))
+    metrics.RECEIPTS_RENDERED.inc()
     storage = receipt_storage()
     key = receipt_key(order, receipt)
     stored = _stored_pdf(storage, key)

@@ -20,7 +20,8 @@ the secret key before the payment keys.
     payments       the gateway, Stripe's keys and limits, 3-D Secure and reconciler timings
     queue          django-q2's Q_CLUSTER and its broker
     api            REST framework and the OpenAPI schema
-    logging        LOGGING
+    logging        LOGGING: plain text or JSON lines (LOG_FORMAT)
+    metrics        Prometheus: the multiprocess folder, the token of /metrics
 """
 
 # The order is the order of evaluation (see above), not the alphabet.
@@ -35,4 +36,5 @@ from .payments import *  # noqa: F403
 from .queue import *  # noqa: F403
 from .api import *  # noqa: F403
 from .logging import *  # noqa: F403
+from .metrics import *  # noqa: F403
 # isort: on

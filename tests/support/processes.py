@@ -47,6 +47,7 @@ NOT_INHERITED = {
     "Q_SYNC",
     "Q_CLUSTER_NAME",
     "DJANGO_DEBUG",
+    "PROMETHEUS_MULTIPROC_DIR",  # the test process's own; each shop's processes share one under VAR_DIR
 }
 
 

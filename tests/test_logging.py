@@ -1,0 +1,134 @@
+"""Logs: one JSON object per line under LOG_FORMAT=json, each carrying the request id (from
+the API request into the tasks it queued), the order's reference, the step and its attempt."""
+
+import io
+import json
+import logging
+
+import pytest
+from django.conf import settings
+
+from framework import log_context
+from tests.support.settings_probe import in_fresh_process
+
+
+@pytest.fixture
+def json_lines():
+    """The root logger also writes through the shop's JSON formatter into a buffer; returns
+    a function giving the records written so far, each parsed from its own line."""
+    options = dict(settings.LOGGING["formatters"]["json"])
+    factory = options.pop("()")
+    module, name = factory.rsplit(".", 1)
+    formatter = getattr(__import__(module, fromlist=[name]), name)(**options)
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(formatter)
+    handler.addFilter(log_context.ContextFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+
+    def lines() -> list[dict]:
+        text = buffer.getvalue()
+        assert text.endswith("\n")
+        return [json.loads(line) for line in text.splitlines()]
+
+    yield lines
+    root.removeHandler(handler)
+
+
+def place(api, *, pay_with="pm_card_visa", request_id=None):
+    body = {"email": "a@example.com", "lines": [{"sku": "MUG-001", "quantity": 1}], "payment_method": pay_with}
+    headers = {"HTTP_X_REQUEST_ID": request_id} if request_id else {}
+    response = api.post("/api/orders/", body, format="json", **headers)
+    assert response.status_code == 202, response.content
+    return response
+
+
+def test_each_record_is_one_json_line_with_the_request_the_order_the_step_and_the_attempt(
+    api, make_product, json_lines
+):
+    make_product("MUG-001", on_hand=5)
+
+    response = place(api, request_id="req-7f3a")
+
+    assert response["X-Request-ID"] == "req-7f3a"
+    reference = response.json()["reference"]
+    moves = {line["message"].split(" (")[0]: line for line in json_lines() if line["message"].startswith("order ")}
+    validated = moves[f"order {reference} PENDING -> VALIDATED"]
+    assert validated["level"] == "INFO"
+    assert validated["logger"] == "orders.transitions"
+    assert {k: validated[k] for k in ("request_id", "order", "step", "attempt")} == {
+        "request_id": "req-7f3a",
+        "order": reference,
+        "step": "validate_order",
+        "attempt": "1",
+    }
+    assert validated["time"].endswith("+00:00")
+    # The tasks the request queued ran inline here: they carry its id, and their own steps.
+    paid = moves[f"order {reference} VALIDATED -> PAID"]
+    assert (paid["request_id"], paid["order"], paid["step"]) == ("req-7f3a", reference, "process_payment")
+    completed = moves[f"order {reference} CONFIRMED -> COMPLETED"]
+    assert (completed["request_id"], completed["step"]) == ("req-7f3a", "send_notification")
+
+
+def test_a_request_without_an_id_or_with_an_unfit_one_gets_a_fresh_id(api, make_product, json_lines):
+    make_product("MUG-001", on_hand=5)
+
+    plain = place(api)
+    forged = place(api, request_id="x\nlevel=ERROR forged")
+
+    for response in (plain, forged):
+        assert len(response["X-Request-ID"]) == 32
+    assert plain["X-Request-ID"] != forged["X-Request-ID"]
+    assert {line["request_id"] for line in json_lines() if line["order"] == forged.json()["reference"]} == {
+        forged["X-Request-ID"]
+    }
+
+
+def test_an_order_that_ends_failed_is_logged_as_an_error(api, make_product, json_lines):
+    make_product("MUG-001", on_hand=5)
+
+    reference = place(api, pay_with="pm_sim_unavailable").json()["reference"]
+
+    [failed] = [line for line in json_lines() if line["message"].startswith(f"order {reference} VALIDATED -> FAILED")]
+    assert failed["level"] == "ERROR"
+    assert (failed["order"], failed["step"]) == (reference, "process_payment")
+    declined = place(api, pay_with="pm_card_chargeDeclined").json()["reference"]
+    [payment_failed] = [line for line in json_lines() if f"{declined} VALIDATED -> PAYMENT_FAILED" in line["message"]]
+    assert payment_failed["level"] == "INFO"  # the shopper's card, not the shop's fault
+
+
+def test_control_characters_in_a_logged_value_cannot_forge_a_line(json_lines):
+    logging.getLogger("tests").warning("shopper wrote %s", 'hi\n{"level": "ERROR", "message": "forged"}\r\x1b[2J')
+
+    [line] = [line for line in json_lines() if line["logger"] == "tests"]
+    assert line["message"] == 'shopper wrote hi\n{"level": "ERROR", "message": "forged"}\r\x1b[2J'
+    assert line["level"] == "WARNING"
+
+
+def test_a_task_queued_by_a_request_runs_with_its_request_id_in_the_worker(
+    api, make_product, held_pipeline, json_lines
+):
+    from django_q.models import OrmQ
+    from django_q.signing import SignedPackage
+    from django_q.tasks import _sync
+
+    make_product("MUG-001", on_hand=5)
+    reference = place(api, request_id="req-queued").json()["reference"]
+    [message] = OrmQ.objects.all()
+    assert message.task["log_context"] == {"request_id": "req-queued"}
+
+    log_context.restore({})  # a worker process knows nothing of the request
+    _sync(SignedPackage.dumps({**message.task, "sync": True}))  # django-q2's own run of one package, in process
+
+    paid = [line for line in json_lines() if line["message"].startswith(f"order {reference} VALIDATED -> PAID")]
+    assert [(line["request_id"], line["step"], line["attempt"]) for line in paid] == [
+        ("req-queued", "process_payment", "1")
+    ]
+    assert log_context.current()["request_id"] == ""  # put back as it was once the task ran
+
+
+def test_log_format_picks_json_or_plain_lines_from_the_environment(tmp_path):
+    code = 'result = settings.LOGGING["handlers"]["console"]["formatter"]'
+    assert in_fresh_process(tmp_path, {"LOG_FORMAT": "json"}, code) == "json"
+    assert in_fresh_process(tmp_path, {"LOG_FORMAT": ""}, code) == "plain"
