@@ -4,12 +4,16 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.frontend import shop_page
 from inventory.apis import ProductListApi
+from monitoring.views import monitoring_page
 from orders.apis import OrderDetailApi, OrderReceiptApi, PlaceOrderApi
 from receipts.apis import ReceiptDownloadApi
 
 urlpatterns = [
     path("", shop_page, name="shop"),
+    # Before admin.site.urls, whose catch-all would take the address.
+    path("admin/monitoring/", admin.site.admin_view(monitoring_page), name="monitoring"),
     path("admin/", admin.site.urls),
+    path("health/", include("monitoring.urls")),
     path("api/products/", ProductListApi.as_view(), name="product-list"),
     path("api/orders/", PlaceOrderApi.as_view(), name="order-place"),
     path("api/place-order", PlaceOrderApi.as_view(), name="order-place-alias"),
