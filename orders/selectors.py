@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Min, Prefetch
+from django.db.models import Count, Min, Prefetch, QuerySet
 from django.utils import timezone
 
 from orders.models import FINAL_STATES, Order, OrderEvent
@@ -38,3 +38,9 @@ def open_orders_by_state(now: datetime | None = None) -> dict[str, OpenOrders]:
         .annotate(count=Count("id"), oldest=Min("updated_at"))
     )
     return {row["state"]: OpenOrders(row["count"], (now - row["oldest"]).total_seconds()) for row in rows}
+
+
+def open_orders_untouched_since(cutoff: datetime) -> QuerySet[Order]:
+    """Orders in a non-final state that have not changed since `cutoff`, oldest first
+    (the (state, updated_at) index): stuck, or merely slow."""
+    return Order.objects.exclude(state__in=FINAL_STATES).filter(updated_at__lt=cutoff).order_by("updated_at")
