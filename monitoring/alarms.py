@@ -149,7 +149,7 @@ def low_stock(now: datetime) -> Finding | None:
     if not products:
         return None
     return Finding(
-        f"{len(products)} products at or under their low-stock threshold",
+        f"{len(products)} product{'s' if len(products) != 1 else ''} at or under the low-stock threshold",
         {"products": {p.sku: p.available for p in products}},
     )
 

@@ -31,7 +31,11 @@ def health_ready(request):
         "failing": failing,
         "checks": {r.name: {"ok": r.ok, "detail": r.detail} for r in results},
     }
-    return JsonResponse(body, status=503 if failing else 200)
+    response = JsonResponse(body, status=503 if failing else 200)
+    # Polled every second: a 503 is the answer, not an error of this view, so Django's
+    # request log does not write an ERROR line per poll (the alarms tell people instead).
+    response._has_been_logged = True
+    return response
 
 
 @never_cache
