@@ -30,8 +30,8 @@ from inventory.selectors import products_low_on_stock
 from monitoring import selectors
 from monitoring.models import AlarmFiring
 from orders import history, sns
-from orders.models import FINAL_STATES, ActorKind, Order, OrderState
-from orders.selectors import open_orders_by_state, open_orders_untouched_since
+from orders.models import ActorKind, Order, OrderState
+from orders.selectors import OPEN_STATES, open_orders_by_state, open_orders_untouched_since
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def orders_over_time_limit(now: datetime) -> Finding | None:
     while an order it flagged is still open (flagging touches the order, resetting its age)."""
     limit = settings.ORDER_TIME_LIMIT_SECONDS
     over = {state: o for state, o in open_orders_by_state(now).items() if o.oldest_age_seconds > limit}
-    still_open = selectors.orders_flagged_by(STUCK_STEP, now - timedelta(days=7)).exclude(state__in=FINAL_STATES)
+    still_open = selectors.orders_flagged_by(STUCK_STEP, now - timedelta(days=7)).filter(state__in=OPEN_STATES)
     if not over and not still_open.exists():
         return None
     stuck = list(open_orders_untouched_since(now - timedelta(seconds=limit))[:MAX_ORDERS])

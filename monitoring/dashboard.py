@@ -40,11 +40,7 @@ class StepRow:
 
 def _state_rows(now: datetime) -> list[StateRow]:
     hour, day = selectors.orders_placed_by_state(now - HOUR), selectors.orders_placed_by_state(now - DAY)
-    return [
-        StateRow(state, hour.get(state, 0), day.get(state, 0))
-        for state in OrderState.values
-        if day.get(state)
-    ]
+    return [StateRow(state, hour.get(state, 0), day.get(state, 0)) for state in OrderState.values if day.get(state)]
 
 
 def _completed_chart(now: datetime):
