@@ -88,6 +88,18 @@ def measure_receipt_ceiling(plan: Plan, stack: Stack) -> dict:
     return result
 
 
+def measure_monitoring_page(plan: Plan, db: Db, stack: Stack) -> dict:
+    """The monitoring page's server time and queries with `plan.monitoring_orders` orders of
+    history (bench/monitoring_page.py); the database is reset afterwards."""
+    from bench import monitoring_page
+
+    db.reset()
+    try:
+        return monitoring_page.measure(stack, monitoring_page.seed(db, plan.monitoring_orders))
+    finally:
+        db.reset()
+
+
 def measure_accepts(ctx: ScenarioContext) -> dict:
     """Scenario 1: accepting orders alone (no cluster running), at fixed concurrencies."""
     plan, stack, db, broker, sampler = ctx.plan, ctx.stack, ctx.db, ctx.broker, ctx.sampler
