@@ -15,9 +15,7 @@ the number of queries, and the slowest query with its time.
 import argparse
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -72,21 +70,10 @@ def seed(db, orders: int) -> dict:
 def measure(stack, seeded: dict) -> dict:
     """Render the page in a fresh process with the stack's settings; its numbers and the seeding's."""
     from bench.log import log
-    from bench.stack import BenchError
 
-    stack.manage("collectstatic", "--noinput", "--verbosity", "0")  # the admin's pages link their CSS
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.monitoring_page", "--render"],
-        cwd=ROOT,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    match = re.search(r"^BENCH_JSON (\{.*\})$", done.stdout, re.M)
-    if done.returncode or not match:
-        raise BenchError(f"monitoring page benchmark failed:\n{done.stdout[-1500:]}\n{done.stderr[-3000:]}")
-    result = {**seeded, **json.loads(match.group(1))}
+    stack.manage("collectstatic", "--noinput", "--verbosity", "0", timeout=900)  # the admin's pages link their CSS
+    rendered = stack.run_json_module("bench.monitoring_page", "--render", what="monitoring page benchmark", timeout=900)
+    result = {**seeded, **rendered}
     log(
         f"monitoring page with {seeded['orders']:,} orders: median {result['median_ms']} ms, "
         f"{result['queries']} queries, slowest {result['slowest_query_ms']} ms"
