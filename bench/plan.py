@@ -23,6 +23,7 @@ class Plan:
     hot_stock: int = 1000
     hot_seconds: float = 10
     soak_orders: int = 10_000
+    monitoring_orders: int = 1_000_000  # history under the monitoring page
     web_workers: int = int(os.environ.get("BENCH_WEB_WORKERS", "3"))
     web_threads: int = int(os.environ.get("BENCH_WEB_THREADS", "1"))
     cluster_workers: int = int(os.environ.get("BENCH_CLUSTER_WORKERS", "2"))
@@ -35,6 +36,7 @@ class Plan:
             plan = cls(quick=False, brokers=brokers)
             plan.repeats = int(os.environ.get("BENCH_REPEATS", plan.repeats))
             plan.soak_orders = int(os.environ.get("BENCH_SOAK_ORDERS", plan.soak_orders))
+            plan.monitoring_orders = int(os.environ.get("BENCH_MONITORING_ORDERS", plan.monitoring_orders))
             return plan
         return cls(
             quick=True,
@@ -50,5 +52,6 @@ class Plan:
             hot_stock=10,
             hot_seconds=2,
             soak_orders=0,
+            monitoring_orders=10_000,
             settle_timeout=120,
         )

@@ -199,6 +199,13 @@ def render(results: dict) -> str:
         f"{receipts['warm_renders_growth_mb']:.1f} MB over the next {receipts['renders']}; render-bound ceiling "
         f"{results['machine']['cores']} cores / {receipts['median_ms']:.1f} ms = **{receipts['ceiling_per_s']:.1f}/s**",
     ]
+    if page := results.get("monitoring_page"):
+        ceiling_lines.append(
+            f"- the monitoring page over {page['orders']:,} orders and {page['events']:,} history events: median "
+            f"**{page['median_ms']:.0f} ms** on the server (worst {page['max_ms']:.0f} ms of {page['renders']}), "
+            f"{page['queries']} queries, the slowest {page['slowest_query_ms']:.0f} ms; /health/ready's checks "
+            f"{page['ready_median_ms']:.0f} ms"
+        )
     return "\n".join(lines + ceiling_lines + [""] + _context(results))
 
 

@@ -37,6 +37,7 @@ from bench.scenarios import (
     measure_hot_product,
     measure_idle_e2e,
     measure_metrics_overhead,
+    measure_monitoring_page,
     measure_pgbench_ceilings,
     measure_receipt_ceiling,
     measure_soak,
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         results["brokers"] = {}
         for broker in plan.brokers:
             results["brokers"][broker] = run_broker(plan, db_name, workdir, broker, results["ceilings"], db)
+        # Last: a million orders of history would slow every scenario's reset before it.
+        results["monitoring_page"] = measure_monitoring_page(plan, db, Stack(env=migrate_env, workdir=workdir))
     finally:
         if db:
             db.purge_queue("redis")

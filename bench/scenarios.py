@@ -5,12 +5,8 @@ The ceilings (pgbench, receipts) run on the database alone; the others run again
 broker's stack, through a ScenarioContext, and leave the database reset for the next.
 """
 
-import json
 import os
-import re
 import statistics
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -21,7 +17,7 @@ from bench.load_tools import place_one_order, run_pgbench, run_wrk
 from bench.log import log
 from bench.meters import CpuMeter, MemorySampler, convert_kib_to_mb
 from bench.plan import Plan
-from bench.stack import ROOT, BenchError, Stack
+from bench.stack import BenchError, Stack
 
 
 def pick_median_run(runs: list[dict], key: str) -> dict:
@@ -72,21 +68,22 @@ def measure_pgbench_ceilings(plan: Plan, db: Db, db_name: str, ids: dict[str, in
 
 def measure_receipt_ceiling(plan: Plan, stack: Stack) -> dict:
     """Scenario 5: one receipt's render time and memory, and cores / render time."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.receipts", str(plan.receipt_renders)],
-        cwd=ROOT,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    match = re.search(r"^BENCH_JSON (\{.*\})$", done.stdout, re.M)
-    if done.returncode or not match:
-        raise BenchError(f"receipt benchmark failed:\n{done.stdout[-1500:]}\n{done.stderr[-3000:]}")
-    result = json.loads(match.group(1))
+    result = stack.run_json_module("bench.receipts", str(plan.receipt_renders), what="receipt benchmark")
     result["ceiling_per_s"] = round(os.cpu_count() / (result["median_ms"] / 1000), 1)
     log(f"receipts: median {result['median_ms']} ms, ceiling {result['ceiling_per_s']}/s")
     return result
+
+
+def measure_monitoring_page(plan: Plan, db: Db, stack: Stack) -> dict:
+    """The monitoring page's server time and queries with `plan.monitoring_orders` orders of
+    history (bench/monitoring_page.py); the database is reset afterwards."""
+    from bench import monitoring_page
+
+    db.reset()
+    try:
+        return monitoring_page.measure(stack, monitoring_page.seed(db, plan.monitoring_orders))
+    finally:
+        db.reset()
 
 
 def measure_accepts(ctx: ScenarioContext) -> dict:

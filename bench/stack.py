@@ -7,7 +7,9 @@ process id. What the processes cost is measured by bench/meters.py.
 """
 
 import contextlib
+import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -147,6 +149,16 @@ class Stack:
         if done.returncode:
             raise BenchError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
+
+    def run_json_module(self, *args: str, what: str, timeout: float = 600) -> dict:
+        """Run `python -m <args>` with the stack's environment; the JSON of its `BENCH_JSON {...}` line."""
+        done = subprocess.run(
+            [sys.executable, "-m", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        match = re.search(r"^BENCH_JSON (\{.*\})$", done.stdout, re.M)
+        if done.returncode or not match:
+            raise BenchError(f"{what} failed:\n{done.stdout[-1500:]}\n{done.stderr[-3000:]}")
+        return json.loads(match.group(1))
 
     def _spawn(self, name: str, cmd: list[str], **kwargs) -> Proc:
         log = self.workdir / f"{name}.log"

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from config.frontend import shop_page
 from config.metrics_view import metrics
 from inventory.apis import ProductListApi
+from monitoring.views import monitoring_page
 from orders.apis import OrderDetailApi, OrderReceiptApi, PlaceOrderApi, ShopConfigApi
 from receipts.apis import ReceiptDownloadApi
 
@@ -12,7 +13,10 @@ urlpatterns = [
     path("", shop_page, name="shop"),
     # The shopper's page of one order (the link emails carry): the same app, which reads the path.
     path("orders/<str:reference>", shop_page, name="shop-order"),
+    # Before admin.site.urls, whose catch-all would take the address.
+    path("admin/monitoring/", admin.site.admin_view(monitoring_page), name="monitoring"),
     path("admin/", admin.site.urls),
+    path("health/", include("monitoring.urls")),
     path("api/shop-config", ShopConfigApi.as_view(), name="shop-config"),
     path("api/products/", ProductListApi.as_view(), name="product-list"),
     path("api/orders/", PlaceOrderApi.as_view(), name="order-place"),

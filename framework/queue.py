@@ -30,6 +30,7 @@ class Task(StrEnum):
     PROCESS_STRIPE_EVENT = "payments.tasks.process_stripe_event"
     ISSUE_REFUND = "payments.tasks.issue_refund"
     RECONCILE_PAYMENTS = "payments.tasks.reconcile_payments"
+    EVALUATE_ALARMS = "monitoring.tasks.evaluate_alarms"
 
     @property
     def short_name(self) -> str:

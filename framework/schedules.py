@@ -65,6 +65,14 @@ SCHEDULES: tuple[DeclaredSchedule, ...] = (
         schedule_type=Schedule.MINUTES,
         minutes=10,
     ),
+    # Checks every alarm rule and emails the managers about what started or stopped firing
+    # (monitoring/alarms.py; thresholds and recipients in config/settings/monitoring.py).
+    DeclaredSchedule(
+        name="evaluate alarms",
+        func=Task.EVALUATE_ALARMS,
+        schedule_type=Schedule.MINUTES,
+        minutes=1,
+    ),
 )
 
 

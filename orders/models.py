@@ -179,7 +179,11 @@ class OrderEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["order", "step"])]
+        indexes = [
+            models.Index(fields=["order", "step"]),
+            # The monitoring page and the alarms read windows of recent events of some kinds.
+            models.Index(fields=["kind", "created_at"], name="order_event_kind_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.step} #{self.attempt}: {self.outcome}"

@@ -4,10 +4,14 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Max, Min, Prefetch
+from django.db.models import Count, Max, Min, Prefetch, QuerySet
 from django.utils import timezone
 
-from orders.models import FINAL_STATES, Order, OrderEvent
+from orders.models import FINAL_STATES, Order, OrderEvent, OrderState
+
+# Named rather than "not final": a list of states reads only their ranges of the
+# (state, updated_at) index, where NOT IN scans every order ever placed (400 ms at a million).
+OPEN_STATES = tuple(state for state in OrderState if state not in FINAL_STATES)
 
 
 def order_for_shopper(reference: str) -> Order | None:
@@ -56,9 +60,15 @@ def open_orders_by_state(now: datetime | None = None) -> dict[str, OpenOrders]:
     query on the (state, updated_at) index; states with no order are absent."""
     now = now or timezone.now()
     rows = (
-        Order.objects.exclude(state__in=FINAL_STATES)
+        Order.objects.filter(state__in=OPEN_STATES)
         .order_by()
         .values("state")
         .annotate(count=Count("id"), oldest=Min("updated_at"))
     )
     return {row["state"]: OpenOrders(row["count"], (now - row["oldest"]).total_seconds()) for row in rows}
+
+
+def open_orders_untouched_since(cutoff: datetime) -> QuerySet[Order]:
+    """Orders in a non-final state that have not changed since `cutoff`, oldest first
+    (the (state, updated_at) index): stuck, or merely slow."""
+    return Order.objects.filter(state__in=OPEN_STATES, updated_at__lt=cutoff).order_by("updated_at")

@@ -1,4 +1,4 @@
-"""Publishing final order states to an SNS topic: the one module that talks to SNS.
+"""Publishing to an SNS topic: final order states (and the alarms' news); the one module that talks to SNS.
 
 The message is JSON (reference, state, email, total, currency) with the state also as a
 message attribute, so subscribers can filter on it. On a FIFO topic the order reference
@@ -33,14 +33,25 @@ def order_state_message(order: Order) -> dict:
 
 def publish_final_state(order: Order) -> str:
     """Publish the order's final state to NOTIFY_SNS_TOPIC_ARN; the SNS message id."""
+    return publish_message(
+        order_state_message(order),
+        attributes={"state": order.state},
+        group_id=order.reference,
+        deduplication_id=f"{order.reference}:{order.state}",
+    )
+
+
+def publish_message(message: dict, *, attributes: dict[str, str], group_id: str, deduplication_id: str) -> str:
+    """Publish a JSON message to NOTIFY_SNS_TOPIC_ARN with string attributes subscribers can
+    filter on; on a FIFO topic grouped and deduplicated by the ids given. The SNS message id."""
     topic_arn = settings.NOTIFY_SNS_TOPIC_ARN
     region = topic_arn.split(":")[3]  # arn:aws:sns:<region>:<account>:<topic>
     request = {
         "TopicArn": topic_arn,
-        "Message": json.dumps(order_state_message(order)),
-        "MessageAttributes": {"state": {"DataType": "String", "StringValue": order.state}},
+        "Message": json.dumps(message),
+        "MessageAttributes": {name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()},
     }
     if topic_arn.endswith(".fifo"):
-        request["MessageGroupId"] = order.reference
-        request["MessageDeduplicationId"] = f"{order.reference}:{order.state}"
+        request["MessageGroupId"] = group_id
+        request["MessageDeduplicationId"] = deduplication_id
     return _sns_client(region, settings.AWS_SNS_ENDPOINT_URL).publish(**request)["MessageId"]

@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from framework import metrics
 from framework.queue import Task, enqueue
-from orders.models import FINAL_STATES, Notification, Order
+from orders.models import Notification, Order
 from orders.models import OrderState as S
+from orders.selectors import open_orders_untouched_since
 from payments.models import MONEY_HELD_STATUSES
 
 logger = logging.getLogger(__name__)
@@ -26,9 +27,7 @@ def sweep_stuck_orders() -> int:
     """
     stale = timezone.now() - timedelta(seconds=settings.ORDER_STUCK_AFTER_SECONDS)
     recent = timezone.now() - timedelta(days=7)
-    stuck = list(
-        Order.objects.exclude(state__in=FINAL_STATES).filter(updated_at__lt=stale).values_list("pk", flat=True)[:1000]
-    )
+    stuck = list(open_orders_untouched_since(stale).values_list("pk", flat=True)[:1000])
     for order_id in stuck:
         enqueue(Task.ADVANCE_ORDER, order_id)
     unsettled = list(

@@ -33,6 +33,8 @@ class Payment(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # The alarm on authorisations about to lapse reads the oldest of one status.
+        indexes = [models.Index(fields=["status", "updated_at"], name="payment_status_updated")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative"),
             models.CheckConstraint(

@@ -19,6 +19,7 @@ the secret key before the payment keys.
     notifications  email (console or SMTP) and the optional SNS topic
     payments       the gateway, Stripe's keys and limits, 3-D Secure and reconciler timings
     queue          django-q2's Q_CLUSTER and its broker
+    monitoring     the health limits, the alarm thresholds and who alarms email
     api            REST framework and the OpenAPI schema
     logging        LOGGING: plain text or JSON lines (LOG_FORMAT)
     metrics        Prometheus: the multiprocess folder, the token of /metrics
@@ -34,6 +35,7 @@ from .shop import *  # noqa: F403
 from .notifications import *  # noqa: F403
 from .payments import *  # noqa: F403
 from .queue import *  # noqa: F403
+from .monitoring import *  # noqa: F403
 from .api import *  # noqa: F403
 from .logging import *  # noqa: F403
 from .metrics import *  # noqa: F403

@@ -1,0 +1,293 @@
+"""Alarm rules as data, and their evaluation: what is firing, who is told, once.
+
+`RULES` is the table: each rule names itself and has a check that reads the facts (the
+selectors) against thresholds from settings (config/settings/monitoring.py) and returns
+a `Finding` while the rule fires, None while all is well. `evaluate_alarms` runs on the
+cluster's schedule (framework/schedules.py) and keeps one `AlarmFiring` row per stretch of
+firing: the first evaluation that finds a rule firing opens one and emails the order
+managers (and ALARM_EMAILS; and publishes to SNS when NOTIFY_SNS_TOPIC_ARN is set), the
+first that finds it fine again closes it and sends the all-clear. A rule emailed about
+within ALARM_COOLDOWN_SECONDS is not emailed again, so a flapping alarm wakes nobody twice;
+its firing is recorded, and emailed if it still fires once the cooldown is over. A rule
+about given orders flags each of them for a manager, once per finding.
+"""
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMessage
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.urls import reverse
+from django.utils import timezone
+
+from framework.queue import queue_backlog, running_clusters
+from inventory.selectors import products_low_on_stock
+from monitoring import selectors
+from monitoring.models import AlarmFiring
+from orders import history, sns
+from orders.audit import audit_invariants
+from orders.models import ActorKind, Order, OrderState
+from orders.selectors import OPEN_STATES, open_orders_by_state, open_orders_untouched_since
+
+logger = logging.getLogger(__name__)
+
+ALARM = history.Actor(ActorKind.ALARM)
+MANAGERS_GROUP = "Order manager"
+# Orders an alarm lists (and flags) at most, per evaluation.
+MAX_ORDERS = 50
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a firing rule found: a line for the email's subject, details for its body."""
+
+    summary: str
+    details: dict = field(default_factory=dict)
+    orders: Sequence[Order] = ()  # orders to flag for a manager, each once per `finding`
+    finding: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str  # stored on its firings: never renamed
+    title: str
+    check: Callable[[datetime], Finding | None]
+
+
+def failure_rate(now: datetime) -> Finding | None:
+    """Too many of the orders that ended in the window ended FAILED (the pipeline gave up)."""
+    window = settings.ALARM_FAILURE_RATE_WINDOW_SECONDS
+    ended = selectors.orders_ended_since(now - timedelta(seconds=window))
+    total, failed = sum(ended.values()), ended.get(OrderState.FAILED, 0)
+    if total < settings.ALARM_FAILURE_RATE_MIN_ORDERS or failed / total < settings.ALARM_FAILURE_RATE:
+        return None
+    return Finding(
+        f"{failed} of {total} orders ended FAILED in the last {window // 60} min ({failed / total:.0%})",
+        {"ended": ended, "threshold": settings.ALARM_FAILURE_RATE, "window_seconds": window},
+    )
+
+
+STUCK_STEP = "alarm_orders_over_time_limit"  # the step its flags carry: f"alarm_{rule.name}"
+
+
+def orders_over_time_limit(now: datetime) -> Finding | None:
+    """Orders untouched in a non-final state past ORDER_TIME_LIMIT_SECONDS; it keeps firing
+    while an order it flagged is still open (flagging touches the order, resetting its age)."""
+    limit = settings.ORDER_TIME_LIMIT_SECONDS
+    over = {state: o for state, o in open_orders_by_state(now).items() if o.oldest_age_seconds > limit}
+    still_open = selectors.orders_flagged_by(STUCK_STEP, now - timedelta(days=7)).filter(state__in=OPEN_STATES)
+    if not over and not still_open.exists():
+        return None
+    stuck = list(open_orders_untouched_since(now - timedelta(seconds=limit))[:MAX_ORDERS])
+    references = [o.reference for o in stuck] or list(still_open.values_list("reference", flat=True)[:MAX_ORDERS])
+    ages = [f"{o.count} {state}, oldest untouched {o.oldest_age_seconds / 60:.0f} min" for state, o in over.items()]
+    summary = "; ".join(ages) or f"{len(references)} flagged orders still not finished"
+    return Finding(
+        f"Orders over their {limit // 60} min limit: {summary}",
+        {"limit_seconds": limit, "orders": references},
+        orders=stuck,
+        finding="over its time limit",
+    )
+
+
+def queue_age(now: datetime) -> Finding | None:
+    backlog = queue_backlog()
+    if backlog.oldest_age_seconds <= settings.ALARM_QUEUE_AGE_SECONDS:
+        return None
+    return Finding(
+        f"The oldest of {backlog.depth} queued tasks has waited {backlog.oldest_age_seconds:.0f}s",
+        {"depth": backlog.depth, "oldest_age_seconds": round(backlog.oldest_age_seconds)},
+    )
+
+
+def cluster_heartbeat(now: datetime) -> Finding | None:
+    """Fewer clusters report a heartbeat than ALARM_MIN_CLUSTERS. Evaluated by a cluster,
+    this sees a missing one only where several run: `manage.py evaluate_alarms` from cron
+    (and /health/ready) see the last one go."""
+    clusters = running_clusters()
+    if len(clusters) >= settings.ALARM_MIN_CLUSTERS:
+        return None
+    return Finding(
+        f"{len(clusters)} task clusters report a heartbeat, {settings.ALARM_MIN_CLUSTERS} expected",
+        {"running": [c.cluster_id for c in clusters]},
+    )
+
+
+def webhook_failures(now: datetime) -> Finding | None:
+    age = settings.ALARM_WEBHOOK_AGE_SECONDS
+    stale = selectors.stale_stripe_events(now - timedelta(seconds=age))
+    count = stale.count()
+    if not count:
+        return None
+    errors = list(stale.exclude(error="").values_list("event_id", "error")[:10])
+    return Finding(
+        f"{count} Stripe webhook events unprocessed for over {age // 60} min",
+        {"count": count, "errors": [f"{event}: {error[:200]}" for event, error in errors]},
+    )
+
+
+def authorisations_lapsing(now: datetime) -> Finding | None:
+    """Card authorisations not captured that lapse within ALARM_AUTHORIZATION_EXPIRY_HOURS."""
+    hours = settings.PAYMENT_AUTHORIZATION_DAYS * 24 - settings.ALARM_AUTHORIZATION_EXPIRY_HOURS
+    payments = list(selectors.authorisations_lapsing(now - timedelta(hours=hours))[:MAX_ORDERS])
+    if not payments:
+        return None
+    return Finding(
+        f"{len(payments)} payments authorised {hours} h ago or more are not captured: their authorisations lapse soon",
+        {"orders": [p.order.reference for p in payments]},
+        orders=[p.order for p in payments],
+        finding="authorisation lapses uncaptured",
+    )
+
+
+def low_stock(now: datetime) -> Finding | None:
+    products = list(products_low_on_stock()[:MAX_ORDERS])
+    if not products:
+        return None
+    return Finding(
+        f"{len(products)} product{'s' if len(products) != 1 else ''} at or under the low-stock threshold",
+        {"products": {p.sku: p.available for p in products}},
+    )
+
+
+def reconciler_mismatches(now: datetime) -> Finding | None:
+    """Orders the reconciler flagged (our books and the provider's disagree) still waiting for a manager."""
+    hours = settings.ALARM_RECONCILER_WINDOW_HOURS
+    flagged = selectors.orders_flagged_by("reconcile_payments", now - timedelta(hours=hours))
+    references = list(flagged.values_list("reference", flat=True)[:MAX_ORDERS])
+    if not references:
+        return None
+    return Finding(f"{len(references)} orders disagree with the payment provider", {"orders": references})
+
+
+def invariant_violations(now: datetime) -> Finding | None:
+    """The product's audit of its own invariants (`orders.audit`) over its recent window."""
+    report = audit_invariants(window_hours=settings.AUDIT_WINDOW_HOURS)
+    if report.ok:
+        return None
+    violations = [f"{check.name}: {example}" for check in report.checks for example in check.examples]
+    return Finding(f"{report.violations} invariant violations", {"violations": violations[:MAX_ORDERS]})
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("failure_rate", "Orders failing", failure_rate),
+    Rule("orders_over_time_limit", "Orders stuck", orders_over_time_limit),
+    Rule("queue_age", "Queue backing up", queue_age),
+    Rule("cluster_heartbeat", "Task cluster missing", cluster_heartbeat),
+    Rule("webhook_failures", "Stripe webhooks failing", webhook_failures),
+    Rule("authorisations_lapsing", "Authorisations lapsing uncaptured", authorisations_lapsing),
+    Rule("low_stock", "Stock low", low_stock),
+    Rule("reconciler_mismatches", "Payments disagree with the provider", reconciler_mismatches),
+    Rule("invariants", "Invariants broken", invariant_violations),
+)
+RULE_TITLES = {rule.name: rule.title for rule in RULES}
+
+
+def evaluate_alarms(now: datetime | None = None) -> list[AlarmFiring]:
+    """Check every rule once; open, update or close its firing; email what started or stopped.
+    Returns the firings open afterwards."""
+    now = now or timezone.now()
+    for rule in RULES:
+        try:
+            finding = rule.check(now)
+        except Exception as error:  # a check that cannot read its facts is itself worth waking someone for
+            logger.exception("alarm rule %s could not be checked", rule.name)
+            finding = Finding(f"The check itself failed: {type(error).__name__}: {error}"[:300])
+        if finding:
+            _record_firing(rule, finding, now)
+        else:
+            _record_resolved(rule, now)
+    return list(AlarmFiring.objects.filter(resolved_at__isnull=True))
+
+
+def _record_firing(rule: Rule, finding: Finding, now: datetime) -> None:
+    firing = AlarmFiring.objects.filter(rule=rule.name, resolved_at__isnull=True).first()
+    fields = {"last_seen_at": now, "summary": finding.summary[:300], "details": finding.details}
+    if firing is None:
+        try:
+            with transaction.atomic():
+                firing = AlarmFiring.objects.create(rule=rule.name, started_at=now, **fields)
+        except IntegrityError:  # another evaluation opened it just now: that one tells
+            return
+        logger.error("alarm %s firing: %s", rule.name, finding.summary)
+    else:
+        AlarmFiring.objects.filter(pk=firing.pk).update(**fields)
+    for order in finding.orders:
+        history.flag_order(
+            order,
+            actor=ALARM,
+            step=f"alarm_{rule.name}",
+            finding=f"{finding.finding} in {order.state}",
+            message=f"{rule.title}: {finding.summary}",
+        )
+    due = firing.notified_at is None and not _in_cooldown(rule, now)
+    if due and _notify(firing, rule, finding.summary, finding.details, resolved=False):
+        AlarmFiring.objects.filter(pk=firing.pk).update(notified_at=now)
+
+
+def _record_resolved(rule: Rule, now: datetime) -> None:
+    firing = AlarmFiring.objects.filter(rule=rule.name, resolved_at__isnull=True).first()
+    if firing is None or not AlarmFiring.objects.filter(pk=firing.pk, resolved_at__isnull=True).update(resolved_at=now):
+        return
+    logger.warning("alarm %s resolved", rule.name)
+    # Nobody told it fired needs the all-clear.
+    if firing.notified_at and _notify(firing, rule, f"Resolved: {firing.summary}", firing.details, resolved=True):
+        AlarmFiring.objects.filter(pk=firing.pk).update(resolve_notified_at=now)
+
+
+def _in_cooldown(rule: Rule, now: datetime) -> bool:
+    last = AlarmFiring.objects.filter(rule=rule.name).aggregate(last=Max("notified_at"))["last"]
+    return last is not None and now - last < timedelta(seconds=settings.ALARM_COOLDOWN_SECONDS)
+
+
+def alarm_recipients() -> list[str]:
+    """The active order managers' addresses (the group looked up by name now, so people
+    added to it today are told), then ALARM_EMAILS; each once."""
+    managers = get_user_model().objects.filter(groups__name=MANAGERS_GROUP, is_active=True).exclude(email="")
+    addresses = [*managers.order_by("email").values_list("email", flat=True), *settings.ALARM_EMAILS]
+    return list(dict.fromkeys(address.strip() for address in addresses if address.strip()))
+
+
+def _notify(firing: AlarmFiring, rule: Rule, summary: str, details: dict, *, resolved: bool) -> bool:
+    """Email the recipients and publish to SNS. False when the email failed (it is tried
+    again at the next evaluation); a failure is logged and does not stop the other rules."""
+    event = "resolved" if resolved else "firing"
+    if settings.NOTIFY_SNS_TOPIC_ARN:
+        try:
+            sns.publish_message(
+                {"alarm": rule.name, "title": rule.title, "event": event, "summary": summary, "details": details},
+                attributes={"alarm": rule.name, "event": event},
+                group_id=f"alarm:{rule.name}",
+                deduplication_id=f"alarm:{firing.pk}:{event}",
+            )
+        except Exception:
+            logger.exception("alarm %s %s: publishing to SNS failed", rule.name, event)
+    recipients = alarm_recipients()
+    if not recipients:
+        logger.error(
+            "alarm %s %s and nobody to email: no order manager has an address, ALARM_EMAILS is empty", rule.name, event
+        )
+        return True
+    page = settings.PUBLIC_BASE_URL + reverse("monitoring")
+    body = "\n".join(
+        [
+            summary,
+            "",
+            *(f"{key}: {value}" for key, value in details.items()),
+            "",
+            f"Firing since {firing.started_at:%Y-%m-%d %H:%M:%S %Z}.",
+            f"The monitoring page: {page}",
+        ]
+    )
+    subject = f"[{settings.SHOP_NAME}] {'RESOLVED' if resolved else 'ALARM'} {rule.title}: {summary}"[:200]
+    try:
+        EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, recipients).send()
+    except Exception:
+        logger.exception("alarm %s %s: the email to %s failed", rule.name, event, recipients)
+        return False
+    return True

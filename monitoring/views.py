@@ -1,0 +1,49 @@
+"""The health endpoints and the monitoring page: thin views over monitoring/health.py and the selectors."""
+
+from django.contrib import admin
+from django.http import JsonResponse
+from django.template.response import TemplateResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from monitoring import dashboard
+from monitoring.health import run_readiness_checks
+
+MONITORING_PERMISSION = "orders.view_monitoring"
+
+
+@never_cache
+@require_safe
+def health_live(request):
+    """The process is up and answers; nothing behind it is asked."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_safe
+def health_ready(request):
+    """200 when every dependency answers and no order is stuck past its limit, else 503
+    naming what failed."""
+    results = run_readiness_checks()
+    failing = [r.name for r in results if not r.ok]
+    body = {
+        "status": "failing" if failing else "ok",
+        "failing": failing,
+        "checks": {r.name: {"ok": r.ok, "detail": r.detail} for r in results},
+    }
+    response = JsonResponse(body, status=503 if failing else 200)
+    # Polled every second: a 503 is the answer, not an error of this view, so Django's
+    # request log does not write an ERROR line per poll (the alarms tell people instead).
+    response._has_been_logged = True
+    return response
+
+
+@never_cache
+def monitoring_page(request):
+    """The pipeline at a glance, for staff with orders.view_monitoring (wrapped by admin_view in config/urls.py)."""
+    context = {**admin.site.each_context(request), "title": "Monitoring"}
+    if not request.user.has_perm(MONITORING_PERMISSION):
+        context["missing_permission"] = MONITORING_PERMISSION
+        return TemplateResponse(request, "monitoring/refused.html", context, status=403)
+    context.update(dashboard.build_dashboard())
+    return TemplateResponse(request, "monitoring/page.html", context)

@@ -1,0 +1,266 @@
+"""Alarms: rules evaluated against what really happened, emails that really go (aiosmtpd),
+once per firing, none within the cooldown, an all-clear when it resolves."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.utils import timezone
+
+from inventory.models import Stock
+from monitoring.alarms import evaluate_alarms
+from monitoring.models import AlarmFiring
+from orders.models import ActorKind, EventKind, Order, OrderEvent
+from payments.models import Payment, StripeEvent
+from tests.test_notifications_sns import (
+    order_topic,  # noqa: F401  (the fixture, used by its name)
+    received_messages,
+)
+
+MANAGER_EMAIL = "manager@shop.example"
+ON_CALL = "oncall@shop.example"
+
+
+@pytest.fixture
+def alarm_settings(settings):
+    """One failure-rate rule that a test can trip with twenty orders, and no rule that fires
+    merely because a test runs without a cluster or with little stock."""
+    settings.ALARM_EMAILS = [ON_CALL]
+    settings.ALARM_COOLDOWN_SECONDS = 1800
+    settings.ALARM_FAILURE_RATE = 0.5
+    settings.ALARM_FAILURE_RATE_MIN_ORDERS = 10
+    settings.ALARM_FAILURE_RATE_WINDOW_SECONDS = 300
+    settings.ALARM_MIN_CLUSTERS = 0
+    return settings
+
+
+@pytest.fixture
+def managers(transactional_db):
+    """An order manager and a stock clerk, in the groups staff are given (by name)."""
+    manager = User.objects.create_user("mo", MANAGER_EMAIL, is_staff=True)
+    manager.groups.add(Group.objects.get_or_create(name="Order manager")[0])
+    clerk = User.objects.create_user("sam", "clerk@shop.example", is_staff=True)
+    clerk.groups.add(Group.objects.get_or_create(name="Stock clerk")[0])
+    return manager
+
+
+def alarm_emails(smtp_server) -> list:
+    """What reached the managers (the shoppers' own failure emails go to the same server)."""
+    return [m for m in smtp_server.received if MANAGER_EMAIL in m.recipients]
+
+
+def gateway_down_for(shopper, orders: int) -> None:
+    """The simulated gateway fails every call for these orders: each ends FAILED after its retries."""
+    for _ in range(orders):
+        assert shopper.buys({"MUG-001": 1}, pay_with="pm_sim_unavailable").state == "FAILED"
+
+
+def time_passes(seconds: int) -> None:
+    """Move every order and alarm timestamp back, as if `seconds` went by."""
+    back = timedelta(seconds=seconds)
+    for order in Order.objects.all():
+        Order.objects.filter(pk=order.pk).update(updated_at=order.updated_at - back)
+    for firing in AlarmFiring.objects.all():
+        AlarmFiring.objects.filter(pk=firing.pk).update(
+            started_at=firing.started_at - back,
+            last_seen_at=firing.last_seen_at - back,
+            notified_at=firing.notified_at and firing.notified_at - back,
+            resolved_at=firing.resolved_at and firing.resolved_at - back,
+        )
+
+
+def test_a_gateway_down_for_twenty_orders_emails_the_managers_once_then_the_all_clear(
+    alarm_settings, managers, smtp_server, shopper, make_product
+):
+    make_product("MUG-001", on_hand=100)
+    gateway_down_for(shopper, 20)
+
+    evaluate_alarms()
+
+    [fired] = alarm_emails(smtp_server)
+    assert sorted(fired.recipients) == [MANAGER_EMAIL, ON_CALL]  # not the stock clerk
+    assert "ALARM Orders failing: 20 of 20 orders ended FAILED in the last 5 min (100%)" in fired.subject
+    assert "/admin/monitoring/" in fired.part("text/plain")
+
+    evaluate_alarms()  # still firing: nobody is told twice
+    assert len(alarm_emails(smtp_server)) == 1
+
+    time_passes(360)  # the gateway is back, and the failures have left the window
+    for _ in range(2):
+        assert shopper.buys({"MUG-001": 1}).state == "COMPLETED"
+    evaluate_alarms()
+
+    fired, resolved = alarm_emails(smtp_server)
+    assert "RESOLVED Orders failing: Resolved: 20 of 20 orders ended FAILED" in resolved.subject
+    firing = AlarmFiring.objects.get(rule="failure_rate")
+    assert firing.resolved_at and firing.notified_at and firing.resolve_notified_at
+
+
+def test_an_alarm_firing_again_within_the_cooldown_waits_for_its_end_to_email(
+    alarm_settings, managers, smtp_server, shopper, make_product
+):
+    alarm_settings.ALARM_FAILURE_RATE_MIN_ORDERS = 3
+    make_product("MUG-001", on_hand=100)
+    gateway_down_for(shopper, 3)
+    evaluate_alarms()
+    time_passes(360)
+    evaluate_alarms()
+    assert len(alarm_emails(smtp_server)) == 2  # fired, resolved
+
+    gateway_down_for(shopper, 3)  # again, minutes after the first email
+    evaluate_alarms()
+
+    assert len(alarm_emails(smtp_server)) == 2
+    assert AlarmFiring.objects.filter(rule="failure_rate", resolved_at__isnull=True, notified_at__isnull=True).exists()
+
+    time_passes(1800)  # the cooldown is over and it still fires
+    gateway_down_for(shopper, 3)
+    evaluate_alarms()
+    assert "ALARM Orders failing" in alarm_emails(smtp_server)[2].subject
+
+
+def test_an_order_stuck_past_its_limit_fires_its_alarm_and_is_flagged_once(
+    alarm_settings, managers, smtp_server, shopper, make_product, held_pipeline
+):
+    alarm_settings.ORDER_TIME_LIMIT_SECONDS = 600
+    make_product("MUG-001", on_hand=10)
+    order = shopper.buys({"MUG-001": 1})
+    Order.objects.filter(pk=order.pk).update(updated_at=timezone.now() - timedelta(minutes=11))
+
+    evaluate_alarms()
+    evaluate_alarms()  # flagging touched the order; it is still stuck
+
+    firing = AlarmFiring.objects.get(rule="orders_over_time_limit", resolved_at__isnull=True)
+    assert firing.details["orders"] == [order.reference]
+    [email] = alarm_emails(smtp_server)
+    assert "ALARM Orders stuck: Orders over their 10 min limit: 1 VALIDATED, oldest untouched 11 min" in email.subject
+    order.refresh_from_db()
+    assert order.needs_attention
+    [flag] = OrderEvent.objects.filter(order=order, kind=EventKind.FLAGGED)
+    assert flag.actor_kind == ActorKind.ALARM
+    assert flag.parameters["finding"] == "over its time limit in VALIDATED"
+
+    held_pipeline.run_by_hand(order, "process_payment", "update_inventory", "generate_receipt", "send_notification")
+    evaluate_alarms()
+
+    firing.refresh_from_db()
+    assert firing.resolved_at is not None
+    assert "RESOLVED Orders stuck" in alarm_emails(smtp_server)[1].subject
+
+
+def test_an_email_that_fails_is_sent_at_the_next_evaluation(
+    alarm_settings, managers, smtp_server, shopper, make_product
+):
+    alarm_settings.ALARM_FAILURE_RATE_MIN_ORDERS = 3
+    make_product("MUG-001", on_hand=100)
+    gateway_down_for(shopper, 3)
+    smtp_server.stop()
+    evaluate_alarms()
+    assert AlarmFiring.objects.get(rule="failure_rate").notified_at is None
+
+    smtp_server.start()
+    evaluate_alarms()
+
+    assert len(alarm_emails(smtp_server)) == 1
+    assert AlarmFiring.objects.get(rule="failure_rate").notified_at is not None
+
+
+def rules_firing() -> set[str]:
+    return {firing.rule for firing in evaluate_alarms()}
+
+
+def test_without_a_cluster_the_heartbeat_alarm_fires(settings, db):
+    settings.ALARM_MIN_CLUSTERS = 1
+    assert "cluster_heartbeat" in rules_firing()
+
+
+def test_old_queued_tasks_fire_the_queue_alarm(alarm_settings, shopper, make_product, held_pipeline):
+    make_product("MUG-001", on_hand=10)
+    shopper.buys({"MUG-001": 1})
+    assert "queue_age" not in rules_firing()
+    alarm_settings.ALARM_QUEUE_AGE_SECONDS = 0  # the task queued above has waited longer than that
+    assert "queue_age" in rules_firing()
+
+
+def test_stripe_events_left_unprocessed_fire_the_webhook_alarm(alarm_settings, db):
+    event = StripeEvent.objects.create(event_id="evt_1", type="charge.refunded", payload={}, error="KeyError: 'x'")
+    assert "webhook_failures" not in rules_firing()
+
+    StripeEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - timedelta(minutes=6))
+    assert "webhook_failures" in rules_firing()
+    firing = AlarmFiring.objects.get(rule="webhook_failures")
+    assert firing.details["errors"] == ["evt_1: KeyError: 'x'"]
+
+
+def test_an_authorisation_about_to_lapse_uncaptured_fires_and_flags_its_order(
+    alarm_settings, shopper, make_product, held_pipeline
+):
+    make_product("MUG-001", on_hand=10)
+    order = shopper.buys({"MUG-001": 1})
+    held_pipeline.run_by_hand(order, "process_payment")
+    assert Payment.objects.get(order=order).status == Payment.Status.AUTHORIZED
+    assert "authorisations_lapsing" not in rules_firing()
+
+    Payment.objects.filter(order=order).update(updated_at=timezone.now() - timedelta(days=6, hours=1))
+
+    assert "authorisations_lapsing" in rules_firing()
+    order.refresh_from_db()
+    assert order.needs_attention
+
+
+def test_low_stock_fires_until_restocked(alarm_settings, make_product):
+    from inventory.models import StockMovement
+    from inventory.services import adjust_stock
+
+    product = make_product("MUG-001", on_hand=3)
+    assert "low_stock" in rules_firing()
+    assert AlarmFiring.objects.get(rule="low_stock").details == {"products": {"MUG-001": 3}}
+
+    adjust_stock(product=product, delta=50, reason=StockMovement.Reason.IMPORT, note="restock")
+    assert "low_stock" not in rules_firing()
+
+
+def test_orders_the_reconciler_flagged_fire_until_a_manager_clears_them(alarm_settings, shopper, make_product):
+    from orders import history
+
+    make_product("MUG-001", on_hand=10)
+    order = shopper.buys({"MUG-001": 1})
+    history.flag_order(
+        order, actor=history.RECONCILER, step="reconcile_payments", finding="amount (pi_1)", message="amount: differs"
+    )
+    assert "reconciler_mismatches" in rules_firing()
+
+    history.clear_flag(order)
+    assert "reconciler_mismatches" not in rules_firing()
+
+
+def break_the_ledger() -> None:
+    """On hand moved without a ledger line: what the audit exists to catch."""
+    Stock.objects.filter(product__sku="MUG-001").update(on_hand=7)
+
+
+def test_an_invariant_the_audit_finds_broken_fires(alarm_settings, make_product):
+    make_product("MUG-001", on_hand=5)
+    assert "invariants" not in rules_firing()
+
+    break_the_ledger()
+
+    assert "invariants" in rules_firing()
+    assert AlarmFiring.objects.get(rule="invariants").details == {
+        "violations": ["ledger sums to on hand: MUG-001: ledger 5, on hand 7"]
+    }
+
+
+@pytest.mark.usefixtures("order_topic")
+def test_a_firing_and_its_end_are_published_to_the_sns_topic(alarm_settings, make_product, request):
+    make_product("MUG-001", on_hand=50)  # well stocked: the ledger is the only alarm
+    Stock.objects.filter(product__sku="MUG-001").update(on_hand=52)
+    evaluate_alarms()
+    Stock.objects.filter(product__sku="MUG-001").update(on_hand=50)
+    evaluate_alarms()
+
+    topic = request.getfixturevalue("order_topic")  # by name: a parameter would shadow the import
+    published = [json.loads(envelope["Message"]) for envelope in received_messages(topic)]
+    assert [(m["alarm"], m["event"]) for m in published] == [("invariants", "firing"), ("invariants", "resolved")]
+    assert published[0]["details"] == {"violations": ["ledger sums to on hand: MUG-001: ledger 50, on hand 52"]}
