@@ -1,10 +1,12 @@
 """An admin page that shows rows and never writes them."""
 
-from django.contrib import admin
+from framework.permissions import PermissionNamingAdmin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(PermissionNamingAdmin):
     """For rows that change through services only (the stock ledger, payments): admin shows them."""
+
+    refused_to_everyone = frozenset({"add", "change", "delete"})
 
     def has_add_permission(self, request):
         return False

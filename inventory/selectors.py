@@ -1,6 +1,7 @@
 """Reads of the catalog."""
 
-from django.db.models import F, QuerySet
+from django.db.models import BooleanField, Case, F, QuerySet, Value, When
+from django.db.models.functions import Coalesce
 
 from inventory.models import Product
 
@@ -12,3 +13,24 @@ def products_for_sale() -> QuerySet[Product]:
         .annotate(available=F("stock__on_hand") - F("stock__reserved"))
         .order_by("sku")
     )
+
+
+def products_with_stock() -> QuerySet[Product]:
+    """Every product with `units_on_hand`, `units_reserved`, `units_available` and `is_low_on_stock`
+    annotated (zero for a product without a stock row), so lists sort and filter on them in SQL."""
+    return Product.objects.annotate(
+        units_on_hand=Coalesce(F("stock__on_hand"), 0),
+        units_reserved=Coalesce(F("stock__reserved"), 0),
+    ).annotate(
+        units_available=F("units_on_hand") - F("units_reserved"),
+        is_low_on_stock=Case(
+            When(units_available__lte=F("low_stock_threshold"), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
+    )
+
+
+def products_low_on_stock() -> QuerySet[Product]:
+    """Products whose available units are at or below their low-stock threshold."""
+    return products_with_stock().filter(is_low_on_stock=True)

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "orders",
     "payments",
     "receipts",
+    "staff",
 ]
 
 MIDDLEWARE = [
