@@ -7,6 +7,9 @@ from inventory.apis import ProductListApi
 from orders.apis import OrderDetailApi, OrderReceiptApi, PlaceOrderApi
 from receipts.apis import ReceiptDownloadApi
 
+# Refusals name the permission that is missing (framework/permissions.py).
+handler403 = "framework.permissions.permission_denied"
+
 urlpatterns = [
     path("", shop_page, name="shop"),
     path("admin/", admin.site.urls),

@@ -1,9 +1,16 @@
 """Refusals that say which permission is missing, so staff know what to ask for."""
 
+import copy
+
 from django.contrib import admin
 from django.contrib.auth import get_permission_codename
 from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
+from django.urls import Resolver404, resolve
+from django.views.defaults import permission_denied as django_permission_denied
+
+# The admin's own views of a model, by URL name suffix, and the permission each needs.
+_ADMIN_VIEW_ACTIONS = {"changelist": "view", "history": "view", "add": "add", "change": "view", "delete": "delete"}
 
 
 def describe_permission(permission: str) -> str:
@@ -27,38 +34,42 @@ def require_permission(user, permission: str) -> None:
         raise PermissionDenied(missing_permission_message(permission))
 
 
-class PermissionNamingAdmin(admin.ModelAdmin):
-    """A model admin whose refused pages name the permission they needed, instead of a bare 403.
+class _EveryPermission:
+    """A stand-in user holding every permission, to ask a model admin whether anyone may do something."""
 
-    Where the admin refuses a page to everyone (a ledger line is never added by hand), it says
-    so rather than naming a permission that would not help.
-    """
+    is_active = is_staff = is_superuser = True
 
-    # Actions this admin refuses whoever asks ("add", "change", "delete").
-    refused_to_everyone: frozenset[str] = frozenset()
+    def has_perm(self, permission, obj=None) -> bool:
+        return True
 
-    def _refuse(self, request, action: str):
-        permission = f"{self.opts.app_label}.{get_permission_codename(action, self.opts)}"
-        if action in self.refused_to_everyone or request.user.has_perm(permission):
-            raise PermissionDenied(f"No one can {action} {self.opts.verbose_name_plural} here.")
-        raise PermissionDenied(missing_permission_message(permission))
 
-    def changelist_view(self, request, extra_context=None):
-        if not self.has_view_or_change_permission(request):
-            self._refuse(request, "view")
-        return super().changelist_view(request, extra_context)
+def _allowed_with_every_permission(model_admin, action: str, request) -> bool:
+    asking = copy.copy(request)
+    asking.user = _EveryPermission()
+    return getattr(model_admin, f"has_{action}_permission")(asking)
 
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        if object_id is None and not self.has_add_permission(request):
-            self._refuse(request, "add")
-        if object_id is not None:
-            if request.method == "POST" and not self.has_change_permission(request):
-                self._refuse(request, "change")
-            if not self.has_view_or_change_permission(request):
-                self._refuse(request, "view")
-        return super().changeform_view(request, object_id, form_url, extra_context)
 
-    def delete_view(self, request, object_id, extra_context=None):
-        if not self.has_delete_permission(request):
-            self._refuse(request, "delete")
-        return super().delete_view(request, object_id, extra_context)
+def _admin_refusal(request) -> str:
+    """Why the admin refused this request, for its own model views, which refuse without saying."""
+    try:
+        url_name = resolve(request.path_info).url_name or ""
+    except Resolver404:
+        return ""
+    for model, model_admin in admin.site._registry.items():
+        opts = model._meta
+        prefix = f"{opts.app_label}_{opts.model_name}_"
+        action = _ADMIN_VIEW_ACTIONS.get(url_name.removeprefix(prefix)) if url_name.startswith(prefix) else None
+        if action is None:
+            continue
+        if action == "view" and request.method == "POST" and url_name.endswith("_change"):
+            action = "change"
+        if not _allowed_with_every_permission(model_admin, action, request):
+            return f"No one can {action} {opts.verbose_name_plural} here."  # a ledger line, a payment
+        return missing_permission_message(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+    return ""
+
+
+def permission_denied(request, exception, template_name="403.html"):
+    """The 403 page (handler403): the refusal's own message, or, for an admin model page, the permission it needed."""
+    message = str(exception) or _admin_refusal(request)
+    return django_permission_denied(request, PermissionDenied(message), template_name=template_name)

@@ -1,12 +1,10 @@
 """An admin page that shows rows and never writes them."""
 
-from framework.permissions import PermissionNamingAdmin
+from django.contrib import admin
 
 
-class ReadOnlyAdmin(PermissionNamingAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin):
     """For rows that change through services only (the stock ledger, payments): admin shows them."""
-
-    refused_to_everyone = frozenset({"add", "change", "delete"})
 
     def has_add_permission(self, request):
         return False

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from framework.csv_response import csv_download
-from framework.permissions import PermissionNamingAdmin, require_permission
+from framework.permissions import require_permission
 from framework.readonly_admin import ReadOnlyAdmin
 from inventory.exports import ledger_rows, product_rows
 from inventory.models import Product, StockMovement
@@ -107,7 +107,7 @@ def stock_links(product: Product, *, can_adjust: bool) -> list[tuple[str, str]]:
 
 
 @admin.register(Product)
-class ProductAdmin(PermissionNamingAdmin):
+class ProductAdmin(admin.ModelAdmin):
     list_display = [
         "sku",
         "name",
@@ -123,8 +123,6 @@ class ProductAdmin(PermissionNamingAdmin):
     search_fields = ["sku", "name"]
     fields = ["sku", "name", "price", "currency", "active", "low_stock_threshold"]
     stock_fields = ["on_hand", "reserved", "available"]
-    # A product with ledger lines is history: take it off sale instead.
-    refused_to_everyone = frozenset({"delete"})
 
     def get_queryset(self, request):
         return products_with_stock()
@@ -137,7 +135,7 @@ class ProductAdmin(PermissionNamingAdmin):
         return self.stock_fields if obj else []
 
     def has_delete_permission(self, request, obj=None):
-        return False
+        return False  # a product with ledger lines is history: take it off sale instead
 
     @admin.display(description="On hand", ordering="units_on_hand")
     def on_hand(self, product):

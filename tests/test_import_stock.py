@@ -26,7 +26,9 @@ def csv_file(tmp_path):
 
 def catalog_state() -> list[tuple]:
     """Everything an import may change, to prove a refused one changed nothing."""
-    products = list(Product.objects.order_by("sku").values_list("sku", "name", "price", "currency"))
+    products = list(
+        Product.objects.order_by("sku").values_list("sku", "name", "price", "currency", "low_stock_threshold", "active")
+    )
     stock = list(Stock.objects.order_by("product__sku").values_list("product__sku", "on_hand", "reserved"))
     return [products, stock, StockMovement.objects.count()]
 
