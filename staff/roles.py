@@ -24,6 +24,11 @@ class Role:
     does: str  # one line for the README
     permissions: tuple[str, ...] = ()  # "app_label.codename"
     every_view_permission: bool = False  # and every "view_" permission of every app
+    extends: "Role | None" = None  # and every permission of that role
+
+    @property
+    def all_permissions(self) -> tuple[str, ...]:
+        return (*(self.extends.all_permissions if self.extends else ()), *self.permissions)
 
 
 STOCK_CLERK = Role(
@@ -42,45 +47,44 @@ STOCK_CLERK = Role(
     ),
 )
 
-_ORDER_MANAGER_PERMISSIONS = (
-    "orders.view_order",
-    "orders.view_orderline",
-    "orders.view_orderevent",
-    "orders.view_notification",
-    "orders.cancel_order",
-    "orders.redrive_order",
-    "orders.retry_order_step",
-    "orders.resend_order_email",
-    "orders.regenerate_receipt",
-    "orders.download_receipt",
-    "orders.export_orders",
-    "orders.view_monitoring",
-    "payments.view_payment",
-    "payments.view_refund",
-    "payments.view_stripeevent",
-    "receipts.view_receipt",
-    # The tiles of the manager's home page: failed and queued tasks, low-stock products.
-    "django_q.view_failure",
-    "django_q.view_success",
-    "django_q.view_ormq",
-    "django_q.view_schedule",
-    "inventory.view_product",
-    "inventory.view_stockmovement",
-)
-
 ORDER_MANAGER = Role(
     "manager",
     "Order manager",
     "Orders: find, cancel, redrive, retry, resend, regenerate receipts, download receipts, export; "
     "the monitoring page; stock read-only.",
-    _ORDER_MANAGER_PERMISSIONS,
+    (
+        "orders.view_order",
+        "orders.view_orderline",
+        "orders.view_orderevent",
+        "orders.view_notification",
+        "orders.cancel_order",
+        "orders.redrive_order",
+        "orders.retry_order_step",
+        "orders.resend_order_email",
+        "orders.regenerate_receipt",
+        "orders.download_receipt",
+        "orders.export_orders",
+        "orders.view_monitoring",
+        "payments.view_payment",
+        "payments.view_refund",
+        "payments.view_stripeevent",
+        "receipts.view_receipt",
+        # The tiles of the manager's home page: failed and queued tasks, low-stock products.
+        "django_q.view_failure",
+        "django_q.view_success",
+        "django_q.view_ormq",
+        "django_q.view_schedule",
+        "inventory.view_product",
+        "inventory.view_stockmovement",
+    ),
 )
 
 REFUNDS = Role(
     "refunds",
     "Refunds",
     "Everything an order manager does, and refunds.",
-    (*_ORDER_MANAGER_PERMISSIONS, "orders.refund_order", "payments.add_refund", "payments.change_refund"),
+    ("orders.refund_order", "payments.add_refund", "payments.change_refund"),
+    extends=ORDER_MANAGER,
 )
 
 AUDITOR = Role(
@@ -96,7 +100,7 @@ ROLE_GROUPS = frozenset(role.group for role in ROLES.values())
 
 def _permissions_of(role: Role, Permission) -> tuple[list, list[str]]:
     """The role's Permission rows, and the names it lists that the database lacks."""
-    wanted = set(role.permissions)
+    wanted = set(role.all_permissions)
     query = Q(pk__in=[])
     for name in wanted:
         app_label, _, codename = name.partition(".")

@@ -183,6 +183,8 @@ def roles_markdown() -> str:
     lines = ["| Group | `create_staff --role` | Does | Permissions |", "|---|---|---|---|"]
     for role in ROLES.values():
         permissions = ", ".join(f"`{name}`" for name in role.permissions)
+        if role.extends:
+            permissions = f"all of {role.extends.group}'s, and {permissions}"
         if role.every_view_permission:
             permissions = "every `view_` permission of every app" + (f", {permissions}" if permissions else "")
         lines.append(f"| {role.group} | `{role.key}` | {role.does} | {permissions} |")
