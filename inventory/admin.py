@@ -108,17 +108,7 @@ def stock_links(product: Product, *, can_adjust: bool) -> list[tuple[str, str]]:
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = [
-        "sku",
-        "name",
-        "price",
-        "currency",
-        "active",
-        "on_hand",
-        "reserved",
-        "available",
-        "low_stock_threshold",
-    ]
+    list_display = ["sku", "name_shown", "price_shown", "on_hand", "reserved", "available", "threshold"]
     list_filter = [LowStockFilter, "active", "currency"]
     search_fields = ["sku", "name"]
     fields = ["sku", "name", "price", "currency", "active", "low_stock_threshold"]
@@ -137,9 +127,24 @@ class ProductAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # a product with ledger lines is history: take it off sale instead
 
+    @admin.display(description="Name", ordering="name")
+    def name_shown(self, product):
+        if product.active:
+            return product.name
+        return format_html('{} <span class="off-sale">(off sale)</span>', product.name)
+
+    @admin.display(description="Price", ordering="price")
+    def price_shown(self, product):
+        return f"{product.price} {product.currency}"
+
+    @admin.display(description="Low at", ordering="low_stock_threshold")
+    def threshold(self, product):
+        return product.low_stock_threshold
+
     @admin.display(description="On hand", ordering="units_on_hand")
     def on_hand(self, product):
-        return product.units_on_hand
+        # The ledger sums to on hand: the number leads to its lines.
+        return format_html('<a href="{}" title="Ledger">{}</a>', ledger_url(product), product.units_on_hand)
 
     @admin.display(description="Reserved", ordering="units_reserved")
     def reserved(self, product):
@@ -154,11 +159,13 @@ class ProductAdmin(admin.ModelAdmin):
         return product.units_available
 
     def get_list_display(self, request):
-        can_adjust = request.user.has_perm(ADJUST)
+        if not request.user.has_perm(ADJUST):
+            return self.list_display
 
         @admin.display(description="Stock")
         def stock_actions(product):
-            return format_html_join(" · ", '<a href="{1}">{0}</a>', stock_links(product, can_adjust=can_adjust))
+            links = stock_links(product, can_adjust=True)[:-1]  # the ledger is behind the on-hand number
+            return format_html_join(" · ", '<a href="{1}">{0}</a>', links)
 
         return [*self.list_display, stock_actions]
 
@@ -236,12 +243,7 @@ class ProductAdmin(admin.ModelAdmin):
                 rows = parse_stock_csv(text)
                 if "apply" in request.POST and not upload:
                     result = apply_stock_import(rows, user=request.user, source=name)
-                    self.message_user(
-                        request,
-                        f"Imported {name}: {result.created} products created, {result.updated} updated, "
-                        f"{result.unchanged} unchanged.",
-                        messages.SUCCESS,
-                    )
+                    self.message_user(request, f"Imported {name}: {result}.", messages.SUCCESS)
                     return redirect("admin:inventory_product_changelist")
                 previews = preview_stock_import(rows)
                 context.update(
@@ -264,12 +266,26 @@ class ProductAdmin(admin.ModelAdmin):
 class StockMovementAdmin(ReadOnlyAdmin):
     """The stock ledger, newest first; per product from the product list's Ledger link."""
 
-    list_display = ["created_at", "product", "quantity", "reason", "note", "order", "user"]
+    list_display = ["when", "product", "change", "reason", "note", "order", "user"]
     list_filter = ["reason"]
     date_hierarchy = "created_at"
     search_fields = ["product__sku", "product__name", "order__reference", "note"]
     list_select_related = ["product", "order", "user"]
     ordering = ["-created_at", "-id"]
+
+    @admin.display(description="When", ordering="created_at")
+    def when(self, line):
+        return line.created_at
+
+    @admin.display(description="Change", ordering="quantity")
+    def change(self, line):
+        return f"{line.quantity:+d}"
+
+    def get_list_display(self, request):
+        # On one product's ledger, the product column would say the same on every line.
+        if "product__id__exact" in request.GET:
+            return [name for name in self.list_display if name != "product"]
+        return self.list_display
 
     def changelist_view(self, request, extra_context=None):
         extra = {"can_export": request.user.has_perm(EXPORT)}

@@ -81,6 +81,8 @@ class StockMovement(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "ledger line"
+        verbose_name_plural = "stock ledger"
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["product", "created_at"])]
 

@@ -75,6 +75,10 @@ class ImportResult:
     updated: int
     unchanged: int
 
+    def __str__(self) -> str:
+        products = "product" if self.created == 1 else "products"
+        return f"{self.created} {products} created, {self.updated} updated, {self.unchanged} unchanged"
+
 
 def _parse_row(line: int, row: dict, width: int) -> StockRow:
     def fail(message: str):

@@ -76,7 +76,7 @@ def test_importing_the_previewed_file_applies_it_through_the_ledger(clerk, make_
 
     response = confirm(clerk, preview)
 
-    assert "Imported stock.csv: 1 products created, 1 updated, 0 unchanged." in response.content.decode()
+    assert "Imported stock.csv: 1 product created, 1 updated, 0 unchanged." in response.content.decode()
     assert Product.objects.get(sku="MUG-001").name == "Big mug"
     assert (stock_of("MUG-001").on_hand, stock_of("TEE-BLK").on_hand) == (12, 30)
     line = StockMovement.objects.filter(product__sku="MUG-001").first()

@@ -162,7 +162,9 @@ def test_the_product_list_shows_on_hand_reserved_available_and_marks_the_low_one
 
     page = clerk.get("/admin/inventory/product/").content.decode()
 
-    assert '<td class="field-on_hand">7</td><td class="field-reserved">3</td>' in page
+    cap = Product.objects.get(sku="CAP-RED")
+    ledger_link = f'<a href="/admin/inventory/stockmovement/?product__id__exact={cap.pk}" title="Ledger">7</a>'
+    assert f'<td class="field-on_hand">{ledger_link}</td><td class="field-reserved">3</td>' in page
     assert '<span class="low-stock" title="At or below its threshold">4 low</span>' in page
     assert '<td class="field-available">20</td>' in page
     assert product_rows(clerk, "?low_stock=yes") == ["CAP-RED"]

@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("orders", "0005_manager_and_stock_permissions"),
-        ("inventory", "0005_restock_reason_and_submission_key"),
+        ("inventory", "0005_ledger_restock_and_submission_key"),
         ("payments", "0003_reconciler_schedule"),
         ("receipts", "0001_initial"),
         ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),

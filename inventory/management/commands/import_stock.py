@@ -24,9 +24,4 @@ class Command(BaseCommand):
             result = import_stock(file)
         except (StockImportError, OSError) as error:
             raise CommandError(f"{file}: {error}; nothing was changed.") from error
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Imported {file}: {result.created} products created, {result.updated} updated, "
-                f"{result.unchanged} unchanged."
-            )
-        )
+        self.stdout.write(self.style.SUCCESS(f"Imported {file}: {result}."))
