@@ -38,7 +38,7 @@ class StockChangeForm(forms.Form):
     quantity = forms.IntegerField()
     reason = forms.CharField(max_length=200, help_text="Why: delivery note, stock count, damage...")
     # One key per form shown: submitting the same form twice writes one ledger line.
-    submission_key = forms.UUIDField(widget=forms.HiddenInput)
+    submission_key = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, restock: bool, **kwargs):
         super().__init__(*args, **kwargs)

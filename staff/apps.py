@@ -10,7 +10,7 @@ class StaffConfig(AppConfig):
 
         from staff.roles import apply_roles
 
-        # The data migration staff/0001 made the groups; after every migrate the groups are
-        # brought back to the table in staff/roles.py, so a role changed in code (or a group
-        # changed by hand) agrees with the table again.
-        post_migrate.connect(apply_roles, sender=self, dispatch_uid="staff.apply_roles")
+        # The data migration staff/0001 made the groups; after every migrate (and flush) the
+        # groups are brought back to the table in staff/roles.py, so a role changed in code (or
+        # a group changed by hand) agrees with the table again.
+        post_migrate.connect(apply_roles, dispatch_uid="staff.apply_roles")

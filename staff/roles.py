@@ -136,11 +136,15 @@ def create_all_permissions(app_configs: Iterable, *, apps=global_apps, using: st
 
 
 def apply_roles(sender, *, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
-    """post_migrate: the groups agree with the table (see the module's docstring)."""
+    """post_migrate: the groups agree with the table (see the module's docstring).
+
+    Connected for every app and acting on the last one's signal: by then Django has made every
+    app's permissions, so the roles find them all (the Auditor's "every view_" too).
+    """
     from django.contrib.auth.models import Group, Permission
 
-    if using != DEFAULT_DB_ALIAS:
+    with_models = [config for config in global_apps.get_app_configs() if config.models_module is not None]
+    if using != DEFAULT_DB_ALIAS or sender is not with_models[-1]:
         return
-    create_all_permissions(global_apps.get_app_configs())
     with transaction.atomic():
         sync_role_groups(Group, Permission, strict=True)
