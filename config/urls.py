@@ -9,6 +9,9 @@ from monitoring.views import monitoring_page
 from orders.apis import OrderDetailApi, OrderReceiptApi, PlaceOrderApi, ShopConfigApi
 from receipts.apis import ReceiptDownloadApi
 
+# Refusals name the permission that is missing (framework/permissions.py).
+handler403 = "framework.permissions.permission_denied"
+
 urlpatterns = [
     path("", shop_page, name="shop"),
     # The shopper's page of one order (the link emails carry): the same app, which reads the path.

@@ -62,6 +62,7 @@ class StockMovement(models.Model):
 
     class Reason(models.TextChoices):
         IMPORT = "import", "Import"
+        RESTOCK = "restock", "Restock"
         ADJUSTMENT = "adjustment", "Adjustment"
         SALE = "sale", "Sale"
         RETURN = "return", "Return"
@@ -74,9 +75,14 @@ class StockMovement(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The form submission that wrote this line (the restock and adjust pages), so a double
+    # click or a resent form writes it once.
+    submission_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "ledger line"
+        verbose_name_plural = "stock ledger"
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["product", "created_at"])]
 

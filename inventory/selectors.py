@@ -1,6 +1,7 @@
 """Reads of the catalog."""
 
-from django.db.models import F, QuerySet
+from django.db.models import BooleanField, Case, F, QuerySet, Value, When
+from django.db.models.functions import Coalesce
 
 from inventory.models import Product
 
@@ -14,11 +15,28 @@ def products_for_sale() -> QuerySet[Product]:
     )
 
 
+def products_with_stock() -> QuerySet[Product]:
+    """Every product with `units_on_hand`, `units_reserved`, `units_available` and `is_low_on_stock`
+    annotated (zero for a product without a stock row), so lists sort and filter on them in SQL."""
+    return Product.objects.annotate(
+        units_on_hand=Coalesce(F("stock__on_hand"), 0),
+        units_reserved=Coalesce(F("stock__reserved"), 0),
+    ).annotate(
+        units_available=F("units_on_hand") - F("units_reserved"),
+        is_low_on_stock=Case(
+            When(units_available__lte=F("low_stock_threshold"), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
+    )
+
+
 def products_low_on_stock() -> QuerySet[Product]:
-    """Active products whose available units are at or below their low-stock threshold,
-    with `available` annotated, fewest available first."""
+    """Products for sale whose available units are at or below their low-stock threshold, with
+    `available` annotated, fewest available first."""
     return (
-        products_for_sale()
-        .filter(available__lte=F("low_stock_threshold"))
-        .order_by("available", "sku")
+        products_with_stock()
+        .filter(active=True, is_low_on_stock=True)
+        .annotate(available=F("units_available"))
+        .order_by("units_available", "sku")
     )

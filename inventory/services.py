@@ -6,6 +6,7 @@ change, writes a ledger line, so the ledger always sums to the stock on hand.
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from uuid import UUID
 
 from django.db import transaction
 from django.db.models import F
@@ -107,16 +108,24 @@ class StockAdjustmentError(ValueError):
 
 @transaction.atomic
 def adjust_stock(
-    *, product: Product, delta: int, reason: str = StockMovement.Reason.ADJUSTMENT, user=None, note: str = ""
+    *,
+    product: Product,
+    delta: int,
+    reason: str = StockMovement.Reason.ADJUSTMENT,
+    user=None,
+    note: str = "",
+    submission_key: UUID | None = None,
 ) -> Stock:
     """Add (or, negative, remove) on-hand units of a product as a ledger line.
 
     The check runs against the locked row, so two staff members adjusting at once both
-    count; an adjustment below the reserved units is refused.
+    count; an adjustment below the reserved units is refused. A `submission_key` already
+    in the ledger means this very form was applied before (a double click): nothing changes.
     """
     stock, _ = Stock.objects.get_or_create(product=product)
     stock = _lock_stock([product.pk])[product.pk]
-    if delta == 0:
+    # Under the row lock: a second submission of the same form waits here, then finds the first.
+    if delta == 0 or (submission_key and StockMovement.objects.filter(submission_key=submission_key).exists()):
         return stock
     if stock.on_hand + delta < stock.reserved:
         raise StockAdjustmentError(
@@ -124,7 +133,9 @@ def adjust_stock(
             f"{stock.on_hand} on hand, {stock.reserved} reserved by orders."
         )
     Stock.objects.filter(pk=stock.pk).update(on_hand=F("on_hand") + delta)
-    StockMovement.objects.create(product=product, quantity=delta, reason=reason, user=user, note=note[:200])
+    StockMovement.objects.create(
+        product=product, quantity=delta, reason=reason, user=user, note=note[:200], submission_key=submission_key
+    )
     stock.refresh_from_db()
     return stock
 

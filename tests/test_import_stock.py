@@ -26,7 +26,9 @@ def csv_file(tmp_path):
 
 def catalog_state() -> list[tuple]:
     """Everything an import may change, to prove a refused one changed nothing."""
-    products = list(Product.objects.order_by("sku").values_list("sku", "name", "price", "currency"))
+    products = list(
+        Product.objects.order_by("sku").values_list("sku", "name", "price", "currency", "low_stock_threshold", "active")
+    )
     stock = list(Stock.objects.order_by("product__sku").values_list("product__sku", "on_hand", "reserved"))
     return [products, stock, StockMovement.objects.count()]
 
@@ -40,7 +42,7 @@ def import_stock(path: Path, *args: str) -> str:
 def test_an_import_creates_products_and_sets_their_stock_through_the_ledger(db, csv_file):
     output = import_stock(csv_file("MUG-001,Ceramic mug,12.50,USD,120\nCAP-RED,Red cap,15.00,eur,0\n"))
 
-    assert "2 products created, 0 updated" in output
+    assert "2 products created, 0 updated, 0 unchanged" in output
     mug = Product.objects.get(sku="MUG-001")
     assert (mug.name, mug.price, mug.currency, mug.active) == ("Ceramic mug", Decimal("12.50"), "USD", True)
     assert Product.objects.get(sku="CAP-RED").currency == "EUR"
@@ -54,7 +56,7 @@ def test_a_second_import_updates_products_and_brings_stock_to_the_new_counts(db,
 
     output = import_stock(csv_file("MUG-001,Big ceramic mug,14.00,USD,100\nCAP-RED,Red cap,15.00,USD,45\n"))
 
-    assert "0 products created, 2 updated" in output
+    assert "0 products created, 1 updated, 1 unchanged" in output
     mug = Product.objects.get(sku="MUG-001")
     assert (mug.name, mug.price) == ("Big ceramic mug", Decimal("14.00"))
     assert stock_of("MUG-001").on_hand == 100

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "payments",
     "receipts",
     "monitoring",
+    "staff",
 ]
 
 MIDDLEWARE = [

@@ -1,7 +1,9 @@
 """Debian's Chromium driven by Playwright (no downloaded browser)."""
 
 import contextlib
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +35,15 @@ def chromium_page():
             yield browser.new_page()
         finally:
             browser.close()
+
+
+# Screenshots of browser tests, kept for a person to look at: artifacts/<test>/<step>.png (git ignores it).
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+def save_screenshot(page, test_name: str, step: str) -> Path:
+    """Save the whole page as artifacts/<test_name>/<step>.png and return the file's path."""
+    path = ARTIFACTS / re.sub(r"[^\w.-]+", "_", test_name) / f"{step}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -7,7 +7,10 @@ from inventory.stock_import import StockImportError, import_stock
 
 
 class Command(BaseCommand):
-    help = "Create or update products from a CSV (sku,name,price,currency,on_hand) and set their stock."
+    help = (
+        "Create or update products from a CSV (sku,name,price,currency,on_hand[,reserved,available,"
+        "low_stock_threshold,active]) and set their stock."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file", type=Path)
@@ -18,7 +21,7 @@ class Command(BaseCommand):
             self.stdout.write("Catalog already loaded; nothing imported.")
             return
         try:
-            created, updated = import_stock(file)
+            result = import_stock(file)
         except (StockImportError, OSError) as error:
             raise CommandError(f"{file}: {error}; nothing was changed.") from error
-        self.stdout.write(self.style.SUCCESS(f"Imported {file}: {created} products created, {updated} updated."))
+        self.stdout.write(self.style.SUCCESS(f"Imported {file}: {result}."))

@@ -1,0 +1,35 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from staff.roles import ROLES
+from staff.services import create_staff
+
+
+class Command(BaseCommand):
+    help = "Create a staff user in one role (or move an existing one to it). The superuser: ensure_admin."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument(
+            "--role",
+            required=True,
+            choices=list(ROLES),
+            help="; ".join(f"{key}: {role.group}" for key, role in ROLES.items()),
+        )
+        parser.add_argument("--password", help="Without it a new user gets a generated password, printed once.")
+        parser.add_argument("--email", default="")
+
+    def handle(self, *args, username: str, role: str, password: str | None, email: str, **options):
+        try:
+            account = create_staff(username, role, password=password, email=email)
+        except ValidationError as error:
+            raise CommandError(f"Password refused: {' '.join(error.messages)}") from error
+        group = ROLES[role].group
+        if account.generated:
+            said = f"with password {account.password}"
+        elif account.password is not None:
+            said = "with the given password"
+        else:
+            said = "password unchanged"
+        verb = "Created" if account.created else "Updated"
+        self.stdout.write(self.style.SUCCESS(f"{verb} staff user {username!r} as {group!r}, {said}."))

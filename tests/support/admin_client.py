@@ -1,0 +1,66 @@
+"""Staff logging into the admin the way they do: an account made by `create_staff`, the login form."""
+
+from html.parser import HTMLParser
+
+from django.contrib.auth import get_user_model
+
+from staff.services import create_staff
+
+PASSWORD = "correct horse battery staple"
+SUPERUSER = "superuser"  # not a role: `ensure_admin`'s account
+
+
+def make_account(role: str, username: str | None = None):
+    """A staff user in `role` (a key of staff.roles.ROLES), or the superuser for SUPERUSER."""
+    username = username or f"{role}-user"
+    if role == SUPERUSER:
+        return get_user_model().objects.create_superuser(username, f"{username}@shop.example", PASSWORD)
+    return create_staff(username, role, password=PASSWORD).user
+
+
+def log_in(client, role: str, username: str | None = None):
+    """Log `client` in through the admin's login form as a new account in `role`; returns the user."""
+    user = make_account(role, username)
+    response = client.post("/admin/login/?next=/admin/", {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 302, "the login form refused the account"
+    return user
+
+
+class FormFields(HTMLParser):
+    """The values a browser would submit from an admin change form (the first Save button)."""
+
+    SKIPPED_TYPES = {"submit", "button", "search", "reset", "image", "file"}
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.data: dict[str, str] = {}
+        self._select: str | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        name = attrs.get("name") or ""
+        if "__prefix__" in name or name == "csrfmiddlewaretoken":
+            return
+        if tag == "input" and name and attrs.get("type", "text") not in self.SKIPPED_TYPES:
+            if attrs.get("type") in ("checkbox", "radio"):
+                if "checked" in attrs:
+                    self.data[name] = attrs.get("value") or "on"
+            else:
+                self.data[name] = attrs.get("value") or ""
+        elif tag == "textarea" and name:
+            self.data[name] = ""
+        elif tag == "select" and name:
+            self._select = name
+        elif tag == "option" and self._select and ("selected" in attrs or self._select not in self.data):
+            self.data[self._select] = attrs.get("value") or ""
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+
+
+def open_form(client, url: str) -> dict[str, str]:
+    response = client.get(url)
+    assert response.status_code == 200
+    return FormFields(response.content.decode()).data

@@ -1,0 +1,78 @@
+"""`manage.py create_staff USERNAME --role ...` makes the staff accounts; `ensure_admin` the superuser."""
+
+import re
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
+
+
+def create_staff(*args: str) -> str:
+    out = StringIO()
+    call_command("create_staff", *args, stdout=out)
+    return out.getvalue()
+
+
+def roles_of(username: str) -> list[str]:
+    return sorted(get_user_model().objects.get(username=username).groups.values_list("name", flat=True))
+
+
+def test_a_clerk_is_made_staff_in_the_stock_clerk_group_with_the_given_password(db):
+    output = create_staff("kim", "--role", "clerk", "--password", "a long enough password")
+
+    assert "Created staff user 'kim' as 'Stock clerk', with the given password." in output
+    kim = authenticate(username="kim", password="a long enough password")
+    assert (kim.is_staff, kim.is_superuser) == (True, False)
+    assert roles_of("kim") == ["Stock clerk"]
+    assert kim.has_perm("inventory.adjust_stock") and not kim.has_perm("orders.view_order")
+
+
+def test_without_a_password_one_is_generated_printed_once_and_works(db):
+    output = create_staff("lee", "--role", "manager")
+
+    password = re.search(r"with password (\S+)\.$", output.strip()).group(1)
+    assert len(password) >= 12
+    assert authenticate(username="lee", password=password) is not None
+    assert roles_of("lee") == ["Order manager"]
+
+
+def test_running_it_again_moves_the_user_to_the_new_role_and_keeps_the_password_and_other_groups(db):
+    create_staff("lee", "--role", "manager", "--password", "a long enough password")
+    get_user_model().objects.get(username="lee").groups.add(Group.objects.create(name="Night shift"))
+
+    output = create_staff("lee", "--role", "refunds")
+
+    assert "Updated staff user 'lee' as 'Refunds', password unchanged." in output
+    assert roles_of("lee") == ["Night shift", "Refunds"]
+    assert authenticate(username="lee", password="a long enough password") is not None
+    assert get_user_model().objects.filter(username="lee").count() == 1
+
+
+def test_a_password_the_validators_refuse_creates_nobody(db):
+    with pytest.raises(CommandError, match="Password refused: This password is too short"):
+        create_staff("kim", "--role", "auditor", "--password", "short")
+
+    assert not get_user_model().objects.filter(username="kim").exists()
+
+
+def test_an_unknown_role_is_refused_naming_the_roles(db):
+    with pytest.raises(CommandError, match="invalid choice: 'boss' \\(choose from '?clerk'?, '?manager'?"):
+        create_staff("kim", "--role", "boss")
+
+
+def test_ensure_admin_still_makes_the_superuser_in_no_role(db, monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "root")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a long enough password")
+
+    call_command("ensure_admin", stdout=StringIO())
+
+    root = authenticate(username="root", password="a long enough password")
+    assert root.is_superuser and root.is_staff
+    assert roles_of("root") == []
