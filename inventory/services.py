@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 
 from inventory.models import Product, Stock, StockMovement
 
@@ -93,12 +93,14 @@ def move_stock(move: StockMove, lines: Sequence[StockLine], *, order_id: int) ->
 
 
 def is_stock_deducted(order_id: int) -> bool:
-    """Whether the order's sale lines are in the ledger and not yet returned."""
-    movements = StockMovement.objects.filter(order_id=order_id)
-    return (
-        movements.filter(reason=StockMovement.Reason.SALE).exists()
-        and not movements.filter(reason=StockMovement.Reason.RETURN).exists()
-    )
+    """Whether the order's sale lines are in the ledger and not all returned yet.
+
+    Counted, not merely looked for: a redriven order may be sold, returned and sold again.
+    """
+    net = StockMovement.objects.filter(
+        order_id=order_id, reason__in=[StockMovement.Reason.SALE, StockMovement.Reason.RETURN]
+    ).aggregate(net=Sum("quantity"))["net"]
+    return bool(net) and net < 0
 
 
 class StockAdjustmentError(ValueError):

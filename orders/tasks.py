@@ -1,6 +1,6 @@
 """django-q2 entry points: thin, one order id each; the pipeline re-reads the row."""
 
-from orders import pipeline, sweeper
+from orders import notifications, pipeline, sweeper
 
 
 def advance_order(order_id: int) -> None:
@@ -13,6 +13,10 @@ def compensate_order(order_id: int) -> None:
 
 def notify_failure(order_id: int) -> None:
     pipeline.run_step(order_id, "send_failure_notification")
+
+
+def notify_refund(refund_id: int) -> None:
+    notifications.send_refund_email(refund_id)
 
 
 def publish_order_state(order_id: int) -> None:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from orders.models import Order
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, GatewayResult, IntentStatus
-from payments.models import Payment
+from payments.models import MONEY_HELD_STATUSES, Payment
 from payments.money import from_minor_units, to_minor_units
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,13 @@ PAYMENT_STATUS_FOR = {
 def idempotency_key(order: Order, operation: str) -> str:
     """The provider-side idempotency key of one operation on one order."""
     return f"{order.reference}:{operation}"
+
+
+def authorization_key(order: Order) -> str:
+    """The key of the order's authorisation: a redrive asks afresh, since compensation voided the last one."""
+    return idempotency_key(
+        order, "authorize" if not order.redrive_count else f"authorize-redrive-{order.redrive_count}"
+    )
 
 
 def _payment_awaiting_authentication(order: Order) -> Payment | None:
@@ -62,7 +69,7 @@ def authorize_payment(order: Order) -> GatewayResult:
         amount_minor=to_minor_units(order.total, order.currency),
         currency=order.currency,
         payment_method=order.payment_method,
-        idempotency_key=idempotency_key(order, "authorize"),
+        idempotency_key=authorization_key(order),
     )
 
 
@@ -89,6 +96,30 @@ def record_payment(order: Order, result: GatewayResult) -> Payment:
     payment.client_secret = result.client_secret if result.status == IntentStatus.REQUIRES_ACTION else ""
     payment.save()
     return payment
+
+
+def is_money_held(order: Order) -> bool:
+    """Whether our books say the order's payment may still hold the shopper's money."""
+    return Payment.objects.filter(order=order, status__in=MONEY_HELD_STATUSES).exists()
+
+
+def start_new_payment(order: Order) -> dict[str, str]:
+    """Make a settled payment row ready for a fresh authorisation (a redriven order).
+
+    Runs under the order's lock; the caller has checked that no money is held. Returns what
+    the row said before, for the order's history: the old intent stays at the provider.
+    """
+    payment = Payment.objects.filter(order=order).first()
+    if payment is None:
+        return {}
+    before = {"provider_reference": payment.provider_reference, "status": payment.status}
+    payment.status = Payment.Status.PENDING
+    payment.provider = get_gateway().name
+    payment.provider_reference = payment.decline_code = payment.client_secret = ""
+    payment.card_brand = payment.card_last4 = ""
+    payment.amount, payment.amount_refunded, payment.currency = order.total, 0, order.currency
+    payment.save()
+    return before
 
 
 def authentication_expired(payment: Payment) -> bool:
@@ -131,9 +162,7 @@ def compensate_payment(order: Order) -> GatewayResult | None:
         current = gateway.retrieve(provider_reference=payment.provider_reference)
     else:
         # The authorisation's answer may have been lost (a timeout): ask by its key.
-        current = gateway.find_authorization(
-            order_reference=order.reference, idempotency_key=idempotency_key(order, "authorize")
-        )
+        current = gateway.find_authorization(order_reference=order.reference, idempotency_key=authorization_key(order))
         if current is None:
             return None
     if current.status in (IntentStatus.AUTHORIZED, IntentStatus.REQUIRES_ACTION):

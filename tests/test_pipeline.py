@@ -365,12 +365,18 @@ def test_cancelling_an_order_before_its_stock_is_deducted_releases_it_and_leaves
     order.refresh_from_db()
     assert order.state == "CANCELLED"
     assert order.failure_reason == "Shopper phoned to cancel."
-    assert history(order)[-2:] == [("cancel_order", "failed", 1, "CANCELLED"), ("refund_or_void", "succeeded", 1, "")]
+    assert history(order)[-3:] == [
+        ("cancel_order", "failed", 1, "CANCELLED"),
+        ("refund_or_void", "succeeded", 1, ""),
+        ("send_failure_notification", "succeeded", 1, ""),
+    ]
     stock = stock_of("MUG-001")
     assert (stock.on_hand, stock.reserved) == (5, 0)
     assert charged_intents() == 0
     assert Payment.objects.exclude(status=Payment.Status.VOIDED).count() == 0
-    assert mail.outbox == []
+    [email] = mail.outbox  # a manager's cancellation is news to the shopper
+    assert email.subject == f"Your order {order.reference} has been cancelled"
+    assert "Shopper phoned to cancel." in email.body
 
 
 def test_cancelling_a_confirmed_order_refunds_it_and_returns_its_stock(shopper, make_product, held_pipeline):
