@@ -55,7 +55,11 @@ def test_a_failed_order_redriven_after_the_gateway_is_back_completes_with_one_ch
         f"Your order {order.reference} is confirmed",
     ]
     redriven = order.events.get(kind=EventKind.REDRIVEN)
-    assert (redriven.actor_kind, redriven.actor, redriven.parameters["reason"]) == ("manager", "boss", "Provider outage over")
+    assert (redriven.actor_kind, redriven.actor, redriven.parameters["reason"]) == (
+        "manager",
+        "boss",
+        "Provider outage over",
+    )
     after = [step for step, *_ in history(order)[history(order).index(("redrive_order", "succeeded", 1, "")) :]]
     assert "validate_order" not in after  # a step that succeeded is not run again
     stock = stock_of("MUG-001")
