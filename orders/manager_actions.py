@@ -65,7 +65,9 @@ def _already(order: Order, action_token: str) -> ActionResult | None:
     if event is None:
         return None
     when = timezone.localtime(event.created_at).strftime("%Y-%m-%d %H:%M:%S")
-    return ActionResult(f"{order.reference}: already done by {event.actor} at {when}; nothing more was done.", True)
+    return ActionResult(
+        f"Order {order.reference}: already done by {event.actor} at {when}; nothing more was done.", True
+    )
 
 
 def _require_reason(reason: str) -> str:
@@ -235,7 +237,7 @@ def redrive_order(order: Order, *, manager: str, reason: str, action_token: str 
         )
         set_state(order, REDRIVE_TO, run)
         pipeline.enqueue_advance(order.pk)
-    return ActionResult(f"{order.reference} redriven from {plan.failed_step} (redrive #{order.redrive_count}).")
+    return ActionResult(f"Order {order.reference} redriven from {plan.failed_step} (redrive #{order.redrive_count}).")
 
 
 # --- retry a stuck step --------------------------------------------------------------------
@@ -292,7 +294,7 @@ def retry_stuck_step(order: Order, *, manager: str, reason: str, action_token: s
             order, actor=history.manager(manager), retried_step=step, reason=reason, action_token=action_token
         )
         enqueue_on_commit(RETRY_TASKS.get(step, Task.ADVANCE_ORDER), order.pk)
-    return ActionResult(f"{order.reference}: {step} queued to run again now.")
+    return ActionResult(f"Order {order.reference}: {step} queued to run again now.")
 
 
 # --- resend the confirmation, regenerate the receipt ---------------------------------------
@@ -323,7 +325,7 @@ def resend_confirmation(order: Order, *, manager: str, reason: str, action_token
     except Exception as error:
         raise ActionRefused(f"{order.reference}: the email could not be sent ({type(error).__name__}: {error}).")
     if not sent:
-        return ActionResult(f"{order.reference}: this copy was sent already; nothing more was sent.", True)
+        return ActionResult(f"Order {order.reference}: this copy was sent already; nothing more was sent.", True)
     with transaction.atomic():
         history.email_resent(
             lock_order(order.pk),
@@ -332,7 +334,7 @@ def resend_confirmation(order: Order, *, manager: str, reason: str, action_token
             reason=reason,
             action_token=action_token,
         )
-    return ActionResult(f"{order.reference}: a copy of the confirmation was sent to {order.email}.")
+    return ActionResult(f"Order {order.reference}: a copy of the confirmation was sent to {order.email}.")
 
 
 def can_regenerate_receipt(order: Order) -> str:
@@ -371,7 +373,7 @@ def regenerate_receipt(order: Order, *, manager: str, reason: str, action_token:
         )
         if order.state == S.CONFIRMED:
             pipeline.enqueue_advance(order.pk)
-    return ActionResult(f"{order.reference}: receipt {receipt.number} stored.")
+    return ActionResult(f"Order {order.reference}: receipt {receipt.number} stored.")
 
 
 # --- cancel and refund ---------------------------------------------------------------------
@@ -496,7 +498,9 @@ def refund_order(
                 action_token=action_token,
             )
     returned = f", {sum(returns.values())} units back in stock" if returns else ""
-    return ActionResult(f"{order.reference}: refund of {_money(refund.amount, refund.currency)} requested{returned}.")
+    return ActionResult(
+        f"Order {order.reference}: refund of {_money(refund.amount, refund.currency)} requested{returned}."
+    )
 
 
 # --- notes and bulk ------------------------------------------------------------------------
@@ -512,7 +516,7 @@ def add_note(order: Order, *, manager: str, note: str, action_token: str = "") -
         if done := _already(order, action_token):
             return done
         history.note_added(order, actor=history.manager(manager), note=note[:2000], action_token=action_token)
-    return ActionResult(f"{order.reference}: note added.")
+    return ActionResult(f"Order {order.reference}: note added.")
 
 
 BULK_ACTIONS = {"redrive": redrive_order, "retry": retry_stuck_step}
@@ -533,5 +537,5 @@ def act_on_orders(
         try:
             results.append(run(order, manager=manager, reason=reason, action_token=action_token))
         except ActionRefused as refusal:
-            results.append(ActionResult(f"Not done: {refusal}"))
+            results.append(ActionResult(f"Not done: {refusal}"))  # opens with a word: admin capitalises
     return results, orders[cap:]

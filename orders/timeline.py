@@ -17,18 +17,19 @@ from orders.transitions import TRANSITIONS
 
 # Where each state stands: the happy path on top, the ends below.
 POSITIONS = {
-    S.PENDING: (80, 50),
-    S.VALIDATED: (250, 50),
-    S.PAID: (420, 50),
-    S.CONFIRMED: (590, 50),
-    S.COMPLETED: (760, 50),
+    S.PENDING: (80, 60),
+    S.VALIDATED: (250, 60),
+    S.PAID: (420, 60),
+    S.CONFIRMED: (590, 60),
+    S.COMPLETED: (760, 60),
     S.REJECTED: (80, 210),
     S.PAYMENT_FAILED: (250, 210),
     S.FAILED: (420, 210),
     S.CANCELLED: (590, 210),
 }
 HALF_WIDTH, HALF_HEIGHT = 70, 18
-WIDTH, HEIGHT = 850, 250
+REDRIVE_OFFSET = 16
+WIDTH, HEIGHT = 850, 260
 COLOURS = {"succeeded": "#2e7d32", "failed": "#c62828", "redrive": "#6a1b9a", "idle": "#c8c8c8"}
 FAILURE_STATES = {S.REJECTED, S.PAYMENT_FAILED, S.FAILED, S.CANCELLED}
 
@@ -68,6 +69,17 @@ def _border(centre: tuple[int, int], towards: tuple[int, int]) -> tuple[float, f
     return centre[0] + dx * scale, centre[1] + dy * scale
 
 
+def _label_place(x1: float, y1: float, x2: float, y2: float, kind: str) -> tuple[float, float, str]:
+    """Where a move's label goes: above the boxes for a move along the top row, else beside
+    the line's middle, a redrive's on its right and the others on their left."""
+    mx, my = (x1 + x2) / 2, (y1 + y2) / 2
+    if y1 == y2:
+        return mx, y1 - HALF_HEIGHT - 8, "middle"
+    if kind == "redrive":
+        return mx + 8, my, "start"
+    return mx - 8, my, "end"
+
+
 def _moves(events: list[OrderEvent]) -> dict[tuple[str, str], list[OrderEvent]]:
     moves: dict[tuple[str, str], list[OrderEvent]] = {}
     for event in events:
@@ -99,6 +111,8 @@ def state_graph_svg(order: Order, events: list[OrderEvent]) -> SafeString:
             start, end = POSITIONS[from_state], POSITIONS[to_state]
             x1, y1 = _border(start, end)
             x2, y2 = _border(end, start)
+            if from_state == S.FAILED:  # beside the move into FAILED it undoes, not on top of it
+                x1, x2 = x1 + REDRIVE_OFFSET, x2 + REDRIVE_OFFSET
             taken = moves.get((from_state, to_state))
             if taken is None:
                 parts.append(
@@ -116,9 +130,9 @@ def state_graph_svg(order: Order, events: list[OrderEvent]) -> SafeString:
             text = f"{step} ×{summary.attempts} {summary.duration_ms} ms" if summary else step
             if len(taken) > 1:
                 text += f" ({len(taken)} times)"
-            mx, my = (x1 + x2) / 2, (y1 + y2) / 2 - 6
+            mx, my, anchor = _label_place(x1, y1, x2, y2, kind)
             labels.append(
-                f'<text x="{mx:.0f}" y="{my:.0f}" font-size="10" text-anchor="middle" fill="{COLOURS[kind]}" '
+                f'<text x="{mx:.0f}" y="{my:.0f}" font-size="10" text-anchor="{anchor}" fill="{COLOURS[kind]}" '
                 f'paint-order="stroke" stroke="#fff" stroke-width="3">{escape(text)}</text>'
             )
     for state, (x, y) in POSITIONS.items():

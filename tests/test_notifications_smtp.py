@@ -1,6 +1,5 @@
 """Shopper emails over real SMTP (aiosmtpd on loopback): content, retries, at most one of each."""
 
-
 import pytest
 
 from inventory.models import Stock
