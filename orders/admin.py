@@ -127,6 +127,7 @@ class RefundForm(ReasonForm):
                 help_text=f"Of {returnable.get(line.product_id, 0)} sold and not returned.",
             )
             self.return_fields[name] = line.product_id
+        self.order_fields(["amount", *self.return_fields, "reason"])
 
     def return_units(self) -> dict[int, int]:
         return {product: self.cleaned_data.get(name) or 0 for name, product in self.return_fields.items()}

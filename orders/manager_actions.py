@@ -497,7 +497,8 @@ def refund_order(
                 reason=reason,
                 action_token=action_token,
             )
-    returned = f", {sum(returns.values())} units back in stock" if returns else ""
+    units = sum(returns.values())
+    returned = f", {units} unit{'' if units == 1 else 's'} back in stock" if returns else ""
     return ActionResult(
         f"Order {order.reference}: refund of {_money(refund.amount, refund.currency)} requested{returned}."
     )

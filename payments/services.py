@@ -32,15 +32,13 @@ PAYMENT_STATUS_FOR = {
 
 
 def idempotency_key(order: Order, operation: str) -> str:
-    """The provider-side idempotency key of one operation on one order."""
-    return f"{order.reference}:{operation}"
+    """The provider-side idempotency key of one operation on one order.
 
-
-def authorization_key(order: Order) -> str:
-    """The key of the order's authorisation: a redrive asks afresh, since compensation voided the last one."""
-    return idempotency_key(
-        order, "authorize" if not order.redrive_count else f"authorize-redrive-{order.redrive_count}"
-    )
+    A redriven order's calls are a new generation (`:redrive-<n>`): the keys of the last one
+    belong to an intent its compensation voided, and reusing one would replay that answer.
+    """
+    key = f"{order.reference}:{operation}"
+    return f"{key}:redrive-{order.redrive_count}" if order.redrive_count else key
 
 
 def _payment_awaiting_authentication(order: Order) -> Payment | None:
@@ -69,7 +67,7 @@ def authorize_payment(order: Order) -> GatewayResult:
         amount_minor=to_minor_units(order.total, order.currency),
         currency=order.currency,
         payment_method=order.payment_method,
-        idempotency_key=authorization_key(order),
+        idempotency_key=idempotency_key(order, "authorize"),
     )
 
 
@@ -162,7 +160,9 @@ def compensate_payment(order: Order) -> GatewayResult | None:
         current = gateway.retrieve(provider_reference=payment.provider_reference)
     else:
         # The authorisation's answer may have been lost (a timeout): ask by its key.
-        current = gateway.find_authorization(order_reference=order.reference, idempotency_key=authorization_key(order))
+        current = gateway.find_authorization(
+            order_reference=order.reference, idempotency_key=idempotency_key(order, "authorize")
+        )
         if current is None:
             return None
     if current.status in (IntentStatus.AUTHORIZED, IntentStatus.REQUIRES_ACTION):

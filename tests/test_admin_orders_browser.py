@@ -143,7 +143,7 @@ def test_a_manager_refunds_part_of_an_order_puts_a_unit_back_and_the_shopper_is_
         page.get_by_role("button", name="Refund").click()
 
         expect(
-            page.get_by_text(f"Order {order.reference}: refund of 12.50 USD requested, 1 units back in stock.")
+            page.get_by_text(f"Order {order.reference}: refund of 12.50 USD requested, 1 unit back in stock.")
         ).to_be_visible()
         expect(page.get_by_test_id("history")).to_contain_text("Refunded 12.50 USD")
         screenshots(page, "refunded-order")

@@ -212,7 +212,7 @@ def test_a_partial_refund_can_put_units_back_in_stock_through_the_ledger_and_ema
         order, manager="boss", reason="dup", amount=Decimal("12.50"), return_units={mug.pk: 1}, action_token="t1"
     )
 
-    assert "refund of 12.50 USD requested, 1 units back in stock" in result.message and again.already_done
+    assert "refund of 12.50 USD requested, 1 unit back in stock" in result.message and again.already_done
     order.refresh_from_db()
     assert (order.payment.status, order.payment.amount_refunded) == ("partially_refunded", Decimal("12.50"))
     assert Refund.objects.get().status == "succeeded"
