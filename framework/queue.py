@@ -24,6 +24,7 @@ class Task(StrEnum):
     ADVANCE_ORDER = "orders.tasks.advance_order"
     COMPENSATE_ORDER = "orders.tasks.compensate_order"
     NOTIFY_FAILURE = "orders.tasks.notify_failure"
+    NOTIFY_REFUND = "orders.tasks.notify_refund"
     PUBLISH_ORDER_STATE = "orders.tasks.publish_order_state"
     SWEEP_STUCK_ORDERS = "orders.tasks.sweep_stuck_orders"
     AUDIT_INVARIANTS = "orders.tasks.audit_invariants"

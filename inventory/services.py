@@ -9,7 +9,7 @@ from enum import Enum
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 
 from inventory.models import Product, Stock, StockMovement
 
@@ -94,12 +94,28 @@ def move_stock(move: StockMove, lines: Sequence[StockLine], *, order_id: int) ->
 
 
 def is_stock_deducted(order_id: int) -> bool:
-    """Whether the order's sale lines are in the ledger and not yet returned."""
-    movements = StockMovement.objects.filter(order_id=order_id)
+    """Whether the order's sale lines are in the ledger and not all returned yet.
+
+    Counted, not merely looked for: a redriven order may be sold, returned and sold again.
+    """
+    net = _sales_and_returns().filter(order_id=order_id).aggregate(net=Sum("quantity"))["net"]
+    return bool(net) and net < 0
+
+
+def orders_with_stock_deducted():
+    """The ids of every order whose stock is deducted now (as `is_stock_deducted`), as a subquery."""
     return (
-        movements.filter(reason=StockMovement.Reason.SALE).exists()
-        and not movements.filter(reason=StockMovement.Reason.RETURN).exists()
+        _sales_and_returns()
+        .order_by()
+        .values("order_id")
+        .annotate(net=Sum("quantity"))
+        .filter(net__lt=0)
+        .values("order_id")
     )
+
+
+def _sales_and_returns():
+    return StockMovement.objects.filter(reason__in=[StockMovement.Reason.SALE, StockMovement.Reason.RETURN])
 
 
 class StockAdjustmentError(ValueError):

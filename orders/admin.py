@@ -1,19 +1,35 @@
+"""The order back office: find orders, read their whole execution, and act on them.
+
+Orders are read-only here (no Save button): their state changes through the pipeline and
+a manager's actions, each a service in `orders.manager_actions` behind a confirmation page
+that says what it will do, each allowed by its own permission (`orders.redrive_order`, ...);
+a refusal names the permission that is missing.
+"""
+
+import csv
+import re
+from dataclasses import dataclass
+from datetime import datetime, time
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date
 from django.utils.html import format_html
 
-from orders.models import Order, OrderEvent, OrderLine
-from orders.services import cancel_order
-from orders.transitions import IllegalTransition
+from orders import manager_actions as actions
+from orders import selectors
+from orders.models import FINAL_STATES, Notification, Order, OrderLine
+from orders.timeline import state_graph_svg, step_summaries
 from payments.models import Payment, Refund
-from payments.refunds import RefundNotAllowed, refundable_amount, request_refund
+from receipts.models import Receipt
 from receipts.services import receipt_download_url
 
 
@@ -31,33 +47,194 @@ class OrderLineInline(ReadOnlyInline):
     fields = ["sku", "name", "quantity", "unit_price", "line_total"]
 
 
-class OrderEventInline(ReadOnlyInline):
-    model = OrderEvent
-    fields = ["created_at", "step", "kind", "attempt", "outcome", "duration_ms", "actor_kind", "actor", "summary"]
-
-
 class RefundInline(ReadOnlyInline):
     model = Refund
     fields = ["created_at", "amount", "currency", "status", "reason", "requested_by", "error"]
 
 
-class RefundForm(forms.Form):
+class NotificationInline(ReadOnlyInline):
+    model = Notification
+    verbose_name_plural = "Emails sent to the shopper"
+    fields = ["kind", "status", "claimed_at", "sent_at", "error"]
+
+
+# --- filters -------------------------------------------------------------------------------
+
+
+class AttentionFilter(admin.SimpleListFilter):
+    """What a manager should look at: flagged or redrivable FAILED orders, overdue ones, old holds."""
+
+    title = "attention"
+    parameter_name = "attention"
+
+    def lookups(self, request, model_admin):
+        return [(name, label) for name, (label, _) in selectors.ATTENTION.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() in selectors.ATTENTION:
+            return queryset.filter(selectors.ATTENTION[self.value()][1]()).distinct()
+        return queryset
+
+
+class DateRangeFilter(admin.DateFieldListFilter):
+    """Django's date filter (today, past 7 days, ...) plus a from-to form on the same parameters."""
+
+    template = "admin/orders/date_range_filter.html"
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        ours = {self.lookup_kwarg_since, self.lookup_kwarg_until}
+        # The form keeps every other filter and the search as they are.
+        self.other_params = [(k, v) for k, values in request.GET.lists() if k not in ours for v in values]
+        self.since = (request.GET.get(self.lookup_kwarg_since) or "")[:10]
+        self.until = (request.GET.get(self.lookup_kwarg_until) or "")[:10]
+
+    def queryset(self, request, queryset):
+        # A day typed in the form means its midnight in the shop's time zone, not a naive time.
+        for name, values in self.used_parameters.items():
+            values = values if isinstance(values, list) else [values]
+            if (day := parse_date(str(values[-1]))) and len(str(values[-1])) == 10:
+                self.used_parameters[name] = [timezone.make_aware(datetime.combine(day, time.min))]
+        return super().queryset(request, queryset)
+
+
+# --- the confirmation pages ----------------------------------------------------------------
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"size": 60}))
+    # Rendered into every form; a form posted without one simply is not protected from a replay.
+    action_token = forms.CharField(widget=forms.HiddenInput, required=False)
+
+
+class RefundForm(ReasonForm):
     amount = forms.DecimalField(
         required=False, min_value=Decimal("0.01"), decimal_places=2, help_text="Leave empty to refund everything left."
     )
-    reason = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args, order: Order, **kwargs):
+        super().__init__(*args, **kwargs)
+        returnable = actions.returnable_units(order)
+        self.return_fields = {}
+        for line in order.lines.all():
+            name = f"return_{line.product_id}"
+            self.fields[name] = forms.IntegerField(
+                label=f"Back to stock: {line.sku}",
+                min_value=0,
+                max_value=returnable.get(line.product_id, 0),
+                initial=0,
+                required=False,
+                help_text=f"Of {returnable.get(line.product_id, 0)} sold and not returned.",
+            )
+            self.return_fields[name] = line.product_id
+        self.order_fields(["amount", *self.return_fields, "reason"])
+
+    def return_units(self) -> dict[int, int]:
+        return {product: self.cleaned_data.get(name) or 0 for name, product in self.return_fields.items()}
+
+
+@dataclass(frozen=True)
+class OrderAction:
+    """One action on one order: who may, what its page says it will do, and the service it calls."""
+
+    title: str
+    button: str
+    permission: str
+    form: type[forms.Form] = ReasonForm
+    reason_label: str = "Reason (kept in the order's history)"
+    danger: bool = False
+
+
+ORDER_ACTIONS = {
+    "redrive": OrderAction("Redrive from the failed step", "Redrive", "orders.redrive_order"),
+    "retry": OrderAction("Retry the stuck step now", "Retry now", "orders.retry_order_step"),
+    "resend": OrderAction("Resend the confirmation email", "Send a copy", "orders.resend_order_email"),
+    "regenerate": OrderAction("Regenerate the missing receipt", "Regenerate", "orders.regenerate_receipt"),
+    "refund": OrderAction("Refund all or part", "Refund", "orders.refund_order", form=RefundForm),
+    "cancel": OrderAction(
+        "Cancel the order",
+        "Cancel the order",
+        "orders.cancel_order",
+        reason_label="Reason (shown to the shopper, in their email)",
+        danger=True,
+    ),
+}
+
+
+def _plan(name: str, order: Order) -> dict:
+    """What the confirmation page of this action says it will do, or why it cannot be done."""
+    if name == "redrive":
+        plan = actions.plan_redrive(order)
+        return {"steps": plan.steps, "money": plan.money, "stock": plan.stock, "refusal": plan.refusal}
+    if name == "cancel":
+        plan = actions.plan_cancel(order)
+        return {"money": plan.money, "stock": plan.stock, "refusal": plan.refusal}
+    if name == "refund":
+        plan = actions.plan_refund(order)
+        return {"money": plan.money, "stock": plan.stock, "refusal": plan.refusal}
+    if name == "retry":
+        step = actions.stuck_step(order)
+        refusal = "" if step else f"{order.reference} ({order.state}) has no stuck step to retry."
+        return {"does": f"Runs {step} again now, on the task queue.", "refusal": refusal}
+    if name == "resend":
+        return {
+            "does": f"Sends {order.email} a new email: a copy of the confirmation, marked as sent again.",
+            "money": "No money moves.",
+            "refusal": actions.can_resend_confirmation(order),
+        }
+    refusal = actions.can_regenerate_receipt(order)
+    return {"does": "Renders and stores the receipt PDF; a stored receipt is never replaced.", "refusal": refusal}
+
+
+def _run(name: str, order: Order, form: forms.Form, manager: str) -> actions.ActionResult:
+    data = form.cleaned_data
+    common = {"manager": manager, "reason": data["reason"]}
+    if name == "cancel":
+        return actions.cancel_order_for_manager(order, **common)
+    if name == "refund":
+        return actions.refund_order(
+            order, **common, amount=data["amount"], return_units=form.return_units(), action_token=data["action_token"]
+        )
+    run = {
+        "redrive": actions.redrive_order,
+        "retry": actions.retry_stuck_step,
+        "resend": actions.resend_confirmation,
+        "regenerate": actions.regenerate_receipt,
+    }[name]
+    return run(order, **common, action_token=data["action_token"])
+
+
+def refused(request, permission: str, what: str) -> TemplateResponse:
+    """A 403 page that names the permission the user lacks."""
+    context = {**admin.site.each_context(request), "title": "Not allowed", "permission": permission, "what": what}
+    return TemplateResponse(request, "admin/orders/order/refused.html", context, status=403)
+
+
+RECEIPT_NUMBER = re.compile(r"^R-?0*(\d+)$", re.IGNORECASE)
 
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    """Orders are read-only here: their state changes through the pipeline and its actions."""
+    """Orders, read-only: found by filters and search, steered by the actions above."""
 
-    list_display = ["reference", "email", "state", "total", "currency", "needs_attention", "created_at"]
-    list_filter = ["state", "needs_attention", "currency"]
-    search_fields = ["reference", "email"]
+    list_display = ["reference", "email", "state", "payment_status", "total", "currency", "attention", "created_at"]
+    list_filter = [
+        AttentionFilter,
+        "state",
+        "payment__status",
+        ("created_at", DateRangeFilter),
+        "lines__sku",
+        "failure_code",
+        "needs_attention",
+    ]
+    search_fields = ["reference", "email", "payment__provider_reference"]
+    search_help_text = "Reference, email, receipt number (R-00000012) or the provider's payment id (pi_...)."
+    list_select_related = ["payment"]
     date_hierarchy = "created_at"
-    inlines = [OrderLineInline, RefundInline, OrderEventInline]
-    actions = ["cancel_selected", "refund_selected"]
+    inlines = [OrderLineInline, RefundInline, NotificationInline]
+    actions = ["redrive_selected", "retry_selected", "cancel_selected"]
+    change_form_template = "admin/orders/order/change_form.html"
+    change_list_template = "admin/orders/order/change_list.html"
     fields = [
         "reference",
         "email",
@@ -69,10 +246,10 @@ class OrderAdmin(admin.ModelAdmin):
         "payment_method",
         "payment_summary",
         "receipt_download",
-        "money_actions",
         "failure_code",
         "failure_reason",
         "needs_attention",
+        "redrive_count",
         "created_at",
         "updated_at",
         "completed_at",
@@ -82,8 +259,35 @@ class OrderAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False  # every change is an action with its own permission
+
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def has_redrive_permission(self, request):
+        return request.user.has_perm("orders.redrive_order")
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("orders.retry_order_step")
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("orders.cancel_order")
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if match := RECEIPT_NUMBER.match(search_term.strip()):
+            results |= queryset.filter(receipt__pk=int(match.group(1)))
+        return results, True
+
+    @admin.display(description="Payment", ordering="payment__status")
+    def payment_status(self, order):
+        payment = getattr(order, "payment", None)
+        return payment.status if payment else "-"
+
+    @admin.display(description="Attention", boolean=True)
+    def attention(self, order):
+        return order.needs_attention or order.state == "FAILED"
 
     @admin.display(description="Payment")
     def payment_summary(self, order):
@@ -92,7 +296,8 @@ class OrderAdmin(admin.ModelAdmin):
             return "-"
         card = f"{payment.card_brand} ****{payment.card_last4}" if payment.card_last4 else ""
         amount = f"{payment.amount} {payment.currency}"
-        return f"{payment.status} {amount} {card} ({payment.provider} {payment.provider_reference})"
+        refunded = f", {payment.amount_refunded} refunded" if payment.amount_refunded else ""
+        return f"{payment.status} {amount}{refunded} {card} ({payment.provider} {payment.provider_reference})"
 
     @admin.display(description="Receipt")
     def receipt_download(self, order):
@@ -103,87 +308,263 @@ class OrderAdmin(admin.ModelAdmin):
         url = reverse("admin:orders_order_receipt", args=[order.pk])
         return format_html('<a href="{}">Download receipt {}</a>', url, receipt.number)
 
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("export.csv", view(self.export_view), name="orders_order_export"),
+            path("<int:order_id>/refund/", view(self.action_view), {"name": "refund"}, name="orders_order_refund"),
+            path("<int:order_id>/action/<str:name>/", view(self.action_view), name="orders_order_action"),
+            path("<int:order_id>/note/", view(self.note_view), name="orders_order_note"),
+            path("<int:order_id>/execution.json", view(self.execution_view), name="orders_order_execution"),
+            path("<int:order_id>/receipt/", view(self.download_receipt_view), name="orders_order_receipt"),
+            *super().get_urls(),
+        ]
+
+    # --- the order page -------------------------------------------------------------------
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = self.get_object(request, object_id)
+        extra = {}
+        if order is not None:
+            events = list(order.events.order_by("id"))
+            extra = {
+                "graph": state_graph_svg(order, events),
+                "step_summaries": step_summaries(events),
+                "events": events,
+                "order_actions": [
+                    (name, action, reverse("admin:orders_order_action", args=[order.pk, name]))
+                    for name, action in ORDER_ACTIONS.items()
+                    if request.user.has_perm(action.permission) and not _plan(name, order)["refusal"]
+                ],
+                "note_token": actions.new_action_token(),
+                "note_url": reverse("admin:orders_order_note", args=[order.pk]),
+                "execution_url": reverse("admin:orders_order_execution", args=[order.pk]),
+            }
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def _order(self, request, order_id: int) -> Order:
+        order = get_object_or_404(Order, pk=order_id)
+        if not self.has_view_permission(request, order):
+            raise Http404
+        return order
+
+    def action_view(self, request, order_id: int, name: str):
+        """An action's confirmation page: what it will do, a reason, one button; then the action."""
+        if name not in ORDER_ACTIONS:
+            raise Http404
+        action = ORDER_ACTIONS[name]
+        if not request.user.has_perm(action.permission):
+            return refused(request, action.permission, action.title.lower())
+        order = self._order(request, order_id)
+        form_class = action.form
+        kwargs = {"order": order} if form_class is RefundForm else {}
+        if request.method == "POST":
+            form = form_class(request.POST, **kwargs)
+            if form.is_valid():
+                try:
+                    result = _run(name, order, form, request.user.get_username())
+                except actions.ActionRefused as refusal:
+                    form.add_error(None, str(refusal))
+                else:
+                    level = messages.WARNING if result.already_done else messages.SUCCESS
+                    self.message_user(request, result.message, level)
+                    return redirect("admin:orders_order_change", order.pk)
+        else:
+            form = form_class(initial={"action_token": actions.new_action_token()}, **kwargs)
+        form.fields["reason"].label = action.reason_label
+        order.refresh_from_db()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"{action.title}: {order.reference}",
+            "order": order,
+            "action": action,
+            "plan": _plan(name, order),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/orders/order/confirm_action.html", context)
+
+    def note_view(self, request, order_id: int):
+        """Add an internal note (anyone who may act on orders: the retry permission stands for it)."""
+        if request.method != "POST":
+            return redirect("admin:orders_order_change", order_id)
+        if not request.user.has_perm("orders.retry_order_step"):
+            return refused(request, "orders.retry_order_step", "add a note to an order")
+        order = self._order(request, order_id)
+        try:
+            actions.add_note(
+                order,
+                manager=request.user.get_username(),
+                note=request.POST.get("note", ""),
+                action_token=request.POST.get("action_token", ""),
+            )
+        except actions.ActionRefused as refusal:
+            self.message_user(request, str(refusal), messages.ERROR)
+        return redirect("admin:orders_order_change", order.pk)
+
+    def execution_view(self, request, order_id: int):
+        """The whole execution of the order as JSON, to download (as Step Functions' console exports it)."""
+        order = self._order(request, order_id)
+        response = JsonResponse(selectors.order_execution(order), json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = f'attachment; filename="{order.reference}-execution.json"'
+        return response
+
     def download_receipt_view(self, request, order_id: int):
         """Send a manager to a freshly signed link to the order's receipt."""
+        if not request.user.has_perm("orders.download_receipt"):
+            return refused(request, "orders.download_receipt", "download receipts")
         order = get_object_or_404(Order.objects.select_related("receipt"), pk=order_id)
-        if not self.has_view_permission(request, order):
-            raise PermissionDenied
         receipt = getattr(order, "receipt", None)
         if receipt is None or not receipt.stored_at:
             raise Http404("This order has no stored receipt.")
         return HttpResponseRedirect(receipt_download_url(receipt, base_url=request.build_absolute_uri("/")[:-1]))
 
-    @admin.display(description="Refund")
-    def money_actions(self, order):
-        payment = getattr(order, "payment", None)
-        if payment is None or payment.status not in (Payment.Status.CAPTURED, Payment.Status.PARTIALLY_REFUNDED):
-            return "-"
-        url = reverse("admin:orders_order_refund", args=[order.pk])
-        return format_html('<a class="button" href="{}">Refund all or part…</a>', url)
+    # --- the list: export and bulk actions ------------------------------------------------
 
-    def get_urls(self):
-        return [
-            path("<int:order_id>/refund/", self.admin_site.admin_view(self.refund_view), name="orders_order_refund"),
-            path(
-                "<int:order_id>/receipt/",
-                self.admin_site.admin_view(self.download_receipt_view),
-                name="orders_order_receipt",
-            ),
-            *super().get_urls(),
-        ]
+    def export_view(self, request):
+        """The order list as it is filtered and searched now, as CSV."""
+        if not request.user.has_perm("orders.export_orders"):
+            return refused(request, "orders.export_orders", "export orders")
+        changelist = self.get_changelist_instance(request)
+        orders = changelist.get_queryset(request).select_related("payment", "receipt").prefetch_related("lines")
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="orders-{stamp}.csv"'
+        writer = csv.writer(response)
+        writer.writerow(EXPORT_COLUMNS)
+        for order in orders:
+            writer.writerow(_export_row(order))
+        return response
 
-    def refund_view(self, request, order_id: int):
-        """A small form: refund part or all of what is left of an order's captured payment."""
-        order = get_object_or_404(Order.objects.select_related("payment"), pk=order_id)
-        if not self.has_change_permission(request, order):
-            raise PermissionDenied
-        payment = getattr(order, "payment", None)
-        form = RefundForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                refund = request_refund(
-                    order,
-                    form.cleaned_data["amount"],
-                    requested_by=request.user.get_username(),
+    def _bulk(self, request, queryset, name: str):
+        """A bulk redrive or retry: a confirmation page first, then each order (at most the cap)."""
+        action = ORDER_ACTIONS[name]
+        orders = list(queryset.order_by("pk"))
+        if request.POST.get("confirmed"):
+            form = ReasonForm(request.POST)
+            if form.is_valid():
+                results, left = actions.act_on_orders(
+                    name,
+                    orders,
+                    manager=request.user.get_username(),
                     reason=form.cleaned_data["reason"],
+                    action_token=form.cleaned_data["action_token"],
                 )
-            except RefundNotAllowed as error:
-                form.add_error("amount", str(error))
-            else:
-                refund.refresh_from_db()
-                self.message_user(request, f"Refund of {refund.amount} {refund.currency}: {refund.status}.")
-                return redirect("admin:orders_order_change", order.pk)
+                for result in results:
+                    self.message_user(
+                        request, result.message, messages.WARNING if result.already_done else messages.INFO
+                    )
+                if left:
+                    self.message_user(
+                        request,
+                        f"Not done: {len(left)} more orders, over the cap of {len(results)} per click; "
+                        "select them again.",
+                        messages.WARNING,
+                    )
+                return None
+        else:
+            form = ReasonForm(initial={"action_token": actions.new_action_token()})
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": f"Refund {order.reference}",
-            "order": order,
-            "payment": payment,
-            "refundable": refundable_amount(payment) if payment else 0,
+            "title": f"{action.title}: {len(orders)} orders",
+            "action": action,
+            "action_name": f"{name}_selected",
+            "orders": [(order, _plan(name, order)) for order in orders],
+            "cap": settings.ORDER_BULK_ACTION_CAP,
             "form": form,
+            "selected_name": ACTION_CHECKBOX_NAME,
         }
-        return TemplateResponse(request, "admin/orders/order/refund.html", context)
+        return TemplateResponse(request, "admin/orders/order/confirm_bulk.html", context)
 
-    @admin.action(description="Refund selected orders in full (what is left of each payment)", permissions=["change"])
-    def refund_selected(self, request, queryset):
-        for order in queryset:
-            try:
-                refund = request_refund(order, requested_by=request.user.get_username(), reason="Refunded in full.")
-            except RefundNotAllowed as error:
-                self.message_user(request, str(error), messages.WARNING)
-            else:
-                refund.refresh_from_db()
-                self.message_user(
-                    request, f"{order.reference}: refund of {refund.amount} {refund.currency} {refund.status}."
-                )
+    @admin.action(description="Redrive selected FAILED orders from their failed step…", permissions=["redrive"])
+    def redrive_selected(self, request, queryset):
+        return self._bulk(request, queryset, "redrive")
 
-    @admin.action(description="Cancel selected orders (refund or void, release stock)", permissions=["change"])
+    @admin.action(description="Retry the stuck step of selected orders…", permissions=["retry"])
+    def retry_selected(self, request, queryset):
+        return self._bulk(request, queryset, "retry")
+
+    @admin.action(
+        description="Cancel selected orders (refund or void, stock back, shopper emailed)…", permissions=["cancel"]
+    )
     def cancel_selected(self, request, queryset):
-        for order in queryset:
-            try:
-                cancel_order(order, cancelled_by=request.user.get_username())
+        orders = list(queryset.exclude(state__in=FINAL_STATES).order_by("pk"))
+        finished = queryset.filter(state__in=FINAL_STATES)
+        for order in finished:
             # Messages open with a word: admin capitalises the first letter, and references are case-sensitive.
-            except IllegalTransition as error:
-                self.message_user(request, f"Not cancelled: {error}", messages.WARNING)
-            else:
-                self.message_user(request, f"Order {order.reference} cancelled.", messages.SUCCESS)
+            self.message_user(
+                request, f"Not cancelled: {order.reference} is {order.state} and cannot be cancelled", messages.WARNING
+            )
+        if not orders:
+            return None
+        if request.POST.get("confirmed"):
+            form = ReasonForm(request.POST)
+            if form.is_valid():
+                for order in orders:
+                    try:
+                        result = actions.cancel_order_for_manager(
+                            order, manager=request.user.get_username(), reason=form.cleaned_data["reason"]
+                        )
+                    except actions.ActionRefused as refusal:
+                        self.message_user(request, str(refusal), messages.WARNING)
+                    else:
+                        self.message_user(request, result.message, messages.SUCCESS)
+                return None
+        else:
+            form = ReasonForm(initial={"action_token": actions.new_action_token(), "reason": "Cancelled by the shop."})
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Cancel {len(orders)} orders",
+            "action": ORDER_ACTIONS["cancel"],
+            "action_name": "cancel_selected",
+            "orders": [(order, _plan("cancel", order)) for order in orders],
+            "cap": None,
+            "form": form,
+            "selected_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/orders/order/confirm_bulk.html", context)
+
+
+EXPORT_COLUMNS = [
+    "reference",
+    "created_at",
+    "email",
+    "state",
+    "lines",
+    "currency",
+    "subtotal",
+    "tax",
+    "total",
+    "payment_status",
+    "provider_reference",
+    "amount_refunded",
+    "receipt",
+    "failure_code",
+    "needs_attention",
+    "redrive_count",
+]
+
+
+def _export_row(order: Order) -> list:
+    payment: Payment | None = getattr(order, "payment", None)
+    receipt: Receipt | None = getattr(order, "receipt", None)
+    return [
+        order.reference,
+        order.created_at.isoformat(),
+        order.email,
+        order.state,
+        "; ".join(f"{line.quantity} x {line.sku}" for line in order.lines.all()),
+        order.currency,
+        order.subtotal,
+        order.tax,
+        order.total,
+        payment.status if payment else "",
+        payment.provider_reference if payment else "",
+        payment.amount_refunded if payment else "",
+        receipt.number if receipt and receipt.stored_at else "",
+        order.failure_code,
+        order.needs_attention,
+        order.redrive_count,
+    ]

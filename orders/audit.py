@@ -16,6 +16,7 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from inventory.models import Stock, StockMovement
+from inventory.services import orders_with_stock_deducted
 from orders.models import FAILURE_ENDS, Notification, Order, OrderLine
 from orders.models import OrderState as S
 from payments.models import MONEY_HELD_STATUSES, Payment
@@ -86,7 +87,7 @@ def check_stock_within_bounds(orders: QuerySet[Order]) -> CheckResult:
 def check_reserved_matches_open_orders(orders: QuerySet[Order]) -> CheckResult:
     """Each product's reserved units are exactly the lines of open orders not yet deducted."""
     result = CheckResult("reserved equals the reservations of open orders")
-    deducted = StockMovement.objects.filter(reason=StockMovement.Reason.SALE).values("order_id")
+    deducted = orders_with_stock_deducted()
     held = defaultdict(
         int,
         OrderLine.objects.filter(order__state__in=RESERVING_STATES)

@@ -199,9 +199,9 @@ def _raise_flag(order: Order) -> None:
 
 
 def refund_requested(
-    order: Order, *, actor: Actor, refund: int, amount: Decimal, currency: str, reason: str
+    order: Order, *, actor: Actor, refund: int, amount: Decimal, currency: str, reason: str, action_token: str = ""
 ) -> OrderEvent:
-    """A manager asked for part or all of a captured payment back."""
+    """A manager asked for part or all of a captured payment back (from the form `action_token` names)."""
     run = StepRun(step="request_refund", attempt=1, actor=actor)
     return _write(
         order,
@@ -213,6 +213,7 @@ def refund_requested(
         currency=currency,
         requested_by=actor.name,
         reason=reason,
+        action_token=action_token,
     )
 
 
@@ -239,3 +240,112 @@ def refund_recorded(order: Order, *, actor: Actor, refunded: Decimal, currency: 
 def has_succeeded(order: Order, step: str) -> bool:
     """Whether `step` ever did its work on this order (for jobs that are done once)."""
     return OrderEvent.objects.filter(order=order, step=step, kind=EventKind.STEP_SUCCEEDED).exists()
+
+
+# --- a manager's acts in the back office ---------------------------------------------------
+# Each carries `action_token`, the one-time token of the confirmation form it came from:
+# the same form posted twice (a double click, a replayed POST) finds its event and does
+# nothing more (`action_done`).
+
+
+def action_done(order: Order, action_token: str) -> OrderEvent | None:
+    """The event a manager's action with this form token wrote on this order, if it ran already."""
+    if not action_token:
+        return None
+    return OrderEvent.objects.filter(order=order, parameters__action_token=action_token).first()
+
+
+def _manager_event(
+    order: Order, *, actor: Actor, step: str, kind: EventKind, outcome: str = Outcome.SUCCEEDED, **parameters
+) -> OrderEvent:
+    return _write(order, StepRun(step=step, attempt=1, actor=actor), kind, outcome, **parameters)
+
+
+def order_redriven(
+    order: Order,
+    run: StepRun,
+    *,
+    failed_step: str,
+    plan: str,
+    reason: str,
+    action_token: str,
+    previous_payment: dict[str, str],
+) -> OrderEvent:
+    """A manager redrove a FAILED order from the step that failed; the state change follows."""
+    return _write(
+        order,
+        run,
+        EventKind.REDRIVEN,
+        Outcome.SUCCEEDED,
+        redrive=order.redrive_count,
+        failed_step=failed_step,
+        plan=plan,
+        reason=reason,
+        action_token=action_token,
+        previous_payment=previous_payment,
+    )
+
+
+def step_retry_requested(
+    order: Order, *, actor: Actor, retried_step: str, reason: str, action_token: str
+) -> OrderEvent:
+    """A manager asked for an order's stuck step to run again now."""
+    return _manager_event(
+        order,
+        actor=actor,
+        step="retry_step",
+        kind=EventKind.STEP_RETRY_REQUESTED,
+        retried_step=retried_step,
+        reason=reason,
+        action_token=action_token,
+    )
+
+
+def email_resent(order: Order, *, actor: Actor, email: str, reason: str, action_token: str) -> OrderEvent:
+    """A manager sent one of the shopper's emails again (a new email, marked as a copy)."""
+    return _manager_event(
+        order,
+        actor=actor,
+        step="resend_email",
+        kind=EventKind.EMAIL_RESENT,
+        email=email,
+        reason=reason,
+        action_token=action_token,
+    )
+
+
+def receipt_regenerated(
+    order: Order, *, actor: Actor, receipt: str, detail: str, reason: str, action_token: str
+) -> OrderEvent:
+    """A manager had a missing receipt rendered and stored (a stored one is never replaced)."""
+    return _manager_event(
+        order,
+        actor=actor,
+        step="regenerate_receipt",
+        kind=EventKind.RECEIPT_REGENERATED,
+        receipt=receipt,
+        detail=detail,
+        reason=reason,
+        action_token=action_token,
+    )
+
+
+def stock_returned(order: Order, *, actor: Actor, units: dict[str, int], reason: str, action_token: str) -> OrderEvent:
+    """A manager put units of a sold order back in stock (a return, in the ledger)."""
+    return _manager_event(
+        order,
+        actor=actor,
+        step="return_stock",
+        kind=EventKind.STOCK_RETURNED,
+        units=", ".join(f"{quantity} x {sku}" for sku, quantity in units.items()),
+        quantities=units,
+        reason=reason,
+        action_token=action_token,
+    )
+
+
+def note_added(order: Order, *, actor: Actor, note: str, action_token: str) -> OrderEvent:
+    """A manager's internal note on the order (never shown to the shopper)."""
+    return _manager_event(
+        order, actor=actor, step="note", kind=EventKind.NOTE_ADDED, note=note, action_token=action_token
+    )

@@ -62,6 +62,9 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    redrive_count = models.PositiveIntegerField(
+        default=0, help_text="How many times a manager redrove this order out of FAILED (docs/REDRIVE.md)."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -123,6 +126,12 @@ class EventKind(models.TextChoices):
     REFUND_SUCCEEDED = "refund_succeeded", "Refund succeeded"
     REFUND_REFUSED = "refund_refused", "Refund refused"
     REFUND_RECORDED = "refund_recorded", "Refund recorded from the provider"
+    REDRIVEN = "redriven", "Redriven by a manager"
+    STEP_RETRY_REQUESTED = "step_retry_requested", "Step retry requested"
+    EMAIL_RESENT = "email_resent", "Email resent"
+    RECEIPT_REGENERATED = "receipt_regenerated", "Receipt regenerated"
+    STOCK_RETURNED = "stock_returned", "Units returned to stock"
+    NOTE_ADDED = "note_added", "Internal note"
 
 
 class ActorKind(models.TextChoices):
@@ -147,6 +156,12 @@ EVENT_SUMMARIES = {
     EventKind.REFUND_SUCCEEDED: "Refunded {amount} {currency} (refund #{refund}).",
     EventKind.REFUND_REFUSED: "Refund #{refund} refused.",
     EventKind.REFUND_RECORDED: "The provider reports {refunded} {currency} refunded in total.",
+    EventKind.REDRIVEN: "Redrive #{redrive} from {failed_step}: {plan} Reason: {reason}",
+    EventKind.STEP_RETRY_REQUESTED: "Retry of {retried_step} requested. Reason: {reason}",
+    EventKind.EMAIL_RESENT: "The {email} email was sent again. Reason: {reason}",
+    EventKind.RECEIPT_REGENERATED: "{detail} Reason: {reason}",
+    EventKind.STOCK_RETURNED: "Returned to stock: {units}. Reason: {reason}",
+    EventKind.NOTE_ADDED: "{note}",
 }
 
 
@@ -207,11 +222,16 @@ def lock_order(order_id: int) -> Order:
 
 
 class Notification(models.Model):
-    """One email of one kind to the shopper; the unique pair makes a second one impossible."""
+    """One email to the shopper. (order, kind, key) is unique, so no email goes twice: the
+    pipeline's emails have an empty key (one each per order); a manager's resend is keyed by
+    the confirmation form it came from, a refund's email by the refund."""
 
     class Kind(models.TextChoices):
         CONFIRMATION = "confirmation"
         FAILURE = "failure"
+        CANCELLATION = "cancellation"
+        CONFIRMATION_RESEND = "confirmation_resend"
+        REFUND = "refund"
 
     class Status(models.TextChoices):
         SENDING = "sending"
@@ -220,13 +240,14 @@ class Notification(models.Model):
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)
+    key = models.CharField(max_length=64, blank=True, default="")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SENDING)
     claimed_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["order", "kind"], name="notification_one_per_kind")]
+        constraints = [models.UniqueConstraint(fields=["order", "kind", "key"], name="notification_once_per_key")]
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.order_id}: {self.status}"

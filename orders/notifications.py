@@ -18,10 +18,18 @@ from django.utils import timezone
 from framework import metrics
 from framework.formatting import format_percent
 from orders.models import Notification, Order, OrderState
+from payments.models import Refund
 
 TEMPLATES = {
     Notification.Kind.CONFIRMATION: ("emails/order_confirmation", "Your order {reference} is confirmed"),
+    # The same confirmation, saying it is a copy: a manager sent it again.
+    Notification.Kind.CONFIRMATION_RESEND: (
+        "emails/order_confirmation",
+        "Your order {reference} is confirmed (copy sent again)",
+    ),
     Notification.Kind.FAILURE: ("emails/order_failure", "We could not process your order {reference}"),
+    Notification.Kind.CANCELLATION: ("emails/order_cancelled", "Your order {reference} has been cancelled"),
+    Notification.Kind.REFUND: ("emails/order_refund", "A refund for your order {reference}"),
 }
 
 
@@ -29,13 +37,13 @@ class NotificationInProgress(Exception):
     """Another worker holds a fresh claim on this email; try again shortly."""
 
 
-def _claim(order: Order, kind: str) -> Notification | None:
+def _claim(order: Order, kind: str, key: str) -> Notification | None:
     """Take the right to send this email, or None when it was sent already."""
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.NOTIFICATION_CLAIM_SECONDS)
     with transaction.atomic():
         notification, created = Notification.objects.select_for_update().get_or_create(
-            order=order, kind=kind, defaults={"claimed_at": now}
+            order=order, kind=kind, key=key, defaults={"claimed_at": now}
         )
         if created:
             return notification
@@ -55,13 +63,16 @@ MONEY_AFTER_FAILURE = {
     OrderState.REJECTED: "No payment was taken for this order.",
     OrderState.PAYMENT_FAILED: "No payment was taken for this order.",
     OrderState.FAILED: "You will not be charged: any amount held or taken for this order is released or refunded.",
+    OrderState.CANCELLED: "You will not be charged: any amount held or taken for this order is released or refunded.",
 }
 
 
-def build_order_email(order: Order, kind: str) -> EmailMultiAlternatives:
-    """The email of this kind for this order, in plain text and HTML."""
+def build_order_email(order: Order, kind: str, *, key: str = "", extra: dict | None = None) -> EmailMultiAlternatives:
+    """The email of this kind for this order, in plain text and HTML; `extra` adds to its context."""
     template, subject = TEMPLATES[kind]
     context = {
+        **(extra or {}),
+        "resend": kind == Notification.Kind.CONFIRMATION_RESEND,
         "order": order,
         "lines": list(order.lines.all()),
         "shop_name": settings.SHOP_NAME,
@@ -76,19 +87,27 @@ def build_order_email(order: Order, kind: str) -> EmailMultiAlternatives:
         body=render_to_string(f"{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[order.email],
-        headers={"Message-ID": f"<{order.reference}.{kind}@{settings.DEFAULT_FROM_EMAIL.split('@')[-1]}>"},
+        headers={"Message-ID": f"<{order.reference}.{kind}{'.' + key if key else ''}@{_mail_domain()}>"},
     )
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
     return message
 
 
-def send_order_email(order: Order, kind: str) -> bool:
-    """Send this order's email of this kind unless it went already; True when sent now."""
-    notification = _claim(order, kind)
+def _mail_domain() -> str:
+    return settings.DEFAULT_FROM_EMAIL.split("@")[-1].rstrip(">")
+
+
+def send_order_email(order: Order, kind: str, *, key: str = "", extra: dict | None = None) -> bool:
+    """Send this order's email of this kind (and key) unless it went already; True when sent now.
+
+    The pipeline's emails have no key, one of each per order; a manager's resend is keyed by
+    its form, a refund's email by the refund, so each of those goes once too.
+    """
+    notification = _claim(order, kind, key)
     if notification is None:
         return False
     try:
-        build_order_email(order, kind).send()
+        build_order_email(order, kind, key=key, extra=extra).send()
     except Exception as error:
         metrics.EMAILS.labels(kind, "failed").inc()
         Notification.objects.filter(pk=notification.pk).update(
@@ -100,3 +119,10 @@ def send_order_email(order: Order, kind: str) -> bool:
     )
     metrics.EMAILS.labels(kind, "sent").inc()
     return True
+
+
+def send_refund_email(refund_id: int) -> bool:
+    """Tell the shopper a manager's refund went back to their card (once per refund)."""
+    refund = Refund.objects.select_related("order", "payment").get(pk=refund_id)
+    extra = {"refund": refund, "refunded_total": refund.payment.amount_refunded}
+    return send_order_email(refund.order, Notification.Kind.REFUND, key=f"refund-{refund.pk}", extra=extra)

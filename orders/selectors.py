@@ -2,12 +2,15 @@
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, Min, Prefetch, QuerySet
+from django.conf import settings
+from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from orders.models import FINAL_STATES, Order, OrderEvent, OrderState
+from payments.models import Payment, Refund
+from receipts.models import Receipt
 
 # Named rather than "not final": a list of states reads only their ranges of the
 # (state, updated_at) index, where NOT IN scans every order ever placed (400 ms at a million).
@@ -72,3 +75,112 @@ def open_orders_untouched_since(cutoff: datetime) -> QuerySet[Order]:
     """Orders in a non-final state that have not changed since `cutoff`, oldest first
     (the (state, updated_at) index): stuck, or merely slow."""
     return Order.objects.filter(state__in=OPEN_STATES, updated_at__lt=cutoff).order_by("updated_at")
+
+
+# --- the back office: what needs a manager, and an order's whole execution ---------------
+
+
+def needs_attention_q() -> Q:
+    """Orders a manager should look at: flagged ones, and FAILED ones still within the redrive window."""
+    redrivable_since = timezone.now() - timedelta(days=settings.ORDER_REDRIVE_DAYS)
+    return Q(needs_attention=True) | Q(state=OrderState.FAILED, updated_at__gte=redrivable_since)
+
+
+def overdue_q() -> Q:
+    """Orders in progress untouched for longer than a step may take (the sweeper's limit)."""
+    limit = timezone.now() - timedelta(seconds=settings.ORDER_STUCK_AFTER_SECONDS)
+    return Q(state__in=OPEN_STATES, updated_at__lt=limit)
+
+
+def authorization_expiring_q() -> Q:
+    """Orders whose card hold is older than PAYMENT_AUTHORIZATION_WARN_HOURS and not captured yet."""
+    limit = timezone.now() - timedelta(hours=settings.PAYMENT_AUTHORIZATION_WARN_HOURS)
+    return Q(payment__status=Payment.Status.AUTHORIZED, payment__created_at__lt=limit)
+
+
+ATTENTION = {
+    "needs": ("Needs attention (flagged, or FAILED and redrivable)", needs_attention_q),
+    "overdue": ("Over its time limit", overdue_q),
+    "authorization_expiring": ("Authorisation close to expiring", authorization_expiring_q),
+}
+
+
+def attention_counts() -> dict[str, int]:
+    """How many orders each attention filter finds, for the manager's home page."""
+    return {name: Order.objects.filter(q()).distinct().count() for name, (_, q) in ATTENTION.items()}
+
+
+def order_execution(order: Order) -> dict:
+    """The whole execution of an order as JSON-ready data, as Step Functions' console exports it."""
+    payment = Payment.objects.filter(order=order).first()
+    receipt = Receipt.objects.filter(order=order).first()
+
+    def money(value) -> str:
+        return str(value)
+
+    return {
+        "order": {
+            "reference": order.reference,
+            "email": order.email,
+            "state": order.state,
+            "currency": order.currency,
+            "subtotal": money(order.subtotal),
+            "tax": money(order.tax),
+            "total": money(order.total),
+            "payment_method": order.payment_method,
+            "failure_code": order.failure_code,
+            "failure_reason": order.failure_reason,
+            "needs_attention": order.needs_attention,
+            "redrive_count": order.redrive_count,
+            "created_at": order.created_at.isoformat(),
+            "updated_at": order.updated_at.isoformat(),
+            "completed_at": order.completed_at.isoformat() if order.completed_at else None,
+        },
+        "lines": [
+            {"sku": line.sku, "name": line.name, "quantity": line.quantity, "unit_price": money(line.unit_price)}
+            for line in order.lines.all()
+        ],
+        "payment": payment
+        and {
+            "provider": payment.provider,
+            "provider_reference": payment.provider_reference,
+            "status": payment.status,
+            "amount": money(payment.amount),
+            "amount_refunded": money(payment.amount_refunded),
+        },
+        "refunds": [
+            {
+                "id": r.pk,
+                "amount": money(r.amount),
+                "status": r.status,
+                "requested_by": r.requested_by,
+                "reason": r.reason,
+            }
+            for r in Refund.objects.filter(order=order)
+        ],
+        "receipt": receipt
+        and {"number": receipt.number, "stored_at": receipt.stored_at and receipt.stored_at.isoformat()},
+        "emails": [
+            {"kind": n.kind, "status": n.status, "sent_at": n.sent_at and n.sent_at.isoformat(), "error": n.error}
+            for n in order.notifications.order_by("id")
+        ],
+        "events": [
+            {
+                "id": e.pk,
+                "at": e.created_at.isoformat(),
+                "kind": e.kind,
+                "step": e.step,
+                "attempt": e.attempt,
+                "outcome": e.outcome,
+                "from_state": e.from_state,
+                "to_state": e.to_state,
+                "duration_ms": e.duration_ms,
+                "actor_kind": e.actor_kind,
+                "actor": e.actor,
+                "summary": e.summary,
+                "error": e.error,
+                "parameters": e.parameters,
+            }
+            for e in order.events.order_by("id")
+        ],
+    }

@@ -72,18 +72,28 @@ def reserve_or_reject(order: Order, lines: list[OrderLine], run: StepRun) -> Aft
     else:
         # Nothing is reserved for an order with a product no longer for sale.
         short = [s for s in shortages(stock_lines(order, on_sale)) if s.available < s.requested]
-        short += [Shortage(line.product_id, line.quantity, 0) for line in lines if not line.product.active]
+        short += retired_lines(lines)
     if short:
-        by_product = {s.product_id: s for s in short}
-        reason = "; ".join(
-            f"{line.sku}: {s.requested} requested, {s.available} available"
-            for line in lines
-            if (s := by_product.get(line.product_id))
-        )
-        end_order(order, S.REJECTED, run, code="out_of_stock", reason=f"Not enough stock: {reason}.")
+        end_order(order, S.REJECTED, run, code="out_of_stock", reason=describe_shortages(lines, short))
         return After.STOP
     set_state(order, S.VALIDATED, run)
     return After.NEXT_STEP
+
+
+def retired_lines(lines: list[OrderLine]) -> list[Shortage]:
+    """Lines of a product no longer for sale: nothing is reserved for an order with one."""
+    return [Shortage(line.product_id, line.quantity, 0) for line in lines if not line.product.active]
+
+
+def describe_shortages(lines: list[OrderLine], short: list[Shortage]) -> str:
+    """The short lines in the words the shopper (or a manager) reads, in the order's line order."""
+    by_product = {s.product_id: s for s in short}
+    reason = "; ".join(
+        f"{line.sku}: {s.requested} requested, {s.available} available"
+        for line in lines
+        if (s := by_product.get(line.product_id))
+    )
+    return f"Not enough stock: {reason}."
 
 
 def process_payment(order: Order, run: StepRun) -> After:
@@ -178,18 +188,19 @@ def send_confirmation(order: Order, run: StepRun) -> After:
 
 
 def send_failure_notification(order: Order, run: StepRun) -> After:
-    """Tell the shopper we could not process their order (at most once)."""
-    if order.state not in (S.REJECTED, S.PAYMENT_FAILED, S.FAILED):
+    """Tell the shopper we could not process their order, or that the shop cancelled it (at most once)."""
+    if order.state not in FAILURE_ENDS:
         return After.STOP
+    kind = Notification.Kind.CANCELLATION if order.state == S.CANCELLED else Notification.Kind.FAILURE
     try:
-        sent = send_order_email(order, Notification.Kind.FAILURE)
+        sent = send_order_email(order, kind)
     except NotificationInProgress as busy:
         history.step_waiting(order, run, str(busy))
         return After.STOP
     if sent:
-        history.step_succeeded(order, run, "Failure email sent.")
+        history.step_succeeded(order, run, f"{kind.label} email sent.")
     else:
-        history.step_waiting(order, run, "The failure email was sent before.")
+        history.step_waiting(order, run, f"The {kind.label.lower()} email was sent before.")
     return After.STOP
 
 

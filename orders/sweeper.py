@@ -22,7 +22,7 @@ def sweep_stuck_orders() -> int:
 
     Orders in a non-final state untouched for ORDER_STUCK_AFTER_SECONDS are advanced again
     (a worker killed mid-step, a lost message); failed or cancelled orders that may still
-    hold money are compensated again; failure emails that never went are retried.
+    hold money are compensated again; failure and cancellation emails that never went are retried.
     Steps are idempotent, so nudging an order that was merely slow does no harm.
     """
     stale = timezone.now() - timedelta(seconds=settings.ORDER_STUCK_AFTER_SECONDS)
@@ -42,12 +42,16 @@ def sweep_stuck_orders() -> int:
         enqueue(Task.COMPENSATE_ORDER, order_id)
     unnotified = list(
         Order.objects.filter(
-            state__in=[S.REJECTED, S.PAYMENT_FAILED, S.FAILED], updated_at__lt=stale, updated_at__gt=recent
+            state__in=[S.REJECTED, S.PAYMENT_FAILED, S.FAILED, S.CANCELLED],
+            updated_at__lt=stale,
+            updated_at__gt=recent,
         )
         .exclude(
             Exists(
                 Notification.objects.filter(
-                    order=OuterRef("pk"), kind=Notification.Kind.FAILURE, status=Notification.Status.SENT
+                    order=OuterRef("pk"),
+                    kind__in=[Notification.Kind.FAILURE, Notification.Kind.CANCELLATION],
+                    status=Notification.Status.SENT,
                 )
             )
         )

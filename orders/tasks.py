@@ -4,7 +4,7 @@ import logging
 
 from django.conf import settings
 
-from orders import audit, pipeline, sweeper
+from orders import audit, notifications, pipeline, sweeper
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +19,10 @@ def compensate_order(order_id: int) -> None:
 
 def notify_failure(order_id: int) -> None:
     pipeline.run_step(order_id, "send_failure_notification")
+
+
+def notify_refund(refund_id: int) -> None:
+    notifications.send_refund_email(refund_id)
 
 
 def publish_order_state(order_id: int) -> None:

@@ -2,6 +2,18 @@
 
     PENDING -> VALIDATED -> PAID -> CONFIRMED -> COMPLETED
     failure ends: REJECTED, PAYMENT_FAILED, FAILED, CANCELLED
+    a manager's redrive: FAILED -> VALIDATED
+
+The pipeline never leaves an end. The one way out of one is a manager's redrive of a
+FAILED order (`orders.manager_actions.redrive_order`, docs/REDRIVE.md), and it leads back
+to VALIDATED whichever step failed: entering FAILED gave the stock back and voided or
+refunded the money (compensation), so the redrive reserves the stock again under the
+order's lock (refusing, and staying FAILED, when it is gone) and the payment step asks for
+a fresh authorisation under a new idempotency key. Steps whose effects survived FAILED
+(the order written and priced) are not run again; the steps after VALIDATED run as for
+any order, each idempotent. A redrive is allowed only once compensation has settled (no
+money held), so an order never has two live holds: no charge without an order, no order
+without a charge.
 
 `set_state` is the only writer of an order's state. Entering an end queues that end's jobs
 (`ON_ENTERING`) once the move commits: compensation, the shopper's failure email, the SNS
@@ -29,18 +41,22 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.COMPLETED: frozenset(),
     S.REJECTED: frozenset(),
     S.PAYMENT_FAILED: frozenset(),
-    S.FAILED: frozenset(),
+    S.FAILED: frozenset({S.VALIDATED}),  # a manager's redrive, never the pipeline
     S.CANCELLED: frozenset(),
 }
 
+# Where a redriven FAILED order goes back to (see the module's docstring).
+REDRIVE_TO = S.VALIDATED
+
 # What is queued once an order has entered an end (and its transaction committed). A
-# rejected order never held money; a cancelled one was the shop's decision, not news.
+# rejected order never held money; a cancelled one (always a manager's decision) tells the
+# shopper, with the failure email's step and its retries.
 ON_ENTERING: dict[str, tuple[Task, ...]] = {
     S.COMPLETED: (),
     S.REJECTED: (Task.NOTIFY_FAILURE,),
     S.PAYMENT_FAILED: (Task.COMPENSATE_ORDER, Task.NOTIFY_FAILURE),
     S.FAILED: (Task.COMPENSATE_ORDER, Task.NOTIFY_FAILURE),
-    S.CANCELLED: (Task.COMPENSATE_ORDER,),
+    S.CANCELLED: (Task.COMPENSATE_ORDER, Task.NOTIFY_FAILURE),
 }
 
 
@@ -62,7 +78,8 @@ def set_state(
     from_state = order.state
     order.state = new_state
     fields = ["state", "updated_at"]
-    if failure_code or failure_reason:
+    if failure_code or failure_reason or from_state in FAILURE_ENDS:
+        # A redriven order is no longer failed: the shopper's page stops giving the reason.
         order.failure_code, order.failure_reason = failure_code, failure_reason
         fields += ["failure_code", "failure_reason"]
     if new_state == S.COMPLETED:

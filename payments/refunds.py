@@ -36,8 +36,14 @@ def refundable_amount(payment: Payment) -> Decimal:
     return payment.amount - payment.amount_refunded - pending
 
 
-def request_refund(order: Order, amount: Decimal | None = None, *, requested_by: str, reason: str = "") -> Refund:
-    """Record a manager's refund of `amount` (all that is left when None) and queue it to the provider."""
+def request_refund(
+    order: Order, amount: Decimal | None = None, *, requested_by: str, reason: str = "", action_token: str = ""
+) -> Refund:
+    """Record a manager's refund of `amount` (all that is left when None) and queue it to the provider.
+
+    `action_token` names the confirmation form it came from, in the history, so that form
+    posted twice refunds once (`orders.manager_actions`).
+    """
     with transaction.atomic():
         order = lock_order(order.pk)
         payment = Payment.objects.filter(order=order).first()
@@ -65,6 +71,7 @@ def request_refund(order: Order, amount: Decimal | None = None, *, requested_by:
             amount=amount,
             currency=refund.currency,
             reason=reason,
+            action_token=action_token,
         )
         enqueue_on_commit(Task.ISSUE_REFUND, refund.pk, group="payments")
     return refund
@@ -101,6 +108,8 @@ def issue_refund(refund_id: int) -> Refund:
             refund.status, refund.error = Refund.Status.SUCCEEDED, ""
             refund.save(update_fields=["status", "error", "updated_at"])
             history.refund_succeeded(order, refund=refund.pk, amount=refund.amount, currency=refund.currency)
+            # The shopper hears of the money once it is on its way back.
+            enqueue_on_commit(Task.NOTIFY_REFUND, refund.pk)
     return refund
 
 

@@ -17,7 +17,7 @@ from framework import metrics
 from orders.models import Order
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, GatewayResult, IntentStatus, PaymentMethodOption
-from payments.models import Payment
+from payments.models import MONEY_HELD_STATUSES, Payment
 from payments.money import from_minor_units, to_minor_units
 
 logger = logging.getLogger(__name__)
@@ -33,8 +33,13 @@ PAYMENT_STATUS_FOR = {
 
 
 def idempotency_key(order: Order, operation: str) -> str:
-    """The provider-side idempotency key of one operation on one order."""
-    return f"{order.reference}:{operation}"
+    """The provider-side idempotency key of one operation on one order.
+
+    A redriven order's calls are a new generation (`:redrive-<n>`): the keys of the last one
+    belong to an intent its compensation voided, and reusing one would replay that answer.
+    """
+    key = f"{order.reference}:{operation}"
+    return f"{key}:redrive-{order.redrive_count}" if order.redrive_count else key
 
 
 def check_payment_method(payment_method: str) -> str:
@@ -109,6 +114,30 @@ def record_payment(order: Order, result: GatewayResult) -> Payment:
         provider, status, code = payment.provider, str(payment.status), result.decline_code
         metrics.count_on_commit(lambda: metrics.PAYMENT_OUTCOMES.labels(provider, status, code).inc())
     return payment
+
+
+def is_money_held(order: Order) -> bool:
+    """Whether our books say the order's payment may still hold the shopper's money."""
+    return Payment.objects.filter(order=order, status__in=MONEY_HELD_STATUSES).exists()
+
+
+def start_new_payment(order: Order) -> dict[str, str]:
+    """Make a settled payment row ready for a fresh authorisation (a redriven order).
+
+    Runs under the order's lock; the caller has checked that no money is held. Returns what
+    the row said before, for the order's history: the old intent stays at the provider.
+    """
+    payment = Payment.objects.filter(order=order).first()
+    if payment is None:
+        return {}
+    before = {"provider_reference": payment.provider_reference, "status": payment.status}
+    payment.status = Payment.Status.PENDING
+    payment.provider = get_gateway().name
+    payment.provider_reference = payment.decline_code = payment.client_secret = ""
+    payment.card_brand = payment.card_last4 = ""
+    payment.amount, payment.amount_refunded, payment.currency = order.total, 0, order.currency
+    payment.save()
+    return before
 
 
 def authentication_expired(payment: Payment) -> bool:

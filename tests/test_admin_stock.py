@@ -68,8 +68,12 @@ def test_the_cancel_action_cancels_an_open_order_and_gives_its_stock_and_money_b
     held_pipeline.run_by_hand(order, "validate_order", "process_payment")
     held_pipeline.run_inline()
 
+    selected = {"action": "cancel_selected", "_selected_action": [order.pk]}
+    confirmation = staff.post("/admin/orders/order/", selected)
+    assert "Releases the reservation of 2 x MUG-001" in confirmation.content.decode()
+    assert order.events.filter(step="cancel_order").count() == 0  # nothing happens before it is confirmed
     response = staff.post(
-        "/admin/orders/order/", {"action": "cancel_selected", "_selected_action": [order.pk]}, follow=True
+        "/admin/orders/order/", {**selected, "confirmed": "yes", "reason": "Cancelled by the shop."}, follow=True
     )
 
     assert f"Order {order.reference} cancelled." in response.content.decode()

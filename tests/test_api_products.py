@@ -1,7 +1,6 @@
 """GET /api/products/: what is for sale and how many units a shopper can still order."""
 
 
-
 def test_products_for_sale_list_their_price_as_a_decimal_string_and_units_available(api, make_product):
     make_product("MUG-001", name="Mug", price="12.50", currency="USD", on_hand=7)
     make_product("BAG-002", name="Bag", price="1200.00", currency="EUR", on_hand=0)

@@ -4,7 +4,7 @@ import pytest
 
 from orders.flow import END_JOBS, FLOW, STEPS, WhenExhausted
 from orders.models import FINAL_STATES, EventKind, OrderEvent, OrderState
-from orders.transitions import ON_ENTERING, TRANSITIONS
+from orders.transitions import ON_ENTERING, REDRIVE_TO, TRANSITIONS
 
 # The labels already written into orders' histories: renaming one would orphan old rows.
 PERSISTED_LABELS = {
@@ -36,6 +36,13 @@ def test_the_steps_of_a_state_with_failure_and_cancellation_make_up_all_its_move
         if any(step.when_exhausted is WhenExhausted.FAIL_ORDER for step in steps):
             moves.add(OrderState.FAILED)
         assert moves == TRANSITIONS[state], state
+
+
+def test_the_only_way_out_of_an_end_is_a_managers_redrive_of_a_failed_order_back_to_validated():
+    ways_out = {state: moves for state, moves in TRANSITIONS.items() if state in FINAL_STATES and moves}
+    assert ways_out == {OrderState.FAILED: frozenset({REDRIVE_TO})}
+    assert REDRIVE_TO == OrderState.VALIDATED  # the stock is reserved again and the payment asked afresh
+    assert not any(step.moves_to & {OrderState.FAILED} for steps in FLOW.values() for step in steps)
 
 
 def test_the_end_jobs_never_move_an_order():

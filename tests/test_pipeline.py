@@ -9,7 +9,6 @@ from django.conf import settings
 from django.core import mail
 from django.db import connection
 
-from inventory.models import StockMovement
 from orders import pipeline
 from orders.flow import STEPS
 from orders.history import start_run
@@ -20,28 +19,12 @@ from orders.transitions import TRANSITIONS, IllegalTransition, set_state
 from payments.gateways.simulated import SimulatedGateway
 from payments.models import Payment, SimulatedPaymentIntent
 from receipts.models import Receipt
-from tests.support.invariants import row_counts, stock_of
+from tests.support.invariants import charged_intents, history, row_counts, sales_in_ledger, stock_of
 
 # Every scenario ends with the ledger summing to on hand and no stock below zero.
 pytestmark = pytest.mark.usefixtures("stock_invariants_hold")
 
 HAPPY_STEPS = ["validate_order", "process_payment", "update_inventory", "generate_receipt", "send_notification"]
-
-
-def history(order: Order) -> list[tuple]:
-    """The order's execution history as (step, outcome, attempt, to_state)."""
-    return list(
-        OrderEvent.objects.filter(order=order).order_by("id").values_list("step", "outcome", "attempt", "to_state")
-    )
-
-
-def sales_in_ledger(order: Order) -> list[tuple[str, int]]:
-    return list(StockMovement.objects.filter(order=order).order_by("id").values_list("reason", "quantity"))
-
-
-def charged_intents() -> int:
-    """Payment intents the simulated provider holds or took money on."""
-    return SimulatedPaymentIntent.objects.filter(status__in=["requires_capture", "succeeded"]).count()
 
 
 def test_the_state_names_are_exactly_those_of_the_design():
@@ -365,12 +348,18 @@ def test_cancelling_an_order_before_its_stock_is_deducted_releases_it_and_leaves
     order.refresh_from_db()
     assert order.state == "CANCELLED"
     assert order.failure_reason == "Shopper phoned to cancel."
-    assert history(order)[-2:] == [("cancel_order", "failed", 1, "CANCELLED"), ("refund_or_void", "succeeded", 1, "")]
+    assert history(order)[-3:] == [
+        ("cancel_order", "failed", 1, "CANCELLED"),
+        ("refund_or_void", "succeeded", 1, ""),
+        ("send_failure_notification", "succeeded", 1, ""),
+    ]
     stock = stock_of("MUG-001")
     assert (stock.on_hand, stock.reserved) == (5, 0)
     assert charged_intents() == 0
     assert Payment.objects.exclude(status=Payment.Status.VOIDED).count() == 0
-    assert mail.outbox == []
+    [email] = mail.outbox  # a manager's cancellation is news to the shopper
+    assert email.subject == f"Your order {order.reference} has been cancelled"
+    assert "Shopper phoned to cancel." in email.body
 
 
 def test_cancelling_a_confirmed_order_refunds_it_and_returns_its_stock(shopper, make_product, held_pipeline):

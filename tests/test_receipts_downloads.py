@@ -27,13 +27,13 @@ def download(client, url: str):
 
 @pytest.fixture
 def manager(db, settings):
-    """A signed-in staff member who may view orders (admin pages served without a static manifest)."""
+    """A signed-in staff member who may view orders and download receipts (admin pages without a static manifest)."""
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     user = User.objects.create_user("manager", password="pw", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_order"))
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_order", "download_receipt"]))
     client = Client()
     client.force_login(user)
     return client

@@ -7,9 +7,11 @@ the right kind refuses to start rather than take orders whose payments can only 
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_float, env_int, env_str
+from config.env import env_bool, env_float, env_int, env_str
 
 PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "simulated")
+# The simulated gateway's outage: while on, every call for `pm_sim_unavailable` fails transiently.
+SIMULATED_GATEWAY_OUTAGE = env_bool("SIMULATED_GATEWAY_OUTAGE", True)
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 # The key the shop page's Stripe.js uses to collect cards (pk_test_... or pk_live_...); public by design.

@@ -22,3 +22,10 @@ ORDER_STUCK_AFTER_SECONDS = env_int("ORDER_STUCK_AFTER_SECONDS", 60)
 AUDIT_WINDOW_HOURS = env_int("AUDIT_WINDOW_HOURS", 24)
 # Multiplies every retry backoff of the pipeline (tests shrink it; 1 in production).
 PIPELINE_BACKOFF_SCALE = env_float("PIPELINE_BACKOFF_SCALE", "1")
+# How many days after it failed a manager may still redrive a FAILED order (docs/REDRIVE.md).
+ORDER_REDRIVE_DAYS = env_int("ORDER_REDRIVE_DAYS", 14)
+# How many orders one click of a bulk retry or redrive acts on at most.
+ORDER_BULK_ACTION_CAP = env_int("ORDER_BULK_ACTION_CAP", 50)
+# Authorisations older than this many hours count as close to expiring on the manager's home page
+# (card holds lapse after about 7 days).
+PAYMENT_AUTHORIZATION_WARN_HOURS = env_int("PAYMENT_AUTHORIZATION_WARN_HOURS", 120)

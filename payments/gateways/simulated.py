@@ -6,7 +6,8 @@ provoke the failures a real provider has:
 
 - `pm_sim_transient_error`: the first call fails before charging, later calls succeed;
 - `pm_sim_timeout`: the first call charges but its answer is lost (a timeout);
-- `pm_sim_unavailable`: every call fails transiently;
+- `pm_sim_unavailable`: every call fails transiently while SIMULATED_GATEWAY_OUTAGE is on
+  (the default); with it off the provider is back and the method authorises (a redrive demo);
 - `pm_sim_capture_unavailable`: authorises, but every capture fails transiently;
 - `pm_sim_hang`: the first call charges, then its answer hangs for HANG_SECONDS (a stalled
   connection), long enough for a test to kill the worker mid-step.
@@ -18,6 +19,7 @@ intents, and idempotency keys behave as Stripe's do.
 import secrets
 import time
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
@@ -48,7 +50,13 @@ DECLINES = {
     "pm_card_chargeDeclinedFraudulent": "fraudulent",
     "pm_card_chargeDeclinedProcessingError": "processing_error",
 }
-SUCCEEDING_FAULTS = {"pm_sim_transient_error", "pm_sim_timeout", "pm_sim_capture_unavailable", "pm_sim_hang"}
+SUCCEEDING_FAULTS = {
+    "pm_sim_unavailable",
+    "pm_sim_transient_error",
+    "pm_sim_timeout",
+    "pm_sim_capture_unavailable",
+    "pm_sim_hang",
+}
 HANG_SECONDS = 60
 KNOWN_METHODS = frozenset(
     {f"pm_card_{brand}" for brand in CARD_BRANDS} | set(DECLINES) | SUCCEEDING_FAULTS | {"pm_sim_unavailable"}
@@ -136,7 +144,7 @@ class SimulatedGateway:
             SimulatedPaymentIntent.objects.filter(pk=intent.pk).update(calls=F("calls") + 1)
             call_number = intent.calls + 1
 
-            if payment_method == "pm_sim_unavailable" or (
+            if (payment_method == "pm_sim_unavailable" and settings.SIMULATED_GATEWAY_OUTAGE) or (
                 payment_method == "pm_sim_transient_error" and call_number == 1
             ):
                 fault = TransientGatewayError("Simulated connection error before the charge.")

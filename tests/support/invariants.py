@@ -4,7 +4,7 @@ from django.db.models import Sum
 
 from inventory.models import Product, Stock, StockMovement
 from orders.models import Order, OrderEvent, OrderLine
-from payments.models import Payment
+from payments.models import Payment, SimulatedPaymentIntent
 
 
 def row_counts() -> dict[str, int]:
@@ -35,3 +35,19 @@ def assert_stock_invariants() -> None:
 def stock_of(sku: str) -> Stock:
     """The stock row of a product, read fresh."""
     return Stock.objects.get(product=Product.objects.get(sku=sku))
+
+
+def history(order: Order) -> list[tuple]:
+    """The order's execution history as (step, outcome, attempt, to_state)."""
+    return list(
+        OrderEvent.objects.filter(order=order).order_by("id").values_list("step", "outcome", "attempt", "to_state")
+    )
+
+
+def sales_in_ledger(order: Order) -> list[tuple[str, int]]:
+    return list(StockMovement.objects.filter(order=order).order_by("id").values_list("reason", "quantity"))
+
+
+def charged_intents() -> int:
+    """Payment intents the simulated provider holds or took money on."""
+    return SimulatedPaymentIntent.objects.filter(status__in=["requires_capture", "succeeded"]).count()
