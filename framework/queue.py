@@ -19,6 +19,7 @@ class Task(StrEnum):
     NOTIFY_FAILURE = "orders.tasks.notify_failure"
     PUBLISH_ORDER_STATE = "orders.tasks.publish_order_state"
     SWEEP_STUCK_ORDERS = "orders.tasks.sweep_stuck_orders"
+    RELEASE_EXPIRED_RESERVATIONS = "orders.tasks.release_expired_reservations"
     PROCESS_STRIPE_EVENT = "payments.tasks.process_stripe_event"
     ISSUE_REFUND = "payments.tasks.issue_refund"
     RECONCILE_PAYMENTS = "payments.tasks.reconcile_payments"

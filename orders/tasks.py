@@ -1,6 +1,6 @@
 """django-q2 entry points: thin, one order id each; the pipeline re-reads the row."""
 
-from orders import pipeline, sweeper
+from orders import pipeline, reservations, sweeper
 
 
 def advance_order(order_id: int) -> None:
@@ -21,3 +21,7 @@ def publish_order_state(order_id: int) -> None:
 
 def sweep_stuck_orders() -> int:
     return sweeper.sweep_stuck_orders()
+
+
+def release_expired_reservations() -> int:
+    return reservations.release_expired_reservations()

@@ -43,9 +43,10 @@ def test_after_migrate_the_schedules_are_exactly_the_declared_ones(db):
     assert Schedule.objects.count() == len(SCHEDULES)
 
 
-def test_the_declared_schedules_are_the_sweeper_and_the_reconciler():
+def test_the_declared_schedules_are_the_sweeper_the_reservation_release_and_the_reconciler():
     assert {(s.func, s.schedule_type, s.minutes, s.repeats) for s in SCHEDULES} == {
         ("orders.tasks.sweep_stuck_orders", Schedule.MINUTES, 1, -1),
+        ("orders.tasks.release_expired_reservations", Schedule.MINUTES, 1, -1),
         ("payments.tasks.reconcile_payments", Schedule.MINUTES, 10, -1),
     }
 

@@ -9,7 +9,8 @@ DJANGO_SETTINGS_MODULE stays `config.settings`: this package is that module. The
 below is the order of evaluation; a module that needs another's value imports it from
 there (security, database, storage and notifications read VAR_DIR from base; queue reads
 the database engine), and the fail-closed checks run in the order they always have:
-the secret key before the payment keys.
+the secret key before the payment keys. payments reads DEBUG from security and the
+reservation hold from shop; cache reads REDIS_URL from queue.
 
     base           the project: paths, apps, middleware, templates, language and time, static files
     security       debug, the secret key, allowed hosts and CSRF origins
@@ -19,6 +20,7 @@ the secret key before the payment keys.
     notifications  email (console or SMTP) and the optional SNS topic
     payments       the gateway, Stripe's keys and limits, 3-D Secure and reconciler timings
     queue          django-q2's Q_CLUSTER and its broker
+    cache          the shared cache the rate limits count in (the database, or Redis)
     api            REST framework and the OpenAPI schema
     logging        LOGGING
 """
@@ -33,6 +35,7 @@ from .shop import *  # noqa: F403
 from .notifications import *  # noqa: F403
 from .payments import *  # noqa: F403
 from .queue import *  # noqa: F403
+from .cache import *  # noqa: F403
 from .api import *  # noqa: F403
 from .logging import *  # noqa: F403
 # isort: on
