@@ -205,7 +205,7 @@ class Shop:
             try:
                 if requests.get(f"{self.url}/api/products/", timeout=5).status_code == 200:
                     return self.url
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a worker still booting on a busy machine
                 pass
             time.sleep(0.1)
         raise AssertionError(f"web server not answering:\n{process.log()[-4000:]}")
