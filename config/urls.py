@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.frontend import shop_page
 from config.metrics_view import metrics
@@ -30,5 +30,6 @@ urlpatterns = [
     path("receipts/<str:token>", ReceiptDownloadApi.as_view(), name="receipt-download"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("metrics", metrics, name="metrics"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # The split view serves its start-up script as a file, so Swagger UI runs under the CSP.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]

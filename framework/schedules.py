@@ -57,6 +57,14 @@ SCHEDULES: tuple[DeclaredSchedule, ...] = (
         schedule_type=Schedule.MINUTES,
         minutes=15,
     ),
+    # Ends unpaid orders whose reservation outlived RESERVATION_HOLD_SECONDS, so their stock
+    # is on sale again: a hold lasts at most that plus this schedule's minute.
+    DeclaredSchedule(
+        name="release expired reservations",
+        func=Task.RELEASE_EXPIRED_RESERVATIONS,
+        schedule_type=Schedule.MINUTES,
+        minutes=1,
+    ),
     # Compares our payments with the provider's and flags disagreements for a manager;
     # its window is PAYMENT_RECONCILE_HOURS / PAYMENT_RECONCILE_AFTER_SECONDS.
     DeclaredSchedule(

@@ -6,16 +6,31 @@ from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import condition
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from framework.throttling import AddressRateThrottle, BodyFieldRateThrottle, client_address
 from orders.models import OrderState
+from orders.reservations import TooManyUnitsHeld
 from orders.selectors import order_for_shopper, order_version
 from orders.services import IdempotencyConflict, InvalidOrderLines, place_order
 from payments.services import offered_test_payment_methods
 from receipts.services import receipt_download_url
+
+
+class PlacementByAddressThrottle(AddressRateThrottle):
+    scope = "order_placement_address"
+
+
+class PlacementByEmailThrottle(BodyFieldRateThrottle):
+    scope = "order_placement_email"
+    field = "email"
+
+
+class LookupByAddressThrottle(AddressRateThrottle):
+    scope = "order_lookup"
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -37,7 +52,13 @@ class PlaceOrderInput(serializers.Serializer):
     lines = serializers.ListField(
         child=OrderLineInput(), min_length=1, max_length=settings.ORDER_MAX_LINES, allow_empty=False
     )
-    payment_method = serializers.CharField(max_length=100)
+    # A provider's payment method id (pm_card_visa, pm_1Nx...): letters, digits and underscores,
+    # so nothing a shopper sends here can forge a log line or reach the provider as markup.
+    payment_method = serializers.RegexField(
+        r"^[A-Za-z0-9_]+\Z",
+        max_length=100,
+        error_messages={"invalid": "A payment method id: letters, digits and underscores only."},
+    )
 
 
 class PlacedOrderOutput(serializers.Serializer):
@@ -60,7 +81,7 @@ class OrderEventOutput(serializers.Serializer):
     attempt = serializers.IntegerField()
     from_state = serializers.CharField()
     to_state = serializers.CharField()
-    error = serializers.CharField()
+    error = serializers.CharField(allow_blank=True)
     duration_ms = serializers.IntegerField()
     at = serializers.DateTimeField(source="created_at")
 
@@ -75,8 +96,8 @@ class OrderOutput(serializers.Serializer):
     subtotal = serializers.DecimalField(max_digits=14, decimal_places=2)
     tax = serializers.DecimalField(max_digits=14, decimal_places=2)
     total = serializers.DecimalField(max_digits=14, decimal_places=2)
-    failure_code = serializers.CharField()
-    failure_reason = serializers.CharField()
+    failure_code = serializers.CharField(allow_blank=True)
+    failure_reason = serializers.CharField(allow_blank=True)
     payment_status = serializers.SerializerMethodField()
     payment_action = serializers.SerializerMethodField(
         help_text="What the shopper's page must do for the payment to go on: while the bank asks the shopper to "
@@ -86,7 +107,7 @@ class OrderOutput(serializers.Serializer):
     receipt_url = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
-    completed_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
     history = OrderEventOutput(many=True, source="events")
 
     def get_payment_status(self, order) -> str | None:
@@ -106,6 +127,23 @@ class OrderOutput(serializers.Serializer):
         return receipt_download_url(receipt, base_url=self.context["request"].build_absolute_uri("/")[:-1])
 
 
+# The error answers, as the schema documents them: field errors, or DRF's `detail`.
+FIELD_ERRORS = {
+    "type": "object",
+    "description": "Each field in error, with its messages (a line's errors under its position in `lines`).",
+    "additionalProperties": True,
+    "example": {"email": ["Enter a valid email address."], "lines": {"0": {"sku": ["Unknown product 'X'."]}}},
+}
+DETAIL = inline_serializer("Detail", {"detail": serializers.CharField()})
+BAD_REQUEST = OpenApiResponse(
+    FIELD_ERRORS, description="Bad input: field errors, each field naming its problems; nothing was written."
+)
+NOT_FOUND = OpenApiResponse(DETAIL, description="No order with this reference.")
+TOO_MANY = OpenApiResponse(
+    DETAIL, description="Too many requests from this client (or for this email); `Retry-After` says when to retry."
+)
+
+
 def _status_url(request, reference: str) -> str:
     return request.build_absolute_uri(reverse("order-detail", args=[reference]))
 
@@ -113,9 +151,17 @@ def _status_url(request, reference: str) -> str:
 class PlaceOrderApi(APIView):
     """POST /api/orders/ (and /api/place-order): accept an order and start its pipeline."""
 
+    throttle_classes = [PlacementByAddressThrottle, PlacementByEmailThrottle]
+
     @extend_schema(
         request=PlaceOrderInput,
-        responses={202: PlacedOrderOutput},
+        responses={
+            202: PlacedOrderOutput,
+            400: BAD_REQUEST,
+            409: OpenApiResponse(FIELD_ERRORS, description="The Idempotency-Key was used for a different order."),
+            413: OpenApiResponse(DETAIL, description="The body is larger than the API accepts."),
+            429: TOO_MANY,
+        },
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
     )
     def post(self, request):
@@ -127,13 +173,21 @@ class PlaceOrderApi(APIView):
         payload = PlaceOrderInput(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            placement = place_order(**payload.validated_data, idempotency_key=key)
+            placement = place_order(
+                **payload.validated_data, idempotency_key=key, client_address=client_address(request)
+            )
         except InvalidOrderLines as error:
             raise exceptions.ValidationError({"lines": error.line_errors}) from error
         except DjangoValidationError as error:
             raise exceptions.ValidationError(error.message_dict) from error
         except IdempotencyConflict as error:
             return Response({"Idempotency-Key": [str(error)]}, status=status.HTTP_409_CONFLICT)
+        except TooManyUnitsHeld as error:
+            return Response(
+                {"detail": str(error)},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(settings.RESERVATION_HOLD_SECONDS)},
+            )
         order = placement.order
         body = PlacedOrderOutput(
             {"reference": order.reference, "state": order.state, "status_url": _status_url(request, order.reference)}
@@ -150,6 +204,7 @@ def _order_etag(request, reference: str) -> str | None:
     return f'W/"{version}"' if version else None
 
 
+
 class OrderDetailApi(APIView):
     """GET /api/orders/<reference>/: the order's state, lines, totals and history.
 
@@ -157,8 +212,10 @@ class OrderDetailApi(APIView):
     nothing changed, for one small query.
     """
 
+    throttle_classes = [LookupByAddressThrottle]
+
     @extend_schema(
-        responses={200: OrderOutput, 304: None},
+        responses={200: OrderOutput, 304: None, 404: NOT_FOUND, 429: TOO_MANY},
         parameters=[OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, required=False)],
     )
     @method_decorator(condition(etag_func=_order_etag))
@@ -175,7 +232,15 @@ class OrderReceiptApi(APIView):
     Emails carry this stable address; the signed link it leads to expires quickly.
     """
 
-    @extend_schema(responses={302: None, 404: None})
+    throttle_classes = [LookupByAddressThrottle]
+
+    @extend_schema(
+        responses={
+            302: OpenApiResponse(description="To a freshly signed link to the PDF."),
+            404: NOT_FOUND,
+            429: TOO_MANY,
+        }
+    )
     def get(self, request, reference: str):
         order = order_for_shopper(reference)
         receipt = getattr(order, "receipt", None) if order else None

@@ -51,6 +51,9 @@ class Order(models.Model):
     tax = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     total = models.DecimalField(max_digits=14, decimal_places=2)
     payment_method = models.CharField(max_length=100)
+    placed_from = models.GenericIPAddressField(
+        null=True, blank=True, help_text="The client's address: caps the units one client holds unpaid."
+    )
     idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
     request_hash = models.CharField(max_length=64)
     failure_code = models.CharField(max_length=50, blank=True)
@@ -68,7 +71,12 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["state", "updated_at"], name="order_state_updated")]
+        indexes = [
+            models.Index(fields=["state", "updated_at"], name="order_state_updated"),
+            # The unpaid orders (few at any time): the reservation release pass and the
+            # per-client cap on units held read only these.
+            models.Index(fields=["created_at"], condition=Q(state="VALIDATED"), name="order_unpaid_created"),
+        ]
         # What a manager may do to an order, each granted to roles apart (see the README's role table).
         permissions = [
             ("cancel_order", "Can cancel an order"),
@@ -237,6 +245,8 @@ class Notification(models.Model):
         SENDING = "sending"
         SENT = "sent"
         FAILED = "failed"
+        # Not sent on purpose: the address had its hourly share of failure emails.
+        CAPPED = "capped"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -248,6 +258,8 @@ class Notification(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["order", "kind", "key"], name="notification_once_per_key")]
+        # The failure-email cap counts one address's emails of the last hour.
+        indexes = [models.Index(fields=["kind", "sent_at"], name="notification_kind_sent")]
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.order_id}: {self.status}"

@@ -4,6 +4,10 @@ A send is claimed in the database before the email leaves, so a second worker ru
 the same step waits for the first instead of sending again. A claim left behind by a
 worker that died mid-send expires and is taken over; the Message-ID is derived from the
 order and kind, so a receiving server can still tell the resend is the same message.
+
+Failure emails go to whatever address an order names, so one address gets at most
+FAILURE_EMAILS_PER_ADDRESS_PER_HOUR of them: nobody can turn the shop into a mail bomb by
+placing orders bound to fail. The ones over the cap are marked CAPPED and never sent.
 """
 
 from datetime import timedelta
@@ -37,6 +41,20 @@ class NotificationInProgress(Exception):
     """Another worker holds a fresh claim on this email; try again shortly."""
 
 
+class NotificationCapped(Exception):
+    """The address had its hourly share of failure emails: this one is not sent, ever."""
+
+
+def failure_emails_sent_to(email: str, *, within: timedelta = timedelta(hours=1)) -> int:
+    """How many failure emails went to this address (any case) in the last `within`."""
+    return Notification.objects.filter(
+        kind=Notification.Kind.FAILURE,
+        status=Notification.Status.SENT,
+        sent_at__gte=timezone.now() - within,
+        order__email__iexact=email,
+    ).count()
+
+
 def _claim(order: Order, kind: str, key: str) -> Notification | None:
     """Take the right to send this email, or None when it was sent already."""
     now = timezone.now()
@@ -47,7 +65,7 @@ def _claim(order: Order, kind: str, key: str) -> Notification | None:
         )
         if created:
             return notification
-        if notification.status == Notification.Status.SENT:
+        if notification.status in (Notification.Status.SENT, Notification.Status.CAPPED):
             return None
         if notification.status == Notification.Status.SENDING and notification.claimed_at > stale_before:
             raise NotificationInProgress(f"{kind} email of {order.reference} is being sent by another worker")
@@ -101,11 +119,21 @@ def send_order_email(order: Order, kind: str, *, key: str = "", extra: dict | No
     """Send this order's email of this kind (and key) unless it went already; True when sent now.
 
     The pipeline's emails have no key, one of each per order; a manager's resend is keyed by
-    its form, a refund's email by the refund, so each of those goes once too.
+    its form, a refund's email by the refund, so each of those goes once too. Raises
+    `NotificationInProgress` while another worker sends it, `NotificationCapped` for a failure
+    email over the address's hourly cap.
     """
     notification = _claim(order, kind, key)
     if notification is None:
         return False
+    if kind == Notification.Kind.FAILURE and (
+        failure_emails_sent_to(order.email) >= settings.FAILURE_EMAILS_PER_ADDRESS_PER_HOUR
+    ):
+        Notification.objects.filter(pk=notification.pk).update(status=Notification.Status.CAPPED)
+        raise NotificationCapped(
+            f"Not sent: {settings.FAILURE_EMAILS_PER_ADDRESS_PER_HOUR} failure emails went to this address "
+            "in the last hour."
+        )
     try:
         build_order_email(order, kind, key=key, extra=extra).send()
     except Exception as error:

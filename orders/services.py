@@ -22,6 +22,7 @@ from inventory.models import Product
 from orders import history, pipeline
 from orders.models import Order, OrderLine, lock_order
 from orders.models import OrderState as S
+from orders.reservations import check_units_held
 from orders.steps import After, reserve_or_reject
 from orders.transitions import IllegalTransition, end_order
 from payments.services import check_payment_method
@@ -84,6 +85,8 @@ def _priced_lines(lines: list[dict]) -> tuple[list[OrderLine], str]:
             errors[index] = {"quantity": [f"At most {settings.ORDER_MAX_QUANTITY} units of one product."]}
     if errors:
         raise InvalidOrderLines(errors)
+    if (units := sum(quantities.values())) > settings.ORDER_MAX_UNITS:
+        raise ValidationError({"lines": [f"At most {settings.ORDER_MAX_UNITS} units in one order ({units} asked)."]})
     currencies = {products[sku].currency for sku in quantities}
     if len(currencies) > 1:
         raise ValidationError(
@@ -103,13 +106,22 @@ def _priced_lines(lines: list[dict]) -> tuple[list[OrderLine], str]:
     return order_lines, currencies.pop()
 
 
-def place_order(*, email: str, lines: list[dict], payment_method: str, idempotency_key: str | None = None) -> Placement:
+def place_order(
+    *,
+    email: str,
+    lines: list[dict],
+    payment_method: str,
+    idempotency_key: str | None = None,
+    client_address: str | None = None,
+) -> Placement:
     """Write the order and validate it at once: its stock reserved (VALIDATED, the pipeline
     goes on from there) or refused (REJECTED, naming the short lines). A replayed key
     returns the first order and writes nothing.
 
     Raises `ValidationError` (per field) for a request the catalog cannot fill or a payment
-    method the gateway can never charge, and `IdempotencyConflict` when the key was used for a different request.
+    method the gateway can never charge, `IdempotencyConflict` when the key was used for a
+    different request, and `reservations.TooManyUnitsHeld` when the client (`client_address`
+    or `email`) already holds its share of stock in unpaid orders.
     """
     started = time.monotonic()
     fingerprint = request_hash(email=email, lines=lines, payment_method=payment_method)
@@ -135,12 +147,17 @@ def place_order(*, email: str, lines: list[dict], payment_method: str, idempoten
                 tax=tax,
                 total=subtotal + tax,
                 payment_method=payment_method,
+                placed_from=client_address or None,
                 idempotency_key=idempotency_key or None,
                 request_hash=fingerprint,
             )
             for line in order_lines:
                 line.order = order
             OrderLine.objects.bulk_create(order_lines)
+            # After the insert, so that a replayed key is answered before any cap is counted.
+            check_units_held(
+                email=email, client_address=client_address, units=sum(line.quantity for line in order_lines)
+            )
             # The stock rows are locked last, so a hot product's lock is held only for the
             # reservation, the state change and the commit.
             run = history.StepRun(step="validate_order", attempt=1, started=started)

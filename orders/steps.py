@@ -12,12 +12,13 @@ from enum import Enum
 from django.conf import settings
 from django.db import transaction
 
+from framework.queue import Task, enqueue_on_commit
 from inventory.services import Shortage, StockMove, is_stock_deducted, move_stock, reserve_stock, shortages
 from orders import history
 from orders.history import StepRun
 from orders.models import FAILURE_ENDS, Notification, Order, OrderLine, lock_order
 from orders.models import OrderState as S
-from orders.notifications import NotificationInProgress, send_order_email
+from orders.notifications import NotificationCapped, NotificationInProgress, send_order_email
 from orders.sns import publish_final_state
 from orders.transitions import end_order, set_state, stock_lines
 from payments.gateways.base import IntentStatus
@@ -31,6 +32,9 @@ from payments.services import (
     record_payment,
 )
 from receipts.services import PaidWith, issue_receipt
+
+# Answers of an authorisation that leave money held (or about to be) on the shopper's card.
+MONEY_HOLDING = frozenset({IntentStatus.AUTHORIZED, IntentStatus.CAPTURED, IntentStatus.REQUIRES_ACTION})
 
 
 class After(Enum):
@@ -103,6 +107,11 @@ def process_payment(order: Order, run: StepRun) -> After:
     result = authorize_payment(order)  # outside any lock: a network call
     with transaction.atomic():
         order = lock_order(order.pk)
+        if order.state in FAILURE_ENDS and result.status in MONEY_HOLDING:
+            # The order ended while the provider answered (its reservation released, a manager
+            # cancelled): its compensation may have run before this hold existed; run it again.
+            record_payment(order, result)
+            enqueue_on_commit(Task.COMPENSATE_ORDER, order.pk)
         if order.state != S.VALIDATED:
             return After.STOP
         was_waiting = awaiting_authentication(order)
@@ -194,8 +203,8 @@ def send_failure_notification(order: Order, run: StepRun) -> After:
     kind = Notification.Kind.CANCELLATION if order.state == S.CANCELLED else Notification.Kind.FAILURE
     try:
         sent = send_order_email(order, kind)
-    except NotificationInProgress as busy:
-        history.step_waiting(order, run, str(busy))
+    except (NotificationInProgress, NotificationCapped) as not_now:
+        history.step_waiting(order, run, str(not_now))
         return After.STOP
     if sent:
         history.step_succeeded(order, run, f"{kind.label} email sent.")

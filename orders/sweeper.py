@@ -4,7 +4,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from framework import metrics
@@ -12,7 +12,7 @@ from framework.queue import Task, enqueue
 from orders.models import Notification, Order
 from orders.models import OrderState as S
 from orders.selectors import open_orders_untouched_since
-from payments.models import MONEY_HELD_STATUSES
+from payments.models import MONEY_HELD_STATUSES, Payment
 
 logger = logging.getLogger(__name__)
 
@@ -21,13 +21,16 @@ def sweep_stuck_orders() -> int:
     """Re-drive every order the queue may have lost: the durability backstop.
 
     Orders in a non-final state untouched for ORDER_STUCK_AFTER_SECONDS are advanced again
-    (a worker killed mid-step, a lost message); failed or cancelled orders that may still
+    (a worker killed mid-step, a lost message), those waiting for the shopper to
+    authenticate with backoff (`_waiting_orders_due`); failed or cancelled orders that may still
     hold money are compensated again; failure and cancellation emails that never went are retried.
     Steps are idempotent, so nudging an order that was merely slow does no harm.
     """
     stale = timezone.now() - timedelta(seconds=settings.ORDER_STUCK_AFTER_SECONDS)
     recent = timezone.now() - timedelta(days=7)
-    stuck = list(open_orders_untouched_since(stale).values_list("pk", flat=True)[:1000])
+    waiting_for_shopper = Q(state=S.VALIDATED, payment__status=Payment.Status.REQUIRES_ACTION)
+    stuck = list(open_orders_untouched_since(stale).exclude(waiting_for_shopper).values_list("pk", flat=True)[:1000])
+    stuck += _waiting_orders_due(open_orders_untouched_since(stale).filter(waiting_for_shopper))
     for order_id in stuck:
         enqueue(Task.ADVANCE_ORDER, order_id)
     unsettled = list(
@@ -51,7 +54,7 @@ def sweep_stuck_orders() -> int:
                 Notification.objects.filter(
                     order=OuterRef("pk"),
                     kind__in=[Notification.Kind.FAILURE, Notification.Kind.CANCELLATION],
-                    status=Notification.Status.SENT,
+                    status__in=[Notification.Status.SENT, Notification.Status.CAPPED],
                 )
             )
         )
@@ -67,3 +70,18 @@ def sweep_stuck_orders() -> int:
             "sweeper re-drove %d stuck, %d unsettled, %d unnotified orders", len(stuck), len(unsettled), len(unnotified)
         )
     return len(stuck) + len(unsettled) + len(unnotified)
+
+
+def _waiting_orders_due(waiting) -> list[int]:
+    """Which orders waiting for the shopper's authentication to ask the gateway about now.
+
+    The webhook brings the news; this is the backstop for a lost event, so it asks with
+    backoff rather than every minute: again only once the payment has gone unasked for as
+    long as it had waited when last asked (checks at 1, 2, 4, 8... minutes of waiting), and
+    never sooner than ORDER_STUCK_AFTER_SECONDS. Asking records the answer, which moves the
+    payment's `updated_at`. The release pass ends those waiting too long in any case.
+    """
+    now = timezone.now()
+    floor = timedelta(seconds=settings.ORDER_STUCK_AFTER_SECONDS)
+    rows = waiting.values_list("pk", "payment__created_at", "payment__updated_at")[:1000]
+    return [pk for pk, created, asked in rows if now - asked >= max(floor, asked - created)]

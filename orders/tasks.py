@@ -4,7 +4,7 @@ import logging
 
 from django.conf import settings
 
-from orders import audit, notifications, pipeline, sweeper
+from orders import audit, notifications, pipeline, reservations, sweeper
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +40,7 @@ def audit_invariants() -> int:
         if check.violations:
             logger.error("invariant violated: %s (%d): %s", check.name, check.violations, "; ".join(check.examples))
     return report.violations
+
+
+def release_expired_reservations() -> int:
+    return reservations.release_expired_reservations()

@@ -141,7 +141,9 @@ def receipt_download_url(receipt: Receipt, *, base_url: str = "") -> str:
                 "ResponseContentDisposition": f'attachment; filename="{receipt_filename(receipt)}"',
             },
         )
-    token = signing.dumps({"receipt": receipt.pk, "key": receipt.storage_key}, salt=LINK_SALT, compress=True)
+    # The token carries the receipt's random link id and the time it was signed, nothing
+    # else: no order reference, no receipt number, no storage key.
+    token = signing.TimestampSigner(salt=LINK_SALT).sign(receipt.link_id)
     return base_url + reverse("receipt-download", args=[token])
 
 
@@ -157,14 +159,12 @@ class InvalidReceiptLink(Exception):
 def receipt_for_link(token: str) -> Receipt:
     """The receipt a signed local link points to; refuses tampered and expired links."""
     try:
-        data = signing.loads(token, salt=LINK_SALT, max_age=settings.RECEIPT_LINK_TTL_SECONDS)
+        link_id = signing.TimestampSigner(salt=LINK_SALT).unsign(token, max_age=settings.RECEIPT_LINK_TTL_SECONDS)
     except signing.SignatureExpired as exc:
         raise InvalidReceiptLink("This receipt link has expired.") from exc
     except signing.BadSignature as exc:
         raise InvalidReceiptLink("This receipt link is not valid.") from exc
-    receipt = (
-        Receipt.objects.select_related("order").filter(pk=data.get("receipt"), storage_key=data.get("key")).first()
-    )
+    receipt = Receipt.objects.select_related("order").filter(link_id=link_id, stored_at__isnull=False).first()
     if receipt is None:
         raise InvalidReceiptLink("This receipt link is not valid.")
     return receipt

@@ -22,6 +22,13 @@ ON_CI = os.environ.get("CI", "").lower() == "true"
 pytest_plugins = ["tests.support.aws", "tests.support.smtp", "tests.support.processes"]
 
 
+GENEROUS_RATES = {
+    "order_placement_address": "100000/min",
+    "order_placement_email": "100000/min",
+    "order_lookup": "100000/min",
+}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _static_root():
     """Whitenoise warns on every request when STATIC_ROOT is missing; a clean clone has none."""
@@ -48,6 +55,16 @@ def _fast_pipeline(settings, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Conf, "SYNC", True)
     settings.PIPELINE_BACKOFF_SCALE = 0.001
+    settings.PAYMENT_SIMULATED_FAULTS = True
+    # Tests place many orders from one address and email: the abuse limits are generous here,
+    # and each test that proves one sets it low (tests/test_abuse_*.py). Counts start afresh.
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": GENEROUS_RATES}
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+    settings.HELD_UNITS_PER_CLIENT = 100_000
+    settings.FAILURE_EMAILS_PER_ADDRESS_PER_HOUR = 100_000
+    from django.core.cache import cache
+
+    cache.clear()
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.STORAGES = {
         **settings.STORAGES,

@@ -1,5 +1,7 @@
 """Receipt downloads on local storage: the shopper's signed link and the managers' admin link."""
 
+import base64
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
@@ -125,3 +127,17 @@ def test_an_order_without_a_receipt_offers_no_download(shopper, make_product, ma
     assert order.state == "REJECTED"
     assert "/receipt/" not in page.content.decode()
     assert manager.get(f"/admin/orders/order/{order.pk}/receipt/").status_code == 404
+
+
+def test_the_receipt_link_reveals_nothing_of_the_order(api, shopper, make_product):
+    make_product("MUG-001", on_hand=5)
+    order = shopper.buys({"MUG-001": 1})
+    link = api.get(f"/api/orders/{order.reference}/").json()["receipt_url"]
+    token = link.rsplit("/receipts/", 1)[1]
+
+    link_id, _signed_at, _signature = token.split(":")
+    decoded = b"".join(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)) for part in token.split(":"))
+    secrets_of_the_order = [order.reference, order.receipt.number, order.receipt.storage_key, order.email]
+    assert link_id == order.receipt.link_id  # 128 random bits
+    assert not [s for s in secrets_of_the_order if s in token or s.encode() in decoded]
+    assert download(api, link)[0].status_code == 200

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from orders import pipeline
 from orders.models import Order
 
-ACCEPT_BUDGET = 6  # read the products, insert the order and its line, reserve, state, history
+ACCEPT_BUDGET = 7  # read the products, insert the order and its line, units held unpaid, reserve, state, history
 PIPELINE_BUDGET = 50  # payment, deduction and capture, receipt, email: four steps
 
 

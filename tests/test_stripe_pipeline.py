@@ -1,13 +1,16 @@
 """The pipeline on PAYMENT_GATEWAY=stripe, with the real SDK against the local Stripe server."""
 
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from orders import services, steps
 from orders.models import Order
 from orders.tasks import sweep_stuck_orders
+from payments.models import Payment
 from tests.support.fake_stripe import deliver
 from tests.support.invariants import stock_of
 
@@ -356,6 +359,9 @@ def test_a_shopper_who_never_authenticates_has_the_intent_cancelled_and_the_orde
     assert order.events.filter(step="process_payment", outcome="skipped").count() == 1
 
     settings.PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS = 0
+    # The sweeper asks about a waiting payment with backoff: last asked long ago, it asks now.
+    long_ago = timezone.now() - timedelta(hours=1)
+    Payment.objects.filter(order=order).update(created_at=long_ago - timedelta(hours=1), updated_at=long_ago)
     sweep_stuck_orders()
 
     order.refresh_from_db()

@@ -9,7 +9,8 @@ DJANGO_SETTINGS_MODULE stays `config.settings`: this package is that module. The
 below is the order of evaluation; a module that needs another's value imports it from
 there (security, database, storage and notifications read VAR_DIR from base; queue reads
 the database engine), and the fail-closed checks run in the order they always have:
-the secret key before the payment keys.
+the secret key before the payment keys. payments reads DEBUG from security and the
+reservation hold from shop; cache reads REDIS_URL from queue.
 
     base           the project: paths, apps, middleware, templates, language and time, static files
     security       debug, the secret key, allowed hosts and CSRF origins
@@ -20,6 +21,7 @@ the secret key before the payment keys.
     payments       the gateway, Stripe's keys and limits, 3-D Secure and reconciler timings
     queue          django-q2's Q_CLUSTER and its broker
     monitoring     the health limits, the alarm thresholds and who alarms email
+    cache          the shared cache the rate limits count in (the database, or Redis)
     api            REST framework and the OpenAPI schema
     logging        LOGGING: plain text or JSON lines (LOG_FORMAT)
     metrics        Prometheus: the multiprocess folder, the token of /metrics
@@ -36,6 +38,7 @@ from .notifications import *  # noqa: F403
 from .payments import *  # noqa: F403
 from .queue import *  # noqa: F403
 from .monitoring import *  # noqa: F403
+from .cache import *  # noqa: F403
 from .api import *  # noqa: F403
 from .logging import *  # noqa: F403
 from .metrics import *  # noqa: F403

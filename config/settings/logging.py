@@ -7,7 +7,8 @@ tasks it queued), the order's reference, the step and its attempt. JSON escaping
 control character in a logged value from starting a forged line. The default, plain,
 is for `make run` on a terminal.
 
-Chatty libraries are held at WARNING: the SQL of every query, and WeasyPrint's and
+Every value in a line has its control characters escaped (framework/log_sanitizing.py), so
+a client's input cannot forge a line. Chatty libraries are held at WARNING: the SQL of every query, and WeasyPrint's and
 fontTools' notes on every receipt, would drown the application's own lines.
 """
 
@@ -24,7 +25,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "framework.log_context.ContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "()": "framework.log_sanitizing.OneLineFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": "%(levelname)s %(name)s %(process)d %(message)s",
@@ -32,7 +36,9 @@ LOGGING = {
             "timestamp": "time",
         },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

@@ -23,6 +23,9 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "orders@shop.example")
 # How long a claimed email send may take before another worker may try it again.
 NOTIFICATION_CLAIM_SECONDS = env_int("NOTIFICATION_CLAIM_SECONDS", 120)
 
+# At most this many "could not process your order" emails to one address an hour (the rest are not sent).
+FAILURE_EMAILS_PER_ADDRESS_PER_HOUR = env_int("FAILURE_EMAILS_PER_ADDRESS_PER_HOUR", 3)
+
 # Optional: every final order state is also published to this SNS topic (credentials from
 # the usual AWS variables; the region from the topic's ARN; the endpoint overridable).
 NOTIFY_SNS_TOPIC_ARN = env_str("NOTIFY_SNS_TOPIC_ARN")

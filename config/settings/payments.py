@@ -1,15 +1,33 @@
 """Payments: which gateway takes them, Stripe's keys and limits, and the timings of
 3-D Secure and of the reconciler.
 
-The simulated gateway is the default. Fail-closed: PAYMENT_GATEWAY=stripe without keys of
-the right kind refuses to start rather than take orders whose payments can only fail.
+Fail-closed: with DJANGO_DEBUG off the gateway must be named (PAYMENT_GATEWAY), so a
+production install that forgot it refuses to start instead of "taking" payments with the
+simulated gateway, which moves no money; and PAYMENT_GATEWAY=stripe without keys of the
+right kind refuses to start rather than take orders whose payments can only fail. The
+simulated gateway is the default only in debug mode (the laptop's `make run`).
 """
 
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_float, env_int, env_str
 
-PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "simulated")
+from .security import DEBUG
+from .shop import RESERVATION_HOLD_SECONDS
+
+GATEWAYS = ("simulated", "stripe")
+PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "simulated" if DEBUG else "")
+if not PAYMENT_GATEWAY:
+    raise ImproperlyConfigured(
+        "PAYMENT_GATEWAY must be set when DJANGO_DEBUG is off: 'stripe' to take real payments, "
+        "or 'simulated' for a demo that moves no money."
+    )
+if PAYMENT_GATEWAY not in GATEWAYS:
+    raise ImproperlyConfigured(f"Unknown PAYMENT_GATEWAY {PAYMENT_GATEWAY!r}: use 'simulated' or 'stripe'.")
+# The simulated gateway's fault ids (`pm_sim_hang`, `pm_sim_timeout`, ...) let tests and demos
+# provoke a provider's failures; left open, anyone could stall the workers with them. They
+# work in debug mode, or where this is switched on; otherwise they decline like an unknown card.
+PAYMENT_SIMULATED_FAULTS = env_bool("PAYMENT_SIMULATED_FAULTS", DEBUG)
 # The simulated gateway's outage: while on, every call for `pm_sim_unavailable` fails transiently.
 SIMULATED_GATEWAY_OUTAGE = env_bool("SIMULATED_GATEWAY_OUTAGE", True)
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
@@ -37,8 +55,9 @@ if PAYMENT_GATEWAY == "stripe":
         raise ImproperlyConfigured(
             "PAYMENT_GATEWAY=stripe needs STRIPE_WEBHOOK_SECRET set to the endpoint's signing secret (whsec_...)."
         )
-# How long an order waits for the shopper to authenticate (3-D Secure) before it ends PAYMENT_FAILED.
-PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS = env_int("PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS", 900)
+# How long an order waits for the shopper to authenticate (3-D Secure) before it ends PAYMENT_FAILED;
+# by default the reservation's hold, which ends an unpaid order in any case (orders/reservations.py).
+PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS = env_int("PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS", RESERVATION_HOLD_SECONDS)
 # The reconciler compares payments touched in this many hours, of orders untouched for this many seconds.
 PAYMENT_RECONCILE_HOURS = env_int("PAYMENT_RECONCILE_HOURS", 48)
 PAYMENT_RECONCILE_AFTER_SECONDS = env_int("PAYMENT_RECONCILE_AFTER_SECONDS", 600)

@@ -1,14 +1,21 @@
-"""Who may reach the site and what signs its links: debug mode, the secret key, hosts.
+"""Who may reach the site and what signs its links: debug mode, the secret key, hosts;
+HTTPS (redirect, HSTS, Secure cookies, the proxy's header), the Content-Security-Policy,
+and the admin's login lockout.
 
 Fail-closed: with debug off there is no generated key to fall back on, so a production
 install that forgot DJANGO_SECRET_KEY refuses to start instead of signing with a guess.
+
+The HTTPS settings are off by default, since `make run` and the tests serve plain HTTP on
+loopback; the production values that make `manage.py check --deploy` clean are in
+deploy/production.env (TLS ends at nginx, which tells Django with X-Forwarded-Proto).
 """
 
 import secrets
+from datetime import timedelta
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_str
 
 from .base import VAR_DIR
 
@@ -31,3 +38,46 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+# --- HTTPS ---------------------------------------------------------------------------------
+# Behind a TLS-terminating proxy (nginx) that sets X-Forwarded-Proto: trust that header for
+# request.is_secure(). Only when such a proxy is really in front, or a client could claim HTTPS.
+if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+
+# --- Content-Security-Policy (django-csp) ----------------------------------------------------
+# Everything from this origin and nothing else: no inline scripts (the shop page is Vite's
+# build, the admin has none, Swagger UI runs from a script file), no plugins, no framing.
+# Inline styles stay allowed: Swagger UI and the admin set `style` attributes from script.
+# Images may be data: URIs (the icons of Swagger UI and the admin).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# --- the admin's login (django-axes) --------------------------------------------------------
+# After ADMIN_LOGIN_FAILURE_LIMIT wrong passwords from one client address, that address may
+# not log in for ADMIN_LOGIN_COOLOFF_MINUTES (429). Counted by address, not by user name, so a
+# stranger cannot lock a member of staff out of their own account from elsewhere; strong
+# passwords (AUTH_PASSWORD_VALIDATORS) stand against guesses spread over many addresses.
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# The same address the API's rate limits count (behind nginx: what it put in X-Forwarded-For).
+AXES_CLIENT_IP_CALLABLE = "framework.throttling.client_address"

@@ -16,6 +16,14 @@ PUBLIC_BASE_URL = (env_str("PUBLIC_BASE_URL") or "http://127.0.0.1:" + (env_str(
 # Limits on one order, refused with a 400 beyond them.
 ORDER_MAX_LINES = env_int("ORDER_MAX_LINES", 100)
 ORDER_MAX_QUANTITY = env_int("ORDER_MAX_QUANTITY", 1000)
+ORDER_MAX_UNITS = env_int("ORDER_MAX_UNITS", 100)  # all lines together
+# An unpaid order (VALIDATED: stock reserved, payment not yet authorised, e.g. waiting for
+# 3-D Secure) holds its stock this long, then ends PAYMENT_FAILED and the stock is on sale
+# again; the release pass runs every minute, so a hold lasts at most this plus a minute.
+RESERVATION_HOLD_SECONDS = env_int("RESERVATION_HOLD_SECONDS", 300)
+# Units one client (an address, or an email) may hold in unpaid orders at once; beyond it a
+# new order is refused (429) until those are paid or released.
+HELD_UNITS_PER_CLIENT = env_int("HELD_UNITS_PER_CLIENT", 100)
 # How long an order may sit in a non-final state before the sweeper re-drives it.
 ORDER_STUCK_AFTER_SECONDS = env_int("ORDER_STUCK_AFTER_SECONDS", 60)
 # The scheduled invariant audit reads the orders touched this recently (`audit_invariants --all`: every order).

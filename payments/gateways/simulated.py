@@ -12,6 +12,10 @@ provoke the failures a real provider has:
 - `pm_sim_hang`: the first call charges, then its answer hangs for HANG_SECONDS (a stalled
   connection), long enough for a test to kill the worker mid-step.
 
+The `pm_sim_*` ids work only where PAYMENT_SIMULATED_FAULTS allows them (debug mode,
+tests, demos): elsewhere they decline like any unknown payment method, so nobody can hold
+a worker with `pm_sim_hang` or provoke retries at will.
+
 Its book is a database table so that every process (web, cluster workers) sees the same
 intents, and idempotency keys behave as Stripe's do.
 """
@@ -105,6 +109,13 @@ def _result(intent: SimulatedPaymentIntent) -> GatewayResult:
     )
 
 
+def _behaviour(payment_method: str) -> str:
+    """The payment method as this gateway acts on it: a fault id only where faults are allowed."""
+    if payment_method.startswith("pm_sim_") and not settings.PAYMENT_SIMULATED_FAULTS:
+        return "pm_unknown"
+    return payment_method
+
+
 def _is_chargeable(payment_method: str) -> bool:
     return payment_method in SUCCEEDING_FAULTS or payment_method.removeprefix("pm_card_") in CARD_BRANDS
 
@@ -143,6 +154,7 @@ class SimulatedGateway:
                 raise GatewayError("Idempotency key reused with different parameters.")
             SimulatedPaymentIntent.objects.filter(pk=intent.pk).update(calls=F("calls") + 1)
             call_number = intent.calls + 1
+            payment_method = _behaviour(payment_method)
 
             if (payment_method == "pm_sim_unavailable" and settings.SIMULATED_GATEWAY_OUTAGE) or (
                 payment_method == "pm_sim_transient_error" and call_number == 1
@@ -165,7 +177,7 @@ class SimulatedGateway:
     def capture(self, *, provider_reference: str, amount_minor: int, idempotency_key: str) -> GatewayResult:
         with transaction.atomic():
             intent = self._intent(provider_reference)
-            if intent.payment_method == "pm_sim_capture_unavailable":
+            if _behaviour(intent.payment_method) == "pm_sim_capture_unavailable":
                 raise TransientGatewayError("Simulated outage during capture.")
             if intent.status == REQUIRES_CAPTURE:
                 intent.status = SUCCEEDED

@@ -48,6 +48,7 @@ NOT_INHERITED = {
     "Q_CLUSTER_NAME",
     "DJANGO_DEBUG",
     "PROMETHEUS_MULTIPROC_DIR",  # the test process's own; each shop's processes share one under VAR_DIR
+    "PAYMENT_SIMULATED_FAULTS",
 }
 
 
@@ -180,6 +181,13 @@ class Shop:
             PUBLIC_BASE_URL=self.url or "http://127.0.0.1",
             PYTHONUNBUFFERED="1",
             LOG_LEVEL="INFO",
+            # Tests place many orders from one address: the abuse limits are generous here.
+            PAYMENT_SIMULATED_FAULTS="true",
+            THROTTLE_ORDER_PLACEMENT_PER_ADDRESS="100000/min",
+            THROTTLE_ORDER_PLACEMENT_PER_EMAIL="100000/min",
+            THROTTLE_ORDER_LOOKUP="100000/min",
+            HELD_UNITS_PER_CLIENT="100000",
+            FAILURE_EMAILS_PER_ADDRESS_PER_HOUR="100000",
         )
         env.update(self.extra_env)
         env.update(overrides)

@@ -9,17 +9,41 @@ import sys
 from tests.support import PROJECT_DIR
 
 # Unset in the probe unless a test sets them, whatever the developer's shell exports.
-SWITCHES = ("AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "RECEIPT_LINK_TTL_SECONDS", "EMAIL_HOST", "EMAIL_BACKEND")
+SWITCHES = (
+    "AWS_STORAGE_BUCKET_NAME",
+    "AWS_S3_ENDPOINT_URL",
+    "RECEIPT_LINK_TTL_SECONDS",
+    "EMAIL_HOST",
+    "EMAIL_BACKEND",
+    "DJANGO_DEBUG",
+    "PAYMENT_GATEWAY",
+    "PAYMENT_SIMULATED_FAULTS",
+    "REDIS_URL",
+)
+
+
+def _run(tmp_path, environ: dict[str, str], args: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "VAR_DIR": str(tmp_path)}
+    for name in SWITCHES:
+        env.pop(name, None)
+    return subprocess.run(args, env={**env, **environ}, capture_output=True, text=True, cwd=PROJECT_DIR, timeout=120)
 
 
 def in_fresh_process(tmp_path, environ: dict[str, str], code: str):
     """Run `code` (which sets `result`) after Django starts with settings from `environ`."""
     script = f"import json, django\ndjango.setup()\nfrom django.conf import settings\n{code}\nprint(json.dumps(result))"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "VAR_DIR": str(tmp_path)}
-    for name in SWITCHES:
-        env.pop(name, None)
-    done = subprocess.run(
-        [sys.executable, "-c", script], env={**env, **environ}, capture_output=True, text=True, cwd=PROJECT_DIR
-    )
+    done = _run(tmp_path, environ, [sys.executable, "-c", script])
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def start_up_failure(tmp_path, environ: dict[str, str]) -> str:
+    """The error a fresh process starting Django with `environ` fails with (it must fail)."""
+    done = _run(tmp_path, environ, [sys.executable, "-c", "import django\ndjango.setup()"])
+    assert done.returncode != 0, "Django started"
+    return done.stderr.strip().splitlines()[-1]
+
+
+def manage_in_fresh_process(tmp_path, environ: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`manage.py ARGS` run to its end with settings from `environ`."""
+    return _run(tmp_path, environ, [sys.executable, "manage.py", *args])

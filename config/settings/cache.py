@@ -1,0 +1,24 @@
+"""The shared cache: what the API's rate limits count in.
+
+Every web process must see the same counts, so the cache is shared: a table in the
+database by default (created by `migrate`), Redis when REDIS_URL is set (the same server
+as the task broker, its own key prefix).
+"""
+
+from .queue import REDIS_URL
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "cache",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+        }
+    }

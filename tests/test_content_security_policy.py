@@ -1,0 +1,107 @@
+"""The Content-Security-Policy: on every page, and the shop page, the admin and Swagger UI
+all work under it in Chromium with no violation reported by the browser."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from playwright.sync_api import expect
+
+from orders.models import Order
+from tests.support.browser import chromium_page
+from tests.support.shop_page import FINAL_TIMEOUT, add_to_cart, fill_checkout, place_order_button, status
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", settings.BASE_DIR / "var" / "test-artifacts"))
+PASSWORD = "correct horse battery staple"
+# Collects what the browser refuses under the policy, from the first script on each page.
+WATCH_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', e =>
+  window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));
+"""
+
+
+@pytest.fixture(autouse=True)
+def _orm_beside_playwright(monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def watched_page():
+    """A Chromium page that records CSP violations, both as events and as console errors."""
+    with chromium_page() as page:
+        console = []
+        page.on("console", lambda m: console.append(m.text) if "Content Security Policy" in m.text else None)
+        page.add_init_script(WATCH_VIOLATIONS)
+        page.csp_console = console
+        yield page
+
+
+def violations(page) -> list[str]:
+    return page.evaluate("window.__cspViolations") + page.csp_console
+
+
+def keep_screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"csp-{name}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("path", ["/", "/admin/login/", "/api/docs/", "/api/products/"])
+def test_every_page_carries_the_policy(client, db, path):
+    policy = client.get(path)["Content-Security-Policy"]
+
+    assert "default-src 'self'" in policy
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'none'" in policy
+
+
+def test_the_shop_page_places_an_order_under_the_policy(live_server, make_product, watched_page):
+    make_product("MUG-001", price="12.50", on_hand=5, name="Ceramic mug")
+    page = watched_page
+
+    response = page.goto(live_server.url + "/")
+    expect(page.get_by_text("Ceramic mug")).to_be_visible()
+    add_to_cart(page, "Ceramic mug")
+    fill_checkout(page)
+    place_order_button(page).click()
+    expect(status(page)).to_have_text("Complete", timeout=FINAL_TIMEOUT)
+    keep_screenshot(page, "shop-page")
+
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert violations(page) == []
+    assert Order.objects.get().state == "COMPLETED"
+
+
+def test_the_admin_works_under_the_policy(live_server, make_product, watched_page):
+    get_user_model().objects.create_superuser("boss", "boss@shop.example", PASSWORD)
+    make_product("MUG-001", on_hand=5, name="Ceramic mug")
+    page = watched_page
+
+    page.goto(live_server.url + "/admin/")
+    page.get_by_label("Username").fill("boss")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
+    page.goto(live_server.url + "/admin/inventory/product/")
+    expect(page.get_by_role("link", name="MUG-001")).to_be_visible()
+    page.get_by_role("link", name="MUG-001").click()
+    expect(page.locator("input[name=name]")).to_have_value("Ceramic mug")
+    keep_screenshot(page, "admin-product")
+
+    assert violations(page) == []
+
+
+def test_swagger_ui_works_under_the_policy(live_server, transactional_db, watched_page):
+    page = watched_page
+
+    page.goto(live_server.url + "/api/docs/")
+    expect(page.get_by_text("Order processing API")).to_be_visible(timeout=15_000)
+    page.get_by_text("/api/orders/{reference}/", exact=True).first.click()
+    expect(page.get_by_role("button", name="Try it out")).to_be_visible()
+    keep_screenshot(page, "swagger-ui")
+
+    assert violations(page) == []

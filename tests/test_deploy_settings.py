@@ -1,0 +1,64 @@
+"""The documented production configuration (deploy/production.env) passes `check --deploy`."""
+
+import re
+import secrets
+from pathlib import Path
+
+from tests.support.settings_probe import in_fresh_process, manage_in_fresh_process
+
+PRODUCTION_ENV = Path(__file__).resolve().parents[1] / "deploy" / "production.env"
+# What the placeholders stand for, the way an operator would fill them in.
+FILLED = {
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+    "DJANGO_CSRF_TRUSTED_ORIGINS": "https://shop.example.com",
+    "PUBLIC_BASE_URL": "https://shop.example.com",
+    "DATABASE_URL": "postgres://orders:password@127.0.0.1:5432/orders",
+    "REDIS_URL": "redis://127.0.0.1:6379/7",
+    "STRIPE_SECRET_KEY": "sk_live_" + "x" * 24,
+    "STRIPE_PUBLISHABLE_KEY": "pk_live_" + "x" * 24,
+    "STRIPE_WEBHOOK_SECRET": "whsec_" + "x" * 24,
+    "EMAIL_HOST": "127.0.0.1",
+    "AWS_STORAGE_BUCKET_NAME": "receipts",
+}
+
+
+def production_environment() -> dict[str, str]:
+    environ = {}
+    for line in PRODUCTION_ENV.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, value = line.split("=", 1)
+            environ[name] = FILLED[name] if re.fullmatch(r"<.*>", value) else value
+    return environ
+
+
+def test_the_documented_production_settings_pass_check_deploy_with_nothing_to_report(tmp_path):
+    done = manage_in_fresh_process(tmp_path, production_environment(), "check", "--deploy", "--fail-level", "DEBUG")
+
+    assert done.returncode == 0, done.stderr
+    assert "System check identified no issues (0 silenced)." in done.stdout
+
+
+def test_the_production_settings_trust_the_proxy_for_https_and_harden_cookies(tmp_path):
+    code = (
+        "result = [settings.SECURE_PROXY_SSL_HEADER, settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS,"
+        " settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE, settings.REST_FRAMEWORK['NUM_PROXIES']]"
+    )
+
+    assert in_fresh_process(tmp_path, production_environment(), code) == [
+        ["HTTP_X_FORWARDED_PROTO", "https"],
+        True,
+        31536000,
+        True,
+        True,
+        1,
+    ]
+
+
+def test_check_deploy_names_what_the_defaults_leave_open(tmp_path):
+    environ = {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "PAYMENT_GATEWAY": "simulated"}
+
+    done = manage_in_fresh_process(tmp_path, {**environ, "PAYMENT_SIMULATED_FAULTS": "true"}, "check", "--deploy")
+
+    for check in ("security.W004", "security.W008", "security.W012", "security.W016", "payments.W001", "payments.W002"):
+        assert check in done.stderr
