@@ -59,7 +59,10 @@ def _fast_pipeline(settings, tmp_path, monkeypatch):
     # Tests place many orders from one address and email: the abuse limits are generous here,
     # and each test that proves one sets it low (tests/test_abuse_*.py). Counts start afresh.
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": GENEROUS_RATES}
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"},
+    }
     settings.HELD_UNITS_PER_CLIENT = 100_000
     settings.FAILURE_EMAILS_PER_ADDRESS_PER_HOUR = 100_000
     from django.core.cache import cache

@@ -7,11 +7,17 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
+
+
+def login_request():
+    """A login request: django-axes checks who is logging in, and from where."""
+    return RequestFactory().post("/admin/login/")
 
 
 def create_staff(*args: str) -> str:
@@ -28,7 +34,7 @@ def test_a_clerk_is_made_staff_in_the_stock_clerk_group_with_the_given_password(
     output = create_staff("kim", "--role", "clerk", "--password", "a long enough password")
 
     assert "Created staff user 'kim' as 'Stock clerk', with the given password." in output
-    kim = authenticate(username="kim", password="a long enough password")
+    kim = authenticate(login_request(), username="kim", password="a long enough password")
     assert (kim.is_staff, kim.is_superuser) == (True, False)
     assert roles_of("kim") == ["Stock clerk"]
     assert kim.has_perm("inventory.adjust_stock") and not kim.has_perm("orders.view_order")
@@ -39,7 +45,7 @@ def test_without_a_password_one_is_generated_printed_once_and_works(db):
 
     password = re.search(r"with password (\S+)\.$", output.strip()).group(1)
     assert len(password) >= 12
-    assert authenticate(username="lee", password=password) is not None
+    assert authenticate(login_request(), username="lee", password=password) is not None
     assert roles_of("lee") == ["Order manager"]
 
 
@@ -51,7 +57,7 @@ def test_running_it_again_moves_the_user_to_the_new_role_and_keeps_the_password_
 
     assert "Updated staff user 'lee' as 'Refunds', password unchanged." in output
     assert roles_of("lee") == ["Night shift", "Refunds"]
-    assert authenticate(username="lee", password="a long enough password") is not None
+    assert authenticate(login_request(), username="lee", password="a long enough password") is not None
     assert get_user_model().objects.filter(username="lee").count() == 1
 
 
@@ -73,6 +79,6 @@ def test_ensure_admin_still_makes_the_superuser_in_no_role(db, monkeypatch):
 
     call_command("ensure_admin", stdout=StringIO())
 
-    root = authenticate(username="root", password="a long enough password")
+    root = authenticate(login_request(), username="root", password="a long enough password")
     assert root.is_superuser and root.is_staff
     assert roles_of("root") == []

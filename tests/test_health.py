@@ -66,7 +66,11 @@ def test_a_killed_cluster_makes_ready_fail_naming_it_until_a_new_one_starts(shop
         response = requests.get(f"{url}/health/ready", timeout=5)
         return response.status_code, response.json()
 
-    wait_until(lambda: ready_status()[0] == 200, timeout=15, message="ready never answered 200 with a cluster up")
+    wait_until(
+        lambda: ready_status()[0] == 200,
+        timeout=15,
+        message=lambda: f"ready never answered 200 with a cluster up: {ready_status()}",
+    )
 
     cluster.kill()
     status, body = wait_until(lambda: (r := ready_status())[0] == 503 and r, timeout=15)

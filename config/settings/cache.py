@@ -20,5 +20,7 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "django_cache",
-        }
+        },
+        # The task clusters' status on the database broker (queue.py).
+        "queue_status": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_q_status"},
     }

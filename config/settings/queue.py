@@ -37,12 +37,8 @@ else:
     Q_CLUSTER["orm"] = "default"
     # Each cluster reports its status (its heartbeat, every guard cycle, kept 3 s) to a cache;
     # on the database broker that cache must be shared by every process, or the web process
-    # (/health/ready, the monitoring page) never sees a cluster. Its table is made by migrate
-    # (monitoring/migrations/0001).
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "queue_status": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_q_status"},
-    }
+    # (/health/ready, the monitoring page) never sees a cluster: the "queue_status" cache of
+    # cache.py, whose table is made by migrate (monitoring/migrations/0001).
     Q_CLUSTER["cache"] = "queue_status"
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Woken by LISTEN/NOTIFY rather than polling: no poll interval between two steps.
