@@ -10,6 +10,7 @@ write): requests racing each other in the same instant may each be let through o
 """
 
 import hashlib
+import logging
 
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -27,12 +28,26 @@ def client_address(request) -> str | None:
     return addresses[-min(num_proxies, len(addresses))]
 
 
+logger = logging.getLogger(__name__)
+
+
 class RateThrottle(SimpleRateThrottle):
-    """A throttle whose rate is looked up by `scope` on each request; None means no limit."""
+    """A throttle whose rate is looked up by `scope` on each request; None means no limit.
+
+    A cache that cannot be reached (Redis restarting) lets the request through: a limit is
+    not worth refusing every shopper while the counts are away.
+    """
 
     def __init__(self):
         self.rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
         self.num_requests, self.duration = self.parse_rate(self.rate)
+
+    def allow_request(self, request, view) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except Exception as error:  # the cache backend's own errors differ by backend
+            logger.warning("rate limit %s not counted, its cache is unavailable: %s", self.scope, error)
+            return True
 
     def _key(self, ident: str) -> str:
         return self.cache_format % {"scope": self.scope, "ident": ident}

@@ -183,3 +183,20 @@ def test_weak_passwords_are_refused(password, db):
 
 def test_a_long_uncommon_password_is_accepted(db):
     validate_password(PASSWORD, get_user_model()(username="boss"))
+
+
+def test_placement_goes_on_while_the_rate_limits_cache_is_unreachable(api, make_product, settings):
+    make_product("MUG-001", on_hand=5)
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"},
+    }
+    body = {
+        "email": "shopper@example.com",
+        "lines": [{"sku": "MUG-001", "quantity": 1}],
+        "payment_method": "pm_card_visa",
+    }
+
+    response = api.post("/api/orders/", body, format="json")
+
+    assert response.status_code == 202, response.content
