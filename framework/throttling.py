@@ -12,6 +12,7 @@ write): requests racing each other in the same instant may each be let through o
 import hashlib
 import logging
 
+from rest_framework.exceptions import APIException
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -45,6 +46,8 @@ class RateThrottle(SimpleRateThrottle):
     def allow_request(self, request, view) -> bool:
         try:
             return super().allow_request(request, view)
+        except APIException:
+            raise  # the request's own fault (a body that is not JSON): the client's answer
         except Exception as error:  # the cache backend's own errors differ by backend
             logger.warning("rate limit %s not counted, its cache is unavailable: %s", self.scope, error)
             return True
