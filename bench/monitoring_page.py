@@ -29,13 +29,13 @@ RENDERS = 5
 
 SEED_ORDERS = """
 INSERT INTO orders_order (reference, email, state, currency, subtotal, tax_rate, tax, total, payment_method,
-                          request_hash, failure_code, failure_reason, needs_attention, created_at, updated_at,
-                          completed_at)
+                          request_hash, failure_code, failure_reason, needs_attention, redrive_count, created_at,
+                          updated_at, completed_at)
 SELECT 'ord_bench_' || n, 'shopper@example.com',
        CASE WHEN n > %(orders)s - 20 THEN 'VALIDATED'
             WHEN n %% 100 < 90 THEN 'COMPLETED' WHEN n %% 100 < 95 THEN 'PAYMENT_FAILED'
             WHEN n %% 100 < 97 THEN 'REJECTED' WHEN n %% 100 < 99 THEN 'FAILED' ELSE 'CANCELLED' END,
-       'USD', 20, 0, 0, 20, 'pm_card_visa', 'bench', '', '', false, t, t + interval '2 seconds',
+       'USD', 20, 0, 0, 20, 'pm_card_visa', 'bench', '', '', false, 0, t, t + interval '2 seconds',
        CASE WHEN n %% 100 < 90 AND n <= %(orders)s - 20 THEN t + interval '2 seconds' END
 FROM generate_series(1, %(orders)s) AS n,
      LATERAL (SELECT now() - (%(orders)s - n) * (interval '1 day' * %(days)s / %(orders)s) AS t) AS at
