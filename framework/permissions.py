@@ -10,7 +10,14 @@ from django.urls import Resolver404, resolve
 from django.views.defaults import permission_denied as django_permission_denied
 
 # The admin's own views of a model, by URL name suffix, and the permission each needs.
-_ADMIN_VIEW_ACTIONS = {"changelist": "view", "history": "view", "add": "add", "change": "view", "delete": "delete"}
+_ADMIN_VIEW_ACTIONS = {
+    "changelist": "view",
+    "history": "view",
+    "add": "add",
+    "change": "view",
+    "delete": "delete",
+    "password_change": "change",  # a user's password page
+}
 
 
 def describe_permission(permission: str) -> str:
@@ -65,7 +72,7 @@ def _admin_refusal(request) -> str:
             action = "change"
         if not _allowed_with_every_permission(model_admin, action, request):
             return f"No one can {action} {opts.verbose_name_plural} here."  # a ledger line, a payment
-        return missing_permission_message(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+        return missing_permission_message(_permission_name(model_admin, action))
     return ""
 
 
@@ -73,3 +80,36 @@ def permission_denied(request, exception, template_name="403.html"):
     """The 403 page (handler403): the refusal's own message, or, for an admin model page, the permission it needed."""
     message = str(exception) or _admin_refusal(request)
     return django_permission_denied(request, PermissionDenied(message), template_name=template_name)
+
+
+class NamedActionRefusals:
+    """A ModelAdmin mixin: a list action the user is not offered is refused with a 403 naming the
+    permission it needs, or saying no one may (Django's admin only says "No action selected.").
+
+    A model admin whose `has_<name>_permission` checks another permission than Django's
+    `app_label.<name>_model` says which in `permission_names` (custom actions such as
+    "redrive"; a page seen with another model's permission), for these refusals and the 403 page's.
+    """
+
+    permission_names: dict[str, str] = {}
+
+    def changelist_view(self, request, extra_context=None):
+        # Before Django's, which renders the list again when the user is offered no action at all.
+        if request.method == "POST" and "action" in request.POST and self.has_view_or_change_permission(request):
+            self._refuse_an_action_not_offered(request, request.POST["action"])
+        return super().changelist_view(request, extra_context)
+
+    def _refuse_an_action_not_offered(self, request, name: str) -> None:
+        declared = {action_name: func for func, action_name, _ in self._get_base_actions()}
+        if name in declared and name not in self.get_actions(request):
+            entry = declared[name].allowed_permissions[0]
+            if not _allowed_with_every_permission(self, entry, request):
+                raise PermissionDenied(f"No one can run '{name}' on {self.opts.verbose_name_plural} here.")
+            raise PermissionDenied(missing_permission_message(_permission_name(self, entry)))
+
+
+def _permission_name(model_admin, action: str) -> str:
+    """The permission `has_<action>_permission` of this model admin checks."""
+    opts = model_admin.opts
+    default = f"{opts.app_label}.{get_permission_codename(action, opts)}"
+    return getattr(model_admin, "permission_names", {}).get(action, default)

@@ -2,8 +2,10 @@
 
 from django.contrib import admin
 
+from framework.permissions import NamedActionRefusals
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+
+class ReadOnlyAdmin(NamedActionRefusals, admin.ModelAdmin):
     """For rows that change through services only (the stock ledger, payments): admin shows them."""
 
     def has_add_permission(self, request):

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from framework.csv_response import csv_download
-from framework.permissions import require_permission
+from framework.permissions import NamedActionRefusals, require_permission
 from framework.readonly_admin import ReadOnlyAdmin
 from inventory.exports import ledger_rows, product_rows
 from inventory.models import Product, StockMovement
@@ -107,7 +107,7 @@ def stock_links(product: Product, *, can_adjust: bool) -> list[tuple[str, str]]:
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(NamedActionRefusals, admin.ModelAdmin):
     list_display = ["sku", "name_shown", "price_shown", "on_hand", "reserved", "available", "threshold"]
     list_filter = [LowStockFilter, "active", "currency"]
     search_fields = ["sku", "name"]

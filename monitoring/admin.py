@@ -15,6 +15,7 @@ class AlarmFiringAdmin(ReadOnlyAdmin):
     Seen by whoever may see the monitoring page (orders.view_monitoring), without a
     permission of its own to hand out."""
 
+    permission_names = {"view": MONITORING_PERMISSION}  # what a refusal names
     list_display = ["rule_title", "summary", "started_at", "resolved_at", "notified_at", "resolve_notified_at"]
     list_filter = ["rule", ("resolved_at", admin.EmptyFieldListFilter)]
     date_hierarchy = "started_at"

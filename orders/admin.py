@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.html import format_html
 
+from framework.permissions import NamedActionRefusals, require_permission
 from orders import manager_actions as actions
 from orders import selectors
 from orders.models import FINAL_STATES, Notification, Order, OrderLine
@@ -214,7 +215,7 @@ RECEIPT_NUMBER = re.compile(r"^R-?0*(\d+)$", re.IGNORECASE)
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
     """Orders, read-only: found by filters and search, steered by the actions above."""
 
     list_display = ["reference", "email", "state", "payment_status", "total", "currency", "attention", "created_at"]
@@ -233,6 +234,11 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [OrderLineInline, RefundInline, NotificationInline]
     actions = ["redrive_selected", "retry_selected", "cancel_selected"]
+    permission_names = {
+        "redrive": "orders.redrive_order",
+        "retry": "orders.retry_order_step",
+        "cancel": "orders.cancel_order",
+    }
     change_form_template = "admin/orders/order/change_form.html"
     change_list_template = "admin/orders/order/change_list.html"
     fields = [
@@ -266,13 +272,13 @@ class OrderAdmin(admin.ModelAdmin):
         return False
 
     def has_redrive_permission(self, request):
-        return request.user.has_perm("orders.redrive_order")
+        return request.user.has_perm(self.permission_names["redrive"])
 
     def has_retry_permission(self, request):
-        return request.user.has_perm("orders.retry_order_step")
+        return request.user.has_perm(self.permission_names["retry"])
 
     def has_cancel_permission(self, request):
-        return request.user.has_perm("orders.cancel_order")
+        return request.user.has_perm(self.permission_names["cancel"])
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -343,10 +349,8 @@ class OrderAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def _order(self, request, order_id: int) -> Order:
-        order = get_object_or_404(Order, pk=order_id)
-        if not self.has_view_permission(request, order):
-            raise Http404
-        return order
+        require_permission(request.user, "orders.view_order")  # a 403 naming it, as the admin's own pages
+        return get_object_or_404(Order, pk=order_id)
 
     def action_view(self, request, order_id: int, name: str):
         """An action's confirmation page: what it will do, a reason, one button; then the action."""
