@@ -51,6 +51,12 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
 @pytest.fixture(autouse=True)
 def _fast_pipeline(settings, tmp_path, monkeypatch):
     """Inline tasks, tiny backoffs, receipts and emails kept inside the test's own folder."""
+    use_fast_pipeline(settings, monkeypatch, tmp_path)
+
+
+def use_fast_pipeline(settings, monkeypatch, folder: Path) -> None:
+    """What `_fast_pipeline` sets, for any scope: `settings` a pytest-django SettingsWrapper,
+    `monkeypatch` a pytest MonkeyPatch, receipts kept under `folder`."""
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", True)
@@ -73,7 +79,7 @@ def _fast_pipeline(settings, tmp_path, monkeypatch):
         **settings.STORAGES,
         "receipts": {
             "BACKEND": "receipts.storage.ReceiptFileStorage",
-            "OPTIONS": {"location": str(tmp_path / "private")},
+            "OPTIONS": {"location": str(folder / "private")},
         },
         # Pages render without `collectstatic` having built the manifest.
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -1,69 +1,188 @@
-"""Every stock page and action of the admin, for every role and an anonymous visitor, allowed or
-refused as docs/ROLES.md (and the README) say: both read tests/support/permission_matrix.py."""
+"""Every admin address and action, for every role, a staff account in no role and an anonymous
+visitor, allowed or refused as docs/ROLES.md and the README say: all three read
+tests/support/permission_matrix.py, and an admin address with no row in it fails here."""
 
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import Group, Permission
-from django.db import connection
+from django.contrib.auth.models import Group, Permission, User
+from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
-from django.test import Client
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from staff.roles import ROLES
-from tests.support.admin_client import log_in
-from tests.support.permission_matrix import ANONYMOUS, MATRIX, WHO, Access, build_scene, roles_document
-from tests.test_import_stock import catalog_state
+from tests.conftest import use_fast_pipeline
+from tests.support.permission_matrix import (
+    ANONYMOUS,
+    MATRIX,
+    UNLISTED_ADMIN_URLS,
+    WHO,
+    Access,
+    build_scene,
+    readme_with_roles,
+    roles_document,
+    tables_written,
+)
+
+REGENERATE = ".venv/bin/python -m tests.support.permission_matrix"
 
 
-@pytest.fixture
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
+class ModuleSettings:
+    """`settings.NAME = value` until `finalize()`: pytest-django's `settings`, for a wider scope."""
+
+    def __init__(self):
+        self._overrides: list[override_settings] = []
+
+    def __setattr__(self, name, value):
+        if name.startswith("_"):
+            return super().__setattr__(name, value)
+        override = override_settings(**{name: value})
+        override.enable()
+        self._overrides.append(override)
+
+    def __getattr__(self, name):
+        return getattr(settings, name)
+
+    def finalize(self):
+        for override in reversed(self._overrides):
+            override.disable()
 
 
-def request(client: Client, access: Access, scene: dict):
-    path = access.path.format(**scene)
+@pytest.fixture(scope="class")
+def scene(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One scene for every case, built once in a transaction that is rolled back at the end;
+    each case runs in a savepoint of it (the `db` fixture), so each starts from the same rows."""
+    with django_db_blocker.unblock(), pytest.MonkeyPatch.context() as monkeypatch:
+        wrapper = ModuleSettings()
+        try:
+            use_fast_pipeline(wrapper, monkeypatch, tmp_path_factory.mktemp("matrix"))
+            wrapper.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
+            wrapper.ORDER_STUCK_AFTER_SECONDS = 0  # the stuck order is overdue at once: its step can be retried
+            with transaction.atomic():
+                yield build_scene()
+                transaction.set_rollback(True)
+        finally:
+            wrapper.finalize()
+
+
+def request(client: Client, access: Access, keys: dict):
+    path = access.path.format(**keys)
     if access.method == "GET":
         return client.get(path)
-    return client.post(path, access.data(scene) if access.data else {})
+    return client.post(path, access.data(keys) if access.data else {})
 
 
-@pytest.mark.parametrize("access", MATRIX, ids=[access.what for access in MATRIX])
-def test_each_role_is_allowed_or_refused_as_the_matrix_says(db, fast_passwords, access):
-    scene = build_scene()
-    for who in WHO:
-        client = Client()
-        if who != ANONYMOUS:
-            log_in(client, who, username=f"{who}-user")
-        before = catalog_state()
+def names_permission(page: str, permission: str) -> bool:
+    """Whether a refusal page names the permission (the 403 page quotes it; the action pages set it as code)."""
+    return f"You need the permission &#x27;{permission}&#x27; (" in page or f"<code>{permission}</code>" in page
 
-        response = request(client, access, scene)
 
-        location = response.get("Location", "")
-        page = b"" if response.streaming else response.content
-        said = f"{access.what} as {WHO[who]}: {response.status_code} {location}"
-        if who in access.allowed:
-            assert response.status_code in (200, 302), said
-            assert not location.startswith("/admin/login/"), said
-            assert b'class="errornote"' not in page and b'class="errorlist' not in page, said
-        elif who == ANONYMOUS:
-            assert response.status_code == 302 and location.startswith("/admin/login/?next="), said
-            assert catalog_state() == before, said
-        else:
-            assert response.status_code == 403, said
-            refusal = page.decode()
-            if access.permission:
-                assert f"You need the permission &#x27;{access.permission}&#x27; (" in refusal, said
-            else:
-                assert "No one can " in refusal, said
-            assert catalog_state() == before, said
+class TestTheMatrix:
+    """Every row, for every column: one scene for the class (see `scene`), each request in a
+    savepoint of its own, so each starts from the same rows."""
+
+    @pytest.mark.parametrize("access", MATRIX, ids=[access.what for access in MATRIX])
+    def test_each_role_is_allowed_or_refused_as_the_matrix_says(self, scene, db, access):
+        problems = []
+        for who in WHO:
+            with transaction.atomic():
+                problems += outcome_problems(scene, access, who)
+                transaction.set_rollback(True)
+
+        assert not problems, "\n".join(problems)
+
+
+def outcome_problems(scene, access: Access, who: str) -> list[str]:
+    """What differs from the matrix when `who` makes the row's request (nothing, when it holds)."""
+    client = Client()
+    if who != ANONYMOUS:
+        client.cookies[settings.SESSION_COOKIE_NAME] = scene.sessions[who]
+    keys = scene.keys
+    effect_before = access.effect(keys) if access.effect else None
+
+    with CaptureQueriesContext(connection) as queries:
+        response = request(client, access, keys)
+
+    written = tables_written([query["sql"] for query in queries.captured_queries])
+    location = response.get("Location", "")
+    page = "" if response.streaming else response.content.decode(errors="replace")
+    said = f"{WHO[who]}: {response.status_code} {location}"
+    if who in access.allowed:
+        problems = []
+        if response.status_code not in access.allowed_status or location.startswith("/admin/login/"):
+            problems.append(f"{said}: not let through")
+        if 'class="errornote"' in page or 'class="errorlist' in page:
+            problems.append(f"{said}: the page shows an error")
+        if access.shows and (access.shows[0] in page) != (who in access.shows[1]):
+            problems.append(f"{said}: {access.shows[0]!r} {'shown' if access.shows[0] in page else 'not shown'}")
+        if access.effect and access.effect(keys) == effect_before:
+            problems.append(f"{said}: it did nothing")
+        if not access.effect and written:
+            problems.append(f"{said}: it wrote {written}")
+        return problems
+    if who == ANONYMOUS:
+        if response.status_code != 302 or not location.startswith("/admin/login/?next="):
+            return [f"{said}: not sent to the login page"]
+    elif response.status_code != access.refused:
+        return [f"{said}: expected {access.refused}"]
+    elif access.refused == 403:
+        user = User.objects.get(username=f"{who}-user")
+        lacking = [permission for permission in access.permissions if not user.has_perm(permission)]
+        if lacking and not names_permission(page, lacking[0]):
+            return [f"{said}: the refusal does not name {lacking[0]}"]
+        if not lacking and (access.refusal or "No one can ") not in page:
+            return [f"{said}: the refusal does not say {access.refusal or 'No one can'}"]
+    return [f"{said}: a refused request wrote {written}"] if written else []
+
+
+def admin_urls(patterns=None, prefix: str = "", namespace: str = ""):
+    """(route, name) of every address under /admin/ the URL resolver answers."""
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        route = URLResolver._join_route(prefix, str(pattern.pattern))  # as ResolverMatch.route joins them
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}:{pattern.namespace}".strip(":") if pattern.namespace else namespace
+            yield from admin_urls(pattern.url_patterns, route, inner)
+        elif isinstance(pattern, URLPattern) and route.lstrip("^").startswith("admin/"):
+            yield route, f"{namespace}:{pattern.name or ''}".strip(":")
+
+
+def test_every_admin_address_has_a_row_in_the_matrix():
+    rows_by_route: dict[str, list[str]] = {}
+    for access in MATRIX:
+        path = access.path.format_map(KeyNames()).split("?")[0]
+        match = resolve(path)
+        rows_by_route.setdefault(match.route, []).append(access.what)
+
+    missing = [
+        f"{name or '(no name)'}: /{route}"
+        for route, name in admin_urls()
+        if name not in UNLISTED_ADMIN_URLS and route not in rows_by_route
+    ]
+
+    assert not missing, "admin addresses with no row in tests/support/permission_matrix.py:\n" + "\n".join(missing)
+    assert len({access.what for access in MATRIX}) == len(MATRIX), "two rows with one name"
+
+
+class KeyNames(dict):
+    """Fills a row's path with a stand-in id, to resolve it without a scene."""
+
+    def __missing__(self, key):
+        return "1"
 
 
 def test_docs_roles_md_shows_the_tables_the_tests_prove():
     document = Path(settings.BASE_DIR, "docs", "ROLES.md").read_text(encoding="utf-8")
 
-    regenerate = ".venv/bin/python -m tests.support.permission_matrix > docs/ROLES.md"
-    assert document == roles_document(), f"regenerate: {regenerate}"
+    assert document == roles_document(), f"regenerate: {REGENERATE}"
+
+
+def test_the_readme_shows_the_tables_the_tests_prove():
+    readme = Path(settings.BASE_DIR, "README.md").read_text(encoding="utf-8")
+
+    assert readme == readme_with_roles(readme), f"regenerate: {REGENERATE}"
 
 
 def permissions_of(group: str) -> set[str]:

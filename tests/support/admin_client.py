@@ -8,13 +8,17 @@ from staff.services import create_staff
 
 PASSWORD = "correct horse battery staple"
 SUPERUSER = "superuser"  # not a role: `ensure_admin`'s account
+NO_ROLE = "staff"  # not a role: a staff account in no group
 
 
 def make_account(role: str, username: str | None = None):
-    """A staff user in `role` (a key of staff.roles.ROLES), or the superuser for SUPERUSER."""
+    """A staff user in `role` (a key of staff.roles.ROLES), the superuser for SUPERUSER, or a
+    staff account in no group for NO_ROLE."""
     username = username or f"{role}-user"
     if role == SUPERUSER:
         return get_user_model().objects.create_superuser(username, f"{username}@shop.example", PASSWORD)
+    if role == NO_ROLE:
+        return get_user_model().objects.create_user(username, password=PASSWORD, is_staff=True)
     return create_staff(username, role, password=PASSWORD).user
 
 
