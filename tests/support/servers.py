@@ -70,7 +70,7 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             shutil.chown(directory, "postgres", "postgres")
         subprocess.run(
-            [_postgres_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+            [_postgres_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync"],
             check=True,
             capture_output=True,
             **_as_postgres_user(),
