@@ -9,6 +9,7 @@ from orders.tasks import sweep_stuck_orders
 from payments.models import Payment
 from tests.conftest import requires_postgres
 from tests.support.concurrency import all_at_once
+from tests.support.due_retries import run_due_retries
 from tests.support.settings_probe import in_fresh_process
 
 
@@ -87,9 +88,11 @@ def test_a_down_smtp_server_is_retried_with_backoff_and_one_email_arrives_when_i
     first_send_refused = OrderEvent.objects.filter(order=order, step="send_notification", outcome="retrying").exists
     comeback = smtp_server.start_when(first_send_refused)  # back up during the first backoff
 
-    pipeline.advance_order(order.pk)
+    pipeline.advance_order(order.pk)  # the send is refused: its retry waits as a row, the worker is free
 
     comeback.join()
+    held_pipeline.run_inline()
+    assert run_due_retries() == 1
     order.refresh_from_db()
     assert order.state == "COMPLETED"
     assert not order.needs_attention
@@ -106,6 +109,7 @@ def test_a_permanently_down_smtp_server_never_undoes_the_sale_and_flags_the_orde
     smtp_server.stop()
 
     order = shopper.buys({"MUG-001": 2})
+    run_due_retries()
 
     order.refresh_from_db()
     assert order.state == "CONFIRMED"
