@@ -43,7 +43,7 @@ class PipelineTicking:
     def tick_when_due(self) -> None:
         period = settings.PIPELINE_TICK_SECONDS
         now = time.monotonic()
-        if period <= 0 or now < self._next_tick:
+        if period <= 0 or now < self._next_tick or Conf.SYNC:
             return
         self._next_tick = now + period
         from orders.recovery import run_pipeline_tick
@@ -68,8 +68,8 @@ class TickingRedisBroker(PipelineTicking, Redis):
 WAIT_SECONDS = 1.0
 
 
-class PostgresOrmBroker(PipelineTicking, ORM):
-    """The ORM broker on PostgreSQL, with LISTEN/NOTIFY in place of the poll sleep, and the pipeline tick."""
+class ListeningOrmBroker(ORM):
+    """The ORM broker on PostgreSQL, with LISTEN/NOTIFY in place of the poll sleep."""
 
     _listener: psycopg.Connection | None = None
 
@@ -127,3 +127,7 @@ class PostgresOrmBroker(PipelineTicking, ORM):
         if self._listener is not None:
             self._listener.close()
         self._listener = None
+
+
+class PostgresOrmBroker(PipelineTicking, ListeningOrmBroker):
+    """The ORM broker on PostgreSQL, woken by LISTEN/NOTIFY, with the pipeline tick."""

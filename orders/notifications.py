@@ -113,14 +113,16 @@ def _claim(order: Order, kind: str, key: str) -> Notification | None:
         if notification.status == Notification.Status.SENDING:
             if notification.claimed_at > stale_before:
                 raise NotificationInProgress(f"{kind} email of {order.reference} is being sent by another worker")
-            # Its worker stopped mid-send: the message may have gone.
+            # Its worker stopped mid-send: the message may have gone. (Recorded, then raised
+            # once this transaction has committed it.)
             why = f"the worker sending it stopped mid-send over {settings.NOTIFICATION_CLAIM_SECONDS} s ago"
             _mark_uncertain(notification, why)
-            raise NotificationUncertain(notification, why)
-        notification.status = Notification.Status.SENDING
-        notification.claimed_at = now
-        notification.save(update_fields=["status", "claimed_at"])
-        return notification
+        else:
+            notification.status = Notification.Status.SENDING
+            notification.claimed_at = now
+            notification.save(update_fields=["status", "claimed_at"])
+            return notification
+    raise NotificationUncertain(notification, why)
 
 
 # What happened to the shopper's money, by failure end: the money side runs after the
