@@ -304,3 +304,19 @@ class PipelineTick(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.ran_at}"
+
+
+class AuditRun(models.Model):
+    """One run of the invariant audit (`orders.audit`), kept so the alarm and the staff read
+    its findings without running the checks again."""
+
+    started_at = models.DateTimeField()
+    window_hours = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: every order was read.")
+    violations = models.PositiveIntegerField()
+    report = models.JSONField(help_text="The report `manage.py audit_invariants` prints.")
+
+    class Meta:
+        indexes = [models.Index(fields=["started_at"], name="audit_run_started")]
+
+    def __str__(self) -> str:
+        return f"audit of {self.started_at:%Y-%m-%d %H:%M}: {self.violations} violations"

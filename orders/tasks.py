@@ -38,8 +38,8 @@ def sweep_stuck_orders() -> int:
 
 
 def audit_invariants() -> int:
-    """The scheduled audit: how many violations it found, each check's findings logged as an error."""
-    report = audit.audit_invariants(window_hours=settings.AUDIT_WINDOW_HOURS)
+    """The scheduled audit, recorded: how many violations it found, each check's findings logged as an error."""
+    report = audit.run_audit(window_hours=settings.AUDIT_WINDOW_HOURS)
     for check in report.checks:
         if check.violations:
             logger.error("invariant violated: %s (%d): %s", check.name, check.violations, "; ".join(check.examples))

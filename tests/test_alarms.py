@@ -13,6 +13,7 @@ from inventory.models import Stock
 from monitoring.alarms import evaluate_alarms
 from monitoring.models import AlarmFiring
 from orders.models import ActorKind, EventKind, Order, OrderEvent
+from orders.tasks import audit_invariants as scheduled_audit
 from payments.models import Payment, StripeEvent
 from tests.test_notifications_sns import (
     order_topic,  # noqa: F401  (the fixture, used by its name)
@@ -237,16 +238,19 @@ def test_orders_the_reconciler_flagged_fire_until_a_manager_clears_them(alarm_se
     assert "reconciler_mismatches" not in rules_firing()
 
 
-def break_the_ledger() -> None:
-    """On hand moved without a ledger line: what the audit exists to catch."""
-    Stock.objects.filter(product__sku="MUG-001").update(on_hand=7)
+def move_on_hand_behind_the_ledger(on_hand: int) -> None:
+    """On hand moved without a ledger line (or moved back): what the audit exists to catch."""
+    Stock.objects.filter(product__sku="MUG-001").update(on_hand=on_hand)
 
 
 def test_an_invariant_the_audit_finds_broken_fires(alarm_settings, make_product):
     make_product("MUG-001", on_hand=5)
+    scheduled_audit()
     assert "invariants" not in rules_firing()
 
-    break_the_ledger()
+    move_on_hand_behind_the_ledger(7)
+    assert "invariants" not in rules_firing(), "the alarm reads the audit's runs, it does not run the checks"
+    scheduled_audit()
 
     assert "invariants" in rules_firing()
     assert AlarmFiring.objects.get(rule="invariants").details == {
@@ -257,10 +261,10 @@ def test_an_invariant_the_audit_finds_broken_fires(alarm_settings, make_product)
 @pytest.mark.usefixtures("order_topic")
 def test_a_firing_and_its_end_are_published_to_the_sns_topic(alarm_settings, make_product, request):
     make_product("MUG-001", on_hand=50)  # well stocked: the ledger is the only alarm
-    Stock.objects.filter(product__sku="MUG-001").update(on_hand=52)
-    evaluate_alarms()
-    Stock.objects.filter(product__sku="MUG-001").update(on_hand=50)
-    evaluate_alarms()
+    for on_hand in (52, 50):
+        move_on_hand_behind_the_ledger(on_hand)
+        scheduled_audit()
+        evaluate_alarms()
 
     topic = request.getfixturevalue("order_topic")  # by name: a parameter would shadow the import
     published = [json.loads(envelope["Message"]) for envelope in received_messages(topic)]

@@ -1,5 +1,6 @@
 """`audit_invariants`: the product checks its own books and names what is wrong."""
 
+import io
 import json
 
 import pytest
@@ -7,8 +8,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from inventory.models import Stock
-from orders.audit import audit_invariants
-from orders.models import Order
+from orders.audit import audit_invariants, latest_audit_run
+from orders.models import AuditRun, Order
 from orders.tasks import audit_invariants as scheduled_audit
 from payments.models import Payment
 from receipts.models import Receipt
@@ -117,3 +118,17 @@ def test_the_scheduled_audit_logs_each_violation_as_an_error(make_product, caplo
 
     [record] = [r for r in caplog.records if r.levelname == "ERROR"]
     assert "ledger sums to on hand" in record.getMessage() and "MUG-001" in record.getMessage()
+
+
+def test_every_audit_run_is_recorded_with_its_findings_for_the_alarm_to_read(make_product):
+    make_product("MUG-001", on_hand=5)
+    Stock.objects.filter(product__sku="MUG-001").update(on_hand=9)
+
+    scheduled_audit()
+    with pytest.raises(CommandError):
+        call_command("audit_invariants", "--all", stdout=io.StringIO())
+
+    runs = list(AuditRun.objects.order_by("started_at"))
+    assert [(run.window_hours, run.violations) for run in runs] == [(24, 1), (None, 1)]
+    assert latest_audit_run() == runs[-1]
+    assert runs[-1].report["checks"][0]["examples"] == ["MUG-001: ledger 5, on hand 9"]
