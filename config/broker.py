@@ -1,4 +1,12 @@
-"""django-q2's database (ORM) broker, woken by PostgreSQL's LISTEN/NOTIFY instead of polling.
+"""The task brokers: each of django-q2's, running the pipeline tick as it waits for tasks,
+and the database (ORM) broker woken by PostgreSQL's LISTEN/NOTIFY instead of polling.
+
+The tick (orders/recovery.py) queues due retries and nudges orders whose message was lost,
+every PIPELINE_TICK_SECONDS. It runs in each cluster's pusher, the one process that loops
+on `dequeue` (an empty dequeue returns within about a second on every broker here), so any
+cluster started with `manage.py qcluster` ticks and nothing else needs deploying; web
+processes never dequeue, and with Q_SYNC there is no cluster. A tick that fails is logged
+and tried again a period later; it never stops the pusher.
 
 The stock ORM broker sleeps `poll` seconds whenever the queue is empty, and the pipeline
 enqueues each step just after the previous one commits, so every step of an order waited
@@ -12,20 +20,55 @@ import logging
 import time
 
 import psycopg
+from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 from django_q.brokers.orm import ORM
+from django_q.brokers.redis_broker import Redis
 from django_q.conf import Conf
 from psycopg import sql
 
 logger = logging.getLogger(__name__)
+
+
+class PipelineTicking:
+    """Runs the pipeline tick before a dequeue once PIPELINE_TICK_SECONDS have passed (0: never)."""
+
+    _next_tick = 0.0
+
+    def dequeue(self):
+        self.tick_when_due()
+        return super().dequeue()
+
+    def tick_when_due(self) -> None:
+        period = settings.PIPELINE_TICK_SECONDS
+        now = time.monotonic()
+        if period <= 0 or now < self._next_tick or Conf.SYNC:
+            return
+        self._next_tick = now + period
+        from orders.recovery import run_pipeline_tick
+
+        try:
+            run_pipeline_tick()
+        except Exception:
+            logger.warning("the pipeline tick failed; it runs again in %s s", period, exc_info=True)
+            connections.close_all()  # a broken connection is opened afresh next time
+
+
+class TickingOrmBroker(PipelineTicking, ORM):
+    """django-q2's ORM broker (on SQLite), with the pipeline tick."""
+
+
+class TickingRedisBroker(PipelineTicking, Redis):
+    """django-q2's Redis broker, with the pipeline tick."""
+
 
 # How long an empty dequeue waits for a notification before looking at the table again
 # (and letting the pusher check whether the cluster is stopping), as the Redis broker's BLPOP.
 WAIT_SECONDS = 1.0
 
 
-class PostgresOrmBroker(ORM):
+class ListeningOrmBroker(ORM):
     """The ORM broker on PostgreSQL, with LISTEN/NOTIFY in place of the poll sleep."""
 
     _listener: psycopg.Connection | None = None
@@ -84,3 +127,7 @@ class PostgresOrmBroker(ORM):
         if self._listener is not None:
             self._listener.close()
         self._listener = None
+
+
+class PostgresOrmBroker(PipelineTicking, ListeningOrmBroker):
+    """The ORM broker on PostgreSQL, woken by LISTEN/NOTIFY, with the pipeline tick."""

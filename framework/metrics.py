@@ -87,7 +87,11 @@ RECEIPTS_RENDERED = Counter(f"{PREFIX}_receipts_rendered", "PDF receipts rendere
 RECEIPT_RENDER = Histogram(
     f"{PREFIX}_receipt_render_seconds", "How long rendering one PDF receipt took.", buckets=RENDER_BUCKETS
 )
-EMAILS = Counter(f"{PREFIX}_emails", "Emails to shoppers, by kind and outcome (sent, failed).", ["kind", "outcome"])
+EMAILS = Counter(
+    f"{PREFIX}_emails",
+    "Emails to shoppers, by kind and outcome (sent; failed: retried; uncertain: may have arrived, never resent).",
+    ["kind", "outcome"],
+)
 WEBHOOK_EVENTS = Counter(
     f"{PREFIX}_webhook_events",
     "Webhook deliveries, by provider and outcome (accepted, duplicate, refused: a bad signature).",
@@ -95,7 +99,8 @@ WEBHOOK_EVENTS = Counter(
 )
 SWEEPER_REDRIVES = Counter(
     f"{PREFIX}_sweeper_redrives",
-    "Orders the sweeper nudged again, by what it found (stuck, unsettled, unnotified).",
+    "Orders the sweeper or the pipeline tick nudged again, by what was found "
+    "(stuck, unsettled, unnotified; nudged: a lost message, by the tick).",
     ["reason"],
 )
 RECONCILER_MISMATCHES = Counter(

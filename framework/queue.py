@@ -26,6 +26,7 @@ class Task(StrEnum):
     NOTIFY_FAILURE = "orders.tasks.notify_failure"
     NOTIFY_REFUND = "orders.tasks.notify_refund"
     PUBLISH_ORDER_STATE = "orders.tasks.publish_order_state"
+    RUN_DUE_RETRY = "orders.tasks.run_due_retry"
     SWEEP_STUCK_ORDERS = "orders.tasks.sweep_stuck_orders"
     AUDIT_INVARIANTS = "orders.tasks.audit_invariants"
     RELEASE_EXPIRED_RESERVATIONS = "orders.tasks.release_expired_reservations"

@@ -10,6 +10,7 @@ the staff timeline read these same rows.
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from django.utils import timezone
@@ -146,9 +147,11 @@ def step_waiting(order: Order, run: StepRun, why: str) -> OrderEvent:
     return _write(order, run, EventKind.STEP_WAITING, Outcome.SKIPPED, why=why)
 
 
-def step_retrying(order: Order, run: StepRun, error: Exception) -> OrderEvent:
-    """An attempt failed and the step's retry policy will try again."""
-    return _write(order, run, EventKind.STEP_RETRYING, Outcome.RETRYING, error=_as_error(error))
+def step_retrying(order: Order, run: StepRun, error: Exception, *, due_at: datetime | None = None) -> OrderEvent:
+    """An attempt failed and the step's retry policy will try again (at `due_at` when the
+    retry waits as a row rather than in the worker)."""
+    due = {"due_at": due_at.isoformat()} if due_at else {}
+    return _write(order, run, EventKind.STEP_RETRYING, Outcome.RETRYING, error=_as_error(error), **due)
 
 
 def step_failed(order: Order, run: StepRun, error: Exception | str) -> OrderEvent:
@@ -172,17 +175,26 @@ def flag_order(order: Order, *, actor: Actor, step: str, finding: str, message: 
     that runs on a schedule records each finding once instead of burying the history.
     Returns whether the order was newly flagged for it.
     """
-    if OrderEvent.objects.filter(order=order, kind=EventKind.FLAGGED, step=step, parameters__finding=finding).exists():
+    return _flag_once(order, StepRun(step=step, attempt=1, actor=actor), EventKind.FLAGGED, finding, message)
+
+
+def email_uncertain(order: Order, *, actor: Actor, step: str, email: str, notification: int, why: str) -> bool:
+    """One of the shopper's emails may or may not have reached them: flag the order for a
+    manager (once per email); nothing sends it again unless a manager does."""
+    message = (
+        f"The {email} email may or may not have reached the shopper; resend it if they ask. "
+        f"It is not sent again on its own ({why})."
+    )
+    run = StepRun(step=step, attempt=1, actor=actor)
+    finding = f"notification-{notification}"
+    return _flag_once(order, run, EventKind.EMAIL_UNCERTAIN, finding, message, email=email, notification=notification)
+
+
+def _flag_once(order: Order, run: StepRun, kind: EventKind, finding: str, message: str, **parameters) -> bool:
+    if OrderEvent.objects.filter(order=order, kind=kind, step=run.step, parameters__finding=finding).exists():
         return False
     _raise_flag(order)
-    _write(
-        order,
-        StepRun(step=step, attempt=1, actor=actor),
-        EventKind.FLAGGED,
-        Outcome.FAILED,
-        finding=finding,
-        message=message,
-    )
+    _write(order, run, kind, Outcome.FAILED, finding=finding, message=message, **parameters)
     logger.error("order %s needs attention: %s", order.reference, message)
     return True
 
@@ -194,8 +206,9 @@ def clear_flag(order: Order) -> None:
 
 
 def _raise_flag(order: Order) -> None:
-    order.needs_attention = True
-    Order.objects.filter(pk=order.pk).update(needs_attention=True, updated_at=timezone.now())
+    # A flagged order waits for a manager or the minute sweeper: no worker holds it any more.
+    order.needs_attention, order.worked_until = True, None
+    Order.objects.filter(pk=order.pk).update(needs_attention=True, updated_at=timezone.now(), worked_until=None)
 
 
 def refund_requested(

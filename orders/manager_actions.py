@@ -29,7 +29,12 @@ from orders import history, pipeline
 from orders.flow import FLOW, next_step
 from orders.models import FAILURE_ENDS, EventKind, Notification, Order, OrderEvent, lock_order
 from orders.models import OrderState as S
-from orders.notifications import NotificationInProgress, send_order_email
+from orders.notifications import (
+    NotificationInProgress,
+    NotificationUncertain,
+    flag_uncertain_email,
+    send_order_email,
+)
 from orders.services import cancel_order
 from orders.steps import describe_shortages, retired_lines
 from orders.transitions import REDRIVE_TO, IllegalTransition, set_state, stock_lines
@@ -301,9 +306,12 @@ def retry_stuck_step(order: Order, *, manager: str, reason: str, action_token: s
 
 
 def can_resend_confirmation(order: Order) -> str:
-    """Why the confirmation cannot be sent again ("" when it can): it must have gone once."""
+    """Why the confirmation cannot be sent again ("" when it can): it must have gone once, or
+    may have (the mail server never confirmed it)."""
     sent = Notification.objects.filter(
-        order=order, kind=Notification.Kind.CONFIRMATION, status=Notification.Status.SENT
+        order=order,
+        kind=Notification.Kind.CONFIRMATION,
+        status__in=[Notification.Status.SENT, Notification.Status.UNCERTAIN],
     ).exists()
     return "" if sent else f"{order.reference} has no confirmation sent yet: retry its stuck step instead."
 
@@ -322,6 +330,13 @@ def resend_confirmation(order: Order, *, manager: str, reason: str, action_token
         sent = send_order_email(order, Notification.Kind.CONFIRMATION_RESEND, key=action_token)
     except NotificationInProgress:
         sent = False
+    except NotificationUncertain as uncertain:
+        with transaction.atomic():
+            flag_uncertain_email(lock_order(order.pk), uncertain, actor=history.manager(manager), step="resend_email")
+        return ActionResult(
+            f"Order {order.reference}: the mail server did not confirm it took the copy; it may or may not "
+            "reach the shopper, and is not sent again on its own."
+        )
     except Exception as error:
         raise ActionRefused(f"{order.reference}: the email could not be sent ({type(error).__name__}: {error}).")
     if not sent:

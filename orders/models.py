@@ -68,6 +68,11 @@ class Order(models.Model):
     redrive_count = models.PositiveIntegerField(
         default=0, help_text="How many times a manager redrove this order out of FAILED (docs/REDRIVE.md)."
     )
+    worked_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A worker (or a queued nudge) has this order until then: the pipeline tick leaves it alone.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -137,6 +142,7 @@ class EventKind(models.TextChoices):
     REDRIVEN = "redriven", "Redriven by a manager"
     STEP_RETRY_REQUESTED = "step_retry_requested", "Step retry requested"
     EMAIL_RESENT = "email_resent", "Email resent"
+    EMAIL_UNCERTAIN = "email_uncertain", "Email may not have arrived"
     RECEIPT_REGENERATED = "receipt_regenerated", "Receipt regenerated"
     STOCK_RETURNED = "stock_returned", "Units returned to stock"
     NOTE_ADDED = "note_added", "Internal note"
@@ -167,6 +173,7 @@ EVENT_SUMMARIES = {
     EventKind.REDRIVEN: "Redrive #{redrive} from {failed_step}: {plan} Reason: {reason}",
     EventKind.STEP_RETRY_REQUESTED: "Retry of {retried_step} requested. Reason: {reason}",
     EventKind.EMAIL_RESENT: "The {email} email was sent again. Reason: {reason}",
+    EventKind.EMAIL_UNCERTAIN: "{message}",
     EventKind.RECEIPT_REGENERATED: "{detail} Reason: {reason}",
     EventKind.STOCK_RETURNED: "Returned to stock: {units}. Reason: {reason}",
     EventKind.NOTE_ADDED: "{note}",
@@ -247,6 +254,9 @@ class Notification(models.Model):
         FAILED = "failed"
         # Not sent on purpose: the address had its hourly share of failure emails.
         CAPPED = "capped"
+        # Handed to the mail server, which never said whether it took it (a timeout after
+        # the message went, a worker that died mid-send): never sent again on its own.
+        UNCERTAIN = "uncertain"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -263,6 +273,37 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.order_id}: {self.status}"
+
+
+class ScheduledRetry(models.Model):
+    """A step's next attempt, due at `due_at`: the row is the truth, not a message.
+
+    A side step (receipt, email, an end's job) that fails transiently writes one and frees
+    its worker; the pipeline tick (`orders.recovery`) queues it when due and moves `due_at`
+    on by the step's lease, so a lost message or a killed worker only delays it.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="scheduled_retries")
+    step = models.CharField(max_length=40)
+    attempt = models.PositiveIntegerField(help_text="Attempts of this step already made in this run of it.")
+    due_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["order", "step"], name="scheduled_retry_once_per_step")]
+        indexes = [models.Index(fields=["due_at"], name="scheduled_retry_due")]
+
+    def __str__(self) -> str:
+        return f"{self.step} of {self.order_id} (attempt {self.attempt + 1}) at {self.due_at}"
+
+
+class PipelineTick(models.Model):
+    """When the pipeline tick last ran: every cluster ticks, the one that moves `ran_at` acts."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    ran_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.ran_at}"
 
 
 class AuditRun(models.Model):

@@ -1,15 +1,24 @@
 """Emails to the shopper: at most one of each kind per order, whoever runs the step.
 
 A send is claimed in the database before the email leaves, so a second worker running
-the same step waits for the first instead of sending again. A claim left behind by a
-worker that died mid-send expires and is taken over; the Message-ID is derived from the
-order and kind, so a receiving server can still tell the resend is the same message.
+the same step waits for the first instead of sending again.
+
+A send whose outcome is unknown is never repeated on its own. Connecting (and logging in) is
+apart from handing the message over: a failure to connect, or a server that answers with a
+refusal, took nothing, so the email is FAILED and retried. A timeout or a lost connection
+once the message is on its way may have been delivered (a server that stores the message
+and answers DATA late), and so may a claim whose worker died mid-send (it goes stale after
+NOTIFICATION_CLAIM_SECONDS): those are UNCERTAIN, `NotificationUncertain` is raised, and the
+caller flags the order for a manager (`flag_uncertain_email`), who may resend it. At most
+one of each email, as DESIGN.md promises, rather than at least one.
 
 Failure emails go to whatever address an order names, so one address gets at most
 FAILURE_EMAILS_PER_ADDRESS_PER_HOUR of them: nobody can turn the shop into a mail bomb by
 placing orders bound to fail. The ones over the cap are marked CAPPED and never sent.
 """
 
+import logging
+import smtplib
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,8 +30,14 @@ from django.utils import timezone
 
 from framework import metrics
 from framework.formatting import format_percent
+from orders import history
 from orders.models import Notification, Order, OrderState
 from payments.models import Refund
+
+logger = logging.getLogger(__name__)
+
+# The server answered, with a refusal: it did not take the message, so sending again is safe.
+SERVER_REFUSED = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
 
 TEMPLATES = {
     Notification.Kind.CONFIRMATION: ("emails/order_confirmation", "Your order {reference} is confirmed"),
@@ -45,6 +60,28 @@ class NotificationCapped(Exception):
     """The address had its hourly share of failure emails: this one is not sent, ever."""
 
 
+class NotificationUncertain(Exception):
+    """The mail server may or may not have taken this email: it is never sent again on its own."""
+
+    def __init__(self, notification: Notification, why: str):
+        super().__init__(f"{notification.kind} email of order {notification.order_id}: {why}")
+        self.notification = notification
+        self.why = why
+
+
+def flag_uncertain_email(order: Order, uncertain: NotificationUncertain, *, actor: history.Actor, step: str) -> bool:
+    """Ask a manager to look at an order whose email may not have arrived (once per email)."""
+    notification = uncertain.notification
+    return history.email_uncertain(
+        order,
+        actor=actor,
+        step=step,
+        email=Notification.Kind(notification.kind).label.lower(),
+        notification=notification.pk,
+        why=uncertain.why,
+    )
+
+
 def failure_emails_sent_to(email: str, *, within: timedelta = timedelta(hours=1)) -> int:
     """How many failure emails went to this address (any case) in the last `within`."""
     return Notification.objects.filter(
@@ -56,7 +93,11 @@ def failure_emails_sent_to(email: str, *, within: timedelta = timedelta(hours=1)
 
 
 def _claim(order: Order, kind: str, key: str) -> Notification | None:
-    """Take the right to send this email, or None when it was sent already."""
+    """Take the right to send this email, or None when it was sent already.
+
+    Raises `NotificationUncertain` for an email that may have gone already: found so, or
+    found claimed by a worker that stopped mid-send (its claim stale).
+    """
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.NOTIFICATION_CLAIM_SECONDS)
     with transaction.atomic():
@@ -67,12 +108,21 @@ def _claim(order: Order, kind: str, key: str) -> Notification | None:
             return notification
         if notification.status in (Notification.Status.SENT, Notification.Status.CAPPED):
             return None
-        if notification.status == Notification.Status.SENDING and notification.claimed_at > stale_before:
-            raise NotificationInProgress(f"{kind} email of {order.reference} is being sent by another worker")
-        notification.status = Notification.Status.SENDING
-        notification.claimed_at = now
-        notification.save(update_fields=["status", "claimed_at"])
-        return notification
+        if notification.status == Notification.Status.UNCERTAIN:
+            raise NotificationUncertain(notification, notification.error or "its send was not confirmed")
+        if notification.status == Notification.Status.SENDING:
+            if notification.claimed_at > stale_before:
+                raise NotificationInProgress(f"{kind} email of {order.reference} is being sent by another worker")
+            # Its worker stopped mid-send: the message may have gone. (Recorded, then raised
+            # once this transaction has committed it.)
+            why = f"the worker sending it stopped mid-send over {settings.NOTIFICATION_CLAIM_SECONDS} s ago"
+            _mark_uncertain(notification, why)
+        else:
+            notification.status = Notification.Status.SENDING
+            notification.claimed_at = now
+            notification.save(update_fields=["status", "claimed_at"])
+            return notification
+    raise NotificationUncertain(notification, why)
 
 
 # What happened to the shopper's money, by failure end: the money side runs after the
@@ -121,7 +171,8 @@ def send_order_email(order: Order, kind: str, *, key: str = "", extra: dict | No
     The pipeline's emails have no key, one of each per order; a manager's resend is keyed by
     its form, a refund's email by the refund, so each of those goes once too. Raises
     `NotificationInProgress` while another worker sends it, `NotificationCapped` for a failure
-    email over the address's hourly cap.
+    email over the address's hourly cap, `NotificationUncertain` when it may have gone (now
+    or before) and so is not sent again.
     """
     notification = _claim(order, kind, key)
     if notification is None:
@@ -135,13 +186,23 @@ def send_order_email(order: Order, kind: str, *, key: str = "", extra: dict | No
             "in the last hour."
         )
     try:
-        build_order_email(order, kind, key=key, extra=extra).send()
+        message = build_order_email(order, kind, key=key, extra=extra)
+        connection = message.get_connection()
+        connection.open()  # fails before anything is handed over: safe to send again
     except Exception as error:
-        metrics.EMAILS.labels(kind, "failed").inc()
-        Notification.objects.filter(pk=notification.pk).update(
-            status=Notification.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000]
-        )
+        _mark_failed(notification, error)
         raise
+    try:
+        connection.send_messages([message])
+    except SERVER_REFUSED as error:
+        _mark_failed(notification, error)
+        raise
+    except Exception as error:
+        why = f"the mail server did not confirm it took the message: {type(error).__name__}: {error}"
+        _mark_uncertain(notification, why)
+        raise NotificationUncertain(notification, why) from error
+    finally:
+        _close(connection)
     Notification.objects.filter(pk=notification.pk).update(
         status=Notification.Status.SENT, sent_at=timezone.now(), error=""
     )
@@ -149,8 +210,32 @@ def send_order_email(order: Order, kind: str, *, key: str = "", extra: dict | No
     return True
 
 
+def _mark_failed(notification: Notification, error: Exception) -> None:
+    metrics.EMAILS.labels(notification.kind, "failed").inc()
+    Notification.objects.filter(pk=notification.pk).update(
+        status=Notification.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000]
+    )
+
+
+def _mark_uncertain(notification: Notification, why: str) -> None:
+    metrics.EMAILS.labels(notification.kind, "uncertain").inc()
+    notification.status, notification.error = Notification.Status.UNCERTAIN, why[:2000]
+    Notification.objects.filter(pk=notification.pk).update(status=notification.status, error=notification.error)
+
+
+def _close(connection) -> None:
+    try:
+        connection.close()
+    except Exception as error:  # the server answered (or not) already: a lost QUIT changes nothing
+        logger.info("closing the mail connection failed: %s", error)
+
+
 def send_refund_email(refund_id: int) -> bool:
     """Tell the shopper a manager's refund went back to their card (once per refund)."""
     refund = Refund.objects.select_related("order", "payment").get(pk=refund_id)
     extra = {"refund": refund, "refunded_total": refund.payment.amount_refunded}
-    return send_order_email(refund.order, Notification.Kind.REFUND, key=f"refund-{refund.pk}", extra=extra)
+    try:
+        return send_order_email(refund.order, Notification.Kind.REFUND, key=f"refund-{refund.pk}", extra=extra)
+    except NotificationUncertain as uncertain:
+        flag_uncertain_email(refund.order, uncertain, actor=history.PIPELINE, step="notify_refund")
+        return False

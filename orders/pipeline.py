@@ -3,7 +3,9 @@ to back (`advance_order`).
 
 The order row is the truth; a queue message only nudges it. What runs when is the table in
 `orders.flow`; the steps are in `orders.steps`; the state machine is `orders.transitions`.
-A step that fails transiently is retried with backoff (as Step Functions' Retry does); one
+A step that fails transiently is retried with backoff (as Step Functions' Retry does): the
+sale's own steps sleep it in the worker, the side steps wait as a `ScheduledRetry` that the
+pipeline tick queues when due (`orders.recovery`), so their outage never holds a worker. One
 that fails for good does what its table row says: ends the order FAILED with compensation,
 or flags it for a manager while the sale stands.
 """
@@ -14,10 +16,10 @@ import time
 from django.db import transaction
 
 from framework.queue import Task, enqueue, enqueue_on_commit
-from orders import history
+from orders import history, recovery
 from orders.flow import STEPS, Step, WhenExhausted, next_step
 from orders.history import StepRun
-from orders.models import Order, lock_order
+from orders.models import Order, ScheduledRetry, lock_order
 from orders.models import OrderState as S
 from orders.steps import After, StepFailed
 from orders.transitions import end_order
@@ -76,12 +78,26 @@ def enqueue_advance(order_id: int) -> None:
     enqueue_on_commit(Task.ADVANCE_ORDER, order_id)
 
 
-def _attempt(order_id: int, step: Step, order: Order | None) -> After:
+def run_due_retry(retry_id: int) -> None:
+    """Run the attempt a `ScheduledRetry` waited for (queued by the pipeline tick once due);
+    a no-op when it ran already. The row goes once the attempt is over, unless the attempt
+    failed again and moved it on."""
+    retry = ScheduledRetry.objects.filter(pk=retry_id).first()
+    if retry is None:
+        return
+    after = _attempt(retry.order_id, STEPS[retry.step], None, attempts_before=retry.attempt)
+    ScheduledRetry.objects.filter(pk=retry.pk, attempt=retry.attempt).delete()
+    if after is After.NEXT_STEP:
+        enqueue_advance(retry.order_id)
+
+
+def _attempt(order_id: int, step: Step, order: Order | None, *, attempts_before: int = 0) -> After:
     exhausted = EXHAUSTED[step.when_exhausted]
-    for tries in range(1, step.retry.max_attempts + 1):
-        if order is None or tries > 1:
+    for tries in range(attempts_before + 1, step.retry.max_attempts + 1):
+        if order is None or tries > attempts_before + 1:
             order = Order.objects.get(pk=order_id)
         run = history.start_run(step.name, order)
+        recovery.take_lease(order_id, step)
         try:
             return step.run(order, run)
         except StepFailed as error:
@@ -101,9 +117,16 @@ def _attempt(order_id: int, step: Step, order: Order | None) -> After:
             if tries == step.retry.max_attempts:
                 exhausted(order_id, run, error)
                 return After.STOP
+            delay = step.retry.delay(tries)
             with transaction.atomic():
-                history.step_retrying(lock_order(order_id), run, error)
-            time.sleep(step.retry.delay(tries))
+                locked = lock_order(order_id)
+                due_at = None
+                if step.requeues_retries:
+                    due_at = recovery.schedule_retry(locked, step, attempts=tries, delay=delay)
+                history.step_retrying(locked, run, error, due_at=due_at)
+            if due_at is not None:
+                return After.STOP  # the worker is free; the tick queues the retry when due
+            time.sleep(delay)
     return After.STOP
 
 

@@ -18,7 +18,13 @@ from orders import history
 from orders.history import StepRun
 from orders.models import FAILURE_ENDS, Notification, Order, OrderLine, lock_order
 from orders.models import OrderState as S
-from orders.notifications import NotificationCapped, NotificationInProgress, send_order_email
+from orders.notifications import (
+    NotificationCapped,
+    NotificationInProgress,
+    NotificationUncertain,
+    flag_uncertain_email,
+    send_order_email,
+)
 from orders.sns import publish_final_state
 from orders.transitions import end_order, set_state, stock_lines
 from payments.gateways.base import IntentStatus
@@ -176,20 +182,31 @@ def generate_receipt(order: Order, run: StepRun) -> After:
 
 
 def send_confirmation(order: Order, run: StepRun) -> After:
-    """Email the shopper their confirmation (at most once), then COMPLETED."""
+    """Email the shopper their confirmation (at most once), then COMPLETED.
+
+    A confirmation that may or may not have arrived completes the order too (the sale and
+    its receipt stand), flagged for a manager, who may resend it; it is never sent again on
+    its own.
+    """
     if order.state != S.CONFIRMED:
         return After.STOP
+    uncertain = None
     try:
         send_order_email(order, Notification.Kind.CONFIRMATION)
     except NotificationInProgress as busy:
         # Another worker is sending it and completes the order; if it died, its claim
-        # goes stale and the sweeper brings the order back here.
+        # goes stale and the order, nudged back here, is completed with its email uncertain.
         history.step_waiting(order, run, str(busy))
         return After.STOP
+    except NotificationUncertain as not_known:
+        uncertain = not_known
     with transaction.atomic():
         order = lock_order(order.pk)
         if order.state == S.CONFIRMED:
             set_state(order, S.COMPLETED, run)
+        if uncertain is not None:
+            # After completing, which settles the flags of the receipt and the email.
+            flag_uncertain_email(order, uncertain, actor=run.actor, step=run.step)
     return After.STOP
 
 
@@ -205,6 +222,10 @@ def send_failure_notification(order: Order, run: StepRun) -> After:
         sent = send_order_email(order, kind)
     except (NotificationInProgress, NotificationCapped) as not_now:
         history.step_waiting(order, run, str(not_now))
+        return After.STOP
+    except NotificationUncertain as uncertain:
+        with transaction.atomic():
+            flag_uncertain_email(lock_order(order.pk), uncertain, actor=run.actor, step=run.step)
         return After.STOP
     if sent:
         history.step_succeeded(order, run, f"{kind.label} email sent.")

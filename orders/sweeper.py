@@ -1,4 +1,11 @@
-"""The sweeper: the durability backstop that re-drives what the queue may have lost."""
+"""The sweeper, every minute: the durability backstop behind the pipeline tick.
+
+The tick (`orders.recovery`, every few seconds) nudges unflagged orders whose message was
+lost and queues due retries; the sweeper re-drives what it leaves: flagged orders whose
+receipt or email failed for good, orders waiting for the shopper's authentication, failed
+orders that may still hold money, failure emails that never went. It runs with the tick
+off (PIPELINE_TICK_SECONDS=0) as before.
+"""
 
 import logging
 from datetime import timedelta
@@ -11,6 +18,7 @@ from framework import metrics
 from framework.queue import Task, enqueue
 from orders.models import Notification, Order
 from orders.models import OrderState as S
+from orders.recovery import orders_to_nudge
 from orders.selectors import open_orders_untouched_since
 from payments.models import MONEY_HELD_STATUSES, Payment
 
@@ -20,16 +28,18 @@ logger = logging.getLogger(__name__)
 def sweep_stuck_orders() -> int:
     """Re-drive every order the queue may have lost: the durability backstop.
 
-    Orders in a non-final state untouched for ORDER_STUCK_AFTER_SECONDS are advanced again
-    (a worker killed mid-step, a lost message), those waiting for the shopper to
+    Orders in a non-final state untouched for ORDER_STUCK_AFTER_SECONDS that nobody works on
+    (no worker's lease, no retry waiting: `recovery.orders_to_nudge`) are advanced again
+    (a worker killed mid-step, a lost message, a flagged step to try again), those waiting for the shopper to
     authenticate with backoff (`_waiting_orders_due`); failed or cancelled orders that may still
     hold money are compensated again; failure and cancellation emails that never went are retried.
     Steps are idempotent, so nudging an order that was merely slow does no harm.
     """
-    stale = timezone.now() - timedelta(seconds=settings.ORDER_STUCK_AFTER_SECONDS)
-    recent = timezone.now() - timedelta(days=7)
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.ORDER_STUCK_AFTER_SECONDS)
+    recent = now - timedelta(days=7)
     waiting_for_shopper = Q(state=S.VALIDATED, payment__status=Payment.Status.REQUIRES_ACTION)
-    stuck = list(open_orders_untouched_since(stale).exclude(waiting_for_shopper).values_list("pk", flat=True)[:1000])
+    stuck = list(orders_to_nudge(stale, now).values_list("pk", flat=True)[:1000])
     stuck += _waiting_orders_due(open_orders_untouched_since(stale).filter(waiting_for_shopper))
     for order_id in stuck:
         enqueue(Task.ADVANCE_ORDER, order_id)
@@ -54,7 +64,7 @@ def sweep_stuck_orders() -> int:
                 Notification.objects.filter(
                     order=OuterRef("pk"),
                     kind__in=[Notification.Kind.FAILURE, Notification.Kind.CANCELLATION],
-                    status__in=[Notification.Status.SENT, Notification.Status.CAPPED],
+                    status__in=[Notification.Status.SENT, Notification.Status.CAPPED, Notification.Status.UNCERTAIN],
                 )
             )
         )

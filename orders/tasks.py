@@ -13,6 +13,10 @@ def advance_order(order_id: int) -> None:
     pipeline.advance_order(order_id)
 
 
+def run_due_retry(retry_id: int) -> None:
+    pipeline.run_due_retry(retry_id)
+
+
 def compensate_order(order_id: int) -> None:
     pipeline.run_step(order_id, "refund_or_void")
 

@@ -77,7 +77,9 @@ def set_state(
         raise IllegalTransition(f"{order.reference}: {order.state} -> {new_state} is not allowed")
     from_state = order.state
     order.state = new_state
-    fields = ["state", "updated_at"]
+    # The step that moved the order is done with it: its lease ends (orders.recovery).
+    order.worked_until = None
+    fields = ["state", "updated_at", "worked_until"]
     if failure_code or failure_reason or from_state in FAILURE_ENDS:
         # A redriven order is no longer failed: the shopper's page stops giving the reason.
         order.failure_code, order.failure_reason = failure_code, failure_reason

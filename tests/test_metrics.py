@@ -20,6 +20,7 @@ from config.metrics_view import ShopFactsCollector
 from orders import sweeper
 from orders.models import Order
 from payments.reconciliation import reconcile_payments
+from tests.support.due_retries import run_due_retries
 from tests.support.fake_stripe import deliver
 from tests.support.settings_probe import in_fresh_process
 
@@ -186,6 +187,7 @@ def test_an_email_the_server_refuses_is_counted_as_failed_at_each_attempt(shoppe
     )
 
     order = shopper.buys({"MUG-001": 1})
+    run_due_retries()
 
     order.refresh_from_db()
     assert order.needs_attention

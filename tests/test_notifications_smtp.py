@@ -1,6 +1,9 @@
 """Shopper emails over real SMTP (aiosmtpd on loopback): content, retries, at most one of each."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from inventory.models import Stock
 from orders import pipeline
@@ -9,6 +12,7 @@ from orders.tasks import sweep_stuck_orders
 from payments.models import Payment
 from tests.conftest import requires_postgres
 from tests.support.concurrency import all_at_once
+from tests.support.due_retries import run_due_retries
 from tests.support.settings_probe import in_fresh_process
 
 
@@ -87,9 +91,11 @@ def test_a_down_smtp_server_is_retried_with_backoff_and_one_email_arrives_when_i
     first_send_refused = OrderEvent.objects.filter(order=order, step="send_notification", outcome="retrying").exists
     comeback = smtp_server.start_when(first_send_refused)  # back up during the first backoff
 
-    pipeline.advance_order(order.pk)
+    pipeline.advance_order(order.pk)  # the send is refused: its retry waits as a row, the worker is free
 
     comeback.join()
+    held_pipeline.run_inline()
+    assert run_due_retries() == 1
     order.refresh_from_db()
     assert order.state == "COMPLETED"
     assert not order.needs_attention
@@ -106,6 +112,7 @@ def test_a_permanently_down_smtp_server_never_undoes_the_sale_and_flags_the_orde
     smtp_server.stop()
 
     order = shopper.buys({"MUG-001": 2})
+    run_due_retries()
 
     order.refresh_from_db()
     assert order.state == "CONFIRMED"
@@ -174,3 +181,94 @@ result = [type(backend).__module__, backend.host, backend.port, backend.use_tls,
     ]
     without = in_fresh_process(tmp_path, {}, "result = settings.EMAIL_BACKEND")
     assert without == "django.core.mail.backends.console.EmailBackend"
+
+
+def test_a_server_that_stores_the_message_but_answers_after_the_timeout_gets_one_email_and_the_order_is_flagged(
+    shopper, make_product, smtp_server, settings, held_pipeline
+):
+    make_product("MUG-001", on_hand=5)
+    order = confirmed_awaiting_email(shopper, held_pipeline)
+    settings.EMAIL_TIMEOUT = 1
+    smtp_server.handler.answer_delay_seconds = 3  # keeps the message, answers DATA after the timeout
+
+    pipeline.advance_order(order.pk)
+
+    order.refresh_from_db()
+    assert order.state == "COMPLETED"  # the sale and its receipt stand
+    assert order.needs_attention
+    notification = Notification.objects.get(order=order)
+    assert notification.status == "uncertain"
+    assert "Timeout" in notification.error or "timed out" in notification.error
+    flag = OrderEvent.objects.get(order=order, kind="email_uncertain")
+    assert flag.actor_kind == "pipeline"
+    assert "may or may not have reached the shopper; resend it if they ask" in flag.summary
+    assert not OrderEvent.objects.filter(order=order, step="send_notification", outcome="retrying").exists()
+
+    # Long after any claim would have gone stale, the step and the sweeper run again: nothing more is sent.
+    smtp_server.handler.answer_delay_seconds = 0
+    settings.NOTIFICATION_CLAIM_SECONDS = 0
+    held_pipeline.run_inline()
+    pipeline.run_step(order.pk, "send_notification")
+    settings.ORDER_STUCK_AFTER_SECONDS = 0
+    sweep_stuck_orders()
+    assert len(smtp_server.received) == 1
+    assert Notification.objects.get(order=order).status == "uncertain"
+    assert OrderEvent.objects.filter(order=order, kind="email_uncertain").count() == 1
+
+
+def test_a_claim_left_by_a_worker_that_died_mid_send_is_never_sent_again_and_flags_the_order(
+    shopper, make_product, smtp_server, settings, held_pipeline
+):
+    make_product("MUG-001", on_hand=5)
+    order = confirmed_awaiting_email(shopper, held_pipeline)
+    # What a worker killed mid-send leaves: its claim, never settled.
+    Notification.objects.create(order=order, kind="confirmation", claimed_at=timezone.now() - timedelta(minutes=5))
+    settings.NOTIFICATION_CLAIM_SECONDS = 120
+
+    pipeline.advance_order(order.pk)
+
+    order.refresh_from_db()
+    assert smtp_server.received == []
+    assert order.state == "COMPLETED" and order.needs_attention
+    assert Notification.objects.get(order=order).status == "uncertain"
+    assert "stopped mid-send" in OrderEvent.objects.get(order=order, kind="email_uncertain").summary
+
+
+def test_a_manager_resends_a_confirmation_whose_first_send_was_uncertain(
+    shopper, make_product, smtp_server, settings, held_pipeline
+):
+    from orders import manager_actions
+
+    make_product("MUG-001", on_hand=5)
+    order = confirmed_awaiting_email(shopper, held_pipeline)
+    settings.EMAIL_TIMEOUT = 1
+    smtp_server.handler.answer_delay_seconds = 3
+    pipeline.advance_order(order.pk)
+    smtp_server.handler.answer_delay_seconds = 0
+
+    result = manager_actions.resend_confirmation(order, manager="boss", reason="shopper asked", action_token="t1")
+
+    assert "copy of the confirmation was sent" in result.message
+    assert [m.subject for m in smtp_server.received] == [
+        f"Your order {order.reference} is confirmed",
+        f"Your order {order.reference} is confirmed (copy sent again)",
+    ]
+
+
+def test_a_refused_connection_is_retried_and_the_email_goes_once_the_server_is_back(
+    shopper, make_product, smtp_server, held_pipeline
+):
+    make_product("MUG-001", on_hand=5)
+    order = confirmed_awaiting_email(shopper, held_pipeline)
+    smtp_server.stop()
+
+    pipeline.advance_order(order.pk)  # refused at connect: nothing was handed over
+
+    assert Notification.objects.get(order=order).status == "failed"
+    smtp_server.start()
+    held_pipeline.run_inline()
+    run_due_retries()
+    order.refresh_from_db()
+    assert order.state == "COMPLETED" and not order.needs_attention
+    assert len(smtp_server.received) == 1
+    assert Notification.objects.get(order=order).status == "sent"

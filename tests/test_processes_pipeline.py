@@ -60,9 +60,13 @@ def test_an_order_placed_over_http_is_completed_by_a_real_cluster_with_a_receipt
     assert not OrderEvent.objects.exclude(outcome="succeeded").exists()  # no step needed a retry
 
 
-def test_a_cluster_killed_mid_payment_leaves_an_order_the_sweeper_completes_with_one_charge(shop, make_product):
+def test_a_cluster_killed_mid_payment_leaves_an_order_the_tick_completes_with_one_charge_once_its_lease_lapses(
+    shop, make_product
+):
     make_product("MUG-001", price="12.50", on_hand=5)
     shop.start_web()
+    # The payment step's lease: every network try to the provider to its timeout, 3 x 2 + 5 s.
+    shop.extra_env["STRIPE_TIMEOUT_SECONDS"] = "2"
     cluster = shop.start_cluster()
 
     # pm_sim_hang charges, then holds the worker before answering: the worker dies mid-step,
@@ -79,11 +83,7 @@ def test_a_cluster_killed_mid_payment_leaves_an_order_the_sweeper_completes_with
     assert Order.objects.get(reference=reference).state == "VALIDATED"
 
     shop.start_cluster()
-    wait_until_stale(reference)
-    from orders.tasks import sweep_stuck_orders
-
-    assert sweep_stuck_orders() >= 1
-    body = shop.wait_for_final_state(reference)
+    body = shop.wait_for_final_state(reference)  # nudged by the tick once the dead worker's lease lapsed
 
     assert body["state"] == "COMPLETED", body
     assert transitions(body) == ["VALIDATED", "PAID", "CONFIRMED", "COMPLETED"]
@@ -122,7 +122,7 @@ def test_a_lost_queue_message_is_recovered_by_the_scheduled_sweeper(shop, make_p
     lost = OrmQ.objects.filter(key=shop.cluster_name)
     assert lost.count() == 1
     lost.delete()
-    shop.start_cluster()
+    shop.start_cluster(PIPELINE_TICK_SECONDS="0")  # the backstop alone, as with the tick turned off
     wait_until_stale(placed["reference"])
     assert shop.order(placed["reference"])["state"] == "VALIDATED"  # nothing moves it without a nudge
 

@@ -9,6 +9,7 @@ from django.core.files.base import ContentFile
 from orders.models import Order, OrderEvent
 from orders.tasks import sweep_stuck_orders
 from receipts.services import issue_receipt, receipt_download_url, receipt_storage
+from tests.support.due_retries import run_due_retries
 from tests.support.settings_probe import in_fresh_process
 from tests.support.waiting import wait_until
 
@@ -171,7 +172,9 @@ def test_a_receipt_that_cannot_be_stored_never_undoes_the_sale_and_flags_the_ord
 
     make_product("MUG-001", on_hand=5)
     order = shopper.buys({"MUG-001": 2})
+    run_due_retries()
 
+    order.refresh_from_db()
     assert order.state == "CONFIRMED"
     assert order.needs_attention
     assert order.payment.status == "captured"

@@ -11,6 +11,7 @@ from orders.models import Order
 from orders.tasks import sweep_stuck_orders
 from receipts.models import Receipt
 from receipts.services import is_whole_pdf, receipt_storage
+from tests.support.due_retries import run_due_retries
 
 
 def receipt_bytes(order: Order) -> bytes:
@@ -77,6 +78,7 @@ def test_a_full_disk_mid_write_leaves_no_cut_receipt_and_flags_the_order_until_i
     (small_receipt_disk / "filler").write_bytes(b"x" * (20 * 1024))
 
     order = shopper.buys({"MUG-001": 1})
+    run_due_retries()
 
     order.refresh_from_db()
     assert order.state == "CONFIRMED" and order.needs_attention

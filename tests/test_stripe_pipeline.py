@@ -84,6 +84,8 @@ def test_a_worker_killed_after_charging_is_redriven_by_the_sweeper_without_a_sec
     assert len(fake_stripe.intents_for(order.reference)) == 1
 
     monkeypatch.setattr(steps, "authorize_payment", real_authorize)
+    # The dead worker's lease on the order lapses (after the payment step's longest call).
+    Order.objects.filter(pk=order.pk).update(worked_until=timezone.now() - timedelta(seconds=1))
     settings.ORDER_STUCK_AFTER_SECONDS = 0
     sweep_stuck_orders()
 

@@ -13,7 +13,7 @@ REDIS_URL = env_str("REDIS_URL")
 Q_CLUSTER = {
     "name": env_str("Q_CLUSTER_NAME", "orders"),
     "workers": env_int("Q_WORKERS", 2),
-    # A step's own retries (with backoff) run inside one task, so a task may take a while;
+    # The sale's steps retry with backoff inside one task, so a task may take a while;
     # `retry` must exceed `timeout` or a slow task would be handed to a second worker.
     "timeout": env_int("Q_TIMEOUT", 120),
     "retry": env_int("Q_RETRY", 180),
@@ -31,8 +31,10 @@ Q_CLUSTER = {
     "sync": env_bool("Q_SYNC", False),
     "label": "Task queue",
 }
+# Every broker class of config/broker.py runs the pipeline tick in its cluster's pusher.
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    Q_CLUSTER["broker_class"] = "config.broker.TickingRedisBroker"
 else:
     Q_CLUSTER["orm"] = "default"
     # Each cluster reports its status (its heartbeat, every guard cycle, kept 3 s) to a cache;
@@ -40,6 +42,7 @@ else:
     # (/health/ready, the monitoring page) never sees a cluster: the "queue_status" cache of
     # cache.py, whose table is made by migrate (monitoring/migrations/0001).
     Q_CLUSTER["cache"] = "queue_status"
+    Q_CLUSTER["broker_class"] = "config.broker.TickingOrmBroker"
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Woken by LISTEN/NOTIFY rather than polling: no poll interval between two steps.
         Q_CLUSTER["broker_class"] = "config.broker.PostgresOrmBroker"

@@ -24,8 +24,15 @@ RESERVATION_HOLD_SECONDS = env_int("RESERVATION_HOLD_SECONDS", 300)
 # Units one client (an address, or an email) may hold in unpaid orders at once; beyond it a
 # new order is refused (429) until those are paid or released.
 HELD_UNITS_PER_CLIENT = env_int("HELD_UNITS_PER_CLIENT", 100)
-# How long an order may sit in a non-final state before the sweeper re-drives it.
+# How long an order may sit in a non-final state before the minute sweeper (the backstop)
+# re-drives it, flagged or not.
 ORDER_STUCK_AFTER_SECONDS = env_int("ORDER_STUCK_AFTER_SECONDS", 60)
+# Every cluster runs the pipeline tick this often (one of them acts each time): it queues due
+# retries and nudges orders whose message was lost (orders/recovery.py). 0: no tick.
+PIPELINE_TICK_SECONDS = env_float("PIPELINE_TICK_SECONDS", "1")
+# An open order untouched this long that no worker holds and no retry waits for is nudged
+# (its message was lost); a longer queue backlog adds its age.
+ORDER_NUDGE_AFTER_SECONDS = env_float("ORDER_NUDGE_AFTER_SECONDS", "5")
 # The scheduled invariant audit reads the orders touched this recently (`audit_invariants --all`: every order).
 AUDIT_WINDOW_HOURS = env_int("AUDIT_WINDOW_HOURS", 24)
 # Multiplies every retry backoff of the pipeline (tests shrink it; 1 in production).

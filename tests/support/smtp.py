@@ -39,17 +39,22 @@ class ReceivedEmail:
 
 
 class RecordingHandler:
-    """Accepts every message, optionally slowly (to hold a sender in the middle of a send)."""
+    """Accepts every message, optionally slowly: `delay_seconds` before taking it (to hold a
+    sender in the middle of a send), `answer_delay_seconds` after storing it and before
+    answering DATA (a server that keeps the message but answers late)."""
 
     def __init__(self):
         self.received: list[ReceivedEmail] = []
         self.delay_seconds = 0.0
+        self.answer_delay_seconds = 0.0
 
     async def handle_DATA(self, server, session, envelope):
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
         self.received.append(ReceivedEmail(envelope.mail_from, list(envelope.rcpt_tos), message))
+        if self.answer_delay_seconds:
+            await asyncio.sleep(self.answer_delay_seconds)
         return "250 Message accepted for delivery"
 
 
