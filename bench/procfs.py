@@ -36,6 +36,20 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def cluster_processes(leader: int) -> dict[str, list[int]]:
+    """A `qcluster`'s worker pids and its other (sentinel, pusher, monitor) pids, told apart by
+    django-q2's process titles."""
+    found: dict[str, list[int]] = {"cluster": [], "cluster_other": []}
+    stack = children(leader)
+    while stack:
+        pid = stack.pop()
+        stack.extend(children(pid))
+        title = cmdline(pid)
+        is_worker = title.endswith(" idle") or " processing " in title
+        found["cluster" if is_worker else "cluster_other"].append(pid)
+    return found
+
+
 def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
     """User + system CPU time of a live process; with `reaped_children`, plus that of the
     children it has waited for (a recycled cluster worker's time moves to its parent)."""

@@ -21,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.procfs import children, cmdline
+from bench.procfs import children, cluster_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -120,18 +120,10 @@ class Proc:
 
 
 def find_cluster_processes(cluster: Proc | None) -> dict[str, list[int]]:
-    """Worker and other (sentinel, pusher, monitor) pids, told apart by django-q2's process titles."""
-    found = {"cluster": [], "cluster_other": []}
+    """Worker and other (sentinel, pusher, monitor) pids of a running cluster."""
     if not (cluster and cluster.alive()):
-        return found
-    stack = children(cluster.pid)
-    while stack:
-        pid = stack.pop()
-        stack.extend(children(pid))
-        title = cmdline(pid)
-        is_worker = title.endswith((" idle",)) or " processing " in title
-        found["cluster" if is_worker else "cluster_other"].append(pid)
-    return found
+        return {"cluster": [], "cluster_other": []}
+    return cluster_processes(cluster.pid)
 
 
 @dataclass

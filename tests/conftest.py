@@ -19,7 +19,13 @@ ON_CI = os.environ.get("CI", "").lower() == "true"
 
 # Fixtures of the support modules: servers on loopback that some tests talk to (a local AWS
 # for S3, SNS and SQS; SMTP), and the shop's own processes (`shop`).
-pytest_plugins = ["tests.support.aws", "tests.support.smtp", "tests.support.processes", "tests.support.servers"]
+pytest_plugins = [
+    "tests.support.aws",
+    "tests.support.smtp",
+    "tests.support.processes",
+    "tests.support.servers",
+    "tests.support.faults",
+]
 
 
 GENEROUS_RATES = {

@@ -103,6 +103,12 @@ class Process:
             message=lambda: f"{self.name} did not log {pattern!r} within {timeout}s:\n{self.log()[-4000:]}",
         )
 
+    def cluster_workers(self) -> list[int]:
+        """The pids of a `qcluster`'s worker processes (not its sentinel, pusher or monitor)."""
+        from bench.procfs import cluster_processes
+
+        return cluster_processes(self.popen.pid)["cluster"] if self.popen.poll() is None else []
+
     def kill(self) -> None:
         """SIGKILL the whole process group: no worker gets to finish or clean up."""
         self._signal_group(signal.SIGKILL)
