@@ -108,7 +108,9 @@ class Shoppers:
                 return None
             self._next += 1
             due = self._started + (self._next - 1) / self.per_second if self.per_second else 0
-            lines = [(sku, 1) for sku in self.random.sample(self.skus, k=self.random.randint(1, min(2, len(self.skus))))]
+            lines = [
+                (sku, 1) for sku in self.random.sample(self.skus, k=self.random.randint(1, min(2, len(self.skus))))
+            ]
             return self._next, due, lines
 
     def _shop(self) -> None:
@@ -220,7 +222,10 @@ def duplicated_emails(messages: list[EmailMessage]) -> int:
 
 
 # The audit's checks whose findings are an effect taken twice (money, an email).
-DUPLICATE_CHECKS = {"every completed order has one captured payment and one receipt", "at most one confirmation email per order"}
+DUPLICATE_CHECKS = {
+    "every completed order has one captured payment and one receipt",
+    "at most one confirmation email per order",
+}
 
 
 @dataclass
