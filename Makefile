@@ -43,9 +43,10 @@ run: serve-setup
 dev: serve-setup
 	$(BIN)/python bin/run Procfile.dev
 
-## Run the whole test suite.
+## Run the whole test suite, on TEST_WORKERS processes (pytest-xdist; 2 by default, 0: in this one).
+TEST_WORKERS ?= 2
 test: system-packages $(STAMP) $(FRONTEND)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 ## The fault suite at full size: 200 orders a scenario, 60 s outages (`make test` runs a bounded profile).
 faults: system-packages $(STAMP) $(FRONTEND)

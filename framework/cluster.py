@@ -38,6 +38,10 @@ class RecoveringSentinel(Sentinel):
     """django-q2's `Sentinel`, but a worker killed by a signal gets the cluster a new task queue."""
 
     def reincarnate(self, process) -> None:
+        if process not in self.pool and process not in (self.monitor, self.pusher):
+            # A worker of a pool already replaced: the guard loop is still going through the
+            # old pool's list, and the retiring thread stops its workers.
+            return
         killed = (
             process in self.pool
             and process.exitcode is not None
