@@ -173,6 +173,9 @@ class PrivateRedis:
                 shutil.which("redis-server") or "redis-server",
                 "--bind", self.host, "--port", str(self.port), "--dir", str(self.dir),
                 "--save", "", "--appendonly", "yes" if self.appendonly else "no",
+                # Without a password Redis answers loopback only; the two-host test's hosts
+                # reach it over their bridge (a private network of this machine).
+                "--protected-mode", "yes" if self.host.startswith("127.") else "no",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
