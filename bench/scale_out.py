@@ -21,20 +21,22 @@ import shutil
 import statistics
 import sys
 import threading
+import time
 from pathlib import Path
 
 from bench.database import Db
 from bench.load_tools import run_wrk
 from bench.log import log
 from bench.plan import Plan
+from bench.procfs import machine_busy_seconds, tree_cpu_seconds
 from bench.stack import ROOT, BenchError, Stack, clean_workdir, stack_env
-from tests.support.hosts import AppHost, HostNetwork, netns_unavailable_reason, start_app_host
+from tests.support.hosts import AppHost, Host, HostNetwork, netns_unavailable_reason, start_app_host
 from tests.support.servers import PrivatePostgres, PrivateRedis, server_directory
 
 DATABASE = "orders_bench_scale_out"
 # Per host, on its one core: the web server is a small share of an order's CPU (about 7 of
 # 120 ms end to end), the cluster's two workers do the rest.
-WEB_WORKERS, WEB_THREADS, CLUSTER_WORKERS = 2, 1, 2
+SIZES = {"web_workers": 2, "threads": 1, "cluster_workers": 2}
 
 
 def measure_scale_out(plan: Plan, workdir: Path) -> dict:
@@ -68,35 +70,32 @@ def _measure(plan: Plan, network: HostNetwork, postgres: PrivatePostgres, redis:
     Stack(env=env, workdir=workdir).manage("migrate", "--noinput")
     db = Db(DATABASE, server=postgres.url("").rstrip("/"), redis_url=redis.url())
     db.seed()
-    rate, seconds = plan.scale_out_rate, plan.scale_out_seconds
+    servers = [pid for pid in (postgres.pid, redis.pid) if pid]
     runs: dict[int, list[dict]] = {1: [], 2: []}
-    hosts: list[AppHost] = []
+    first = second = None
     try:
-        for count in (1, 2):
-            while len(hosts) < count:
-                host = network.hosts[len(hosts)]
-                hosts.append(
-                    start_app_host(
-                        host, env, workdir, web_workers=WEB_WORKERS, threads=WEB_THREADS, cluster_workers=CLUSTER_WORKERS
-                    )
-                )
-            _warm_up(db, hosts, plan)
-            for _ in range(plan.repeats):
-                runs[count].append(_run(db, hosts, plan, rate=rate, seconds=seconds))
+        first = _start_host(network.hosts[0], env, workdir)
+        # One side, then the other, in each round: whatever else the machine runs meanwhile
+        # weighs on both sides alike. The second host's cluster must not run during the
+        # one-host side (it would take from the shared queue): it is started for each round.
+        for _ in range(plan.repeats):
+            _warm_up(db, [first], plan)
+            runs[1].append(_run(db, [first], servers, plan))
+            second = _start_host(network.hosts[1], env, workdir)
+            _warm_up(db, [first, second], plan)
+            runs[2].append(_run(db, [first, second], servers, plan))
+            second.stop()
+            second = None
     finally:
-        for app_host in hosts:
-            app_host.stop()
+        for app_host in (second, first):
+            if app_host:
+                app_host.stop()
         db.conn.close()
     one, two = (statistics.median(run["completed_per_s"] for run in runs[n]) for n in (1, 2))
     result = {
-        "offered_per_s": rate,
-        "seconds": seconds,
-        "host": {
-            "web_workers": WEB_WORKERS,
-            "web_threads": WEB_THREADS,
-            "cluster_workers": CLUSTER_WORKERS,
-            "cores": 1,
-        },
+        "offered_per_s": plan.scale_out_rate,
+        "seconds": plan.scale_out_seconds,
+        "host": {**SIZES, "cores": 1},
         "one_host": {"completed_per_s": one, "runs": runs[1]},
         "two_hosts": {"completed_per_s": two, "runs": runs[2]},
         "ratio": round(two / one, 2) if one else 0.0,
@@ -105,10 +104,13 @@ def _measure(plan: Plan, network: HostNetwork, postgres: PrivatePostgres, redis:
     return result
 
 
+def _start_host(host: Host, env: dict[str, str], workdir: Path) -> AppHost:
+    return start_app_host(host, env, workdir, **SIZES)
+
+
 def _warm_up(db: Db, hosts: list[AppHost], plan: Plan) -> None:
     """A few orders through every host first: the workers' first receipt loads the fonts."""
     _offer(db, hosts, rate=2.0 * len(hosts), seconds=1, plan=plan)
-    db.reset()
 
 
 def _offer(db: Db, hosts: list[AppHost], *, rate: float, seconds: float, plan: Plan) -> list[dict]:
@@ -136,20 +138,37 @@ def _offer(db: Db, hosts: list[AppHost], *, rate: float, seconds: float, plan: P
     return loads
 
 
-def _run(db: Db, hosts: list[AppHost], plan: Plan, *, rate: float, seconds: float) -> dict:
+def _cpu(hosts: list[AppHost], servers: list[int]) -> dict[str, float]:
+    """CPU seconds so far: each host's processes (web and cluster), the servers, the machine."""
+    shot = {f"host{i}": sum(tree_cpu_seconds(p.popen.pid) for p in h.processes()) for i, h in enumerate(hosts)}
+    shot["servers"] = sum(tree_cpu_seconds(pid) for pid in servers)
+    shot["machine"] = machine_busy_seconds()
+    return shot
+
+
+def _run(db: Db, hosts: list[AppHost], servers: list[int], plan: Plan) -> dict:
+    rate, seconds = plan.scale_out_rate, plan.scale_out_seconds
+    before, started = _cpu(hosts, servers), time.monotonic()
     loads = _offer(db, hosts, rate=rate, seconds=seconds, plan=plan)
+    after, wall = _cpu(hosts, servers), time.monotonic() - started
     stats = db.read_e2e_stats()
     if not stats["orders"] or stats["not_completed"]:
         states = db.all("SELECT state, failure_code, count(*) FROM orders_order GROUP BY 1, 2")
         raise BenchError(f"scale-out on {len(hosts)} host(s): not every order completed: {states}")
+    spent = {part: after[part] - before[part] for part in before}
+    spent["wrk"] = sum(run["wrk_cpu_s"] for run in loads)
+    spent["others"] = max(0.0, spent["machine"] - sum(v for k, v in spent.items() if k != "machine"))
+    # Cores' worth of CPU each part had over the run (a pinned host can have at most 1.0).
+    cores = {part: round(cpu / wall, 2) for part, cpu in spent.items()}
     log(
         f"scale-out, {len(hosts)} host(s): {stats['completed']} orders, {stats['completed_per_s']} completed/s "
-        f"(offered {rate:.0f}/s for {seconds:.0f} s)"
+        f"(offered {rate:.0f}/s for {seconds:.0f} s); cores used: {cores}"
     )
     return {
         "hosts": len(hosts),
         "accepted_per_s": round(sum(run["accepted_per_s"] for run in loads), 1),
         "errors": sum(run["errors"] for run in loads),
+        "cores_used": cores,
         **stats,
     }
 

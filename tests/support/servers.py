@@ -89,6 +89,11 @@ class PrivatePostgres:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's own process (the benchmark follows its CPU), None before a start."""
+        return self._process.pid if self._process else None
+
     def start(self) -> None:
         """Start the server (again) on its port and wait until it accepts connections."""
         log = self.log_path.open("ab")
@@ -164,6 +169,11 @@ class PrivateRedis:
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's own process (the benchmark follows its CPU), None before a start."""
+        return self._process.pid if self._process else None
 
     def start(self) -> None:
         """Start the server (again) on its port and wait until it answers."""
