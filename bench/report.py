@@ -221,7 +221,8 @@ def _scale_out_line(scale_out: dict) -> str:
         f"{host['web_workers']} × {host['threads']}, cluster {host['cluster_workers']} workers), one PostgreSQL "
         f"and one Redis, {scale_out['offered_per_s']:.0f} orders/s offered for {scale_out['seconds']:.0f} s: "
         f"one host **{one['completed_per_s']:.1f} completed/s** ({_rates(one)}), two hosts "
-        f"**{two['completed_per_s']:.1f}/s** ({_rates(two)}): **× {scale_out['ratio']:.2f}**; cores used in the "
+        f"**{two['completed_per_s']:.1f}/s** ({_rates(two)}): **× {scale_out['ratio']:.2f}**; the hosts' CPU per "
+        f"order {one['hosts_cpu_ms_per_order']:.0f} and {two['hosts_cpu_ms_per_order']:.0f} ms; cores used in the "
         f"median runs: {_cores(one)} and {_cores(two)}"
     )
 

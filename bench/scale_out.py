@@ -92,15 +92,19 @@ def _measure(plan: Plan, network: HostNetwork, postgres: PrivatePostgres, redis:
                 app_host.stop()
         db.conn.close()
     one, two = (statistics.median(run["completed_per_s"] for run in runs[n]) for n in (1, 2))
+    cost_one, cost_two = (statistics.median(run["hosts_cpu_ms_per_order"] for run in runs[n]) for n in (1, 2))
     result = {
         "offered_per_s": plan.scale_out_rate,
         "seconds": plan.scale_out_seconds,
         "host": {**SIZES, "cores": 1},
-        "one_host": {"completed_per_s": one, "runs": runs[1]},
-        "two_hosts": {"completed_per_s": two, "runs": runs[2]},
+        "one_host": {"completed_per_s": one, "hosts_cpu_ms_per_order": cost_one, "runs": runs[1]},
+        "two_hosts": {"completed_per_s": two, "hosts_cpu_ms_per_order": cost_two, "runs": runs[2]},
         "ratio": round(two / one, 2) if one else 0.0,
     }
-    log(f"scale-out: one host {one:.1f} completed/s, two hosts {two:.1f}/s: x{result['ratio']:.2f}")
+    log(
+        f"scale-out: one host {one:.1f} completed/s, two hosts {two:.1f}/s: x{result['ratio']:.2f}; "
+        f"the hosts' CPU per order {cost_one:.0f} and {cost_two:.0f} ms"
+    )
     return result
 
 
@@ -164,11 +168,15 @@ def _run(db: Db, hosts: list[AppHost], servers: list[int], plan: Plan) -> dict:
         f"scale-out, {len(hosts)} host(s): {stats['completed']} orders, {stats['completed_per_s']} completed/s "
         f"(offered {rate:.0f}/s for {seconds:.0f} s); cores used: {cores}"
     )
+    hosts_cpu = sum(cpu for part, cpu in spent.items() if part.startswith("host"))
     return {
         "hosts": len(hosts),
         "accepted_per_s": round(sum(run["accepted_per_s"] for run in loads), 1),
         "errors": sum(run["errors"] for run in loads),
         "cores_used": cores,
+        # What an order costs the app hosts: on a machine others share, the completed rate
+        # follows the CPU the hosts were given; this says whether a second host adds cost.
+        "hosts_cpu_ms_per_order": round(1000 * hosts_cpu / stats["completed"], 1),
         **stats,
     }
 
