@@ -7,6 +7,7 @@ the other host takes the orders meanwhile, and the cut host works again once it 
 Needs root for `ip netns` (tests/support/hosts.py): skipped elsewhere, never on CI.
 """
 
+import itertools
 import re
 import threading
 import time
@@ -45,10 +46,13 @@ class RoundRobin:
     def __init__(self, urls: list[str]):
         self.urls = urls
         self._turns = threading.local()
+        self._first_turns = itertools.count()
 
     def __call__(self) -> str:
-        # Each shopper thread starts on a different host, so both take load from the first order.
-        turn = getattr(self._turns, "next", threading.get_ident() // 7)
+        # Each shopper thread starts on the next host, so both take load from the first order.
+        turn = getattr(self._turns, "next", None)
+        if turn is None:
+            turn = next(self._first_turns)
         self._turns.next = turn + 1
         return self.urls[turn % len(self.urls)]
 

@@ -6,7 +6,7 @@ namespace; the bridge carries the address the private PostgreSQL and Redis liste
 Cutting a host's veth is what a dead switch port does to a real host: its processes keep
 running, every packet to or from it is lost until the link comes back.
 
-    with HostNetwork(hosts=2) as network:
+    with HostNetwork(hosts_wanted=2) as network:
         network.bridge_address        # 10.77.N.1, where the shared servers listen
         network.hosts[0].address      # 10.77.N.11, the first host's own address
         network.cut(network.hosts[0]) # ... network.restore(network.hosts[0])
