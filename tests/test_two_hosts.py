@@ -9,6 +9,7 @@ Needs root for `ip netns` (tests/support/hosts.py): skipped elsewhere, never on 
 
 import itertools
 import re
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from tests.support.servers import PrivatePostgres, PrivateRedis, server_director
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 SKUS = ["MUG-001", "TEE-002", "CAP-003", "PEN-004"]
+DATABASE = "orders"
 CUT_SECONDS = 30
 # Every accepted order is final this long after the link is back: TCP's retransmission
 # backoff after 30 s of silence (up to ~30 s more before a stalled connection speaks again),
@@ -90,7 +92,7 @@ def two_hosts(network, shared_servers, tmp_path) -> Iterator[tuple[Shop, list[Ap
     # One VAR_DIR for both hosts: it stands in for the shared S3 bucket production keeps the
     # receipts in, so a receipt stored by one host is served by the other.
     shop = Shop(tmp_path, cluster_name=f"two_hosts_{network.n}")
-    shop.extra_env.update(DATABASE_URL=postgres.create_database("orders"), REDIS_URL=redis.url())
+    shop.extra_env.update(DATABASE_URL=postgres.create_database(DATABASE), REDIS_URL=redis.url())
     shop.manage("migrate", "--noinput")
     shop.manage("import_stock", str(_stock_file(tmp_path)))
     hosts: list[AppHost] = []
@@ -123,10 +125,22 @@ def completed_on(app_host: AppHost) -> set[str]:
     return set(COMPLETED_LINE.findall(app_host.cluster.log()))
 
 
+def orders_in_books(postgres: PrivatePostgres) -> int:
+    """Every order row of the shared database: more than were accepted means one placed twice."""
+    done = subprocess.run(
+        ["psql", postgres.url(DATABASE), "-Atqc", "SELECT count(*) FROM orders_order"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(done.stdout)
+
+
 def test_two_app_hosts_share_the_orders_and_one_cut_off_for_30_s_loses_stalls_and_doubles_nothing(
-    two_hosts, network, report_fault
+    two_hosts, network, shared_servers, report_fault
 ):
     shop, hosts = two_hosts
+    postgres, _ = shared_servers
     cut_host, other = hosts
     shoppers = Shoppers(
         RoundRobin([app_host.url for app_host in hosts]),
@@ -157,6 +171,7 @@ def test_two_app_hosts_share_the_orders_and_one_cut_off_for_30_s_loses_stalls_an
         emails=shop.emails,
         recovery_budget=RECOVERY_BUDGET,
         fault_over_at=fault_over,
+        orders_in_books=lambda: orders_in_books(postgres),
     )
     report_fault(figures)
     figures.assert_held()
