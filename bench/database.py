@@ -16,9 +16,10 @@ PLENTY = 10_000_000  # units per product: the random-product runs never run out
 class Db:
     """A direct connection to the run's database, for seeding, resetting and reading results."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, *, server: str = PG_URL, redis_url: str = REDIS_BASE):
         self.name = name
-        self.conn = psycopg.connect(f"{PG_URL}/{name}", autocommit=True, application_name="bench-driver")
+        self.redis_url = redis_url  # the broker's, for the queue's length (scale-out has its own)
+        self.conn = psycopg.connect(f"{server}/{name}", autocommit=True, application_name="bench-driver")
 
     def one(self, sql: str, *params):
         """The first row of a query."""
@@ -102,7 +103,7 @@ class Db:
         if broker == "redis":
             import redis
 
-            return redis.from_url(REDIS_BASE).llen(f"django_q:{CLUSTER_NAME}:q")
+            return redis.from_url(self.redis_url).llen(f"django_q:{CLUSTER_NAME}:q")
         return self.one("SELECT count(*) FROM django_q_ormq WHERE key = %s", CLUSTER_NAME)[0]
 
     def purge_queue(self, broker: str) -> None:
@@ -110,7 +111,7 @@ class Db:
         if broker == "redis":
             import redis
 
-            redis.from_url(REDIS_BASE).delete(f"django_q:{CLUSTER_NAME}:q")
+            redis.from_url(self.redis_url).delete(f"django_q:{CLUSTER_NAME}:q")
         else:
             self.run("DELETE FROM django_q_ormq WHERE key = %s", CLUSTER_NAME)
 

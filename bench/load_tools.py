@@ -36,7 +36,8 @@ def run_wrk(url: str, *, connections: int, seconds: float, env: dict[str, str] |
         str(BENCH_DIR / "orders.lua"),
         url,
     ]
-    out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-wrk-{os.getpid()}.out"
+    # Named per call: the scale-out scenario runs one wrk per app host at once.
+    out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-wrk-{os.getpid()}-{uuid.uuid4().hex[:8]}.out"
     with open(out_path, "w+") as out:
         busy_before, started = machine_busy_seconds(), time.monotonic()
         popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=wrk_env)

@@ -28,6 +28,9 @@ class Plan:
     web_threads: int = int(os.environ.get("BENCH_WEB_THREADS", "1"))
     cluster_workers: int = int(os.environ.get("BENCH_CLUSTER_WORKERS", "2"))
     settle_timeout: float = 900
+    # Scenario 8: offered to one app host, then split between two; more than one host takes.
+    scale_out_rate: float = float(os.environ.get("BENCH_SCALE_OUT_RATE", "30"))
+    scale_out_seconds: float = 10
 
     @classmethod
     def for_mode(cls, quick: bool, brokers: list[str]) -> "Plan":
@@ -54,4 +57,6 @@ class Plan:
             soak_orders=0,
             monitoring_orders=10_000,
             settle_timeout=120,
+            scale_out_rate=10,
+            scale_out_seconds=2,
         )

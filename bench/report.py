@@ -206,7 +206,37 @@ def render(results: dict) -> str:
             f"{page['queries']} queries, the slowest {page['slowest_query_ms']:.0f} ms; /health/ready's checks "
             f"{page['ready_median_ms']:.0f} ms"
         )
+    if scale_out := results.get("scale_out"):
+        ceiling_lines.append(_scale_out_line(scale_out))
     return "\n".join(lines + ceiling_lines + [""] + _context(results))
+
+
+def _scale_out_line(scale_out: dict) -> str:
+    """Scenario 8's line: completed/s through one pinned app host and through two, and the ratio."""
+    if "skipped" in scale_out:
+        return f"- scale-out (scenario 8): not run ({scale_out['skipped']})"
+    one, two, host = scale_out["one_host"], scale_out["two_hosts"], scale_out["host"]
+    return (
+        f"- scale-out (scenario 8), app hosts in network namespaces pinned to one core each (gunicorn "
+        f"{host['web_workers']} × {host['threads']}, cluster {host['cluster_workers']} workers), one PostgreSQL "
+        f"and one Redis, {scale_out['offered_per_s']:.0f} orders/s offered for {scale_out['seconds']:.0f} s: "
+        f"one host **{one['completed_per_s']:.1f} completed/s** ({_rates(one)}), two hosts "
+        f"**{two['completed_per_s']:.1f}/s** ({_rates(two)}): **× {scale_out['ratio']:.2f}**; the hosts' CPU per "
+        f"order {one['hosts_cpu_ms_per_order']:.0f} and {two['hosts_cpu_ms_per_order']:.0f} ms; cores used in the "
+        f"median runs: {_cores(one)} and {_cores(two)}"
+    )
+
+
+def _cores(side: dict) -> str:
+    """Cores' worth of CPU the hosts and everyone else had in a side's median run."""
+    run = min(side["runs"], key=lambda r: abs(r["completed_per_s"] - side["completed_per_s"]))
+    cores = run["cores_used"]
+    hosts = " + ".join(f"{v:.2f}" for k, v in sorted(cores.items()) if k.startswith("host"))
+    return f"hosts {hosts}, servers {cores['servers']:.2f}, others {cores['others']:.2f}"
+
+
+def _rates(side: dict) -> str:
+    return ", ".join(f"{run['completed_per_s']:.1f}" for run in side["runs"])
 
 
 def _ours(cpu: dict) -> float:

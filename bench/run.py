@@ -31,6 +31,7 @@ from bench.log import log
 from bench.machine import describe_machine, read_versions
 from bench.meters import CpuMeter, MemorySampler, find_redis_pid
 from bench.plan import Plan
+from bench.scale_out import measure_scale_out
 from bench.scenarios import (
     ScenarioContext,
     measure_accepts,
@@ -125,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         results["brokers"] = {}
         for broker in plan.brokers:
             results["brokers"][broker] = run_broker(plan, db_name, workdir, broker, results["ceilings"], db)
+        # On servers of its own, on the hosts' bridge: the run's database is not touched.
+        results["scale_out"] = measure_scale_out(plan, workdir / "scale-out")
         # Last: a million orders of history would slow every scenario's reset before it.
         results["monitoring_page"] = measure_monitoring_page(plan, db, Stack(env=migrate_env, workdir=workdir))
     finally:

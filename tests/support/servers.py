@@ -89,6 +89,11 @@ class PrivatePostgres:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's own process (the benchmark follows its CPU), None before a start."""
+        return self._process.pid if self._process else None
+
     def start(self) -> None:
         """Start the server (again) on its port and wait until it accepts connections."""
         log = self.log_path.open("ab")
@@ -165,6 +170,11 @@ class PrivateRedis:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's own process (the benchmark follows its CPU), None before a start."""
+        return self._process.pid if self._process else None
+
     def start(self) -> None:
         """Start the server (again) on its port and wait until it answers."""
         log = self.log_path.open("ab")
@@ -173,6 +183,9 @@ class PrivateRedis:
                 shutil.which("redis-server") or "redis-server",
                 "--bind", self.host, "--port", str(self.port), "--dir", str(self.dir),
                 "--save", "", "--appendonly", "yes" if self.appendonly else "no",
+                # Without a password Redis answers loopback only; the two-host test's hosts
+                # reach it over their bridge (a private network of this machine).
+                "--protected-mode", "yes" if self.host.startswith("127.") else "no",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
