@@ -31,6 +31,17 @@ REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 CLUSTER_NAME = os.environ.get("BENCH_CLUSTER_NAME", f"h_bench_{os.getpid()}")
 
 
+# The load of a benchmark or a test comes from one address: the abuse limits must not be what
+# is measured (the tests' processes take these too, tests/support/processes.py).
+LIFTED_ABUSE_LIMITS = {
+    "THROTTLE_ORDER_PLACEMENT_PER_ADDRESS": "100000000/min",
+    "THROTTLE_ORDER_PLACEMENT_PER_EMAIL": "100000000/min",
+    "THROTTLE_ORDER_LOOKUP": "100000000/min",
+    "HELD_UNITS_PER_CLIENT": "100000000",
+    "FAILURE_EMAILS_PER_ADDRESS_PER_HOUR": "100000000",
+}
+
+
 class BenchError(RuntimeError):
     """The harness itself broke: a process did not start, an order stalled, an invariant failed."""
 
@@ -49,12 +60,7 @@ def stack_env(db_name: str, workdir: Path, broker: str) -> dict[str, str]:
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
         EMAIL_FILE_PATH=str(workdir / "emails"),
         PAYMENT_GATEWAY="simulated",
-        # The load comes from one address: the abuse limits must not be what is measured.
-        THROTTLE_ORDER_PLACEMENT_PER_ADDRESS="100000000/min",
-        THROTTLE_ORDER_PLACEMENT_PER_EMAIL="100000000/min",
-        THROTTLE_ORDER_LOOKUP="100000000/min",
-        HELD_UNITS_PER_CLIENT="100000000",
-        FAILURE_EMAILS_PER_ADDRESS_PER_HOUR="100000000",
+        **LIFTED_ABUSE_LIMITS,
         Q_CLUSTER_NAME=CLUSTER_NAME,
         LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         PYTHONDONTWRITEBYTECODE="1",

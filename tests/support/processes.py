@@ -27,6 +27,7 @@ import pytest
 import requests
 from django.db import connection
 
+from bench.stack import LIFTED_ABUSE_LIMITS
 from tests.support import PROJECT_DIR
 from tests.support.waiting import wait_until
 
@@ -193,13 +194,8 @@ class Shop:
             PUBLIC_BASE_URL=self.url or "http://127.0.0.1",
             PYTHONUNBUFFERED="1",
             LOG_LEVEL="INFO",
-            # Tests place many orders from one address: the abuse limits are generous here.
             PAYMENT_SIMULATED_FAULTS="true",
-            THROTTLE_ORDER_PLACEMENT_PER_ADDRESS="100000/min",
-            THROTTLE_ORDER_PLACEMENT_PER_EMAIL="100000/min",
-            THROTTLE_ORDER_LOOKUP="100000/min",
-            HELD_UNITS_PER_CLIENT="100000",
-            FAILURE_EMAILS_PER_ADDRESS_PER_HOUR="100000",
+            **LIFTED_ABUSE_LIMITS,  # tests place many orders from one address
         )
         env.update(self.extra_env)
         env.update(overrides)
