@@ -204,7 +204,6 @@ def _order_etag(request, reference: str) -> str | None:
     return f'W/"{version}"' if version else None
 
 
-
 class OrderDetailApi(APIView):
     """GET /api/orders/<reference>/: the order's state, lines, totals and history.
 

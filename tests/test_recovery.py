@@ -82,9 +82,7 @@ def test_the_tick_nudges_a_lost_order_once_and_leaves_flagged_waiting_and_leased
     assert nudge_lost_orders(now + timedelta(seconds=1)) == 0  # its nudge holds a lease of its own
 
 
-def test_a_receipt_outage_does_not_hold_the_only_worker_from_the_payments_of_other_orders(
-    shop, make_product
-):
+def test_a_receipt_outage_does_not_hold_the_only_worker_from_the_payments_of_other_orders(shop, make_product):
     make_product("MUG-001", price="12.50", on_hand=20)
     blocked = shop.var_dir / "private"
     blocked.write_text("not a folder")  # receipt storage broken for every order

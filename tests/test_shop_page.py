@@ -30,6 +30,7 @@ from tests.support.stripe_js import PUBLISHABLE_KEY, route_stripe_js
 
 pytestmark = pytest.mark.slow
 
+
 def test_a_shopper_fills_a_cart_pays_and_downloads_the_receipt_with_the_keyboard_alone(
     live_server, make_product, settings
 ):

@@ -95,5 +95,3 @@ def ready_to_pay(page, shop_url: str, product: str) -> None:
 
 def place_order_button(page):
     return page.get_by_role("button", name="Place order")
-
-
