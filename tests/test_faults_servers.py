@@ -1,0 +1,161 @@
+"""The fault suite, part two: the servers the shop stands on go away while shoppers place
+orders over HTTP. PostgreSQL crashes and restarts, or stops for a while and comes back;
+Redis, the task broker, restarts and forgets every message it held.
+
+The shop runs on private servers of the test's own (tests/support/servers.py), never the
+machine's shared ones. While PostgreSQL is away the only 5xx a shopper may see is a 503 with
+a JSON body (the shop page retries it under the same Idempotency-Key); afterwards the audit
+finds nothing, no accepted order is lost, stuck or doubled, and every one is final within
+the stated budget once the server is back and the last order placed (the shoppers keep
+coming through the fault).
+
+Each scenario prints one line of figures (tests/support/faults.py); `make faults` runs them
+at full size (FAULT_PROFILE=full), CI runs the bounded profile.
+"""
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.support.faults import FaultFigures, Shoppers, figures_of, scenario_size
+from tests.support.processes import Shop
+from tests.support.servers import PrivatePostgres, PrivateRedis
+
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
+
+SKUS = ["FAULT-MUG", "FAULT-TEE", "FAULT-CAP", "FAULT-PEN"]
+ORDERS = scenario_size(full=200, bounded=60)
+PACE = 3  # new orders a second, over every shopper
+# How long PostgreSQL stays stopped in the outage scenario.
+OUTAGE_SECONDS = scenario_size(full=20, bounded=10)
+# Every accepted order is final this long after the server is back and the last order was
+# placed: the cluster's pusher back after a failed dequeue, a nudge after
+# ORDER_NUDGE_AFTER_SECONDS (5 s), with room for a loaded 2-core machine. Well under a payment
+# step's lease (STRIPE_TIMEOUT_SECONDS x 3 + 5 = 65 s): an order whose attempt the outage cut
+# short must not wait for its lease to lapse.
+RECOVERY_BUDGET = 30
+# With Redis back in well under a second, the lost messages' orders are nudged by the next
+# ticks: final within seconds.
+REDIS_RECOVERY_BUDGET = 20
+ONLY_503 = frozenset({503})
+
+
+def catalog_csv(directory: Path) -> Path:
+    """A catalog for `manage.py import_stock` that never runs out during a scenario."""
+    path = directory / "fault-catalog.csv"
+    rows = "".join(f"{sku},Fault item {sku},9.50,USD,10000\n" for sku in SKUS)
+    path.write_text("sku,name,price,currency,on_hand\n" + rows)
+    return path
+
+
+@pytest.fixture
+def shop_on_private_postgres(private_postgres: PrivatePostgres, shop: Shop, tmp_path: Path) -> Shop:
+    """The shop's processes on a database of a private PostgreSQL, migrated and stocked
+    through the shop's own commands (the test process's database is not the shop's here).
+
+    `private_postgres` comes first so that it is stopped last, after every shop process."""
+    shop.extra_env["DATABASE_URL"] = private_postgres.create_database("shop")
+    shop.manage("migrate", "--noinput")
+    shop.manage("import_stock", str(catalog_csv(tmp_path)))
+    return shop
+
+
+def assert_every_5xx_was_json(figures: FaultFigures) -> None:
+    """The sampled 5xx answers were 503s with a JSON body: a shop page can tell "try again"."""
+    for sample in figures.error_samples:
+        assert sample.startswith("503 application/json"), sample
+
+
+def run_with(shop: Shop, fault: Callable[[Shoppers], None], *, orders: int = ORDERS) -> tuple[Shoppers, float]:
+    """Start the web server and cluster, let a third of the orders in, break something with
+    `fault(shoppers)`, let the shoppers finish; returns them and the moment the recovery
+    budget counts from: the fault over and the last order placed."""
+    shop.start_web(workers=2)
+    shop.start_cluster(workers=2)
+    shoppers = Shoppers(lambda: shop.url, SKUS, orders, per_second=PACE).start()
+    shoppers.wait_for_placed(orders // 3)
+    fault(shoppers)
+    shoppers.join()
+    return shoppers, time.monotonic()
+
+
+def test_postgres_crashing_and_restarting_mid_run_loses_stalls_and_doubles_nothing(
+    shop_on_private_postgres, private_postgres, report_fault
+):
+    shop = shop_on_private_postgres
+
+    shoppers, fault_over = run_with(shop, lambda _: private_postgres.restart(mode="immediate"))
+
+    figures = figures_of(
+        "PostgreSQL crashed and restarted (immediate)",
+        shoppers,
+        base_url=shop.url,
+        env=shop.env(),
+        emails=shop.emails,
+        recovery_budget=RECOVERY_BUDGET,
+        fault_over_at=fault_over,
+    )
+    report_fault(figures)
+    figures.assert_held(allowed_server_errors=ONLY_503)
+    assert_every_5xx_was_json(figures)
+    assert figures.states == {"COMPLETED": figures.orders}
+
+
+def test_postgres_stopped_for_seconds_mid_run_answers_only_json_503s_and_every_order_ends_after_it_is_back(
+    shop_on_private_postgres, private_postgres, report_fault
+):
+    shop = shop_on_private_postgres
+    during_outage: Counter[int] = Counter()
+
+    def outage(shoppers: Shoppers) -> None:
+        private_postgres.stop(mode="fast")
+        before = Counter(dict(shoppers.answers))  # dict(): one copy under the GIL, as threads count
+        time.sleep(OUTAGE_SECONDS)  # the outage itself: the server stays down this long
+        during_outage.update(Counter(dict(shoppers.answers)) - before)
+        private_postgres.start()
+
+    shoppers, fault_over = run_with(shop, outage)
+
+    figures = figures_of(
+        f"PostgreSQL stopped for {OUTAGE_SECONDS} s",
+        shoppers,
+        base_url=shop.url,
+        env=shop.env(),
+        emails=shop.emails,
+        recovery_budget=RECOVERY_BUDGET,
+        fault_over_at=fault_over,
+    )
+    report_fault(figures)
+    figures.assert_held(allowed_server_errors=ONLY_503)
+    assert_every_5xx_was_json(figures)
+    # The shop kept answering while its database was away, and only with "try again" (or
+    # the 202 of an order it had taken just before).
+    assert during_outage[503] > 0, during_outage
+    assert set(during_outage) <= {202, 503}, during_outage
+    assert figures.states == {"COMPLETED": figures.orders}
+
+
+def test_redis_restarted_mid_run_on_the_redis_broker_loses_no_order_and_all_end_within_seconds(
+    shop, private_redis: PrivateRedis, make_product, report_fault
+):
+    for sku in SKUS:
+        make_product(sku, price="9.50", on_hand=10_000)
+    shop.extra_env["REDIS_URL"] = private_redis.url()
+
+    shoppers, fault_over = run_with(shop, lambda _: private_redis.restart())
+
+    figures = figures_of(
+        "Redis restarted (Redis broker, its queued messages lost)",
+        shoppers,
+        base_url=shop.url,
+        env=shop.env(),
+        emails=shop.emails,
+        recovery_budget=REDIS_RECOVERY_BUDGET,
+        fault_over_at=fault_over,
+    )
+    report_fault(figures)
+    figures.assert_held()
+    assert figures.states == {"COMPLETED": figures.orders}
