@@ -18,11 +18,13 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.support.faults import FaultFigures, Shoppers, figures_of, scenario_size
 from tests.support.processes import Shop
 from tests.support.servers import PrivatePostgres, PrivateRedis
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -136,6 +138,41 @@ def test_postgres_stopped_for_seconds_mid_run_answers_only_json_503s_and_every_o
     assert during_outage[503] > 0, during_outage
     assert set(during_outage) <= {202, 503}, during_outage
     assert figures.states == {"COMPLETED": figures.orders}
+
+
+def test_an_order_whose_payment_the_outage_cut_short_is_final_seconds_after_postgres_is_back_not_after_its_lease(
+    shop_on_private_postgres, private_postgres
+):
+    shop = shop_on_private_postgres
+    url = shop.extra_env["DATABASE_URL"]
+    shop.start_web()
+    shop.start_cluster(workers=1)
+    # The payment attempt is held inside the gateway's book (after its lease is stamped) by a
+    # lock the test takes, so the outage is sure to cut this attempt short.
+    holder = psycopg.connect(url)
+    holder.execute("LOCK TABLE payments_simulatedpaymentintent IN ACCESS EXCLUSIVE MODE")
+    try:
+        reference = shop.place_order([(SKUS[0], 1)])["reference"]
+        with psycopg.connect(url, autocommit=True) as watcher:
+            wait_until(
+                lambda: watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                ).fetchone()[0],
+                timeout=30,
+                message="no worker came to pay the order",
+            )
+        private_postgres.stop(mode="fast")  # the held attempt's connection is cut
+    finally:
+        holder.close()
+    time.sleep(3)  # the outage itself
+    private_postgres.start()
+    back = time.monotonic()
+
+    body = shop.wait_for_final_state(reference, timeout=20)
+
+    assert body["state"] == "COMPLETED"
+    # Well under the payment step's lease (65 s): the worker ran the attempt again itself.
+    assert time.monotonic() - back < 20
 
 
 def test_redis_restarted_mid_run_on_the_redis_broker_loses_no_order_and_all_end_within_seconds(
