@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 
 from tests.support.faults import FaultFigures, Shoppers, figures_of, scenario_size
 from tests.support.processes import Shop
@@ -42,6 +43,7 @@ RECOVERY_BUDGET = 30
 # With Redis back in well under a second, the lost messages' orders are nudged by the next
 # ticks: final within seconds.
 REDIS_RECOVERY_BUDGET = 20
+REDIS_BURST = 12  # orders a second: more than two workers finish on this machine
 ONLY_503 = frozenset({503})
 
 
@@ -71,13 +73,15 @@ def assert_every_5xx_was_json(figures: FaultFigures) -> None:
         assert sample.startswith("503 application/json"), sample
 
 
-def run_with(shop: Shop, fault: Callable[[Shoppers], None], *, orders: int = ORDERS) -> tuple[Shoppers, float]:
+def run_with(
+    shop: Shop, fault: Callable[[Shoppers], None], *, orders: int = ORDERS, per_second: float = PACE
+) -> tuple[Shoppers, float]:
     """Start the web server and cluster, let a third of the orders in, break something with
     `fault(shoppers)`, let the shoppers finish; returns them and the moment the recovery
     budget counts from: the fault over and the last order placed."""
     shop.start_web(workers=2)
     shop.start_cluster(workers=2)
-    shoppers = Shoppers(lambda: shop.url, SKUS, orders, per_second=PACE).start()
+    shoppers = Shoppers(lambda: shop.url, SKUS, orders, per_second=per_second).start()
     shoppers.wait_for_placed(orders // 3)
     fault(shoppers)
     shoppers.join()
@@ -176,16 +180,26 @@ def test_an_order_whose_payment_the_outage_cut_short_is_final_seconds_after_post
 
 
 def test_redis_restarted_mid_run_on_the_redis_broker_loses_no_order_and_all_end_within_seconds(
-    shop, private_redis: PrivateRedis, make_product, report_fault
+    private_redis: PrivateRedis, shop, make_product, report_fault
 ):
     for sku in SKUS:
         make_product(sku, price="9.50", on_hand=10_000)
     shop.extra_env["REDIS_URL"] = private_redis.url()
+    queue = redis.Redis.from_url(private_redis.url())
+    queue_key = f"django_q:{shop.cluster_name}:q"  # django-q's Redis list of the cluster's messages
+    dropped: list[int] = []
 
-    shoppers, fault_over = run_with(shop, lambda _: private_redis.restart())
+    def restart_with_messages_queued(shoppers: Shoppers) -> None:
+        # Only a restart that drops queued messages proves anything: wait for a backlog.
+        wait_until(lambda: queue.llen(queue_key) >= 3, timeout=60, message="no messages queued in Redis")
+        dropped.append(queue.llen(queue_key))
+        private_redis.restart()
+
+    # Faster than the cluster takes them, so that messages wait in Redis when it restarts.
+    shoppers, fault_over = run_with(shop, restart_with_messages_queued, per_second=REDIS_BURST)
 
     figures = figures_of(
-        "Redis restarted (Redis broker, its queued messages lost)",
+        f"Redis restarted with {dropped[0]} messages queued (Redis broker)",
         shoppers,
         base_url=shop.url,
         env=shop.env(),
