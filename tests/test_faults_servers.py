@@ -36,15 +36,19 @@ PACE = 3  # new orders a second, over every shopper
 OUTAGE_SECONDS = scenario_size(full=20, bounded=10)
 # Every accepted order is final this long after the server is back and the last order was
 # placed: the cluster's pusher back after a failed dequeue, a nudge after
-# ORDER_NUDGE_AFTER_SECONDS (5 s), with room for a loaded 2-core machine. Well under a payment
-# step's lease (STRIPE_TIMEOUT_SECONDS x 3 + 5 = 65 s): an order whose attempt the outage cut
-# short must not wait for its lease to lapse.
-RECOVERY_BUDGET = 30
+# ORDER_NUDGE_AFTER_SECONDS (5 s), and the orders shoppers sent again in a rush once it was
+# back worked through (more after the full profile's longer outage), on a loaded 2-core
+# machine. Under a payment step's lease (STRIPE_TIMEOUT_SECONDS x 3 + 5 = 65 s) either way:
+# an order whose attempt the outage cut short must not wait for its lease to lapse.
+RECOVERY_BUDGET = scenario_size(full=45, bounded=30)
+# Redis's scenario places its orders faster than two workers finish them, so that messages
+# wait in Redis when it restarts; fewer at full size, or it would measure the cluster's pace.
+REDIS_ORDERS = scenario_size(full=120, bounded=60)
+REDIS_BURST = 12  # orders a second
 # With Redis back in well under a second, the lost messages' orders are nudged by the next
 # ticks (ORDER_NUDGE_AFTER_SECONDS plus the backlog's age); the burst's own backlog, still
 # being worked through when the last order is placed, takes most of this.
-REDIS_RECOVERY_BUDGET = 30
-REDIS_BURST = 12  # orders a second: more than two workers finish on this machine
+REDIS_RECOVERY_BUDGET = scenario_size(full=60, bounded=30)
 ONLY_503 = frozenset({503})
 
 
@@ -196,8 +200,7 @@ def test_redis_restarted_mid_run_on_the_redis_broker_loses_no_order_and_all_end_
         dropped.append(queue.llen(queue_key))
         private_redis.restart()
 
-    # Faster than the cluster takes them, so that messages wait in Redis when it restarts.
-    shoppers, fault_over = run_with(shop, restart_with_messages_queued, per_second=REDIS_BURST)
+    shoppers, fault_over = run_with(shop, restart_with_messages_queued, orders=REDIS_ORDERS, per_second=REDIS_BURST)
 
     figures = figures_of(
         f"Redis restarted with {dropped[0]} messages queued (Redis broker)",
