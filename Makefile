@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 FRONTEND := frontend/dist/index.html
 
-.PHONY: run dev serve-setup test bench bench-quick lint install system-packages
+.PHONY: run dev serve-setup test faults bench bench-quick lint install system-packages
 
 ## Install the Debian packages the project needs that this machine lacks (apt as root, else through sudo).
 system-packages:
@@ -46,6 +46,10 @@ dev: serve-setup
 ## Run the whole test suite.
 test: system-packages $(STAMP) $(FRONTEND)
 	$(BIN)/pytest
+
+## The fault suite at full size: 200 orders a scenario, 60 s outages (`make test` runs a bounded profile).
+faults: system-packages $(STAMP) $(FRONTEND)
+	FAULT_PROFILE=full $(BIN)/pytest -m faults
 
 ## Benchmark the order path against this machine's own limits; writes bench/results/ and BENCHMARKS.md.
 ## BENCH_QUICK=1 (or `make bench-quick`): a few seconds per scenario, to prove the harness works.

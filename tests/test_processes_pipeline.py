@@ -9,6 +9,7 @@ import importlib
 import os
 import re
 import secrets
+import signal
 
 import pytest
 import requests
@@ -181,3 +182,21 @@ def test_an_order_completes_through_a_cluster_on_the_redis_broker(shop, make_pro
         client = redis.Redis.from_url(url)
         for key in client.scan_iter(f"django_q:{shop.cluster_name}:*"):
             client.delete(key)
+
+
+def test_a_cluster_whose_idle_workers_were_killed_still_completes_orders(shop, make_product):
+    # An idle worker waits for a task holding the task queue's lock: killed, it took the lock
+    # with it and every later worker waited forever (django-q2 #23; framework/cluster.py).
+    make_product("MUG-001", price="12.50", on_hand=5)
+    shop.start_web()
+    cluster = shop.start_cluster(workers=2)
+    first_workers = wait_until(lambda: len(pids := cluster.cluster_workers()) == 2 and pids)
+    for pid in first_workers:
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: len(pids := cluster.cluster_workers()) == 2 and not set(pids) & set(first_workers))
+
+    placed = shop.place_order([("MUG-001", 1)])
+    body = shop.wait_for_final_state(placed["reference"], timeout=20)
+
+    assert body["state"] == "COMPLETED", body
+    assert "replacing the task queue" in cluster.log()

@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "framework",  # before django_q: its qcluster command (framework/cluster.py) is the one that runs
     "django_q",
     "axes",
     "csp",

@@ -56,7 +56,7 @@ class Shoppers:
         count: int,
         *,
         concurrency: int = 4,
-        payment_method: str = "pm_card_visa",
+        payment_methods: tuple[str, ...] = ("pm_card_visa",),
         per_second: float | None = None,
         seed: int = 15,
         timeout: float = 20,
@@ -65,7 +65,7 @@ class Shoppers:
         self.skus = skus
         self.count = count
         self.concurrency = concurrency
-        self.payment_method = payment_method
+        self.payment_methods = payment_methods  # each order pays with one of these, drawn at random
         self.timeout = timeout
         self.per_second = per_second  # the pace of new orders over all threads; None: as fast as answered
         self.random = random.Random(seed)
@@ -102,23 +102,25 @@ class Shoppers:
         assert not any(thread.is_alive() for thread in self._threads), "shoppers still placing orders"
         self.placing_done.set()
 
-    def _take(self) -> tuple[int, float, list[tuple[str, int]]] | None:
+    def _take(self) -> tuple[int, float, list[tuple[str, int]], str] | None:
         with self._lock:
             if self._next >= self.count:
                 return None
             self._next += 1
             due = self._started + (self._next - 1) / self.per_second if self.per_second else 0
-            lines = [(sku, 1) for sku in self.random.sample(self.skus, k=self.random.randint(1, min(2, len(self.skus))))]
-            return self._next, due, lines
+            lines = [
+                (sku, 1) for sku in self.random.sample(self.skus, k=self.random.randint(1, min(2, len(self.skus))))
+            ]
+            return self._next, due, lines, self.random.choice(self.payment_methods)
 
     def _shop(self) -> None:
         session = requests.Session()
         while (job := self._take()) is not None:
-            number, due, lines = job
+            number, due, lines, payment_method = job
             time.sleep(max(0.0, due - time.monotonic()))
-            self._place(session, number, lines)
+            self._place(session, number, lines, payment_method)
 
-    def _place(self, session: requests.Session, number: int, lines: list[tuple[str, int]]) -> None:
+    def _place(self, session: requests.Session, number: int, lines: list[tuple[str, int]], payment_method: str) -> None:
         key = str(uuid.uuid4())
         give_up_at = time.monotonic() + SHOPPER_PATIENCE_SECONDS
         while True:
@@ -128,7 +130,7 @@ class Shoppers:
                     json={
                         "email": f"shopper{number}@example.com",
                         "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines],
-                        "payment_method": self.payment_method,
+                        "payment_method": payment_method,
                     },
                     headers={"Idempotency-Key": key},
                     timeout=self.timeout,
@@ -220,7 +222,10 @@ def duplicated_emails(messages: list[EmailMessage]) -> int:
 
 
 # The audit's checks whose findings are an effect taken twice (money, an email).
-DUPLICATE_CHECKS = {"every completed order has one captured payment and one receipt", "at most one confirmation email per order"}
+DUPLICATE_CHECKS = {
+    "every completed order has one captured payment and one receipt",
+    "at most one confirmation email per order",
+}
 
 
 @dataclass
@@ -277,9 +282,12 @@ def figures_of(
     emails: list[EmailMessage] | Callable[[], list[EmailMessage]],
     recovery_budget: float,
     fault_over_at: float | None = None,
+    orders_in_books: Callable[[], int] | None = None,
 ) -> FaultFigures:
     """Settle the accepted orders (waiting up to `recovery_budget` from `fault_over_at`, a
-    `time.monotonic()`; by default now), audit the books, count."""
+    `time.monotonic()`; by default now), audit the books, count. `orders_in_books`, where the
+    test can read the shop's database, counts its orders: any beyond those accepted were
+    placed twice (a retry that did not find its first attempt's order)."""
     fault_over_at = time.monotonic() if fault_over_at is None else fault_over_at
     settled = settle(base_url, shoppers.placed, timeout=max(1.0, fault_over_at + recovery_budget - time.monotonic()))
     report = audit_books(env)
@@ -287,6 +295,7 @@ def figures_of(
     delivered = emails() if callable(emails) else emails
     doubled_by_audit = sum(c["violations"] for c in report["checks"] if c["name"] in DUPLICATE_CHECKS)
     accepted = set(shoppers.placed)
+    placed_twice = max(0, orders_in_books() - len(accepted)) if orders_in_books else 0
     return FaultFigures(
         scenario=scenario,
         orders=len(accepted),
@@ -294,7 +303,7 @@ def figures_of(
         final=len(settled.final),
         lost=len(settled.missing),
         stuck=len(accepted - settled.final - settled.missing),
-        duplicated=duplicated_emails(delivered) + doubled_by_audit,
+        duplicated=duplicated_emails(delivered) + doubled_by_audit + placed_twice,
         violations=report["violations"],
         server_errors={code: n for code, n in shoppers.answers.items() if code >= 500},
         recovered_seconds=settled.ended_at - fault_over_at,

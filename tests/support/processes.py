@@ -103,6 +103,12 @@ class Process:
             message=lambda: f"{self.name} did not log {pattern!r} within {timeout}s:\n{self.log()[-4000:]}",
         )
 
+    def children(self) -> list[int]:
+        """The pids of the processes it forked (a gunicorn master's workers)."""
+        from bench.procfs import children
+
+        return children(self.popen.pid) if self.popen.poll() is None else []
+
     def cluster_workers(self) -> list[int]:
         """The pids of a `qcluster`'s worker processes (not its sentinel, pusher or monitor)."""
         from bench.procfs import cluster_processes
