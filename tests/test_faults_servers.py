@@ -22,6 +22,7 @@ import psycopg
 import pytest
 import redis
 
+from orders.models import Order
 from tests.support.faults import FaultFigures, Shoppers, figures_of, scenario_size
 from tests.support.processes import Shop
 from tests.support.servers import PrivatePostgres, PrivateRedis
@@ -72,6 +73,17 @@ def shop_on_private_postgres(private_postgres: PrivatePostgres, shop: Shop, tmp_
     return shop
 
 
+def orders_on(database_url: str) -> Callable[[], int]:
+    """Counts the orders in the shop's own database (not the test process's): any beyond
+    those accepted were placed twice."""
+
+    def count() -> int:
+        with psycopg.connect(database_url) as conn:
+            return conn.execute("SELECT count(*) FROM orders_order").fetchone()[0]
+
+    return count
+
+
 def assert_every_5xx_was_json(figures: FaultFigures) -> None:
     """The sampled 5xx answers were 503s with a JSON body: a shop page can tell "try again"."""
     for sample in figures.error_samples:
@@ -108,6 +120,7 @@ def test_postgres_crashing_and_restarting_mid_run_loses_stalls_and_doubles_nothi
         emails=shop.emails,
         recovery_budget=RECOVERY_BUDGET,
         fault_over_at=fault_over,
+        orders_in_books=orders_on(shop.extra_env["DATABASE_URL"]),
     )
     report_fault(figures)
     figures.assert_held(allowed_server_errors=ONLY_503)
@@ -138,6 +151,7 @@ def test_postgres_stopped_for_seconds_mid_run_answers_only_json_503s_and_every_o
         emails=shop.emails,
         recovery_budget=RECOVERY_BUDGET,
         fault_over_at=fault_over,
+        orders_in_books=orders_on(shop.extra_env["DATABASE_URL"]),
     )
     report_fault(figures)
     figures.assert_held(allowed_server_errors=ONLY_503)
@@ -210,6 +224,7 @@ def test_redis_restarted_mid_run_on_the_redis_broker_loses_no_order_and_all_end_
         emails=shop.emails,
         recovery_budget=REDIS_RECOVERY_BUDGET,
         fault_over_at=fault_over,
+        orders_in_books=Order.objects.count,
     )
     report_fault(figures)
     figures.assert_held()
