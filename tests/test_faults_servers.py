@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from orders.models import Order
-from tests.support.faults import FaultFigures, Shoppers, figures_of, scenario_size
+from tests.support.faults import CONNECTION_FAILED, FaultFigures, Shoppers, figures_of, scenario_size
 from tests.support.processes import Shop
 from tests.support.servers import PrivatePostgres, PrivateRedis
 from tests.support.waiting import wait_until
@@ -157,9 +157,11 @@ def test_postgres_stopped_for_seconds_mid_run_answers_only_json_503s_and_every_o
     figures.assert_held(allowed_server_errors=ONLY_503)
     assert_every_5xx_was_json(figures)
     # The shop kept answering while its database was away, and only with "try again" (or
-    # the 202 of an order it had taken just before).
+    # the 202 of an order it had taken just before). A request may also go unanswered: the
+    # shoppers' 2 s wait after a 503 meets gunicorn's 2 s keep-alive, and a request sent on a
+    # connection the server is closing is reset (the shopper sends it again).
     assert during_outage[503] > 0, during_outage
-    assert set(during_outage) <= {202, 503}, during_outage
+    assert set(during_outage) <= {202, 503, CONNECTION_FAILED}, during_outage
     assert figures.states == {"COMPLETED": figures.orders}
 
 
