@@ -14,6 +14,9 @@ about one poll interval (50 ms) for the pusher to wake up. Here an enqueue also 
 NOTIFY (delivered when its transaction commits, so never before the row is visible), and an
 empty dequeue waits on LISTEN: the next step starts at once, and an idle cluster costs
 nothing. A notification that goes missing only delays a task to the next wait's end.
+
+A database that does not answer makes an empty dequeue: the pusher tries again a wait later.
+Raising would stop it, and django-q's sentinel starts a new one only about ten seconds on.
 """
 
 import logging
@@ -21,7 +24,7 @@ import time
 
 import psycopg
 from django.conf import settings
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
@@ -86,8 +89,15 @@ class ListeningOrmBroker(ORM):
     def dequeue(self):
         # Listen before looking, so a task enqueued in between still wakes the wait below.
         listener = self._listen()
-        if tasks := self._claim():
-            return tasks
+        try:
+            if tasks := self._claim():
+                return tasks
+        except (OperationalError, InterfaceError) as error:
+            logger.warning("task broker cannot reach the database (%s); trying again in %s s", error, WAIT_SECONDS)
+            connections[Conf.ORM].close()
+            self._close_listener()
+            time.sleep(WAIT_SECONDS)
+            return None
         if listener is None:
             time.sleep(Conf.POLL)  # no listening connection: the stock poll
             return None

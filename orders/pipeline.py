@@ -8,12 +8,17 @@ sale's own steps sleep it in the worker, the side steps wait as a `ScheduledRetr
 pipeline tick queues when due (`orders.recovery`), so their outage never holds a worker. One
 that fails for good does what its table row says: ends the order FAILED with compensation,
 or flags it for a manager while the sale stands.
+
+A database that goes away mid-attempt is not the step failing: nothing of the attempt can be
+recorded, not even its failure, and the lease the worker stamped would keep the tick off the
+order until it lapsed (over a minute for a payment). The worker waits for the database
+instead, for a while, and then runs the attempt again, as any retry would.
 """
 
 import logging
 import time
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from framework.queue import Task, enqueue, enqueue_on_commit
 from orders import history, recovery
@@ -28,6 +33,11 @@ from payments.gateways.base import GatewayConfigurationError, GatewayError, Tran
 logger = logging.getLogger(__name__)
 
 PAYMENT_ERROR_REASON = "The payment provider could not process this payment; any amount held is released."
+# How long a worker waits for a database that went away mid-attempt (a restart, a failover)
+# before it gives the order up to its lease and the tick. After CHAIN_SECONDS of earlier
+# steps it still ends well inside the cluster's task timeout (Q_TIMEOUT, 120 s by default).
+DATABASE_PATIENCE_SECONDS = 60.0
+DATABASE_AWAY = (OperationalError, InterfaceError)
 
 
 def _fail_order(order_id: int, run: StepRun, error: Exception) -> None:
@@ -92,6 +102,44 @@ def run_due_retry(retry_id: int) -> None:
 
 
 def _attempt(order_id: int, step: Step, order: Order | None, *, attempts_before: int = 0) -> After:
+    """Run the step with its retry policy; when the database goes away on the way, wait for
+    it to answer again (up to DATABASE_PATIENCE_SECONDS) and start the attempt over."""
+    patience_ends = time.monotonic() + DATABASE_PATIENCE_SECONDS
+    while True:
+        try:
+            return _attempt_with_retries(order_id, step, order, attempts_before=attempts_before)
+        except DATABASE_AWAY as error:
+            if connection.in_atomic_block:
+                raise  # the caller's transaction is lost with the connection: its caller retries
+            logger.warning("order %s %s: the database went away (%s); waiting for it", order_id, step.name, error)
+            if not _database_back(patience_ends):
+                raise
+            order = None  # read afresh: the attempt may have committed part of its work
+
+
+def _database_answers() -> bool:
+    """Whether the database answers a new connection now (a deadlock or a timeout is an
+    answer: the step's own retry handles those)."""
+    if connection.in_atomic_block:
+        return True  # not ours to reconnect; the error goes the ordinary way
+    connection.close()  # a broken connection is never reused; the next query opens one
+    try:
+        connection.ensure_connection()
+    except DATABASE_AWAY:
+        return False
+    return True
+
+
+def _database_back(deadline: float) -> bool:
+    """Wait until the database answers again (True), or until `deadline` (False)."""
+    while not _database_answers():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def _attempt_with_retries(order_id: int, step: Step, order: Order | None, *, attempts_before: int) -> After:
     exhausted = EXHAUSTED[step.when_exhausted]
     for tries in range(attempts_before + 1, step.retry.max_attempts + 1):
         if order is None or tries > attempts_before + 1:
@@ -108,6 +156,8 @@ def _attempt(order_id: int, step: Step, order: Order | None, *, attempts_before:
             _flag_order(order_id, run, error)
             return After.STOP
         except Exception as error:
+            if isinstance(error, DATABASE_AWAY) and not _database_answers():
+                raise  # not the step's failure: it must not use up an attempt (see `_attempt`)
             if isinstance(error, GatewayError) and not isinstance(error, TransientGatewayError):
                 # The provider's words stay in the log; the shopper sees a reason meant for them.
                 logger.error("order %s %s: payment provider error: %s", order.reference, step.name, error)
