@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from orders.models import Order
-from tests.support.faults import CONNECTION_FAILED, FaultFigures, Shoppers, figures_of, scenario_size
+from tests.support.faults import CONNECTION_FAILED, Shoppers, figures_of, scenario_size
 from tests.support.processes import Shop
 from tests.support.servers import PrivatePostgres, PrivateRedis
 from tests.support.waiting import wait_until
@@ -84,12 +84,6 @@ def orders_on(database_url: str) -> Callable[[], int]:
     return count
 
 
-def assert_every_5xx_was_json(figures: FaultFigures) -> None:
-    """The sampled 5xx answers were 503s with a JSON body: a shop page can tell "try again"."""
-    for sample in figures.error_samples:
-        assert sample.startswith("503 application/json"), sample
-
-
 def run_with(
     shop: Shop, fault: Callable[[Shoppers], None], *, orders: int = ORDERS, per_second: float = PACE
 ) -> tuple[Shoppers, float]:
@@ -124,7 +118,6 @@ def test_postgres_crashing_and_restarting_mid_run_loses_stalls_and_doubles_nothi
     )
     report_fault(figures)
     figures.assert_held(allowed_server_errors=ONLY_503)
-    assert_every_5xx_was_json(figures)
     assert figures.states == {"COMPLETED": figures.orders}
 
 
@@ -155,7 +148,6 @@ def test_postgres_stopped_for_seconds_mid_run_answers_only_json_503s_and_every_o
     )
     report_fault(figures)
     figures.assert_held(allowed_server_errors=ONLY_503)
-    assert_every_5xx_was_json(figures)
     # The shop kept answering while its database was away, and only with "try again" (or
     # the 202 of an order it had taken just before). A request may also go unanswered: the
     # shoppers' 2 s wait after a 503 meets gunicorn's 2 s keep-alive, and a request sent on a

@@ -73,6 +73,7 @@ class Shoppers:
         self.placed: list[str] = []
         self.given_up = 0  # orders the shopper stopped retrying: never accepted, never charged
         self.errors: list[str] = []  # bodies of 5xx answers, to show what broke
+        self.error_types: Counter[str] = Counter()  # every 5xx answer, by status and content type
         self._next = 0
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -141,8 +142,10 @@ class Shoppers:
                 session = requests.Session()  # the connection is gone; a page would open a new one
             with self._lock:
                 self.answers[status] += 1
-                if status >= 500 and response is not None and len(self.errors) < 5:
-                    self.errors.append(f"{status} {response.headers.get('Content-Type')}: {response.text[:300]}")
+                if status >= 500 and response is not None:
+                    self.error_types[f"{status} {response.headers.get('Content-Type')}"] += 1
+                    if len(self.errors) < 5:
+                        self.errors.append(f"{status} {response.headers.get('Content-Type')}: {response.text[:300]}")
             if status == 202:
                 with self._lock:
                     self.placed.append(response.json()["reference"])
@@ -246,6 +249,7 @@ class FaultFigures:
     states: dict[str, int]
     audit_findings: list[str]
     error_samples: list[str]
+    server_error_types: dict[str, int]  # "503 application/json": how many
 
     def line(self) -> str:
         errors = ", ".join(f"{code}: {n}" for code, n in sorted(self.server_errors.items())) or "none"
@@ -259,14 +263,17 @@ class FaultFigures:
 
     def assert_held(self, *, allowed_server_errors: frozenset[int] = frozenset()) -> None:
         """Nothing lost, stuck or doubled, the audit clean, no 5xx but those allowed (503 while
-        the database is away), every order final within the budget."""
+        the database is away), each of those with a JSON body a shop page can act on, every
+        order final within the budget."""
         unexpected = {code: n for code, n in self.server_errors.items() if code not in allowed_server_errors}
+        not_json = {kind: n for kind, n in self.server_error_types.items() if not kind.endswith(" application/json")}
         problems = [
             f"{self.lost} lost" if self.lost else "",
             f"{self.stuck} stuck" if self.stuck else "",
             f"{self.duplicated} duplicated" if self.duplicated else "",
             f"{self.violations} violations: {self.audit_findings}" if self.violations else "",
             f"unexpected 5xx {unexpected}: {self.error_samples}" if unexpected else "",
+            f"5xx without a JSON body {not_json}: {self.error_samples}" if not_json else "",
             "no order was accepted" if not self.orders else "",
         ]
         problems = [p for p in problems if p]
@@ -311,6 +318,7 @@ def figures_of(
         states=dict(Counter(settled.states.values())),
         audit_findings=findings,
         error_samples=shoppers.errors,
+        server_error_types=dict(shoppers.error_types),
     )
 
 
