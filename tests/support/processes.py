@@ -116,6 +116,13 @@ class Process:
 
         return cluster_processes(self.popen.pid)["cluster"] if self.popen.poll() is None else []
 
+    def pause(self) -> None:
+        """SIGSTOP the whole process group: it holds whatever it held, and does nothing more."""
+        self._signal_group(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal_group(signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL the whole process group: no worker gets to finish or clean up."""
         self._signal_group(signal.SIGKILL)
