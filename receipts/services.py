@@ -79,13 +79,16 @@ def issue_receipt(order: Order, paid_with: PaidWith = PaidWith()) -> Receipt:
         receipt = Receipt.objects.get(order=order)
     if receipt.stored_at:
         return receipt
-    with metrics.RECEIPT_RENDER.time():
-        pdf = render_receipt_pdf(receipt_document(order, receipt, paid_with))
-    metrics.RECEIPTS_RENDERED.inc()
     storage = receipt_storage()
     key = receipt_key(order, receipt)
+    # The storage is asked first: while it is down an attempt fails before it costs a
+    # rendering (the workers stay free for payments), and one that finds an earlier
+    # attempt's receipt whole needs none.
     stored = _stored_pdf(storage, key)
     if stored is None:
+        with metrics.RECEIPT_RENDER.time():
+            pdf = render_receipt_pdf(receipt_document(order, receipt, paid_with))
+        metrics.RECEIPTS_RENDERED.inc()
         # Nothing whole at the key (nothing, or a cut file no row ever called stored): write it.
         if storage.exists(key):
             storage.delete(key)

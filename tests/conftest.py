@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.support.processes",
     "tests.support.servers",
     "tests.support.faults",
+    "tests.support.links",
 ]
 
 

@@ -13,6 +13,8 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -181,27 +183,63 @@ def run_through_an_outage(shop: Shop, shoppers: Shoppers, *, go_down, come_back)
     return time.monotonic(), captured_during
 
 
+@dataclass
+class ReceiptStorage:
+    """Where the shop's receipts go, how the test breaks and mends it, and what it holds."""
+
+    name: str
+    go_down: Callable[[], None]
+    come_back: Callable[[], None]
+    stored: Callable[[], list[bytes]]
+
+
+@pytest.fixture(params=["local files", "S3"])
+def receipt_storage(request, shop) -> ReceiptStorage:
+    if request.param == "local files":
+        receipts, put_aside = shop.var_dir / "private", shop.var_dir / "private-away"
+
+        def go_down() -> None:
+            receipts.mkdir(exist_ok=True)
+            receipts.rename(put_aside)
+            receipts.write_text("not a folder: every receipt store fails")
+
+        def come_back() -> None:
+            receipts.unlink()
+            put_aside.rename(receipts)
+
+        return ReceiptStorage(
+            "local files", go_down, come_back, lambda: [path.read_bytes() for path in receipts.rglob("*.pdf")]
+        )
+    local_aws, bucket = request.getfixturevalue("local_aws"), request.getfixturevalue("s3_bucket")
+    endpoint = urlsplit(local_aws.endpoint_url)
+    link = request.getfixturevalue("cuttable_link")(endpoint.hostname, endpoint.port)
+    shop.extra_env.update(
+        local_aws.environ(),
+        AWS_STORAGE_BUCKET_NAME=bucket,
+        AWS_S3_ENDPOINT_URL=link.url,  # through a link the test can cut
+        AWS_S3_REGION_NAME=local_aws.region,
+    )
+    s3 = local_aws.client("s3")
+
+    def stored() -> list[bytes]:
+        listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+        return [s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read() for item in listed]
+
+    return ReceiptStorage("S3", link.cut, link.mend, stored)
+
+
 def test_receipt_storage_down_and_back_keeps_payments_flowing_and_stores_every_receipt_whole(
-    shop, stocked, report_fault
+    shop, stocked, receipt_storage, report_fault
 ):
     shop.start_web()
     shop.start_cluster(workers=2)
-    receipts = shop.var_dir / "private"
-    put_aside = shop.var_dir / "private-away"
     shoppers = Shoppers(lambda: shop.url, SKUS, scenario_size(full=200, bounded=80), per_second=3).start()
 
-    def go_down() -> None:
-        receipts.mkdir(exist_ok=True)
-        receipts.rename(put_aside)
-        receipts.write_text("not a folder: every receipt store fails")
-
-    def come_back() -> None:
-        receipts.unlink()
-        put_aside.rename(receipts)
-
-    back_at, captured_during = run_through_an_outage(shop, shoppers, go_down=go_down, come_back=come_back)
+    back_at, captured_during = run_through_an_outage(
+        shop, shoppers, go_down=receipt_storage.go_down, come_back=receipt_storage.come_back
+    )
     figures = settled_figures(
-        f"receipt storage down {OUTAGE_SECONDS} s ({captured_during} payments taken meanwhile)",
+        f"receipt storage ({receipt_storage.name}) down {OUTAGE_SECONDS} s ({captured_during} payments meanwhile)",
         shop,
         shoppers,
         fault_over_at=back_at,
@@ -211,8 +249,8 @@ def test_receipt_storage_down_and_back_keeps_payments_flowing_and_stores_every_r
     assert figures.states == {"COMPLETED": figures.orders}
     # A side step's outage never stalls sales: the workers took payments all along.
     assert captured_during >= OUTAGE_SECONDS  # at least one a second, of about three placed
-    stored = sorted(receipts.rglob("*.pdf"))
-    assert len(stored) == figures.orders and all(path.read_bytes().startswith(b"%PDF") for path in stored)
+    stored = receipt_storage.stored()
+    assert len(stored) == figures.orders and all(pdf.startswith(b"%PDF") and b"%%EOF" in pdf[-1024:] for pdf in stored)
 
 
 def test_smtp_down_and_back_keeps_payments_flowing_and_sends_each_confirmation_once(
