@@ -4,6 +4,11 @@ import os
 from dataclasses import dataclass, field
 
 
+def quick_from_env() -> bool:
+    """BENCH_QUICK set (and not 0): a few seconds per scenario, to prove the harness works."""
+    return os.environ.get("BENCH_QUICK", "") not in ("", "0")
+
+
 @dataclass
 class Plan:
     """How much of everything one run does."""

@@ -30,7 +30,7 @@ from bench.database import Db
 from bench.log import log
 from bench.machine import describe_machine, read_versions
 from bench.meters import CpuMeter, MemorySampler, find_redis_pid
-from bench.plan import Plan
+from bench.plan import Plan, quick_from_env
 from bench.scale_out import measure_scale_out
 from bench.scenarios import (
     ScenarioContext,
@@ -93,7 +93,7 @@ def run_broker(plan: Plan, db_name: str, workdir: Path, broker: str, ceilings: d
 def main(argv: list[str] | None = None) -> int:
     """Run the plan of the mode asked for; write its results and, for a full run, BENCHMARKS.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK", "") not in ("", "0"))
+    parser.add_argument("--quick", action="store_true", default=quick_from_env())
     parser.add_argument("--brokers", default=os.environ.get("BENCH_BROKERS", "redis,orm"))
     parser.add_argument("--no-markdown", action="store_true", help="do not refresh BENCHMARKS.md")
     parser.add_argument("--keep-db", action="store_true", help="leave the run's database behind")

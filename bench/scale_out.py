@@ -27,7 +27,7 @@ from pathlib import Path
 from bench.database import Db
 from bench.load_tools import run_wrk
 from bench.log import log
-from bench.plan import Plan
+from bench.plan import Plan, quick_from_env
 from bench.procfs import machine_busy_seconds, tree_cpu_seconds
 from bench.stack import ROOT, BenchError, Stack, clean_workdir, stack_env
 from tests.support.hosts import AppHost, Host, HostNetwork, netns_unavailable_reason, start_app_host
@@ -183,8 +183,7 @@ def _run(db: Db, hosts: list[AppHost], servers: list[int], plan: Plan) -> dict:
 
 def main() -> int:
     """This scenario alone: its JSON on stdout."""
-    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
-    plan = Plan.for_mode(quick, ["redis"])
+    plan = Plan.for_mode(quick_from_env(), ["redis"])
     workdir = ROOT / "var" / f"bench-scale-out-{os.getpid()}"
     result = measure_scale_out(plan, workdir)
     shutil.rmtree(workdir, ignore_errors=True)

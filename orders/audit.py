@@ -46,6 +46,7 @@ class CheckResult:
 class AuditReport:
     started_at: datetime
     window_hours: int | None  # None: every order
+    orders_read: int  # the orders of the window (every order with no window)
     checks: list[CheckResult]
 
     @property
@@ -62,6 +63,7 @@ class AuditReport:
             "violations": self.violations,
             "started_at": self.started_at.isoformat(),
             "window_hours": self.window_hours,
+            "orders_read": self.orders_read,
             "checks": [asdict(check) for check in self.checks],
         }
 
@@ -161,7 +163,12 @@ def audit_invariants(*, window_hours: int | None = None) -> AuditReport:
     orders = Order.objects.all()
     if window_hours is not None:
         orders = orders.filter(updated_at__gte=started - timedelta(hours=window_hours))
-    return AuditReport(started_at=started, window_hours=window_hours, checks=[check(orders) for check in CHECKS])
+    return AuditReport(
+        started_at=started,
+        window_hours=window_hours,
+        orders_read=orders.count(),
+        checks=[check(orders) for check in CHECKS],
+    )
 
 
 def run_audit(*, window_hours: int | None = None) -> AuditReport:

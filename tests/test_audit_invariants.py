@@ -87,8 +87,8 @@ def test_the_window_leaves_out_orders_not_touched_recently(shopper, make_product
     Receipt.objects.filter(order=order).update(stored_at=None)
     Order.objects.filter(pk=order.pk).update(updated_at=order.updated_at.replace(year=2020))
 
-    assert audit_invariants(window_hours=24).ok
-    assert not audit_invariants().ok
+    assert audit_invariants(window_hours=24).ok and audit_invariants(window_hours=24).orders_read == 0
+    assert not audit_invariants().ok and audit_invariants().orders_read == 1
 
 
 def test_the_command_prints_a_json_report_and_fails_on_a_violation(make_product, capsys):

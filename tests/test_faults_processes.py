@@ -18,9 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from orders.models import Order
 from payments.models import Payment
-from tests.support.faults import FaultFigures, Shoppers, figures_of, scenario_size
+from tests.support.faults import Shoppers, figures_of, scenario_size
 from tests.support.processes import Shop
 from tests.support.waiting import wait_until
 
@@ -91,23 +90,6 @@ def kill_cluster_workers(shop: Shop, workers: int) -> Callable[[random.Random], 
     return kill_one
 
 
-def settled_figures(
-    scenario: str, shop: Shop, shoppers: Shoppers, *, fault_over_at: float, emails=None
-) -> FaultFigures:
-    """The scenario's figures, its orders settled; the shop runs on the test's database, so the
-    books' own order count shows any order placed twice."""
-    return figures_of(
-        scenario,
-        shoppers,
-        base_url=shop.url,
-        env=shop.env(),
-        emails=emails or shop.emails,
-        recovery_budget=RECOVERY_BUDGET,
-        fault_over_at=fault_over_at,
-        orders_in_books=Order.objects.count,
-    )
-
-
 def captured_payments() -> int:
     return Payment.objects.filter(status=Payment.Status.CAPTURED).count()
 
@@ -127,8 +109,12 @@ def test_cluster_workers_killed_at_random_during_a_run_of_orders_lose_stall_and_
         shoppers.join()
     fault_over = time.monotonic()
 
-    figures = settled_figures(
-        f"kill -9 of cluster workers ({broker} broker, {killer.kills} kills)", shop, shoppers, fault_over_at=fault_over
+    figures = figures_of(
+        f"kill -9 of cluster workers ({broker} broker, {killer.kills} kills)",
+        shoppers,
+        shop,
+        recovery_budget=RECOVERY_BUDGET,
+        fault_over_at=fault_over,
     )
     report_fault(figures)
     figures.assert_held()
@@ -154,10 +140,11 @@ def test_gunicorn_workers_killed_during_a_burst_of_placements_answer_no_5xx_and_
 
     with Killer(kill_one) as killer:
         shoppers.join()
-    figures = settled_figures(
+    figures = figures_of(
         f"kill -9 of gunicorn workers during a burst ({killer.kills} kills)",
-        shop,
         shoppers,
+        shop,
+        recovery_budget=RECOVERY_BUDGET,
         fault_over_at=time.monotonic(),
     )
     report_fault(figures)
@@ -238,10 +225,11 @@ def test_receipt_storage_down_and_back_keeps_payments_flowing_and_stores_every_r
     back_at, captured_during = run_through_an_outage(
         shop, shoppers, go_down=receipt_storage.go_down, come_back=receipt_storage.come_back
     )
-    figures = settled_figures(
+    figures = figures_of(
         f"receipt storage ({receipt_storage.name}) down {OUTAGE_SECONDS} s ({captured_during} payments meanwhile)",
-        shop,
         shoppers,
+        shop,
+        recovery_budget=RECOVERY_BUDGET,
         fault_over_at=back_at,
     )
     report_fault(figures)
@@ -269,10 +257,11 @@ def test_smtp_down_and_back_keeps_payments_flowing_and_sends_each_confirmation_o
     back_at, captured_during = run_through_an_outage(
         shop, shoppers, go_down=smtp_server.stop, come_back=smtp_server.start
     )
-    figures = settled_figures(
+    figures = figures_of(
         f"SMTP down {OUTAGE_SECONDS} s ({captured_during} payments taken meanwhile)",
-        shop,
         shoppers,
+        shop,
+        recovery_budget=RECOVERY_BUDGET,
         fault_over_at=back_at,
         emails=lambda: [received.message for received in smtp_server.received],
     )
@@ -315,8 +304,12 @@ def test_stripe_errors_timeouts_and_a_cluster_killed_during_a_hang_charge_each_o
     shop.start_cluster(workers=2)
     shoppers.join()
 
-    figures = settled_figures(
-        "Stripe 5xx, timeouts and hangs, the cluster killed mid-hang", shop, shoppers, fault_over_at=time.monotonic()
+    figures = figures_of(
+        "Stripe 5xx, timeouts and hangs, the cluster killed mid-hang",
+        shoppers,
+        shop,
+        recovery_budget=RECOVERY_BUDGET,
+        fault_over_at=time.monotonic(),
     )
     report_fault(figures)
     figures.assert_held()

@@ -22,7 +22,6 @@ import psycopg
 import pytest
 import redis
 
-from orders.models import Order
 from tests.support.faults import CONNECTION_FAILED, Shoppers, figures_of, scenario_size
 from tests.support.processes import Shop
 from tests.support.servers import PrivatePostgres, PrivateRedis
@@ -73,17 +72,6 @@ def shop_on_private_postgres(private_postgres: PrivatePostgres, shop: Shop, tmp_
     return shop
 
 
-def orders_on(database_url: str) -> Callable[[], int]:
-    """Counts the orders in the shop's own database (not the test process's): any beyond
-    those accepted were placed twice."""
-
-    def count() -> int:
-        with psycopg.connect(database_url) as conn:
-            return conn.execute("SELECT count(*) FROM orders_order").fetchone()[0]
-
-    return count
-
-
 def run_with(
     shop: Shop, fault: Callable[[Shoppers], None], *, orders: int = ORDERS, per_second: float = PACE
 ) -> tuple[Shoppers, float]:
@@ -109,12 +97,9 @@ def test_postgres_crashing_and_restarting_mid_run_loses_stalls_and_doubles_nothi
     figures = figures_of(
         "PostgreSQL crashed and restarted (immediate)",
         shoppers,
-        base_url=shop.url,
-        env=shop.env(),
-        emails=shop.emails,
+        shop,
         recovery_budget=RECOVERY_BUDGET,
         fault_over_at=fault_over,
-        orders_in_books=orders_on(shop.extra_env["DATABASE_URL"]),
     )
     report_fault(figures)
     figures.assert_held(allowed_server_errors=ONLY_503)
@@ -139,12 +124,9 @@ def test_postgres_stopped_for_seconds_mid_run_answers_only_json_503s_and_every_o
     figures = figures_of(
         f"PostgreSQL stopped for {OUTAGE_SECONDS} s",
         shoppers,
-        base_url=shop.url,
-        env=shop.env(),
-        emails=shop.emails,
+        shop,
         recovery_budget=RECOVERY_BUDGET,
         fault_over_at=fault_over,
-        orders_in_books=orders_on(shop.extra_env["DATABASE_URL"]),
     )
     report_fault(figures)
     figures.assert_held(allowed_server_errors=ONLY_503)
@@ -219,12 +201,9 @@ def test_redis_restarted_mid_run_on_the_redis_broker_loses_no_order_and_all_end_
     figures = figures_of(
         f"Redis restarted with {dropped[0]} messages queued (Redis broker)",
         shoppers,
-        base_url=shop.url,
-        env=shop.env(),
-        emails=shop.emails,
+        shop,
         recovery_budget=REDIS_RECOVERY_BUDGET,
         fault_over_at=fault_over,
-        orders_in_books=Order.objects.count,
     )
     report_fault(figures)
     figures.assert_held()

@@ -9,7 +9,6 @@ Needs root for `ip netns` (tests/support/hosts.py): skipped elsewhere, never on 
 
 import itertools
 import re
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -125,22 +124,10 @@ def completed_on(app_host: AppHost) -> set[str]:
     return set(COMPLETED_LINE.findall(app_host.cluster.log()))
 
 
-def orders_in_books(postgres: PrivatePostgres) -> int:
-    """Every order row of the shared database: more than were accepted means one placed twice."""
-    done = subprocess.run(
-        ["psql", postgres.url(DATABASE), "-Atqc", "SELECT count(*) FROM orders_order"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(done.stdout)
-
-
 def test_two_app_hosts_share_the_orders_and_one_cut_off_for_30_s_loses_stalls_and_doubles_nothing(
-    two_hosts, network, shared_servers, report_fault
+    two_hosts, network, report_fault
 ):
     shop, hosts = two_hosts
-    postgres, _ = shared_servers
     cut_host, other = hosts
     shoppers = Shoppers(
         RoundRobin([app_host.url for app_host in hosts]),
@@ -166,12 +153,10 @@ def test_two_app_hosts_share_the_orders_and_one_cut_off_for_30_s_loses_stalls_an
     figures = figures_of(
         f"two app hosts, one cut off the network for {CUT_SECONDS} s",
         shoppers,
-        base_url=other.url,
-        env=shop.env(),
-        emails=shop.emails,
+        shop,
         recovery_budget=RECOVERY_BUDGET,
         fault_over_at=fault_over,
-        orders_in_books=lambda: orders_in_books(postgres),
+        base_url=other.url,
     )
     report_fault(figures)
     figures.assert_held()

@@ -29,7 +29,7 @@ import pytest
 import requests
 
 from tests.support import PROJECT_DIR
-from tests.support.processes import PYTHON, START_TIMEOUT
+from tests.support.processes import PYTHON, START_TIMEOUT, Shop
 
 FULL_PROFILE = os.environ.get("FAULT_PROFILE", "").lower() == "full"
 # What a shopper's page does when the shop does not answer: wait, then send the same order
@@ -283,26 +283,27 @@ class FaultFigures:
 def figures_of(
     scenario: str,
     shoppers: Shoppers,
+    shop: Shop,
     *,
-    base_url: str,
-    env: dict[str, str],
-    emails: list[EmailMessage] | Callable[[], list[EmailMessage]],
     recovery_budget: float,
     fault_over_at: float | None = None,
-    orders_in_books: Callable[[], int] | None = None,
+    base_url: str = "",
+    emails: Callable[[], list[EmailMessage]] | None = None,
 ) -> FaultFigures:
     """Settle the accepted orders (waiting up to `recovery_budget` from `fault_over_at`, a
-    `time.monotonic()`; by default now), audit the books, count. `orders_in_books`, where the
-    test can read the shop's database, counts its orders: any beyond those accepted were
-    placed twice (a retry that did not find its first attempt's order)."""
+    `time.monotonic()`; by default now) through `base_url` (the shop's own by default), audit
+    the shop's books, count. The audit reads every order of the shop's database, whichever
+    it is: any beyond those accepted were placed twice (a retry that did not find its first
+    attempt's order). `emails` are those delivered (the shop's email files by default)."""
     fault_over_at = time.monotonic() if fault_over_at is None else fault_over_at
-    settled = settle(base_url, shoppers.placed, timeout=max(1.0, fault_over_at + recovery_budget - time.monotonic()))
-    report = audit_books(env)
+    timeout = max(1.0, fault_over_at + recovery_budget - time.monotonic())
+    settled = settle(base_url or shop.url, shoppers.placed, timeout=timeout)
+    report = audit_books(shop.env())
     findings = [f"{c['name']}: {c['examples'][:3]}" for c in report["checks"] if c["violations"]]
-    delivered = emails() if callable(emails) else emails
+    delivered = (emails or shop.emails)()
     doubled_by_audit = sum(c["violations"] for c in report["checks"] if c["name"] in DUPLICATE_CHECKS)
     accepted = set(shoppers.placed)
-    placed_twice = max(0, orders_in_books() - len(accepted)) if orders_in_books else 0
+    placed_twice = max(0, report["orders_read"] - len(accepted))
     return FaultFigures(
         scenario=scenario,
         orders=len(accepted),

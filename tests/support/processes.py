@@ -27,6 +27,7 @@ import pytest
 import requests
 from django.db import connection
 
+from bench.procfs import children, cluster_processes
 from bench.stack import LIFTED_ABUSE_LIMITS
 from tests.support import PROJECT_DIR
 from tests.support.waiting import wait_until
@@ -106,14 +107,10 @@ class Process:
 
     def children(self) -> list[int]:
         """The pids of the processes it forked (a gunicorn master's workers)."""
-        from bench.procfs import children
-
         return children(self.popen.pid) if self.popen.poll() is None else []
 
     def cluster_workers(self) -> list[int]:
         """The pids of a `qcluster`'s worker processes (not its sentinel, pusher or monitor)."""
-        from bench.procfs import cluster_processes
-
         return cluster_processes(self.popen.pid)["cluster"] if self.popen.poll() is None else []
 
     def pause(self) -> None:
