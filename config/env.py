@@ -1,7 +1,7 @@
 """Reading settings from the environment: one typed helper per kind of value.
 
 Each helper takes the variable's NAME as its first argument, written out literally at the
-call (`env_int("Q_WORKERS", 2)`), so that a grep (and the README's test) finds every
+call (`env_int("Q_WORKERS", 2)`), so that a grep (and the configuration table's test) finds every
 variable the settings read. `environ` defaults to the process environment; a function that
 builds one setting from another mapping (see `receipt_storage_from_env`) passes its own.
 

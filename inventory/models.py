@@ -19,7 +19,7 @@ class Product(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
         ]
-        # What stock staff may do beyond editing products (see the README's role table).
+        # What stock staff may do beyond editing products (docs/ROLES.md's role table).
         permissions = [
             ("adjust_stock", "Can restock and adjust stock"),
             ("import_stock", "Can import stock from CSV"),

@@ -82,7 +82,7 @@ class Order(models.Model):
             # per-client cap on units held read only these.
             models.Index(fields=["created_at"], condition=Q(state="VALIDATED"), name="order_unpaid_created"),
         ]
-        # What a manager may do to an order, each granted to roles apart (see the README's role table).
+        # What a manager may do to an order, each granted to roles apart (docs/ROLES.md's role table).
         permissions = [
             ("cancel_order", "Can cancel an order"),
             ("refund_order", "Can refund an order"),

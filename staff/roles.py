@@ -21,7 +21,7 @@ from django.db.models import Q
 class Role:
     key: str  # what `manage.py create_staff --role` takes
     group: str  # the Django group's name
-    does: str  # one line for the README
+    does: str  # one line for docs/ROLES.md
     permissions: tuple[str, ...] = ()  # "app_label.codename"
     every_view_permission: bool = False  # and every "view_" permission of every app
     extends: "Role | None" = None  # and every permission of that role

@@ -1,6 +1,6 @@
 """Every admin address and action, for every role, a staff account in no role and an anonymous
-visitor, allowed or refused as docs/ROLES.md and the README say: all three read
-tests/support/permission_matrix.py, and an admin address with no row in it fails here."""
+visitor, allowed or refused as docs/ROLES.md says: both read tests/support/permission_matrix.py,
+and an admin address with no row in it fails here."""
 
 from pathlib import Path
 
@@ -22,7 +22,6 @@ from tests.support.permission_matrix import (
     WHO,
     Access,
     build_scene,
-    readme_with_roles,
     roles_document,
     tables_written,
 )
@@ -177,12 +176,6 @@ def test_docs_roles_md_shows_the_tables_the_tests_prove():
     document = Path(settings.BASE_DIR, "docs", "ROLES.md").read_text(encoding="utf-8")
 
     assert document == roles_document(), f"regenerate: {REGENERATE}"
-
-
-def test_the_readme_shows_the_tables_the_tests_prove():
-    readme = Path(settings.BASE_DIR, "README.md").read_text(encoding="utf-8")
-
-    assert readme == readme_with_roles(readme), f"regenerate: {REGENERATE}"
 
 
 def permissions_of(group: str) -> set[str]:

@@ -1,4 +1,4 @@
-"""The README's table of environment variables names every variable the project's code reads.
+"""The table of environment variables in docs/configuration.md names every variable the project's code reads.
 
 The code is read as text, not imported, so the test holds however the settings are laid out
 (one module or a config/settings/ package with helpers in config/env.py): every `.py` file of
@@ -42,10 +42,10 @@ def variables_read() -> dict[str, set[str]]:
     return found
 
 
-def readme_table_variables() -> set[str]:
-    """The names in the first column of the table under the README's "## Configuration"."""
-    readme = (PROJECT_DIR / "README.md").read_text()
-    section = readme.split("\n## Configuration", 1)[1].split("\n## ", 1)[0]
+def documented_variables() -> set[str]:
+    """The names in the first column of the table under docs/configuration.md's "## Variables"."""
+    page = (PROJECT_DIR / "docs" / "configuration.md").read_text()
+    section = page.split("\n## Variables", 1)[1].split("\n## ", 1)[0]
     names = set()
     for line in section.splitlines():
         if line.startswith("|"):
@@ -73,8 +73,8 @@ def test_the_patterns_catch_the_usual_spellings():
     assert found == {"A_1", "B_2", "C_3", "D_4", "E_5", "F_6", "G_7", "H_8", "I_9", "J_10"}
 
 
-def test_every_variable_the_code_reads_is_in_the_readme_table():
-    documented = readme_table_variables()
+def test_every_variable_the_code_reads_is_in_the_configuration_table():
+    documented = documented_variables()
     missing = {name: sorted(files) for name, files in variables_read().items() if name not in documented}
 
-    assert not missing, f"read by the code, missing from the README's Configuration table: {missing}"
+    assert not missing, f"read by the code, missing from the table of docs/configuration.md: {missing}"

@@ -3,7 +3,7 @@
 Every setting comes from the environment (read through config/env.py); each has an embedded
 default that needs no server (SQLite, the ORM task broker, local receipt files, the
 simulated payment gateway, the console email backend), so `make run` works on a bare
-laptop. The README lists every variable.
+laptop. docs/configuration.md lists every variable.
 
 DJANGO_SETTINGS_MODULE stays `config.settings`: this package is that module. The order
 below is the order of evaluation; a module that needs another's value imports it from
