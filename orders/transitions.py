@@ -5,7 +5,7 @@
     a manager's redrive: FAILED -> VALIDATED
 
 The pipeline never leaves an end. The one way out of one is a manager's redrive of a
-FAILED order (`orders.manager_actions.redrive_order`, docs/REDRIVE.md), and it leads back
+FAILED order (`backoffice.actions.redrive_order`, docs/REDRIVE.md), and it leads back
 to VALIDATED whichever step failed: entering FAILED gave the stock back and voided or
 refunded the money (compensation), so the redrive reserves the stock again under the
 order's lock (refusing, and staying FAILED, when it is gone) and the payment step asks for

@@ -42,7 +42,7 @@ def request_refund(
     """Record a manager's refund of `amount` (all that is left when None) and queue it to the provider.
 
     `action_token` names the confirmation form it came from, in the history, so that form
-    posted twice refunds once (`orders.manager_actions`).
+    posted twice refunds once (`backoffice.actions`).
     """
     with transaction.atomic():
         order = lock_order(order.pk)

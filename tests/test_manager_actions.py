@@ -1,4 +1,4 @@
-"""A manager's actions on an order (orders.manager_actions): redrive, retry, resend,
+"""A manager's actions on an order (backoffice.actions): redrive, retry, resend,
 regenerate, refund with or without a return, cancel, notes, bulk; each once per form."""
 
 from datetime import timedelta
@@ -8,8 +8,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from orders import manager_actions as actions
-from orders.manager_actions import ActionRefused
+from backoffice import actions
+from backoffice.actions import ActionRefused
 from orders.models import EventKind, Order, OrderEvent
 from payments.models import Payment, Refund, SimulatedPaymentIntent
 from receipts.models import Receipt

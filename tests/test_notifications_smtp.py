@@ -237,7 +237,7 @@ def test_a_claim_left_by_a_worker_that_died_mid_send_is_never_sent_again_and_fla
 def test_a_manager_resends_a_confirmation_whose_first_send_was_uncertain(
     shopper, make_product, smtp_server, settings, held_pipeline
 ):
-    from orders import manager_actions
+    from backoffice import actions as manager_actions
 
     make_product("MUG-001", on_hand=5)
     order = confirmed_awaiting_email(shopper, held_pipeline)

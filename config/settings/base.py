@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "receipts",
     "monitoring",
     "staff",
+    "backoffice",
 ]
 
 MIDDLEWARE = [

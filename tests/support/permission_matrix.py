@@ -702,10 +702,10 @@ def build_scene() -> Scene:
     from django_q.signing import SignedPackage
     from rest_framework.test import APIClient
 
+    from backoffice import actions as manager_actions
     from inventory.models import Product, Stock, StockMovement
     from inventory.services import adjust_stock
     from monitoring.models import AlarmFiring
-    from orders import manager_actions
     from orders.models import Order
     from orders.pipeline import run_step
     from payments.models import Payment, Refund, StripeEvent

@@ -1,7 +1,7 @@
 """The order back office: find orders, read their whole execution, and act on them.
 
 Orders are read-only here (no Save button): their state changes through the pipeline and
-a manager's actions, each a service in `orders.manager_actions` behind a confirmation page
+a manager's actions, each a service in `backoffice.actions` behind a confirmation page
 that says what it will do, each allowed by its own permission (`orders.redrive_order`, ...);
 a refusal names the permission that is missing.
 """
@@ -24,11 +24,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.html import format_html
 
+from backoffice import actions
+from backoffice.timeline import state_graph_svg, step_summaries
 from framework.permissions import NamedActionRefusals, require_permission
-from orders import manager_actions as actions
 from orders import selectors
 from orders.models import FINAL_STATES, Notification, Order, OrderLine
-from orders.timeline import state_graph_svg, step_summaries
 from payments.models import Payment, Refund
 from receipts.models import Receipt
 from receipts.services import receipt_download_url
