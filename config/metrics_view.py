@@ -7,7 +7,6 @@ same selectors the back office uses: open orders per state with the age of the o
 queue's depth and the age of its oldest task, products low on stock.
 """
 
-import hmac
 import logging
 
 from django.conf import settings
@@ -18,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from framework.metrics import PREFIX
+from framework.metrics_token import bearer_token, bears_metrics_token
 from framework.queue import queue_backlog
 from inventory.selectors import products_low_on_stock
 from orders.models import FINAL_STATES, OrderState
@@ -106,12 +106,11 @@ def refusal(request: HttpRequest) -> HttpResponse | None:
         if settings.DEBUG:
             return None
         return HttpResponse("Metrics are off: set METRICS_TOKEN.\n", status=403, content_type="text/plain")
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given:
+    if bearer_token(request) is None:
         response = HttpResponse("A bearer token is required.\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+    if not bears_metrics_token(request):
         return HttpResponse("This token may not read the metrics.\n", status=403, content_type="text/plain")
     return None
 

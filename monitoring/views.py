@@ -6,6 +6,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from framework.metrics_token import bears_metrics_token
 from monitoring import dashboard
 from monitoring.health import run_readiness_checks
 
@@ -19,18 +20,27 @@ def health_live(request):
     return JsonResponse({"status": "ok"})
 
 
+def may_read_health_details(request) -> bool:
+    """The checks' details name folders, buckets and cluster ids: they are for operators
+    (a bearer of METRICS_TOKEN, or staff who may open the monitoring page), not for anyone
+    who can reach the address; a load balancer needs only the status code."""
+    if bears_metrics_token(request):
+        return True
+    user = getattr(request, "user", None)
+    return bool(user and user.is_active and user.is_staff and user.has_perm(MONITORING_PERMISSION))
+
+
 @never_cache
 @require_safe
 def health_ready(request):
-    """200 when every dependency answers and no order is stuck past its limit, else 503
-    naming what failed."""
+    """200 when every dependency answers and no order is stuck past its limit, else 503;
+    what failed and why only for operators (`may_read_health_details`)."""
     results = run_readiness_checks()
     failing = [r.name for r in results if not r.ok]
-    body = {
-        "status": "failing" if failing else "ok",
-        "failing": failing,
-        "checks": {r.name: {"ok": r.ok, "detail": r.detail} for r in results},
-    }
+    body = {"status": "failing" if failing else "ok"}
+    if may_read_health_details(request):
+        body["failing"] = failing
+        body["checks"] = {r.name: {"ok": r.ok, "detail": r.detail} for r in results}
     response = JsonResponse(body, status=503 if failing else 200)
     # Polled every second: a 503 is the answer, not an error of this view, so Django's
     # request log does not write an ERROR line per poll (the alarms tell people instead).

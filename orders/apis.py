@@ -6,7 +6,14 @@ from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import condition
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,7 +21,7 @@ from rest_framework.views import APIView
 from framework.throttling import AddressRateThrottle, BodyFieldRateThrottle, client_address
 from orders.models import OrderState
 from orders.reservations import TooManyUnitsHeld
-from orders.selectors import order_for_shopper, order_version
+from orders.selectors import ReceiptUnavailable, order_for_shopper, order_version, why_no_receipt
 from orders.services import IdempotencyConflict, InvalidOrderLines, place_order
 from payments.services import offered_test_payment_methods
 from receipts.services import receipt_download_url
@@ -47,6 +54,18 @@ class OrderLineInput(serializers.Serializer):
     quantity = StrictIntegerField(min_value=1, max_value=settings.ORDER_MAX_QUANTITY)
 
 
+# The body the API docs show: two mugs of the demo catalog (inventory/demo_catalog.csv),
+# paid with Stripe's test card, so "Try it out" on a fresh `make run` places an order.
+PLACE_ORDER_EXAMPLE = {
+    "email": "shopper@example.com",
+    "lines": [{"sku": "MUG-001", "quantity": 2}],
+    "payment_method": "pm_card_visa",
+}
+
+
+@extend_schema_serializer(
+    examples=[OpenApiExample("Two mugs, paid by card", value=PLACE_ORDER_EXAMPLE, request_only=True)]
+)
 class PlaceOrderInput(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     lines = serializers.ListField(
@@ -139,6 +158,19 @@ BAD_REQUEST = OpenApiResponse(
     FIELD_ERRORS, description="Bad input: field errors, each field naming its problems; nothing was written."
 )
 NOT_FOUND = OpenApiResponse(DETAIL, description="No order with this reference.")
+
+
+class NoReceiptOutput(serializers.Serializer):
+    detail = serializers.CharField(help_text="Why there is no receipt, in words a shopper may read.")
+    reason = serializers.ChoiceField(
+        choices=ReceiptUnavailable.choices,
+        help_text="; ".join(f"`{reason.value}`: {reason.label}" for reason in ReceiptUnavailable),
+    )
+    state = serializers.CharField(allow_null=True, help_text="The order's state (null for an unknown reference).")
+
+
+# Reasons that pass: the shopper may ask again after this many seconds.
+RETRY_RECEIPT_AFTER_SECONDS = {ReceiptUnavailable.ORDER_IN_PROGRESS: 5, ReceiptUnavailable.NOT_YET_GENERATED: 5}
 TOO_MANY = OpenApiResponse(
     DETAIL, description="Too many requests from this client (or for this email); `Retry-After` says when to retry."
 )
@@ -236,16 +268,22 @@ class OrderReceiptApi(APIView):
     @extend_schema(
         responses={
             302: OpenApiResponse(description="To a freshly signed link to the PDF."),
-            404: NOT_FOUND,
+            404: OpenApiResponse(
+                NoReceiptOutput,
+                description="No receipt to download, and why (`reason`). While the reason may pass "
+                "(`order_in_progress`, `not_yet_generated`), `Retry-After` says when to ask again.",
+            ),
             429: TOO_MANY,
         }
     )
     def get(self, request, reference: str):
         order = order_for_shopper(reference)
-        receipt = getattr(order, "receipt", None) if order else None
-        if receipt is None or not receipt.stored_at:
-            raise Http404
-        return HttpResponseRedirect(receipt_download_url(receipt, base_url=request.build_absolute_uri("/")[:-1]))
+        if reason := why_no_receipt(order):
+            body = NoReceiptOutput({"detail": reason.label, "reason": reason.value, "state": order and order.state})
+            retry_after = RETRY_RECEIPT_AFTER_SECONDS.get(reason)
+            headers = {"Retry-After": str(retry_after)} if retry_after else None
+            return Response(body.data, status=status.HTTP_404_NOT_FOUND, headers=headers)
+        return HttpResponseRedirect(receipt_download_url(order.receipt, base_url=request.build_absolute_uri("/")[:-1]))
 
 
 class PaymentMethodOptionOutput(serializers.Serializer):

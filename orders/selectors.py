@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import models
 from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -25,6 +26,29 @@ def order_for_shopper(reference: str) -> Order | None:
         .filter(reference=reference)
         .first()
     )
+
+
+class ReceiptUnavailable(models.TextChoices):
+    """Why GET /api/orders/<reference>/receipt has no PDF to lead to (its `reason`)."""
+
+    ORDER_NOT_FOUND = "order_not_found", "No order has this reference."
+    ORDER_IN_PROGRESS = "order_in_progress", "The order is still being processed: its receipt is made once it is paid."
+    NOT_YET_GENERATED = "not_yet_generated", "The order is paid and its receipt is being made: try again shortly."
+    ORDER_NOT_COMPLETED = "order_not_completed", "The order ended without a sale, so it has no receipt."
+
+
+def why_no_receipt(order: Order | None) -> ReceiptUnavailable | None:
+    """Why this order has no stored receipt to download, or None when it has one."""
+    if order is None:
+        return ReceiptUnavailable.ORDER_NOT_FOUND
+    receipt = getattr(order, "receipt", None)
+    if receipt is not None and receipt.stored_at:
+        return None
+    if order.state in FINAL_STATES and order.state != OrderState.COMPLETED:
+        return ReceiptUnavailable.ORDER_NOT_COMPLETED
+    if order.state in (OrderState.CONFIRMED, OrderState.COMPLETED):
+        return ReceiptUnavailable.NOT_YET_GENERATED
+    return ReceiptUnavailable.ORDER_IN_PROGRESS
 
 
 def order_version(reference: str) -> str | None:

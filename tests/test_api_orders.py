@@ -144,15 +144,47 @@ def test_an_expired_receipt_link_is_refused(client, completed_order, settings, m
 
 def test_an_unknown_order_and_its_receipt_are_not_found(api, db):
     assert api.get("/api/orders/ord_AAAAAAAAAAAAAAAAAAAAAA/").status_code == 404
-    assert api.get("/api/orders/ord_AAAAAAAAAAAAAAAAAAAAAA/receipt").status_code == 404
+    response = api.get("/api/orders/ord_AAAAAAAAAAAAAAAAAAAAAA/receipt")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No order has this reference.", "reason": "order_not_found", "state": None}
 
 
-def test_the_api_is_described_by_an_openapi_schema_and_browsable_docs(client, db):
-    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+def test_the_receipt_of_an_order_that_ended_without_a_sale_says_there_will_be_none(api, shopper, make_product):
+    make_product("MUG-001", on_hand=5)
+    order = shopper.buys({"MUG-001": 1}, pay_with="pm_card_chargeDeclined")
 
-    assert schema.status_code == 200
-    paths = schema.json()["paths"]
-    for path in ("/api/orders/", "/api/place-order", "/api/orders/{reference}/", "/api/products/"):
-        assert path in paths
-    assert "Idempotency-Key" in {p["name"] for p in paths["/api/orders/"]["post"]["parameters"]}
-    assert client.get("/api/docs/").status_code == 200
+    response = api.get(f"/api/orders/{order.reference}/receipt")
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "detail": "The order ended without a sale, so it has no receipt.",
+        "reason": "order_not_completed",
+        "state": "PAYMENT_FAILED",
+    }
+    assert "Retry-After" not in response
+
+
+def test_the_receipt_of_an_order_in_progress_says_when_to_ask_again(api, shopper, make_product, held_pipeline):
+    make_product("MUG-001", on_hand=5)
+    order = shopper.buys({"MUG-001": 1})
+
+    response = api.get(f"/api/orders/{order.reference}/receipt")
+
+    assert response.status_code == 404
+    assert response.json()["reason"] == "order_in_progress"
+    assert response.json()["state"] == "VALIDATED"
+    assert int(response["Retry-After"]) > 0
+
+
+def test_the_schema_documents_why_a_receipt_is_missing(client, db):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    missing = schema["paths"]["/api/orders/{reference}/receipt"]["get"]["responses"]["404"]
+    assert missing["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/NoReceiptOutput"
+    assert set(schema["components"]["schemas"]["NoReceiptReason"]["enum"]) == {
+        "order_not_found",
+        "order_in_progress",
+        "not_yet_generated",
+        "order_not_completed",
+    }

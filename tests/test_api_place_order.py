@@ -1,11 +1,13 @@
 """POST /api/orders/ and its alias POST /api/place-order: what a shopper's client sees."""
 
+import io
 import json
 import re
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from inventory.models import Product, Stock, StockMovement
@@ -285,3 +287,17 @@ def test_an_order_beyond_the_stock_is_answered_rejected_at_once_with_nothing_res
     assert stock_of("MUG-001").reserved == 0
     # Only the failure email is left to send; no payment step is queued.
     assert held_pipeline.queued() == [("orders.tasks.notify_failure", (Order.objects.get().pk,))]
+
+
+def test_the_example_body_of_the_api_docs_places_an_order_on_the_demo_catalog(api, client, db):
+    call_command("import_stock", "--if-empty", "inventory/demo_catalog.csv", stdout=io.StringIO())
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    body = schema["paths"]["/api/orders/"]["post"]["requestBody"]["content"]["application/json"]
+    documented = [example["value"] for example in body["examples"].values()]
+
+    assert documented, "the docs show an example body"
+    for example in documented:
+        response = api.post("/api/orders/", example, format="json")
+
+        assert response.status_code == 202, response.json()
+        assert response.json()["state"] == "VALIDATED", "the stock is reserved: the order is on its way"

@@ -7,11 +7,21 @@ import requests
 from django.utils import timezone
 
 from orders.models import Order
+from staff.services import create_staff
 from tests.support.processes import wait_until
 
+TOKEN = "health-operator-token"
 
-def ready(client) -> tuple[int, dict]:
-    response = client.get("/health/ready")
+
+@pytest.fixture(autouse=True)
+def _metrics_token(settings):
+    settings.METRICS_TOKEN = TOKEN
+
+
+def ready(client, token: str | None = TOKEN) -> tuple[int, dict]:
+    """/health/ready as an operator's poller reads it (the metrics token), or as anyone (None)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = client.get("/health/ready", headers=headers)
     return response.status_code, response.json()
 
 
@@ -57,13 +67,33 @@ def test_ready_fails_when_the_receipt_bucket_is_gone(client, db, local_aws, rece
     assert "404" in body["checks"]["receipt_storage"]["detail"]
 
 
+def test_ready_tells_an_anonymous_caller_its_status_and_nothing_of_the_machine(client, db, settings):
+    for token in (None, "a-guess"):
+        status, body = ready(client, token=token)
+
+        assert status == 503
+        assert body == {"status": "failing"}
+        assert "checks" not in body and str(settings.VAR_DIR) not in str(body)
+
+
+def test_ready_shows_its_checks_to_staff_who_may_open_the_monitoring_page(client, db):
+    manager = create_staff("manager-on-call", "manager").user
+    clerk = create_staff("clerk-on-call", "clerk").user
+
+    client.force_login(clerk)
+    assert ready(client, token=None)[1] == {"status": "failing"}
+    client.force_login(manager)
+    assert ready(client, token=None)[1]["failing"] == ["cluster"]
+
+
 @pytest.mark.slow
 def test_a_killed_cluster_makes_ready_fail_naming_it_until_a_new_one_starts(shop):
+    shop.extra_env.update(METRICS_TOKEN=TOKEN)
     url = shop.start_web()
     cluster = shop.start_cluster()
 
     def ready_status() -> tuple[int, dict]:
-        response = requests.get(f"{url}/health/ready", timeout=5)
+        response = requests.get(f"{url}/health/ready", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
         return response.status_code, response.json()
 
     wait_until(
