@@ -26,6 +26,8 @@ export function lineProblemText(problem: LineProblem): string {
       return `Only ${problem.available} left.`;
     case "unavailable":
       return "No longer sold. Remove it to place your order.";
+    case "other_currency":
+      return `Priced in ${problem.currency}, and your cart is paid in ${problem.cartCurrency}. Remove it to place your order, then order it on its own.`;
   }
 }
 
