@@ -1,5 +1,5 @@
 """The shop page's cart, in Debian's Chromium against the real API: one currency per cart,
-and one count that matches the subtotal.
+one count that matches the subtotal, and a phone's way from "Add to cart" to the checkout.
 
 Screenshots are kept in var/test-artifacts/shop/ beside the other shop page's.
 """
@@ -10,6 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.shop_page import (  # noqa: F401  (_orm_beside_playwright: the page's autouse fixture)
+    ARTIFACTS,
+    PHONE,
     _orm_beside_playwright,
     add_to_cart,
     assert_no_serious_axe_violations,
@@ -72,3 +74,35 @@ def test_the_cart_count_and_the_subtotal_count_the_same_units_when_a_line_sells_
         # The sold-out line shows no amount the subtotal does not add up.
         expect(page.locator(".cart-line[data-sku=TEE-001] .cart-line-total")).to_have_count(0)
         keep_screenshot(page, "desktop-cart-count-with-sold-out-line")
+
+
+def test_on_a_phone_the_cart_is_one_tap_from_add_to_cart_without_scrolling_past_the_catalog(live_server, make_product):
+    for n in range(1, 9):
+        make_product(f"ITEM-{n:03}", price="12.50", on_hand=9, name=f"Product number {n}")
+
+    with shopper_page(PHONE) as page:
+        page.goto(live_server.url + "/")
+        expect(page.get_by_role("navigation", name="Your cart")).to_have_count(0)  # nothing to show yet
+        add_to_cart(page, "Product number 1", 2)
+
+        bar = page.get_by_role("navigation", name="Your cart")
+        expect(bar).to_be_in_viewport()
+        expect(bar).to_contain_text("2 items")
+        expect(bar).to_contain_text("$25.00")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "phone-cart-bar.png"))  # the screen as the shopper holds it
+
+        bar.get_by_role("link", name="View cart and check out").click()
+        expect(cart_heading(page)).to_be_in_viewport()
+        expect(page.get_by_label("Quantity of Product number 1")).to_be_in_viewport()
+        page.screenshot(path=str(ARTIFACTS / "phone-cart-bar-tapped.png"))
+
+        # The bar never covers the last thing on the page: the order button can be scrolled clear of it.
+        place = page.get_by_role("button", name="Place order")
+        place.scroll_into_view_if_needed()
+        page.mouse.wheel(0, 10_000)
+        expect(place).to_be_in_viewport()
+        bottom_of_button = place.bounding_box()["y"] + place.bounding_box()["height"]
+        assert bottom_of_button <= bar.bounding_box()["y"], (bottom_of_button, bar.bounding_box())
+        assert_no_serious_axe_violations(page)
+        keep_screenshot(page, "phone-cart-with-bar")

@@ -4,6 +4,7 @@ import { addToCart, cartCurrency, cartLines, loadCart, removeFromCart, saveCart,
 import { useRetrying } from "../hooks";
 import { CATALOG_DOWN } from "../messages";
 import type { ShopConfig } from "../types";
+import { CartBar } from "./CartBar";
 import { CartPanel } from "./CartPanel";
 import { Catalog } from "./Catalog";
 import { Checkout, PENDING_ORDER_KEY } from "./Checkout";
@@ -65,6 +66,7 @@ export function ShopPage({ config, configError, navigate }: Props) {
           }}
         />
       </aside>
+      <CartBar lines={lines} currency={currency} taxRate={taxRate} />
     </div>
   );
 }
