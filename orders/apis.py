@@ -6,7 +6,13 @@ from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import condition
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -86,6 +92,15 @@ class OrderEventOutput(serializers.Serializer):
     at = serializers.DateTimeField(source="created_at")
 
 
+class RefundOutput(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+    reason = serializers.CharField(allow_blank=True)
+    refunded_at = serializers.DateTimeField(
+        source="updated_at", help_text="When the provider confirmed the refund (the money is on its way back)."
+    )
+
+
 class OrderOutput(serializers.Serializer):
     reference = serializers.CharField()
     state = serializers.CharField()
@@ -105,6 +120,12 @@ class OrderOutput(serializers.Serializer):
         "otherwise null."
     )
     receipt_url = serializers.SerializerMethodField()
+    refunds = RefundOutput(
+        many=True, source="refunds_made", help_text="Refunds that went through, oldest first (none while pending)."
+    )
+    amount_refunded = serializers.SerializerMethodField(
+        help_text="The total refunded so far, as the payment provider reports it (0.00 when nothing was)."
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
@@ -119,6 +140,11 @@ class OrderOutput(serializers.Serializer):
         if order.state != OrderState.VALIDATED or payment is None or not payment.client_secret:
             return None
         return {"type": "authenticate", "client_secret": payment.client_secret}
+
+    @extend_schema_field(serializers.DecimalField(max_digits=14, decimal_places=2))
+    def get_amount_refunded(self, order) -> str:
+        payment = getattr(order, "payment", None)
+        return f"{payment.amount_refunded if payment else 0:.2f}"
 
     def get_receipt_url(self, order) -> str | None:
         receipt = getattr(order, "receipt", None)

@@ -2,6 +2,7 @@
 // internal step labels.
 import { HttpError, NetworkError } from "./api";
 import type { LineProblem } from "./cart";
+import { toCents } from "./money";
 import type { FieldErrors, Order, OrderStateName } from "./types";
 
 export const NETWORK_DOWN_PLACING =
@@ -88,6 +89,9 @@ export const STATE_WORDS: Record<OrderStateName, string> = {
 /** The one sentence that says where the order stands, as the status region announces it. */
 export function orderHeadline(order: Order): string {
   if (order.state === "VALIDATED" && order.payment_action) return "Waiting for you to confirm the payment with your bank";
+  if (order.state === "COMPLETED" && toCents(order.amount_refunded ?? "0") > 0) {
+    return toCents(order.amount_refunded) >= toCents(order.total) ? "Complete, refunded in full" : "Complete, partly refunded";
+  }
   return STATE_WORDS[order.state] ?? order.state;
 }
 

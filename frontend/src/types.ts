@@ -56,6 +56,13 @@ export interface PaymentAction {
   client_secret: string;
 }
 
+export interface Refund {
+  amount: string;
+  currency: string;
+  reason: string;
+  refunded_at: string;
+}
+
 export interface Order {
   reference: string;
   state: OrderStateName;
@@ -71,6 +78,8 @@ export interface Order {
   payment_status: string | null;
   payment_action: PaymentAction | null;
   receipt_url: string | null;
+  refunds: Refund[];
+  amount_refunded: string;
   created_at: string;
   history: OrderEvent[];
 }
