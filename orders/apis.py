@@ -79,6 +79,11 @@ class OrderLineOutput(serializers.Serializer):
     quantity = serializers.IntegerField()
     unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
     line_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    units_left = serializers.IntegerField(
+        allow_null=True,
+        help_text="On an order refused for stock (`failure_code` out_of_stock): the units of this product that "
+        "were left, 0 when sold out; null for a line that was not short.",
+    )
 
 
 class OrderEventOutput(serializers.Serializer):

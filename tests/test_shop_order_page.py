@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from orders.manager_actions import refund_order
+from orders.services import cancel_order
 from payments.models import Refund
 from tests.support.shop_page import (  # noqa: F401  (_orm_beside_playwright: the page's autouse fixture)
     FINAL_TIMEOUT,
@@ -54,3 +55,48 @@ def test_after_a_partial_refund_the_order_page_shows_what_was_refunded_and_when(
         expect(page.get_by_test_id("net-paid")).to_have_text("$27.50")
         assert_no_serious_axe_violations(page)
         keep_screenshot(page, "phone-order-partly-refunded")
+
+
+def test_an_order_refused_for_stock_names_each_short_item_and_how_many_were_left(
+    live_server, make_product, shopper, api
+):
+    make_product("MUG-001", price="12.50", on_hand=1, name="Ceramic mug")
+    make_product("TEE-001", price="19.99", on_hand=0, name="Cotton tee")
+    make_product("CAP-001", price="9.00", on_hand=5, name="Canvas cap")
+    order = shopper.buys({"MUG-001": 2, "TEE-001": 1, "CAP-001": 1})
+
+    lines = {line["sku"]: line["units_left"] for line in api.get(f"/api/orders/{order.reference}/").json()["lines"]}
+    assert lines == {"MUG-001": 1, "TEE-001": 0, "CAP-001": None}
+    with shopper_page(PHONE) as page:
+        page.goto(f"{live_server.url}/orders/{order.reference}")
+
+        expect(status(page)).to_have_text("Not placed: some items ran out", timeout=FINAL_TIMEOUT)
+        short = page.locator(".failure li")
+        expect(short).to_have_text(
+            ["Ceramic mug: you asked for 2, only 1 left.", "Cotton tee: sold out (you asked for 1)."]
+        )
+        expect(page.locator(".failure p").first).to_have_text("These items ran out before we could reserve them:")
+        expect(page.locator(".failure")).to_contain_text("No payment was taken.")
+        assert_no_serious_axe_violations(page)
+        keep_screenshot(page, "phone-order-refused-for-stock")
+
+
+def test_a_cancelled_order_gives_the_reason_as_its_own_sentence_before_what_it_means_for_the_money(
+    live_server, make_product, shopper, held_pipeline
+):
+    make_product("MUG-001", price="12.50", on_hand=5, name="Ceramic mug")
+    held_pipeline.hold()
+    order = shopper.buys({"MUG-001": 1})  # reserved, its payment not yet taken
+    cancel_order(order, reason="Customer asked to cancel", cancelled_by="morgan")
+
+    with shopper_page() as page:
+        page.goto(f"{live_server.url}/orders/{order.reference}")
+
+        expect(status(page)).to_have_text("Cancelled", timeout=FINAL_TIMEOUT)
+        paragraphs = page.locator(".failure p")
+        expect(paragraphs.nth(0)).to_have_text("Customer asked to cancel.")
+        expect(paragraphs.nth(1)).to_have_text(
+            "You will not be charged: any amount held or taken is released or refunded."
+        )
+        expect(page.get_by_text("cancel You will")).to_have_count(0)
+        keep_screenshot(page, "desktop-order-cancelled")

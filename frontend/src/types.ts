@@ -39,6 +39,7 @@ export interface OrderLine {
   quantity: number;
   unit_price: string;
   line_total: string;
+  units_left: number | null; // on an order refused for stock: what was left of a short line
 }
 
 export interface OrderEvent {

@@ -93,6 +93,8 @@ export function OrderPage({ reference, config, navigate }: Props) {
     </a>
   );
 
+  const failure = order && order.is_final && order.state !== "COMPLETED" ? failureExplanation(order) : null;
+
   return (
     <article className="order-page" aria-labelledby="order-heading">
       <h1 id="order-heading" ref={headingRef} tabIndex={-1}>
@@ -122,9 +124,17 @@ export function OrderPage({ reference, config, navigate }: Props) {
           <p className={`status status-${order.state.toLowerCase()}`} role="status" data-state={order.state}>
             {orderHeadline(order)}
           </p>
-          {order.is_final && order.state !== "COMPLETED" && (
+          {failure && (
             <div className="failure">
-              <p>{failureExplanation(order)}</p>
+              <p>{failure.reason}</p>
+              {failure.shortLines.length > 0 && (
+                <ul className="short-lines">
+                  {failure.shortLines.map((text) => (
+                    <li key={text}>{text}</li>
+                  ))}
+                </ul>
+              )}
+              {failure.money && <p>{failure.money}</p>}
               <p>Your cart is kept. {backToCart}</p>
             </div>
           )}
