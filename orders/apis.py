@@ -11,6 +11,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
     inline_serializer,
 )
@@ -92,6 +93,11 @@ class OrderLineOutput(serializers.Serializer):
     quantity = serializers.IntegerField()
     unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
     line_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    units_left = serializers.IntegerField(
+        allow_null=True,
+        help_text="On an order refused for stock (`failure_code` out_of_stock): the units of this product that "
+        "were left, 0 when sold out; null for a line that was not short.",
+    )
 
 
 class OrderEventOutput(serializers.Serializer):
@@ -103,6 +109,15 @@ class OrderEventOutput(serializers.Serializer):
     error = serializers.CharField(allow_blank=True)
     duration_ms = serializers.IntegerField()
     at = serializers.DateTimeField(source="created_at")
+
+
+class RefundOutput(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+    reason = serializers.CharField(allow_blank=True)
+    refunded_at = serializers.DateTimeField(
+        source="updated_at", help_text="When the provider confirmed the refund (the money is on its way back)."
+    )
 
 
 class OrderOutput(serializers.Serializer):
@@ -124,6 +139,12 @@ class OrderOutput(serializers.Serializer):
         "otherwise null."
     )
     receipt_url = serializers.SerializerMethodField()
+    refunds = RefundOutput(
+        many=True, source="refunds_made", help_text="Refunds that went through, oldest first (none while pending)."
+    )
+    amount_refunded = serializers.SerializerMethodField(
+        help_text="The total refunded so far, as the payment provider reports it (0.00 when nothing was)."
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
@@ -138,6 +159,11 @@ class OrderOutput(serializers.Serializer):
         if order.state != OrderState.VALIDATED or payment is None or not payment.client_secret:
             return None
         return {"type": "authenticate", "client_secret": payment.client_secret}
+
+    @extend_schema_field(serializers.DecimalField(max_digits=14, decimal_places=2))
+    def get_amount_refunded(self, order) -> str:
+        payment = getattr(order, "payment", None)
+        return f"{payment.amount_refunded if payment else 0:.2f}"
 
     def get_receipt_url(self, order) -> str | None:
         receipt = getattr(order, "receipt", None)

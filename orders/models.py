@@ -114,6 +114,11 @@ class OrderLine(models.Model):
     quantity = models.PositiveIntegerField()
     unit_price = models.DecimalField(max_digits=12, decimal_places=2, help_text="Captured at order time.")
     line_total = models.DecimalField(max_digits=14, decimal_places=2)
+    units_left = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="For a line the order was refused for (out of stock): the units that were left. Empty otherwise.",
+    )
 
     class Meta:
         ordering = ["id"]

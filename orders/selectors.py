@@ -22,7 +22,16 @@ def order_for_shopper(reference: str) -> Order | None:
     """One order with everything its status page shows, in a fixed number of queries."""
     return (
         Order.objects.select_related("payment", "receipt")
-        .prefetch_related("lines", Prefetch("events", queryset=OrderEvent.objects.order_by("id")))
+        .prefetch_related(
+            "lines",
+            Prefetch("events", queryset=OrderEvent.objects.order_by("id")),
+            # The shopper sees money that went back, not a refund still being asked of the provider.
+            Prefetch(
+                "refunds",
+                queryset=Refund.objects.filter(status=Refund.Status.SUCCEEDED).order_by("id"),
+                to_attr="refunds_made",
+            ),
+        )
         .filter(reference=reference)
         .first()
     )

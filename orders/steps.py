@@ -84,6 +84,7 @@ def reserve_or_reject(order: Order, lines: list[OrderLine], run: StepRun) -> Aft
         short = [s for s in shortages(stock_lines(order, on_sale)) if s.available < s.requested]
         short += retired_lines(lines)
     if short:
+        record_units_left(lines, short)
         end_order(order, S.REJECTED, run, code="out_of_stock", reason=describe_shortages(lines, short))
         return After.STOP
     set_state(order, S.VALIDATED, run)
@@ -93,6 +94,16 @@ def reserve_or_reject(order: Order, lines: list[OrderLine], run: StepRun) -> Aft
 def retired_lines(lines: list[OrderLine]) -> list[Shortage]:
     """Lines of a product no longer for sale: nothing is reserved for an order with one."""
     return [Shortage(line.product_id, line.quantity, 0) for line in lines if not line.product.active]
+
+
+def record_units_left(lines: list[OrderLine], short: list[Shortage]) -> None:
+    """Keep on each short line the units that were left, so the shopper's page can name the line
+    and offer what there is (the reason's words are for people, not for the page to parse)."""
+    by_product = {s.product_id: s for s in short}
+    marked = [line for line in lines if line.product_id in by_product]
+    for line in marked:
+        line.units_left = by_product[line.product_id].available
+    OrderLine.objects.bulk_update(marked, ["units_left"])
 
 
 def describe_shortages(lines: list[OrderLine], short: list[Shortage]) -> str:

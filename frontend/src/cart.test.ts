@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { addToCart, cartLines, itemCount, loadCart, pricedLines, removeFromCart, saveCart, setQuantity } from "./cart";
+import { addToCart, cartCurrency, cartLines, loadCart, pricedLines, removeFromCart, saveCart, setQuantity, unitCount } from "./cart";
 import type { Product } from "./types";
 
-const product = (sku: string, available: number, price = "10.00"): Product => ({
+const product = (sku: string, available: number, price = "10.00", currency = "USD"): Product => ({
   sku,
   name: `Product ${sku}`,
   price,
-  currency: "USD",
+  currency,
   available,
   low_stock: available > 0 && available <= 5,
 });
@@ -20,7 +20,6 @@ describe("the cart", () => {
     expect(setQuantity(cart, "TEE", 1)).toEqual({ MUG: 2, TEE: 1 });
     expect(setQuantity(cart, "TEE", 0)).toEqual({ MUG: 2 });
     expect(removeFromCart(cart, "MUG")).toEqual({ TEE: 3 });
-    expect(itemCount(cart)).toBe(5);
   });
 
   it("is kept across a reload, and a damaged copy starts an empty cart", () => {
@@ -42,5 +41,26 @@ describe("the cart", () => {
       OLD: { kind: "unavailable" },
     });
     expect(pricedLines(lines).map((line) => line.sku)).toEqual(["CAP", "MUG"]);
+  });
+
+  it("counts the units it prices, never a sold-out or withdrawn line", () => {
+    const lines = cartLines({ MUG: 2, TEE: 1, OLD: 4 }, [product("MUG", 5), product("TEE", 0)]);
+    expect(unitCount(lines)).toBe(2);
+    expect(pricedLines(lines).map((line) => line.sku)).toEqual(["MUG"]);
+  });
+
+  it("is paid in the currency of its first line, and a line in another is marked and left out of the totals", () => {
+    const catalog = [product("EUR-MUG", 5, "10.00", "EUR"), product("MUG", 5, "15.00", "USD")];
+    const cart = { MUG: 1, "EUR-MUG": 1 };
+    expect(cartCurrency(cart, catalog)).toBe("USD");
+    expect(cartCurrency({}, catalog)).toBeNull();
+    const lines = cartLines(cart, catalog);
+    expect(lines.find((line) => line.sku === "EUR-MUG")?.problem).toEqual({
+      kind: "other_currency",
+      currency: "EUR",
+      cartCurrency: "USD",
+    });
+    expect(pricedLines(lines).map((line) => line.sku)).toEqual(["MUG"]);
+    expect(unitCount(lines)).toBe(1);
   });
 });

@@ -38,7 +38,8 @@ export const removeFromCart = (cart: Cart, sku: string) => setQuantity(cart, sku
 export type LineProblem =
   | { kind: "sold_out" }
   | { kind: "short"; available: number }
-  | { kind: "unavailable" }; // no longer in the catalog
+  | { kind: "unavailable" } // no longer in the catalog
+  | { kind: "other_currency"; currency: string; cartCurrency: string };
 
 export interface CartLine {
   sku: string;
@@ -50,14 +51,30 @@ export interface CartLine {
   problem: LineProblem | null;
 }
 
+/**
+ * The currency the cart is paid in: that of its first line still in the catalog, or null for
+ * an empty cart. An order is one payment in one currency (the API refuses a mix), so the shop
+ * refuses to add a product priced in another: adding 15 USD and 10 EUR makes no total at all.
+ */
+export function cartCurrency(cart: Cart, products: Product[]): string | null {
+  const bySku = new Map(products.map((product) => [product.sku, product]));
+  for (const sku of Object.keys(cart)) {
+    const product = bySku.get(sku);
+    if (product) return product.currency;
+  }
+  return null;
+}
+
 /** The cart's lines in catalog order, each checked against what is available now. */
 export function cartLines(cart: Cart, products: Product[]): CartLine[] {
   const bySku = new Map(products.map((product) => [product.sku, product]));
   const known = products.filter((product) => cart[product.sku]);
+  const paidIn = cartCurrency(cart, products);
   const lines: CartLine[] = known.map((product) => {
     const quantity = cart[product.sku];
     let problem: LineProblem | null = null;
-    if (product.available <= 0) problem = { kind: "sold_out" };
+    if (paidIn && product.currency !== paidIn) problem = { kind: "other_currency", currency: product.currency, cartCurrency: paidIn };
+    else if (product.available <= 0) problem = { kind: "sold_out" };
     else if (quantity > product.available) problem = { kind: "short", available: product.available };
     return {
       sku: product.sku,
@@ -75,8 +92,11 @@ export function cartLines(cart: Cart, products: Product[]): CartLine[] {
   return lines;
 }
 
-/** The lines the totals count: all but those that cannot be bought at all (sold out, gone). */
-export const pricedLines = (lines: CartLine[]) =>
-  lines.filter((line) => line.problem?.kind !== "sold_out" && line.problem?.kind !== "unavailable");
+const NOT_BUYABLE = new Set<LineProblem["kind"]>(["sold_out", "unavailable", "other_currency"]);
 
-export const itemCount = (cart: Cart) => Object.values(cart).reduce((sum, quantity) => sum + quantity, 0);
+/** The lines the totals count: all but those that cannot be bought at all (sold out, gone, another currency). */
+export const pricedLines = (lines: CartLine[]) => lines.filter((line) => !line.problem || !NOT_BUYABLE.has(line.problem.kind));
+
+/** The units the cart's count shows: those of the priced lines, so "2 items" is what the subtotal adds up. */
+export const unitCount = (lines: CartLine[]) => pricedLines(lines).reduce((sum, line) => sum + line.quantity, 0);
+

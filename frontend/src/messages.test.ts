@@ -5,7 +5,9 @@ import { orderProgress } from "./progress";
 import type { Order } from "./types";
 
 const order = (fields: Partial<Order>) =>
-  ({ reference: "ord_1", state: "PENDING", is_final: false, payment_action: null, failure_code: "", failure_reason: "", history: [], ...fields }) as Order;
+  ({ reference: "ord_1", state: "PENDING", is_final: false, payment_action: null, failure_code: "", failure_reason: "", lines: [], history: [], ...fields }) as Order;
+const line = (name: string, quantity: number, units_left: number | null) =>
+  ({ sku: name.toUpperCase(), name, quantity, unit_price: "1.00", line_total: "1.00", units_left });
 
 describe("errors in plain words", () => {
   it("names what happened to the network or the server, never a status code", () => {
@@ -29,11 +31,25 @@ describe("errors in plain words", () => {
   });
 
   it("tells a decline, an authentication failure and a stock-out apart, with what it means for the money", () => {
-    expect(failureExplanation(order({ state: "PAYMENT_FAILED", failure_reason: "Your card was declined." }))).toBe(
-      "Your card was declined. No payment was taken.",
-    );
-    expect(failureExplanation(order({ state: "REJECTED", failure_code: "out_of_stock", failure_reason: "Not enough stock: MUG: 2 requested, 1 available." }))).toBe(
-      "Some items ran out before we could reserve them. No payment was taken.",
+    expect(failureExplanation(order({ state: "PAYMENT_FAILED", failure_reason: "Your card was declined." }))).toEqual({
+      reason: "Your card was declined.",
+      shortLines: [],
+      money: "No payment was taken.",
+    });
+    const rejected = order({
+      state: "REJECTED",
+      failure_code: "out_of_stock",
+      failure_reason: "Not enough stock: MUG: 2 requested, 1 available.",
+      lines: [line("Mug", 2, 1), line("Tee", 1, 0), line("Cap", 1, null)],
+    });
+    expect(failureExplanation(rejected)).toEqual({
+      reason: "These items ran out before we could reserve them:",
+      shortLines: ["Mug: you asked for 2, only 1 left.", "Tee: sold out (you asked for 1)."],
+      money: "No payment was taken.",
+    });
+    // A reason a manager typed without a full stop still ends before the money's sentence.
+    expect(failureExplanation(order({ state: "CANCELLED", failure_reason: "Customer asked to cancel" })).reason).toBe(
+      "Customer asked to cancel.",
     );
     expect(orderHeadline(order({ state: "VALIDATED", payment_action: { type: "authenticate", client_secret: "s" } }))).toBe(
       "Waiting for you to confirm the payment with your bank",

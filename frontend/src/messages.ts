@@ -2,6 +2,7 @@
 // internal step labels.
 import { HttpError, NetworkError } from "./api";
 import type { LineProblem } from "./cart";
+import { toCents } from "./money";
 import type { FieldErrors, Order, OrderStateName } from "./types";
 
 export const NETWORK_DOWN_PLACING =
@@ -26,6 +27,8 @@ export function lineProblemText(problem: LineProblem): string {
       return `Only ${problem.available} left.`;
     case "unavailable":
       return "No longer sold. Remove it to place your order.";
+    case "other_currency":
+      return `Priced in ${problem.currency}, and your cart is paid in ${problem.cartCurrency}. Remove it to place your order, then order it on its own.`;
   }
 }
 
@@ -86,6 +89,9 @@ export const STATE_WORDS: Record<OrderStateName, string> = {
 /** The one sentence that says where the order stands, as the status region announces it. */
 export function orderHeadline(order: Order): string {
   if (order.state === "VALIDATED" && order.payment_action) return "Waiting for you to confirm the payment with your bank";
+  if (order.state === "COMPLETED" && toCents(order.amount_refunded ?? "0") > 0) {
+    return toCents(order.amount_refunded) >= toCents(order.total) ? "Complete, refunded in full" : "Complete, partly refunded";
+  }
   return STATE_WORDS[order.state] ?? order.state;
 }
 
@@ -96,11 +102,33 @@ const MONEY_AFTER: Partial<Record<OrderStateName, string>> = {
   CANCELLED: "You will not be charged: any amount held or taken is released or refunded.",
 };
 
-/** What went wrong with a failed order and what it means for the shopper's money. */
-export function failureExplanation(order: Order): string {
-  const reason =
-    order.failure_code === "out_of_stock"
-      ? "Some items ran out before we could reserve them."
-      : order.failure_reason || "The order could not be completed.";
-  return [reason, MONEY_AFTER[order.state]].filter(Boolean).join(" ");
+/** A reason typed by a person ("Customer asked to cancel") as a sentence that ends before the next begins. */
+export function asSentence(text: string): string {
+  const trimmed = text.trim();
+  return !trimmed || /[.!?…]$/.test(trimmed) ? trimmed : `${trimmed}.`;
+}
+
+export interface FailureExplanation {
+  reason: string;
+  shortLines: string[]; // for an order refused for stock: each short line, what was asked and what was left
+  money: string;
+}
+
+/** What went wrong with a failed order, line by line where stock ran out, and what it means for the shopper's money. */
+export function failureExplanation(order: Order): FailureExplanation {
+  const money = MONEY_AFTER[order.state] ?? "";
+  if (order.failure_code === "out_of_stock") {
+    const shortLines = order.lines
+      .filter((line) => line.units_left !== null && line.units_left !== undefined)
+      .map((line) =>
+        line.units_left === 0
+          ? `${line.name}: sold out (you asked for ${line.quantity}).`
+          : `${line.name}: you asked for ${line.quantity}, only ${line.units_left} left.`,
+      );
+    const reason = shortLines.length
+      ? `${shortLines.length === 1 ? "This item" : "These items"} ran out before we could reserve them:`
+      : "Some items ran out before we could reserve them.";
+    return { reason, shortLines, money };
+  }
+  return { reason: asSentence(order.failure_reason) || "The order could not be completed.", shortLines: [], money };
 }

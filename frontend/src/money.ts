@@ -41,3 +41,8 @@ export function formatMoney(cents: number, currency: string): string {
 export function formatRate(rate: string): string {
   return `${Number((Number(rate) * 100).toFixed(4))}%`;
 }
+
+/** A moment from the API ("2026-12-06T13:45:00Z") in the shopper's words and time zone: "Dec 6, 2026, 1:45 PM". */
+export function formatMoment(iso: string): string {
+  return new Intl.DateTimeFormat("en", { dateStyle: "medium", timeStyle: "short" }).format(new Date(iso));
+}

@@ -39,6 +39,7 @@ export interface OrderLine {
   quantity: number;
   unit_price: string;
   line_total: string;
+  units_left: number | null; // on an order refused for stock: what was left of a short line
 }
 
 export interface OrderEvent {
@@ -56,6 +57,13 @@ export interface PaymentAction {
   client_secret: string;
 }
 
+export interface Refund {
+  amount: string;
+  currency: string;
+  reason: string;
+  refunded_at: string;
+}
+
 export interface Order {
   reference: string;
   state: OrderStateName;
@@ -71,6 +79,8 @@ export interface Order {
   payment_status: string | null;
   payment_action: PaymentAction | null;
   receipt_url: string | null;
+  refunds: Refund[];
+  amount_refunded: string;
   created_at: string;
   history: OrderEvent[];
 }

@@ -1,10 +1,11 @@
 import { useState } from "react";
-import { pricedLines, type CartLine } from "../cart";
+import { pricedLines, unitCount, type CartLine } from "../cart";
 import { formatMoney, formatRate, toCents, totalsOf } from "../money";
 import { lineProblemText } from "../messages";
 
 interface Props {
   lines: CartLine[];
+  currency: string;
   taxRate: string;
   messages: Record<string, string>;
   onQuantity: (sku: string, quantity: number) => void;
@@ -61,13 +62,12 @@ function QuantityField({ line, onQuantity }: { line: CartLine; onQuantity: Props
   );
 }
 
-export function CartPanel({ lines, taxRate, messages, onQuantity, onRemove }: Props) {
-  const count = lines.reduce((sum, line) => sum + line.quantity, 0);
+export function CartPanel({ lines, currency, taxRate, messages, onQuantity, onRemove }: Props) {
+  const count = unitCount(lines);
   const buyable = pricedLines(lines);
   const totals = totalsOf(buyable, taxRate);
-  const currency = buyable[0]?.currency ?? lines.find((line) => line.currency)?.currency ?? "USD";
   return (
-    <section className="cart" aria-labelledby="cart-heading">
+    <section className="cart" id="cart" aria-labelledby="cart-heading">
       <h2 id="cart-heading">
         Your cart{count > 0 && ` (${count} ${count === 1 ? "item" : "items"})`}
       </h2>
@@ -78,11 +78,12 @@ export function CartPanel({ lines, taxRate, messages, onQuantity, onRemove }: Pr
           <ul className="cart-lines">
             {lines.map((line) => {
               const problem = messages[line.sku] ?? (line.problem && lineProblemText(line.problem));
+              const priced = buyable.includes(line);
               return (
                 <li key={line.sku} className={problem ? "cart-line has-problem" : "cart-line"} data-sku={line.sku}>
                   <div className="cart-line-head">
                     <span className="cart-line-name">{line.name}</span>
-                    {line.problem?.kind !== "unavailable" && (
+                    {priced && (
                       <span className="cart-line-total">
                         {formatMoney(toCents(line.unitPrice) * line.quantity, line.currency)}
                       </span>
@@ -99,7 +100,7 @@ export function CartPanel({ lines, taxRate, messages, onQuantity, onRemove }: Pr
                     </p>
                   )}
                   <div className="cart-line-controls">
-                    {line.problem?.kind !== "unavailable" && line.problem?.kind !== "sold_out" && (
+                    {priced && (
                       <QuantityField key={line.quantity} line={line} onQuantity={onQuantity} />
                     )}
                     <button type="button" className="link-button" onClick={() => onRemove(line.sku)} aria-label={`Remove ${line.name}`}>

@@ -20,7 +20,7 @@ const lines: CartLine[] = [
 ];
 
 function renderCheckout(onPlaced = vi.fn()) {
-  render(<Checkout config={config} configError={null} lines={lines} onLineProblems={vi.fn()} onPlaced={onPlaced} />);
+  render(<Checkout config={config} configError={null} lines={lines} currency="USD" onLineProblems={vi.fn()} onPlaced={onPlaced} />);
   return onPlaced;
 }
 

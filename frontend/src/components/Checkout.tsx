@@ -15,6 +15,7 @@ interface Props {
   config: ShopConfig | null;
   configError: unknown;
   lines: CartLine[];
+  currency: string;
   onLineProblems: (messages: Record<string, string>) => void;
   onPlaced: (reference: string) => void;
 }
@@ -69,7 +70,7 @@ function CardField({
   );
 }
 
-export function Checkout({ config, configError, lines, onLineProblems, onPlaced }: Props) {
+export function Checkout({ config, configError, lines, currency, onLineProblems, onPlaced }: Props) {
   const [email, setEmail] = useState(() => localStorage.getItem(EMAIL_KEY) ?? "");
   const [method, setMethod] = useState("");
   const [placing, setPlacing] = useState(false);
@@ -91,7 +92,6 @@ export function Checkout({ config, configError, lines, onLineProblems, onPlaced 
   }, [problems]);
 
   const totals = totalsOf(pricedLines(lines), config?.tax_rate ?? "0");
-  const currency = lines.find((line) => line.currency)?.currency ?? "USD";
 
   async function paymentMethod(): Promise<string | null> {
     if (!publishableKey) return chosenMethod;
@@ -157,7 +157,7 @@ export function Checkout({ config, configError, lines, onLineProblems, onPlaced 
 
   const summary = [...problems.general, problems.email, problems.payment].filter(Boolean) as string[];
   return (
-    <section className="checkout" aria-labelledby="checkout-heading">
+    <section className="checkout" id="checkout" aria-labelledby="checkout-heading">
       <h2 id="checkout-heading">Checkout</h2>
       <form onSubmit={submit} noValidate aria-describedby={summary.length ? "checkout-errors" : undefined}>
         <div className="field">

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import { fetchOrder, receiptHref } from "../api";
 import { saveCart } from "../cart";
 import { describeError, failureExplanation, orderHeadline } from "../messages";
-import { formatMoney, toCents } from "../money";
+import { formatMoment, formatMoney, toCents } from "../money";
 import { pollOrder, type OrderPoller } from "../polling";
 import { orderProgress } from "../progress";
 import { AUTHENTICATION_FAILED, STRIPE_UNAVAILABLE, stripeFor } from "../stripe";
@@ -93,6 +93,8 @@ export function OrderPage({ reference, config, navigate }: Props) {
     </a>
   );
 
+  const failure = order && order.is_final && order.state !== "COMPLETED" ? failureExplanation(order) : null;
+
   return (
     <article className="order-page" aria-labelledby="order-heading">
       <h1 id="order-heading" ref={headingRef} tabIndex={-1}>
@@ -122,9 +124,17 @@ export function OrderPage({ reference, config, navigate }: Props) {
           <p className={`status status-${order.state.toLowerCase()}`} role="status" data-state={order.state}>
             {orderHeadline(order)}
           </p>
-          {order.is_final && order.state !== "COMPLETED" && (
+          {failure && (
             <div className="failure">
-              <p>{failureExplanation(order)}</p>
+              <p>{failure.reason}</p>
+              {failure.shortLines.length > 0 && (
+                <ul className="short-lines">
+                  {failure.shortLines.map((text) => (
+                    <li key={text}>{text}</li>
+                  ))}
+                </ul>
+              )}
+              {failure.money && <p>{failure.money}</p>}
               <p>Your cart is kept. {backToCart}</p>
             </div>
           )}
@@ -147,6 +157,21 @@ export function OrderPage({ reference, config, navigate }: Props) {
               </li>
             ))}
           </ol>
+          {order.refunds.length > 0 && (
+            <div className="refunds">
+              <h2>Refunds</h2>
+              <ul>
+                {order.refunds.map((refund) => (
+                  <li key={refund.refunded_at}>
+                    {formatMoney(toCents(refund.amount), refund.currency)} refunded on{" "}
+                    <time dateTime={refund.refunded_at}>{formatMoment(refund.refunded_at)}</time>
+                    {refund.reason && <span className="refund-reason">{refund.reason}</span>}
+                  </li>
+                ))}
+              </ul>
+              <p>The money goes back to the card you paid with; your bank may take a few days to show it.</p>
+            </div>
+          )}
           {order.receipt_url && (
             <p className="receipt">
               <a className="button primary" href={receiptHref(order.reference)}>
@@ -185,6 +210,20 @@ export function OrderPage({ reference, config, navigate }: Props) {
                 <th scope="row" colSpan={2}>Total</th>
                 <td className="number">{formatMoney(toCents(order.total), order.currency)}</td>
               </tr>
+              {toCents(order.amount_refunded) > 0 && (
+                <>
+                  <tr className="refunded">
+                    <th scope="row" colSpan={2}>Refunded</th>
+                    <td className="number">−{formatMoney(toCents(order.amount_refunded), order.currency)}</td>
+                  </tr>
+                  <tr className="grand-total">
+                    <th scope="row" colSpan={2}>Paid after refunds</th>
+                    <td className="number" data-testid="net-paid">
+                      {formatMoney(toCents(order.total) - toCents(order.amount_refunded), order.currency)}
+                    </td>
+                  </tr>
+                </>
+              )}
             </tfoot>
           </table>
           <p className="email-note">We send updates to {order.email}.</p>
