@@ -20,14 +20,6 @@ pytestmark = pytest.mark.slow
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", settings.BASE_DIR / "var" / "test-artifacts"))
 PASSWORD = "correct horse battery staple"
-# Collects what the browser refuses under the policy, from the first script on each page.
-WATCH_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener('securitypolicyviolation', e =>
-  window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));
-"""
-
-
 # Stripe's integration security guide: what a page that loads Stripe.js must allow.
 STRIPE_JS = {
     "script-src": {"https://js.stripe.com"},
@@ -63,17 +55,13 @@ def _orm_beside_playwright(monkeypatch):
 
 @pytest.fixture
 def watched_page():
-    """A Chromium page that records CSP violations, both as events and as console errors."""
+    """A Chromium page under the policy, whose refusals fail the test (tests/support/browser.py)."""
     with chromium_page() as page:
-        console = []
-        page.on("console", lambda m: console.append(m.text) if "Content Security Policy" in m.text else None)
-        page.add_init_script(WATCH_VIOLATIONS)
-        page.csp_console = console
         yield page
 
 
 def violations(page) -> list[str]:
-    return page.evaluate("window.__cspViolations") + page.csp_console
+    return page.policy_violations
 
 
 def keep_screenshot(page, name: str) -> None:
@@ -119,6 +107,17 @@ def test_no_page_but_the_shop_page_lets_in_stripe_js(client, db, settings, path)
 
     assert "stripe" in client.get("/")["Content-Security-Policy"]
     assert "stripe" not in client.get(path)["Content-Security-Policy"]
+
+
+def test_a_browser_test_fails_when_the_browser_refuses_anything(live_server, transactional_db):
+    refused = "script-src-elem refused https://scripts.example/track.js"
+    with pytest.raises(AssertionError, match=refused), chromium_page() as page:
+        page.goto(live_server.url + "/api/docs/")
+        page.evaluate(
+            "() => { const s = document.createElement('script');"
+            " s.src = 'https://scripts.example/track.js'; document.head.append(s); }"
+        )
+        expect(page.get_by_text("Order processing API")).to_be_visible(timeout=15_000)
 
 
 def test_the_shop_page_places_an_order_under_the_policy(live_server, make_product, watched_page):
