@@ -15,6 +15,7 @@ from tests.support.browser import chromium_page
 PROJECT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR") or PROJECT / "var" / "test-artifacts") / "shop"
 AXE = PROJECT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
+DIST = PROJECT / "frontend" / "dist"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 FINAL_TIMEOUT = 20_000
@@ -33,6 +34,17 @@ def shopper_page(viewport=DESKTOP):
     page's own policy (tests/support/browser.py: a refusal fails the test)."""
     with chromium_page(viewport, phone=viewport["width"] < 600) as page:
         yield page
+
+
+def serve_built_assets(page) -> None:
+    """Answer the page's /static/assets/ requests from frontend/dist, the files `collectstatic`
+    would copy: the processes a test starts have a STATIC_ROOT of their own, and collecting
+    into it takes a minute here. The page still loads them from its own origin, under its policy."""
+
+    def from_dist(route):
+        route.fulfill(path=str(DIST / route.request.url.split("/static/")[1]))
+
+    page.route("**/static/assets/**", from_dist)
 
 
 def keep_screenshot(page, name: str) -> Path:
