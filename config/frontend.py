@@ -5,6 +5,8 @@ from django.http import HttpResponse, HttpResponseNotFound
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from payments.services import stripe_js_publishable_key
+
 INDEX = settings.BASE_DIR / "frontend" / "dist" / "index.html"
 
 
@@ -12,7 +14,12 @@ INDEX = settings.BASE_DIR / "frontend" / "dist" / "index.html"
 @never_cache
 def shop_page(request, reference: str = ""):
     """Serve the built page (the shop at /, one order at /orders/<reference>: the app reads the
-    path); its hashed assets are cached for a year, the page itself never."""
+    path); its hashed assets are cached for a year, the page itself never. Where the page
+    collects cards with Stripe.js, its policy lets Stripe.js in (and no other page's does)."""
     if not INDEX.exists():
         return HttpResponseNotFound("The shop page is not built: run `make run` (or `npm run build` in frontend/).")
-    return HttpResponse(INDEX.read_bytes(), content_type="text/html; charset=utf-8")
+    response = HttpResponse(INDEX.read_bytes(), content_type="text/html; charset=utf-8")
+    if stripe_js_publishable_key():
+        # django-csp's per-response addition to CONTENT_SECURITY_POLICY (what @csp_update sets).
+        response._csp_update = settings.STRIPE_JS_CONTENT_SECURITY_POLICY
+    return response

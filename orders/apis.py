@@ -24,7 +24,7 @@ from orders.models import OrderState
 from orders.reservations import TooManyUnitsHeld
 from orders.selectors import ReceiptUnavailable, order_for_shopper, order_version, why_no_receipt
 from orders.services import IdempotencyConflict, InvalidOrderLines, place_order
-from payments.services import offered_test_payment_methods
+from payments.services import offered_test_payment_methods, stripe_js_publishable_key
 from receipts.services import receipt_download_url
 
 
@@ -332,7 +332,7 @@ class ShopConfigApi(APIView):
 
     @extend_schema(responses={200: ShopConfigOutput})
     def get(self, request):
-        publishable_key = settings.STRIPE_PUBLISHABLE_KEY if settings.PAYMENT_GATEWAY == "stripe" else ""
+        publishable_key = stripe_js_publishable_key()
         test_mode = settings.PAYMENT_GATEWAY != "stripe" or not settings.STRIPE_SECRET_KEY.startswith(
             ("sk_live_", "rk_live_")
         )

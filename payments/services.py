@@ -47,10 +47,16 @@ def check_payment_method(payment_method: str) -> str:
     return get_gateway().check_payment_method(payment_method)
 
 
+def stripe_js_publishable_key() -> str:
+    """The key the shop page loads Stripe.js with to collect cards itself; "" when it does not
+    load Stripe.js (another gateway, or no publishable key: it offers the test methods)."""
+    return settings.STRIPE_PUBLISHABLE_KEY if settings.PAYMENT_GATEWAY == "stripe" else ""
+
+
 def offered_test_payment_methods() -> tuple[PaymentMethodOption, ...]:
     """What a shop page without a card form may offer: the gateway's test methods, none in live mode
     or where the page collects cards itself (a Stripe publishable key is set)."""
-    if settings.PAYMENT_GATEWAY == "stripe" and settings.STRIPE_PUBLISHABLE_KEY:
+    if stripe_js_publishable_key():
         return ()
     return get_gateway().test_payment_methods()
 

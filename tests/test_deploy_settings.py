@@ -1,35 +1,8 @@
 """The documented production configuration (deploy/production.env) passes `check --deploy`."""
 
-import re
 import secrets
-from pathlib import Path
 
-from tests.support.settings_probe import in_fresh_process, manage_in_fresh_process
-
-PRODUCTION_ENV = Path(__file__).resolve().parents[1] / "deploy" / "production.env"
-# What the placeholders stand for, the way an operator would fill them in.
-FILLED = {
-    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-    "DJANGO_ALLOWED_HOSTS": "shop.example.com",
-    "DJANGO_CSRF_TRUSTED_ORIGINS": "https://shop.example.com",
-    "PUBLIC_BASE_URL": "https://shop.example.com",
-    "DATABASE_URL": "postgres://orders:password@127.0.0.1:5432/orders",
-    "REDIS_URL": "redis://127.0.0.1:6379/7",
-    "STRIPE_SECRET_KEY": "sk_live_" + "x" * 24,
-    "STRIPE_PUBLISHABLE_KEY": "pk_live_" + "x" * 24,
-    "STRIPE_WEBHOOK_SECRET": "whsec_" + "x" * 24,
-    "EMAIL_HOST": "127.0.0.1",
-    "AWS_STORAGE_BUCKET_NAME": "receipts",
-}
-
-
-def production_environment() -> dict[str, str]:
-    environ = {}
-    for line in PRODUCTION_ENV.read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, value = line.split("=", 1)
-            environ[name] = FILLED[name] if re.fullmatch(r"<.*>", value) else value
-    return environ
+from tests.support.settings_probe import in_fresh_process, manage_in_fresh_process, production_environment
 
 
 def test_the_documented_production_settings_pass_check_deploy_with_nothing_to_report(tmp_path):

@@ -7,17 +7,20 @@ first moment the page shows that state or a later one. The figure is printed.
 """
 
 import statistics
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from orders.models import EventKind, Order
-from tests.support.shop_page import FINAL_TIMEOUT, _orm_beside_playwright, ready_to_pay, shopper_page  # noqa: F401
+from tests.support.shop_page import (  # noqa: F401
+    FINAL_TIMEOUT,
+    _orm_beside_playwright,
+    ready_to_pay,
+    serve_built_assets,
+    shopper_page,
+)
 
 pytestmark = pytest.mark.slow
-
-DIST = Path(__file__).resolve().parent.parent / "frontend" / "dist"
 
 ORDERS = 8
 P95_BUDGET_MS = 1000
@@ -53,11 +56,7 @@ def test_the_page_shows_a_state_change_within_a_second_at_the_95th_percentile(sh
     latencies: list[float] = []
     with shopper_page() as page:
         page.add_init_script(RECORD_STATES)
-        # The built assets straight from frontend/dist: a collectstatic for the processes' own
-        # STATIC_ROOT takes a minute here, and what is measured is the API's polling, not them.
-        page.route(
-            "**/static/assets/**", lambda route: route.fulfill(path=str(DIST / route.request.url.split("/static/")[1]))
-        )
+        serve_built_assets(page)  # what is measured is the API's polling, not the assets
         for _ in range(ORDERS):
             ready_to_pay(page, shop.url, "Ceramic mug")
             page.get_by_role("button", name="Place order").click()

@@ -1,14 +1,28 @@
 """Stripe with the shop's real processes: a gunicorn web server and a `qcluster`, both on
-PAYMENT_GATEWAY=stripe and pointed at the local Stripe server of the test."""
+PAYMENT_GATEWAY=stripe and pointed at the local Stripe server of the test; and a shopper
+paying by card in Chromium with the shop on its production settings."""
 
 import json
+from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from orders.models import Order
 from tests.support.fake_stripe import WEBHOOK_SECRET, WEBHOOK_URL, sign
 from tests.support.invariants import stock_of
+from tests.support.shop_page import (  # noqa: F401
+    FINAL_TIMEOUT,
+    _orm_beside_playwright,
+    keep_screenshot,
+    place_order_button,
+    ready_to_pay,
+    serve_built_assets,
+    shopper_page,
+    status,
+)
+from tests.support.stripe_js import PUBLISHABLE_KEY, route_stripe_js
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -25,6 +39,55 @@ def stripe_env(fake_stripe) -> dict[str, str]:
         "STRIPE_API_BASE": fake_stripe.url,
         "STRIPE_MAX_NETWORK_RETRIES": "0",
     }
+
+
+@pytest.fixture
+def production_env(stripe_env) -> dict[str, str]:
+    """deploy/production.env's choices on loopback: debug off (so every production setting must
+    be given), Stripe with a publishable key (the page collects cards with Stripe.js, under the
+    policy that lets it in), no simulated faults. Not its HTTPS settings: no TLS proxy here."""
+    return {
+        **stripe_env,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+        "PAYMENT_SIMULATED_FAULTS": "false",
+    }
+
+
+def test_a_shopper_pays_by_card_through_3d_secure_on_the_production_settings(
+    shop, make_product, fake_stripe, production_env
+):
+    make_product("MUG-001", price="12.50", on_hand=5, name="Ceramic mug")
+    shop.start_web(**production_env)
+    shop.start_cluster(**production_env)
+
+    with shopper_page() as page:
+        serve_built_assets(page)
+        route_stripe_js(page, fake_stripe, shop.url)
+        ready_to_pay(page, shop.url, "Ceramic mug")
+        page.get_by_label("Card number").fill("4000 0027 6000 3184")  # Stripe's test card asking for 3-D Secure 2
+        place_order_button(page).click()
+        challenge = page.get_by_role("dialog", name="3D Secure test payment page")
+        expect(challenge).to_be_visible(timeout=FINAL_TIMEOUT)
+        keep_screenshot(page, "production-3ds-challenge")
+        challenge.get_by_role("button", name="Complete authentication").click()
+
+        expect(status(page)).to_have_text("Complete", timeout=FINAL_TIMEOUT)
+        keep_screenshot(page, "production-3ds-completed")
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Download your receipt (PDF)").click()
+        receipt = Path(download.value.path()).read_bytes()
+        policy = page.request.get(page.url).headers["content-security-policy"]
+        assert page.policy_violations == []
+
+    order = Order.objects.get()
+    assert order.state == "COMPLETED"
+    assert order.payment_method == "pm_card_threeDSecure2Required"
+    assert receipt.startswith(b"%PDF")
+    assert "script-src 'self' https://js.stripe.com" in policy
+    not_found = requests.get(shop.url + "/no-such-page", timeout=30)
+    assert not_found.status_code == 404 and "DEBUG = True" not in not_found.text  # debug really off
 
 
 def test_a_cluster_killed_while_stripe_charges_leaves_an_order_completed_later_with_one_charge(

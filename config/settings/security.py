@@ -69,6 +69,16 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+# What Stripe's integration security guide asks of a page that loads Stripe.js: its script
+# from js.stripe.com, its frames (the card field, 3-D Secure) from js.stripe.com and
+# hooks.stripe.com, its calls to api.stripe.com. Added to the policy of the shop page alone,
+# and only while that page loads Stripe.js (a publishable key set: config/frontend.py); the
+# admin and the API docs never load it, so they keep the policy above.
+STRIPE_JS_CONTENT_SECURITY_POLICY = {
+    "script-src": ["https://js.stripe.com"],
+    "frame-src": ["https://js.stripe.com", "https://hooks.stripe.com"],
+    "connect-src": ["https://api.stripe.com"],
+}
 
 # --- the admin's login (django-axes) --------------------------------------------------------
 # After ADMIN_LOGIN_FAILURE_LIMIT wrong passwords from one client address, that address may

@@ -22,9 +22,21 @@ CHROMIUM_ARGS = [
 ]
 
 
+# Every document (frames too) reports what the browser refused under the Content-Security-
+# Policy, from before its first script; the report goes to the test through a binding, so it
+# survives the page navigating away.
+REPORT_POLICY_VIOLATIONS = """
+document.addEventListener('securitypolicyviolation', event => window.__reportPolicyViolation(
+  `${event.effectiveDirective} refused ${event.blockedURI || 'inline'} (${event.sourceFile}:${event.lineNumber})`));
+"""
+
+
 @contextlib.contextmanager
-def chromium_page():
-    """A fresh page in a fresh headless Chromium, closed afterwards."""
+def chromium_page(viewport: dict | None = None, *, phone: bool = False):
+    """A fresh page in a fresh headless Chromium, closed afterwards, under the policy the
+    pages send: the test fails if the browser refused anything (a `securitypolicyviolation`
+    event, or the console's "Content Security Policy" error). What was refused so far is
+    `page.policy_violations`."""
     from playwright.sync_api import sync_playwright
 
     if not shutil.which("chromium"):
@@ -32,7 +44,17 @@ def chromium_page():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield browser.new_page()
+            context = browser.new_context(viewport=viewport, is_mobile=phone, has_touch=phone)
+            violations: list[str] = []
+            context.expose_function("__reportPolicyViolation", lambda report: violations.append(report))
+            context.add_init_script(REPORT_POLICY_VIOLATIONS)
+            context.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+            page = context.new_page()
+            page.policy_violations = violations
+            yield page
+            if not page.is_closed():
+                page.evaluate("0")  # a round trip: reports the page sent before it have arrived
+            assert not violations, f"the browser refused under the Content-Security-Policy: {violations}"
         finally:
             browser.close()
 

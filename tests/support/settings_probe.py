@@ -3,10 +3,28 @@ per process, so switches such as AWS_STORAGE_BUCKET_NAME or EMAIL_HOST are teste
 
 import json
 import os
+import re
+import secrets
 import subprocess
 import sys
 
 from tests.support import PROJECT_DIR
+
+PRODUCTION_ENV = PROJECT_DIR / "deploy" / "production.env"
+# What the placeholders stand for, the way an operator would fill them in.
+FILLED = {
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+    "DJANGO_CSRF_TRUSTED_ORIGINS": "https://shop.example.com",
+    "PUBLIC_BASE_URL": "https://shop.example.com",
+    "DATABASE_URL": "postgres://orders:password@127.0.0.1:5432/orders",
+    "REDIS_URL": "redis://127.0.0.1:6379/7",
+    "STRIPE_SECRET_KEY": "sk_live_" + "x" * 24,
+    "STRIPE_PUBLISHABLE_KEY": "pk_live_" + "x" * 24,
+    "STRIPE_WEBHOOK_SECRET": "whsec_" + "x" * 24,
+    "EMAIL_HOST": "127.0.0.1",
+    "AWS_STORAGE_BUCKET_NAME": "receipts",
+}
 
 # Unset in the probe unless a test sets them, whatever the developer's shell exports.
 SWITCHES = (
@@ -20,6 +38,16 @@ SWITCHES = (
     "PAYMENT_SIMULATED_FAULTS",
     "REDIS_URL",
 )
+
+
+def production_environment() -> dict[str, str]:
+    """deploy/production.env with its placeholders filled in."""
+    environ = {}
+    for line in PRODUCTION_ENV.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, value = line.split("=", 1)
+            environ[name] = FILLED[name] if re.fullmatch(r"<.*>", value) else value
+    return environ
 
 
 def _run(tmp_path, environ: dict[str, str], args: list[str]) -> subprocess.CompletedProcess:

@@ -1,10 +1,11 @@
 """Stripe.js for the shop page tests: a local stand-in served through Playwright's routes.
 
 The page loads Stripe.js from https://js.stripe.com, which cannot be reached here; the
-route serves tests/support/stripe_js_standin.js instead. Its 3-D Secure challenge posts the
-shopper's answer to https://js.stripe.com/standin/authenticate, which this route turns
-into what Stripe does: the fake Stripe server authenticates the intent (or fails it), and
-the event Stripe would send is delivered, signed, to the shop's webhook.
+route serves tests/support/stripe_js_standin.js instead, at that address, so the page's
+Content-Security-Policy decides whether it may run, as it would for Stripe's. Its 3-D Secure
+challenge posts the shopper's answer to https://api.stripe.com/standin/authenticate, which
+the route turns into what Stripe does: the fake Stripe server authenticates the intent (or
+fails it), and the event Stripe would send is delivered, signed, to the shop's webhook.
 """
 
 import json
@@ -19,7 +20,8 @@ PUBLISHABLE_KEY = "pk_test_standin"
 
 
 def route_stripe_js(page, fake: FakeStripe, shop_url: str) -> None:
-    """Answer the page's requests to js.stripe.com with the stand-in and its authentication."""
+    """Answer the page's requests to js.stripe.com with the stand-in, and to api.stripe.com
+    with its authentication."""
 
     def handle(route, request):
         if request.method == "POST" and request.url.endswith("/standin/authenticate"):
@@ -48,3 +50,4 @@ def route_stripe_js(page, fake: FakeStripe, shop_url: str) -> None:
         route.fulfill(status=200, content_type="application/javascript", body=STANDIN.read_text())
 
     page.route("https://js.stripe.com/**", handle)
+    page.route("https://api.stripe.com/standin/authenticate", handle)

@@ -4,7 +4,8 @@
 // card field, createPaymentMethod() turning Stripe's test card numbers into their test
 // PaymentMethod ids, and handleNextAction() showing a 3-D Secure challenge like Stripe's
 // test page, whose answer goes to the fake Stripe server (tests/fake_stripe.py) through
-// https://js.stripe.com/standin/authenticate, routed by the test.
+// https://api.stripe.com/standin/authenticate (where Stripe.js's own calls go, so the page's
+// connect-src applies to it as to them), routed by the test.
 (function () {
   "use strict";
   // Stripe's test card numbers and the test PaymentMethods they stand for.
@@ -74,7 +75,7 @@
       dialog.showModal();
     }).then(function (succeed) {
       // A simple request (text/plain): no CORS preflight for the route to answer.
-      return fetch("https://js.stripe.com/standin/authenticate", {
+      return fetch("https://api.stripe.com/standin/authenticate", {
         method: "POST",
         body: JSON.stringify({ client_secret: clientSecret, succeed: succeed }),
       }).then(function (response) {
