@@ -17,19 +17,32 @@ STATIC_ROOT ?= $(VAR_DIR)/staticfiles
 STATIC_STAMP = $(STATIC_ROOT)/.collected
 STATIC_SOURCES = $(shell find frontend/dist static */static -type f 2>/dev/null)
 
-.PHONY: run dev serve-setup test faults bench bench-quick lint install system-packages
+.PHONY: run dev serve-setup test faults bench bench-quick lint install system-packages lock image image-test
+
+# requirements.txt and requirements-dev.txt declare what the project asks for; the locks
+# name every package, direct and transitive, with its hashes (`make lock` regenerates them;
+# tests/test_locked_installs.py fails when they disagree). .venv and the image install the locks.
+LOCKS := requirements.lock requirements-dev.lock
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
 
 ## Install the Debian packages the project needs that this machine lacks (apt as root, else through sudo).
 system-packages:
 	@bin/system-packages
 
-$(STAMP): requirements.txt requirements-dev.txt | system-packages
+$(STAMP): $(LOCKS) | system-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## Regenerate the locks from requirements*.txt (uv, pinned in requirements-dev.txt), keeping
+## every version the declared pins leave free as it is locked.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/pip install --quiet "$$(grep '^uv==' requirements-dev.txt)"
+	$(UV_COMPILE) requirements.txt -o requirements.lock
+	$(UV_COMPILE) requirements-dev.txt -c requirements.lock -o requirements-dev.lock
 
 # The shopper's React page, built with Vite (Node.js and npm from the machine).
 $(FRONTEND): frontend/package.json frontend/package-lock.json frontend/index.html frontend/vite.config.js frontend/tsconfig.json frontend/eslint.config.js $(shell find frontend/src -type f) | system-packages

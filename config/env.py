@@ -13,6 +13,9 @@ while for integers and booleans an empty value means "unset" and gives the defau
 import os
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
 
 TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
 
@@ -47,3 +50,21 @@ def env_decimal(name: str, default: str, *, environ: Mapping[str, str] = os.envi
 def env_list(name: str, default: str, *, environ: Mapping[str, str] = os.environ) -> list[str]:
     """A comma-separated list, empty items dropped; the default is written as the variable would be."""
     return [item for item in environ.get(name, default).split(",") if item]
+
+
+def env_secret(name: str, default: str = "", *, environ: Mapping[str, str] = os.environ) -> str:
+    """A secret from NAME, or from the file that NAME_FILE names (as Docker and Kubernetes mount them).
+
+    The file's trailing line break is not part of the secret. Both set, or a file that cannot be
+    read, stop start-up naming the variable: a secret silently taken from the other place would
+    be the wrong one.
+    """
+    path = environ.get(f"{name}_FILE")
+    if not path:
+        return environ.get(name, default)
+    if environ.get(name):
+        raise ImproperlyConfigured(f"{name} and {name}_FILE are both set: set one.")
+    try:
+        return Path(path).read_text().rstrip("\r\n")
+    except OSError as error:
+        raise ImproperlyConfigured(f"{name}_FILE={path}: the file cannot be read ({error.strerror}).") from None

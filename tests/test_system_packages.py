@@ -214,3 +214,38 @@ def test_on_this_machine_a_dry_run_answers_well_under_a_second():
 
     assert result.returncode == 0, result.stderr
     assert elapsed < 1.0, f"took {elapsed:.2f}s"
+
+
+def test_a_node_too_old_stops_in_one_line_with_the_fix_before_anything_is_installed(machine):
+    fake = machine(missing="chromium wrk", node_version="v18.20.4")
+
+    result = fake.run()
+
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "Vite needs 20.19 or newer" in result.stderr and "Install Node.js 20 or 22" in result.stderr
+    assert fake.calls() == []  # no apt-get ran: nothing half-installed
+
+
+def test_without_node_apts_nodejs_too_old_for_vite_stops_before_installing(machine):
+    fake = machine(missing="nodejs npm chromium", node_version=None)
+    policy = "nodejs:\n  Installed: (none)\n  Candidate: 18.20.4+dfsg-1~deb12u2\n"
+    fake._write("apt-cache", f"#!/bin/sh\nprintf '{policy}'\n")
+
+    result = fake.run()
+
+    assert result.returncode == 1
+    assert "apt's Node.js 18.20.4+dfsg-1~deb12u2 is too old" in result.stderr
+    assert fake.calls() == []
+
+
+def test_without_node_apts_recent_nodejs_is_installed(machine):
+    if os.geteuid() != 0:
+        pytest.skip("the root path needs root")
+    fake = machine(missing="nodejs npm", node_version=None)
+    fake._write("apt-cache", "#!/bin/sh\necho '  Candidate: 20.20.2-1nodesource1'\n")
+
+    result = fake.run()
+
+    assert result.returncode == 0, result.stderr
+    assert fake.calls()[-1] == "apt-get install -y -qq --no-install-recommends nodejs npm"

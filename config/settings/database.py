@@ -7,13 +7,13 @@ the task broker (queue.py) only reads which engine this chose.
 
 import dj_database_url
 
-from config.env import env_int, env_str
+from config.env import env_int, env_secret
 
 from .base import VAR_DIR
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        env_secret("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }

@@ -13,7 +13,7 @@ in debug mode (`make run` on a laptop); with debug off and no token it refuses e
 import os
 from pathlib import Path
 
-from config.env import env_bool, env_str
+from config.env import env_bool, env_secret, env_str
 
 from .base import VAR_DIR
 
@@ -21,6 +21,6 @@ METRICS_DIR = Path(env_str("PROMETHEUS_MULTIPROC_DIR") or str(VAR_DIR / "metrics
 METRICS_DIR.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
 
-METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_TOKEN = env_secret("METRICS_TOKEN", "")
 # Off: nothing is recorded and /metrics is not found (framework/metrics.py).
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)

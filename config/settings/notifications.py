@@ -4,7 +4,7 @@ Email goes over SMTP when EMAIL_HOST is set (Django's own variable names), to th
 otherwise, so a laptop needs no mail server.
 """
 
-from config.env import env_bool, env_int, env_str
+from config.env import env_bool, env_int, env_secret, env_str
 
 from .base import VAR_DIR
 
@@ -14,7 +14,7 @@ if EMAIL_HOST:
     EMAIL_PORT = env_int("EMAIL_PORT", 25)
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
     EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
-    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+    EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
     EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 else:
     EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

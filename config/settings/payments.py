@@ -10,7 +10,7 @@ simulated gateway is the default only in debug mode (the laptop's `make run`).
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_int, env_str
+from config.env import env_bool, env_float, env_int, env_secret, env_str
 
 from .security import DEBUG
 from .shop import RESERVATION_HOLD_SECONDS
@@ -30,8 +30,8 @@ if PAYMENT_GATEWAY not in GATEWAYS:
 PAYMENT_SIMULATED_FAULTS = env_bool("PAYMENT_SIMULATED_FAULTS", DEBUG)
 # The simulated gateway's outage: while on, every call for `pm_sim_unavailable` fails transiently.
 SIMULATED_GATEWAY_OUTAGE = env_bool("SIMULATED_GATEWAY_OUTAGE", True)
-STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
-STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_SECRET_KEY = env_secret("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_secret("STRIPE_WEBHOOK_SECRET")
 # The key the shop page's Stripe.js uses to collect cards (pk_test_... or pk_live_...); public by design.
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")  # empty: Stripe's own API

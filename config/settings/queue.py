@@ -5,11 +5,11 @@ On PostgreSQL the database broker is woken by LISTEN/NOTIFY (config/broker.py) i
 polling. The periodic tasks themselves are declared in framework/schedules.py.
 """
 
-from config.env import env_bool, env_float, env_int, env_str
+from config.env import env_bool, env_float, env_int, env_secret, env_str
 
 from .database import DATABASES
 
-REDIS_URL = env_str("REDIS_URL")
+REDIS_URL = env_secret("REDIS_URL")
 Q_CLUSTER = {
     "name": env_str("Q_CLUSTER_NAME", "orders"),
     "workers": env_int("Q_WORKERS", 2),

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_secret
 
 from .base import VAR_DIR
 
@@ -24,7 +24,7 @@ DEBUG = env_bool("DJANGO_DEBUG", True)
 
 def _secret_key() -> str:
     """The signing key: from the environment, else one kept in var/ so links survive restarts."""
-    if key := env_str("DJANGO_SECRET_KEY"):
+    if key := env_secret("DJANGO_SECRET_KEY"):
         return key
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from botocore.config import Config
 
-from config.env import env_int, env_str
+from config.env import env_int, env_secret, env_str
 
 from .base import VAR_DIR
 
@@ -31,8 +31,8 @@ def receipt_storage_from_env(environ: Mapping[str, str]) -> dict:
                 # credential chain, the addressing style it prefers).
                 "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", environ=environ) or None,
                 "region_name": env_str("AWS_S3_REGION_NAME", environ=environ) or None,
-                "access_key": env_str("AWS_ACCESS_KEY_ID", environ=environ) or None,
-                "secret_key": env_str("AWS_SECRET_ACCESS_KEY", environ=environ) or None,
+                "access_key": env_secret("AWS_ACCESS_KEY_ID", environ=environ) or None,
+                "secret_key": env_secret("AWS_SECRET_ACCESS_KEY", environ=environ) or None,
                 "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE", environ=environ) or None,
                 # botocore's defaults (60 s to connect, 60 s to read, tries with backoff between)
                 # held a worker through every failing store while S3 was unreachable, and the
