@@ -1,20 +1,42 @@
-"""Rate limits of the API: DRF throttles on the shared cache, by client address or by a
-field of the request body.
+"""Rate limits of the API: a counter per window in the shared cache, by client address or
+by a field of the request body, behind DRF's throttle interface (`Retry-After` included).
+
+DRF's SimpleRateThrottle keeps every request's timestamp of the window in one cache entry,
+read, unpickled, pickled and written back on every request: its cost grows with the rate
+allowed (thousands of entries at a generous limit, a database row rewritten on the database
+cache). Here each window of `duration` seconds is one integer per client, so a request
+reads two small counters (this window's and the last one's) and adds one to one: the
+sliding-window estimate `last × (part of the last window still inside the period) + this`
+stands for the requests of the last `duration` seconds.
+
+Counting and charging are apart. A throttle's `allow_request` only reads. A view whose
+throttles count every request it lets through (lookups, where a 404 must count too) sets
+nothing; a view that counts only what succeeded (placing an order: a request refused by one
+limit, by validation, or a replay must not use up another limit's quota) lists its throttles
+with `throttles_charged_on_success = True` and calls `charge_throttles(request)` once it has
+succeeded.
 
 Rates are read from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] when a request comes, not
 when this module is imported (DRF's SimpleRateThrottle binds them at import), so a setting
 changed at run time, by a test or an operator's reload, applies. The cache is Django's
 default one: the database by default, Redis when REDIS_URL is set, shared by every web
-process, so a limit holds across processes and machines. Counting is DRF's (a read, then a
-write): requests racing each other in the same instant may each be let through once.
+process, so a limit holds across processes and machines. Requests racing each other in the
+same instant may each pass the check once before either is charged.
 """
 
 import hashlib
 import logging
+import time
 
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.exceptions import APIException
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+logger = logging.getLogger(__name__)
+
+PENDING_CHARGES = "_throttle_charges"
 
 
 def client_address(request) -> str | None:
@@ -29,9 +51,6 @@ def client_address(request) -> str | None:
     return addresses[-min(num_proxies, len(addresses))]
 
 
-logger = logging.getLogger(__name__)
-
-
 class RateThrottle(SimpleRateThrottle):
     """A throttle whose rate is looked up by `scope` on each request; None means no limit.
 
@@ -39,21 +58,97 @@ class RateThrottle(SimpleRateThrottle):
     not worth refusing every shopper while the counts are away.
     """
 
+    # A class attribute, as DRF's: the tests move time by replacing it.
+    timer = time.time
+
+    @property
+    def cache(self):
+        # Looked up on each use, as the rate is: a settings change (a test's) replaces it.
+        return caches["default"]
+
     def __init__(self):
         self.rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
         self.num_requests, self.duration = self.parse_rate(self.rate)
+        self.counts = (0, 0)
+        self.elapsed = 0.0
 
     def allow_request(self, request, view) -> bool:
+        if self.rate is None:
+            return True
         try:
-            return super().allow_request(request, view)
+            key = self.get_cache_key(request, view)
+            if key is None:
+                return True
+            window, self.elapsed = divmod(self.timer(), self.duration)
+            this_key, last_key = f"{key}:{int(window)}", f"{key}:{int(window) - 1}"
+            found = self.cache.get_many([this_key, last_key])
         except APIException:
             raise  # the request's own fault (a body that is not JSON): the client's answer
         except Exception as error:  # the cache backend's own errors differ by backend
             logger.warning("rate limit %s not counted, its cache is unavailable: %s", self.scope, error)
             return True
+        self.counts = (int(found.get(this_key, 0)), int(found.get(last_key, 0)))
+        if self.estimate() + 1 > self.num_requests:
+            return False
+        charge = (this_key, 2 * self.duration)  # kept while it is this window or the last one
+        if getattr(view, "throttles_charged_on_success", False):
+            request.__dict__.setdefault(PENDING_CHARGES, []).append(charge)
+        else:
+            add_to_counters(self.cache, [charge])
+        return True
+
+    def estimate(self) -> float:
+        """The requests of the last `duration` seconds, estimated from the two windows' counts."""
+        this, last = self.counts
+        return last * (self.duration - self.elapsed) / self.duration + this
+
+    def wait(self) -> float:
+        """Seconds until one more request fits, at most `duration` (by then every request
+        counted so far is older than the period)."""
+        this, last = self.counts
+        room = self.num_requests - 1 - this
+        if room >= 0 and last:
+            # Within this window, once enough of the last one has slid out.
+            needed = self.duration * (1 - room / last) - self.elapsed
+        else:
+            # In the next window, when this one is the last one and has slid out enough.
+            needed = self.duration - self.elapsed + max(0.0, self.duration * (1 - (self.num_requests - 1) / this))
+        return min(max(needed, 1.0), float(self.duration))
 
     def _key(self, ident: str) -> str:
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+def add_to_counters(cache, charges: list[tuple[str, int]]) -> None:
+    """Add one to each counter `(key, seconds to keep it)`: on Redis in one round trip
+    (INCR and EXPIRE, pipelined), elsewhere through the cache's own add and incr."""
+    try:
+        if isinstance(cache, RedisCache):
+            # Django's RedisCache has no pipelining: its incr alone is two round trips.
+            client = cache._cache.get_client(write=True)
+            pipe = client.pipeline(transaction=False)
+            for key, seconds in charges:
+                full_key = cache.make_and_validate_key(key)
+                pipe.incr(full_key)
+                pipe.expire(full_key, seconds)
+            pipe.execute()
+            return
+        for key, seconds in charges:
+            try:
+                cache.incr(key)
+            except ValueError:  # the window's first request
+                if not cache.add(key, 1, seconds):
+                    cache.incr(key)
+    except Exception as error:  # the cache backend's own errors differ by backend
+        logger.warning("rate limits not charged, their cache is unavailable: %s", error)
+
+
+def charge_throttles(request) -> None:
+    """Count a request that succeeded against the throttles that let it through and wait
+    for its outcome (a view's `throttles_charged_on_success`)."""
+    charges = request.__dict__.pop(PENDING_CHARGES, [])
+    if charges:
+        add_to_counters(caches["default"], charges)
 
 
 class AddressRateThrottle(RateThrottle):

@@ -19,10 +19,16 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from framework.throttling import AddressRateThrottle, BodyFieldRateThrottle, client_address
+from framework.throttling import AddressRateThrottle, BodyFieldRateThrottle, charge_throttles, client_address
 from orders.models import OrderState
 from orders.reservations import TooManyUnitsHeld
-from orders.selectors import ReceiptUnavailable, order_for_shopper, order_version, why_no_receipt
+from orders.selectors import (
+    ReceiptUnavailable,
+    order_for_shopper,
+    order_version,
+    order_with_idempotency_key,
+    why_no_receipt,
+)
 from orders.services import IdempotencyConflict, InvalidOrderLines, place_order
 from payments.services import offered_test_payment_methods, stripe_js_publishable_key
 from receipts.services import receipt_download_url
@@ -210,6 +216,18 @@ class PlaceOrderApi(APIView):
     """POST /api/orders/ (and /api/place-order): accept an order and start its pipeline."""
 
     throttle_classes = [PlacementByAddressThrottle, PlacementByEmailThrottle]
+    # Only an order placed uses up a quota: a request refused (by the other limit, by
+    # validation) or a replay does not, so people sharing an address do not lock each other out.
+    throttles_charged_on_success = True
+
+    def check_throttles(self, request):
+        try:
+            super().check_throttles(request)
+        except exceptions.Throttled:
+            # A retry of an order already placed is answered with that order, whatever the limits.
+            key = request.headers.get("Idempotency-Key")
+            if not key or order_with_idempotency_key(key) is None:
+                raise
 
     @extend_schema(
         request=PlaceOrderInput,
@@ -247,6 +265,8 @@ class PlaceOrderApi(APIView):
                 headers={"Retry-After": str(settings.RESERVATION_HOLD_SECONDS)},
             )
         order = placement.order
+        if placement.created:
+            charge_throttles(request)
         body = PlacedOrderOutput(
             {"reference": order.reference, "state": order.state, "status_url": _status_url(request, order.reference)}
         ).data

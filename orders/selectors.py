@@ -60,6 +60,11 @@ def why_no_receipt(order: Order | None) -> ReceiptUnavailable | None:
     return ReceiptUnavailable.ORDER_IN_PROGRESS
 
 
+def order_with_idempotency_key(idempotency_key: str) -> Order | None:
+    """The order first placed with this Idempotency-Key, if any (its unique index finds it)."""
+    return Order.objects.filter(idempotency_key=idempotency_key).first()
+
+
 def order_version(reference: str) -> str | None:
     """A tag that changes whenever anything the shopper's view of the order shows changes, in one
     query: every change of state, step, payment or refund writes a history event, and the

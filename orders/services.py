@@ -23,6 +23,7 @@ from orders import history, pipeline
 from orders.models import Order, OrderLine, lock_order
 from orders.models import OrderState as S
 from orders.reservations import check_units_held
+from orders.selectors import order_with_idempotency_key
 from orders.steps import After, reserve_or_reject
 from orders.transitions import IllegalTransition, end_order
 from payments.services import check_payment_method
@@ -132,7 +133,7 @@ def place_order(
             raise ValidationError({"payment_method": [problem]})
     except ValidationError:
         # A replay returns its order even when the catalog has changed since.
-        if idempotency_key and (existing := _order_with_key(idempotency_key)):
+        if idempotency_key and (existing := order_with_idempotency_key(idempotency_key)):
             return _replay(existing, fingerprint)
         raise
     subtotal = sum((line.line_total for line in order_lines), Decimal("0"))
@@ -167,15 +168,11 @@ def place_order(
     except IntegrityError:
         # The key's unique index finds a replay (or a racing twin) without a lookup on every
         # request; the insert fails before any stock is touched.
-        existing = _order_with_key(idempotency_key) if idempotency_key else None
+        existing = order_with_idempotency_key(idempotency_key) if idempotency_key else None
         if existing is None:
             raise
         return _replay(existing, fingerprint)
     return Placement(order=order, created=True)
-
-
-def _order_with_key(idempotency_key: str) -> Order | None:
-    return Order.objects.filter(idempotency_key=idempotency_key).first()
 
 
 def _replay(order: Order, fingerprint: str) -> Placement:

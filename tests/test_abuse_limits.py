@@ -200,3 +200,76 @@ def test_placement_goes_on_while_the_rate_limits_cache_is_unreachable(api, make_
     response = api.post("/api/orders/", body, format="json")
 
     assert response.status_code == 202, response.content
+
+
+# --- only what passed is counted -------------------------------------------------------------
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The throttles' clock, moved by the test instead of waited for."""
+    from framework.throttling import RateThrottle
+
+    class Clock:
+        now = 1_800_000_000.0  # 20 s into a minute, 20 s into an hour
+
+        def advance(self, seconds: float) -> None:
+            self.now += seconds
+
+    moved = Clock()
+    monkeypatch.setattr(RateThrottle, "timer", lambda self: moved.now)
+    return moved
+
+
+def test_orders_refused_by_the_address_limit_do_not_use_up_an_emails_hourly_quota(api, make_product, settings, clock):
+    settings.CACHES = DATABASE_CACHE
+    rates = {**RATES, "order_placement_address": "20/min", "order_placement_email": "10/hour"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    caches["default"].clear()
+    make_product("MUG-001", on_hand=100)
+    post = lambda email: api.post("/api/orders/", order_body(email=email), format="json")  # noqa: E731
+
+    placed = [post(f"colleague{i}@example.com").status_code for i in range(20)]
+    refused = [post("quota@example.com").status_code for _ in range(10)]
+    clock.advance(65)
+    later = post("quota@example.com")
+
+    assert placed == [202] * 20
+    assert refused == [429] * 10
+    assert later.status_code == 202, later.json()  # was 429 with Retry-After: 3535
+    assert Order.objects.filter(email="quota@example.com").count() == 1
+
+
+def test_a_retry_with_the_same_idempotency_key_is_answered_with_its_order_past_the_limit(api, make_product, limited):
+    make_product("MUG-001", on_hand=100)
+    first = api.post("/api/orders/", order_body(), format="json", HTTP_IDEMPOTENCY_KEY="retry-1")
+    for i in range(4):
+        api.post("/api/orders/", order_body(email=f"s{i}@example.com"), format="json")
+    assert api.post("/api/orders/", order_body(email="new@example.com"), format="json").status_code == 429
+
+    retry = api.post("/api/orders/", order_body(), format="json", HTTP_IDEMPOTENCY_KEY="retry-1")
+
+    assert retry.status_code == 202, retry.json()  # was 429
+    assert retry.json()["reference"] == first.json()["reference"]
+    assert retry["Idempotent-Replayed"] == "true"
+    assert Order.objects.count() == 5
+
+
+def test_requests_refused_by_validation_or_replayed_do_not_use_up_the_quota(api, make_product, limited):
+    make_product("MUG-001", on_hand=100)
+    bad = {"email": "not an email", "lines": [{"sku": "MUG-001", "quantity": 1}], "payment_method": "pm_card_visa"}
+    first = api.post("/api/orders/", order_body(email="s0@example.com"), format="json", HTTP_IDEMPOTENCY_KEY="k-0")
+
+    refused = [api.post("/api/orders/", bad, format="json").status_code for _ in range(6)]
+    replays = [
+        api.post("/api/orders/", order_body(email="s0@example.com"), format="json", HTTP_IDEMPOTENCY_KEY="k-0")
+        for _ in range(6)
+    ]
+    others = [
+        api.post("/api/orders/", order_body(email=f"s{i}@example.com"), format="json").status_code for i in range(1, 6)
+    ]
+
+    assert first.status_code == 202
+    assert refused == [400] * 6
+    assert {r.json()["reference"] for r in replays} == {first.json()["reference"]}
+    assert others == [202] * 4 + [429]  # five orders a minute: the first and four more

@@ -1,0 +1,97 @@
+"""What accepting an order costs its shared cache (the rate limits' counts), as a budget a
+change may lower but not silently raise: round trips and bytes each way on Redis, statements
+on the database cache's table; and the same for the hundredth order of a window as for the
+second (counts, not timings: bench/ measures the time)."""
+
+import os
+
+import pytest
+from django.core.cache import caches
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.support import counting_cache
+from tests.test_statement_budget import ACCEPT_BUDGET, data_statements
+
+# Two limits (address, email): one read of both windows' counts each, one pipelined increment.
+REDIS_ROUND_TRIPS = 3
+# Sent and received together: the keys named eight times (about 100 bytes each: prefix, scope,
+# the sha256 of the email, the window), four counts and four replies back. 909 today.
+REDIS_BYTES = 1000
+DATABASE_CACHE_STATEMENTS = 12  # two reads, and the database cache's incr (a read, a count, a write) twice
+
+GENEROUS = {"order_placement_address": "100000/min", "order_placement_email": "100000/hour"}
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The throttles' clock held still: every order falls in one window."""
+    from framework.throttling import RateThrottle
+
+    monkeypatch.setattr(RateThrottle, "timer", lambda self: 1_800_000_030.0)
+
+
+def place(api, n: int):
+    body = {
+        "email": f"s{n % 3}@example.com",
+        "lines": [{"sku": "MUG-001", "quantity": 1}],
+        "payment_method": "pm_card_visa",
+    }
+    response = api.post("/api/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=f"budget-{n}")
+    assert response.status_code == 202, response.content
+
+
+def test_accepting_an_order_costs_redis_three_round_trips_whatever_came_before_in_the_window(
+    api, make_product, settings, clock, held_pipeline
+):
+    url = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/7")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": "budget",
+            "OPTIONS": {"connection_class": counting_cache.CountingConnection},
+        }
+    }
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": GENEROUS}
+    settings.HELD_UNITS_PER_CLIENT = 100_000
+    caches["default"].clear()
+    make_product("MUG-001", on_hand=1000)
+    costs = []
+    for n in range(100):
+        before = counting_cache.snapshot()
+        place(api, n)
+        costs.append(counting_cache.snapshot().since(before))
+    caches["default"].clear()
+
+    second, hundredth = costs[1], costs[99]
+    assert second.round_trips <= REDIS_ROUND_TRIPS, second
+    assert second.bytes_sent + second.bytes_received <= REDIS_BYTES, second
+    # Flat: DRF's throttles moved every earlier request's timestamp, 9 kB by the hundredth.
+    assert hundredth.round_trips == second.round_trips
+    total = lambda t: t.bytes_sent + t.bytes_received  # noqa: E731
+    assert total(hundredth) <= total(second) + 16, (second, hundredth)  # the counts' digits only
+
+
+def test_accepting_an_order_on_the_database_cache_stays_within_its_statements(
+    api, make_product, settings, clock, held_pipeline
+):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}
+    }
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": GENEROUS}
+    settings.HELD_UNITS_PER_CLIENT = 100_000
+    caches["default"].clear()
+    make_product("MUG-001", on_hand=1000)
+    for n in range(20):
+        place(api, n)
+
+    with CaptureQueriesContext(connection) as accepted:
+        place(api, 20)
+
+    cache_statements = [q["sql"] for q in accepted.captured_queries if "django_cache" in q["sql"]]
+    assert len(cache_statements) <= DATABASE_CACHE_STATEMENTS, "\n".join(cache_statements)
+    # The values written stay an integer's size, whatever the window holds.
+    assert max(len(str(q["sql"])) for q in accepted.captured_queries if "django_cache" in q["sql"]) < 400
+    shop_statements = [s for s in data_statements(accepted.captured_queries) if "django_cache" not in s]
+    assert len(shop_statements) <= ACCEPT_BUDGET, "\n".join(shop_statements)
