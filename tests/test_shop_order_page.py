@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from orders.manager_actions import refund_order
+from backoffice.actions import refund_order
 from orders.services import cancel_order
 from payments.models import Refund
 from tests.support.shop_page import (  # noqa: F401  (_orm_beside_playwright: the page's autouse fixture)
