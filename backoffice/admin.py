@@ -205,12 +205,6 @@ def _run(name: str, order: Order, form: forms.Form, manager: str) -> actions.Act
     return run(order, **common, action_token=data["action_token"])
 
 
-def refused(request, permission: str, what: str) -> TemplateResponse:
-    """A 403 page that names the permission the user lacks."""
-    context = {**admin.site.each_context(request), "title": "Not allowed", "permission": permission, "what": what}
-    return TemplateResponse(request, "admin/orders/order/refused.html", context, status=403)
-
-
 RECEIPT_NUMBER = re.compile(r"^R-?0*(\d+)$", re.IGNORECASE)
 
 
@@ -357,8 +351,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         if name not in ORDER_ACTIONS:
             raise Http404
         action = ORDER_ACTIONS[name]
-        if not request.user.has_perm(action.permission):
-            return refused(request, action.permission, action.title.lower())
+        require_permission(request.user, action.permission)
         order = self._order(request, order_id)
         form_class = action.form
         kwargs = {"order": order} if form_class is RefundForm else {}
@@ -392,8 +385,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         """Add an internal note (anyone who may act on orders: the retry permission stands for it)."""
         if request.method != "POST":
             return redirect("admin:orders_order_change", order_id)
-        if not request.user.has_perm("orders.retry_order_step"):
-            return refused(request, "orders.retry_order_step", "add a note to an order")
+        require_permission(request.user, "orders.retry_order_step")
         order = self._order(request, order_id)
         try:
             actions.add_note(
@@ -415,8 +407,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
 
     def download_receipt_view(self, request, order_id: int):
         """Send a manager to a freshly signed link to the order's receipt."""
-        if not request.user.has_perm("orders.download_receipt"):
-            return refused(request, "orders.download_receipt", "download receipts")
+        require_permission(request.user, "orders.download_receipt")
         order = get_object_or_404(Order.objects.select_related("receipt"), pk=order_id)
         receipt = getattr(order, "receipt", None)
         if receipt is None or not receipt.stored_at:
@@ -427,8 +418,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
 
     def export_view(self, request):
         """The order list as it is filtered and searched now, as CSV."""
-        if not request.user.has_perm("orders.export_orders"):
-            return refused(request, "orders.export_orders", "export orders")
+        require_permission(request.user, "orders.export_orders")
         changelist = self.get_changelist_instance(request)
         orders = changelist.get_queryset(request).select_related("payment", "receipt").prefetch_related("lines")
         response = HttpResponse(content_type="text/csv; charset=utf-8")
