@@ -193,7 +193,7 @@ def test_the_filtered_list_exports_as_csv(manager, make_product, shopper):
 
     response = manager.get("/admin/orders/order/export.csv?state__exact=COMPLETED")
 
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert response["Content-Type"].startswith("text/csv")
     assert [(r["reference"], r["state"], r["lines"], r["total"], r["payment_status"]) for r in rows] == [
         (sold.reference, "COMPLETED", "2 x MUG-001", "25.00", "captured")
