@@ -11,10 +11,13 @@ The plans (`backoffice.plans`) are what the confirmation pages show: which steps
 and what money and stock move. The actions check the same plan again under the order's lock.
 """
 
+import inspect
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import wraps
 
 from django.conf import settings
 from django.db import transaction
@@ -83,9 +86,46 @@ def _require_reason(reason: str) -> str:
     return reason
 
 
+class _AlreadyDone(Exception):
+    """This form's token is in the order's history already: `result` says by whom and when."""
+
+    def __init__(self, result: ActionResult):
+        super().__init__(result.message)
+        self.result = result
+
+
+@contextmanager
+def acting_on(order: Order, action_token: str) -> Iterator[Order]:
+    """The order, locked in a transaction for the block, unless this form was posted before:
+    then the action stops here, and `manager_action` answers with what was done the first time."""
+    with transaction.atomic():
+        locked = lock_order(order.pk)
+        if done := _already(locked, action_token):
+            raise _AlreadyDone(done)
+        yield locked
+
+
+def manager_action(act: Callable[..., ActionResult]) -> Callable[..., ActionResult]:
+    """The frame every manager action shares: a reason required (when it takes one), and a
+    form posted twice (found by `acting_on`) answered with what was done the first time."""
+    takes_reason = "reason" in inspect.signature(act).parameters
+
+    @wraps(act)
+    def frame(order: Order, **details) -> ActionResult:
+        if takes_reason:
+            details["reason"] = _require_reason(details["reason"])
+        try:
+            return act(order, **details)
+        except _AlreadyDone as done:
+            return done.result
+
+    return frame
+
+
 # --- redrive -------------------------------------------------------------------------------
 
 
+@manager_action
 def redrive_order(order: Order, *, manager: str, reason: str, action_token: str = "") -> ActionResult:
     """Redrive a FAILED order from the step that failed, as Step Functions' redrive does.
 
@@ -94,11 +134,7 @@ def redrive_order(order: Order, *, manager: str, reason: str, action_token: str 
     the redrive and move FAILED -> VALIDATED; the pipeline takes it on from there once this
     commits. See docs/REDRIVE.md.
     """
-    reason = _require_reason(reason)
-    with transaction.atomic():
-        order = lock_order(order.pk)
-        if done := _already(order, action_token):
-            return done
+    with acting_on(order, action_token) as order:
         plan = plan_redrive(order)
         if plan.refusal:
             raise ActionRefused(plan.refusal)
@@ -134,16 +170,13 @@ RETRY_TASKS = {
 }
 
 
+@manager_action
 def retry_stuck_step(order: Order, *, manager: str, reason: str, action_token: str = "") -> ActionResult:
     """Run the stuck step of a flagged (or overdue) order again now: queued once this commits.
 
     The step itself is idempotent; the token keeps a double click to one request in the history.
     """
-    reason = _require_reason(reason)
-    with transaction.atomic():
-        order = lock_order(order.pk)
-        if done := _already(order, action_token):
-            return done
+    with acting_on(order, action_token) as order:
         if not (step := stuck_step(order)):
             raise ActionRefused(plan_retry(order).refusal)
         history.step_retry_requested(
@@ -156,12 +189,12 @@ def retry_stuck_step(order: Order, *, manager: str, reason: str, action_token: s
 # --- resend the confirmation, regenerate the receipt ---------------------------------------
 
 
+@manager_action
 def resend_confirmation(order: Order, *, manager: str, reason: str, action_token: str) -> ActionResult:
     """Send the shopper a copy of their confirmation: a new email, marked as sent again.
 
     The email is keyed by the form's token, so the same form posted twice sends one email.
     """
-    reason = _require_reason(reason)
     if not action_token:
         raise ActionRefused("This form has expired: open it again.")
     if refusal := can_resend_confirmation(order):
@@ -192,22 +225,16 @@ def resend_confirmation(order: Order, *, manager: str, reason: str, action_token
     return ActionResult(f"Order {order.reference}: a copy of the confirmation was sent to {order.email}.")
 
 
+@manager_action
 def regenerate_receipt(order: Order, *, manager: str, reason: str, action_token: str = "") -> ActionResult:
     """Render and store a sale's missing receipt (never over a stored one); a confirmed order
     waiting for it goes on to its email."""
-    reason = _require_reason(reason)
-    with transaction.atomic():
-        order = lock_order(order.pk)
-        if done := _already(order, action_token):
-            return done
+    with acting_on(order, action_token) as order:
         if refusal := can_regenerate_receipt(order):
             raise ActionRefused(refusal)
     payment = Payment.objects.filter(order=order).first() or Payment()
     receipt = issue_receipt(order, PaidWith(payment.card_brand, payment.card_last4, payment.provider_reference))
-    with transaction.atomic():
-        order = lock_order(order.pk)
-        if done := _already(order, action_token):  # a twin request stored it a moment ago
-            return done
+    with acting_on(order, action_token) as order:  # a twin request may have stored it a moment ago
         history.receipt_regenerated(
             order,
             actor=history.manager(manager),
@@ -224,13 +251,13 @@ def regenerate_receipt(order: Order, *, manager: str, reason: str, action_token:
 # --- cancel and refund ---------------------------------------------------------------------
 
 
+@manager_action
 def cancel_order_for_manager(order: Order, *, manager: str, reason: str, action_token: str = "") -> ActionResult:
     """A manager cancels an order in progress: stock back, money voided or refunded, the shopper emailed.
 
     `reason` is shown to the shopper. A second click finds the order final and is refused, so
     the form's `action_token` (taken as every action takes it) is not needed here.
     """
-    reason = _require_reason(reason)
     try:
         cancel_order(order, reason=reason, cancelled_by=manager)
     except IllegalTransition as error:
@@ -238,6 +265,7 @@ def cancel_order_for_manager(order: Order, *, manager: str, reason: str, action_
     return ActionResult(f"Order {order.reference} cancelled.")
 
 
+@manager_action
 def refund_order(
     order: Order,
     *,
@@ -253,12 +281,8 @@ def refund_order(
     returned. The refund goes to the provider once this commits (`payments.refunds`), and the
     shopper is emailed when it succeeds.
     """
-    reason = _require_reason(reason)
     returns = {product: units for product, units in (return_units or {}).items() if units}
-    with transaction.atomic():
-        order = lock_order(order.pk)
-        if done := _already(order, action_token):
-            return done
+    with acting_on(order, action_token) as order:
         returnable = returnable_units(order)
         lines = {line.product_id: line for line in order.lines.all()}
         for product_id, units in returns.items():
@@ -290,15 +314,13 @@ def refund_order(
 # --- notes and bulk ------------------------------------------------------------------------
 
 
+@manager_action
 def add_note(order: Order, *, manager: str, note: str, action_token: str = "") -> ActionResult:
     """An internal note on the order's history, for the next manager to read."""
     note = note.strip()
     if not note:
         raise ActionRefused("The note is empty.")
-    with transaction.atomic():
-        order = lock_order(order.pk)
-        if done := _already(order, action_token):
-            return done
+    with acting_on(order, action_token) as order:
         history.note_added(order, actor=history.manager(manager), note=note[:2000], action_token=action_token)
     return ActionResult(f"Order {order.reference}: note added.")
 
