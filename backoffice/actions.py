@@ -164,8 +164,8 @@ def redrive_order(order: Order, *, manager: str, reason: str, action_token: str 
 
 # Which task runs a step that can be stuck; the pipeline's steps all run through advance_order.
 RETRY_TASKS = {
-    "refund_or_void": Task.COMPENSATE_ORDER,
-    "send_failure_notification": Task.NOTIFY_FAILURE,
+    "refund_or_void": Task.REFUND_OR_VOID,
+    "send_failure_notification": Task.SEND_FAILURE_NOTIFICATION,
     "publish_order_state": Task.PUBLISH_ORDER_STATE,
 }
 

@@ -109,7 +109,7 @@ def test_an_authorisation_answered_after_the_release_is_voided_never_charged(
 
     run_step(order.pk, "process_payment")
 
-    assert ("orders.tasks.compensate_order", (order.pk,)) in held_pipeline.queued()
+    assert ("orders.tasks.refund_or_void", (order.pk,)) in held_pipeline.queued()
     run_step(order.pk, "refund_or_void")
     order.refresh_from_db()
     assert (order.state, order.payment.status) == ("PAYMENT_FAILED", "voided")

@@ -284,4 +284,4 @@ def test_an_order_beyond_the_stock_is_answered_rejected_at_once_with_nothing_res
     assert "MUG-001: 2 requested, 1 available" in follow["failure_reason"]
     assert stock_of("MUG-001").reserved == 0
     # Only the failure email is left to send; no payment step is queued.
-    assert held_pipeline.queued() == [("orders.tasks.notify_failure", (Order.objects.get().pk,))]
+    assert held_pipeline.queued() == [("orders.tasks.send_failure_notification", (Order.objects.get().pk,))]
