@@ -24,11 +24,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from backoffice.plans import (
-    can_regenerate_receipt,
-    can_resend_confirmation,
     format_money,
     plan_redrive,
     plan_retry,
+    refusal_to_regenerate_receipt,
+    refusal_to_resend_confirmation,
     returnable_units,
     stuck_step,
 )
@@ -197,7 +197,7 @@ def resend_confirmation(order: Order, *, manager: str, reason: str, action_token
     """
     if not action_token:
         raise ActionRefused("This form has expired: open it again.")
-    if refusal := can_resend_confirmation(order):
+    if refusal := refusal_to_resend_confirmation(order):
         raise ActionRefused(refusal)
     try:
         sent = send_order_email(order, Notification.Kind.CONFIRMATION_RESEND, key=action_token)
@@ -230,7 +230,7 @@ def regenerate_receipt(order: Order, *, manager: str, reason: str, action_token:
     """Render and store a sale's missing receipt (never over a stored one); a confirmed order
     waiting for it goes on to its email."""
     with acting_on(order, action_token) as order:
-        if refusal := can_regenerate_receipt(order):
+        if refusal := refusal_to_regenerate_receipt(order):
             raise ActionRefused(refusal)
     payment = Payment.objects.filter(order=order).first() or Payment()
     receipt = issue_receipt(order, PaidWith(payment.card_brand, payment.card_last4, payment.provider_reference))

@@ -212,7 +212,7 @@ def plan_retry(order: Order) -> Plan:
 # --- resend the confirmation, regenerate the receipt ---------------------------------------
 
 
-def can_resend_confirmation(order: Order) -> str:
+def refusal_to_resend_confirmation(order: Order) -> str:
     """Why the confirmation cannot be sent again ("" when it can): it must have gone once, or
     may have (the mail server never confirmed it)."""
     sent = Notification.objects.filter(
@@ -228,11 +228,11 @@ def plan_resend(order: Order) -> Plan:
     return Plan(
         does=f"Sends {order.email} a new email: a copy of the confirmation, marked as sent again.",
         money="No money moves.",
-        refusal=can_resend_confirmation(order),
+        refusal=refusal_to_resend_confirmation(order),
     )
 
 
-def can_regenerate_receipt(order: Order) -> str:
+def refusal_to_regenerate_receipt(order: Order) -> str:
     """Why the receipt cannot be regenerated ("" when it can): a sale without a stored receipt."""
     if order.state not in (S.CONFIRMED, S.COMPLETED):
         return f"{order.reference} is {order.state}: only a sale has a receipt."
@@ -246,7 +246,7 @@ def plan_regenerate(order: Order) -> Plan:
     """What regenerating the receipt does, or why the order has no receipt to regenerate."""
     return Plan(
         does="Renders and stores the receipt PDF; a stored receipt is never replaced.",
-        refusal=can_regenerate_receipt(order),
+        refusal=refusal_to_regenerate_receipt(order),
     )
 
 
