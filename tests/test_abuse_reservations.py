@@ -14,23 +14,9 @@ from orders.reservations import release_expired_reservations, release_reservatio
 from orders.sweeper import sweep_stuck_orders
 from payments.models import Payment, SimulatedPaymentIntent
 from tests.support.invariants import stock_of
+from tests.support.ordering import place, placed
 
 THREE_D_SECURE = "pm_card_threeDSecure2Required"
-
-
-def place(api, quantities: dict[str, int], *, pay_with="pm_card_visa", email="shopper@example.com", address=None):
-    body = {
-        "email": email,
-        "lines": [{"sku": sku, "quantity": qty} for sku, qty in quantities.items()],
-        "payment_method": pay_with,
-    }
-    extra = {"REMOTE_ADDR": address} if address else {}
-    return api.post("/api/orders/", body, format="json", **extra)
-
-
-def placed(response) -> Order:
-    assert response.status_code == 202, response.content
-    return Order.objects.get(reference=response.json()["reference"])
 
 
 def test_a_hoarded_reservation_is_released_within_the_hold_and_sold_to_the_next_paying_shopper(

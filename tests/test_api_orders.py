@@ -10,12 +10,7 @@ from pypdf import PdfReader
 
 from inventory.models import Product
 from receipts.services import receipt_download_url
-
-
-def download(client, url: str):
-    response = client.get(url)
-    body = b"".join(response.streaming_content) if response.streaming else response.content
-    return response, body
+from tests.support.downloads import download
 
 
 @pytest.fixture

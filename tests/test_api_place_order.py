@@ -11,7 +11,6 @@ from rest_framework.test import APIClient
 from inventory.models import Product, Stock, StockMovement
 from inventory.services import adjust_stock
 from orders.models import Order
-from tests.conftest import requires_postgres
 from tests.support.concurrency import all_at_once
 from tests.support.invariants import row_counts, stock_of
 
@@ -231,8 +230,8 @@ def test_a_replay_returns_its_order_even_after_the_stock_ran_out_and_the_product
     assert row_counts() == after_first
 
 
+@pytest.mark.requires_postgres
 def test_two_requests_racing_with_one_idempotency_key_make_one_order(make_product, held_pipeline):
-    requires_postgres()
     make_product("MUG-001", on_hand=5)
 
     def post(_: int):

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from staff.roles import ROLES
-from tests.conftest import use_fast_pipeline
+from tests.support.fast_pipeline import use_fast_pipeline
 from tests.support.permission_matrix import (
     ANONYMOUS,
     MATRIX,

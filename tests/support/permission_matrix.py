@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from tests.support.ordering import place, placed
+
 ANONYMOUS, CLERK, MANAGER, REFUNDS, AUDITOR, NO_ROLE, SUPERUSER = (
     "anonymous",
     "clerk",
@@ -676,12 +678,7 @@ class Scene:
 
 
 def _place(api, payment_method: str, email: str) -> int:
-    from orders.models import Order
-
-    body = {"email": email, "lines": [{"sku": "MUG-001", "quantity": 1}], "payment_method": payment_method}
-    response = api.post("/api/orders/", body, format="json")
-    assert response.status_code == 202, response.content
-    return Order.objects.get(reference=response.json()["reference"]).pk
+    return placed(place(api, pay_with=payment_method, email=email)).pk
 
 
 def build_scene() -> Scene:
