@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 FRONTEND := frontend/dist/index.html
 
-.PHONY: run dev serve-setup test faults bench bench-quick lint install system-packages
+.PHONY: run dev serve-setup test faults bench bench-quick lint install system-packages roles-doc
 
 ## Install the Debian packages the project needs that this machine lacks (apt as root, else through sudo).
 system-packages:
@@ -59,6 +59,10 @@ bench: system-packages $(STAMP)
 
 bench-quick: system-packages $(STAMP)
 	BENCH_QUICK=1 $(BIN)/python -m bench.run
+
+## Write docs/ROLES.md and the README's roles tables from staff/roles.py and the permission matrix.
+roles-doc: $(STAMP)
+	$(BIN)/python -m tests.support.roles_doc
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -15,19 +15,11 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from staff.roles import ROLES
 from tests.support.fast_pipeline import use_fast_pipeline
-from tests.support.permission_matrix import (
-    ANONYMOUS,
-    MATRIX,
-    UNLISTED_ADMIN_URLS,
-    WHO,
-    Access,
-    build_scene,
-    readme_with_roles,
-    roles_document,
-    tables_written,
-)
+from tests.support.matrix_scene import build_scene, tables_written
+from tests.support.permission_matrix import ANONYMOUS, MATRIX, UNLISTED_ADMIN_URLS, WHO, Access
+from tests.support.roles_doc import readme_with_roles, roles_document
 
-REGENERATE = ".venv/bin/python -m tests.support.permission_matrix"
+REGENERATE = "make roles-doc"
 
 
 class ModuleSettings:
