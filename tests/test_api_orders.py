@@ -142,6 +142,17 @@ def test_an_unknown_order_and_its_receipt_are_not_found(api, db):
     assert api.get("/api/orders/ord_AAAAAAAAAAAAAAAAAAAAAA/receipt").status_code == 404
 
 
+def test_the_schema_answers_an_unknown_format_with_a_400_naming_the_formats_it_serves(client, db):
+    unknown = client.get("/api/schema/?format=xml")
+    unacceptable = client.get("/api/schema/", HTTP_ACCEPT="text/html")
+
+    assert unknown.status_code == 400
+    assert unknown.json() == {"format": ["Unknown format 'xml': the schema is served as json or yaml."]}
+    assert unacceptable.status_code == 406 and "detail" in unacceptable.json()
+    assert client.get("/api/schema/?format=json").json()["openapi"].startswith("3.")
+    assert client.get("/api/schema/?format=yaml").content.startswith(b"openapi: 3.")
+
+
 def test_the_api_is_described_by_an_openapi_schema_and_browsable_docs(client, db):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
 
