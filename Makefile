@@ -17,7 +17,7 @@ STATIC_ROOT ?= $(VAR_DIR)/staticfiles
 STATIC_STAMP = $(STATIC_ROOT)/.collected
 STATIC_SOURCES = $(shell find frontend/dist static */static -type f 2>/dev/null)
 
-.PHONY: run dev serve-setup test faults bench bench-quick lint install system-packages lock image image-test
+.PHONY: run dev serve-setup test faults bench bench-quick lint install system-packages lock image image-test roles-doc
 
 # requirements.txt and requirements-dev.txt declare what the project asks for; the locks
 # name every package, direct and transitive, with its hashes (`make lock` regenerates them;
@@ -83,6 +83,10 @@ bench: system-packages $(STAMP)
 
 bench-quick: system-packages $(STAMP)
 	BENCH_QUICK=1 $(BIN)/python -m bench.run
+
+## Write docs/ROLES.md and the README's roles tables from staff/roles.py and the permission matrix.
+roles-doc: $(STAMP)
+	$(BIN)/python -m tests.support.roles_doc
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -6,8 +6,8 @@ that says what it will do, each allowed by its own permission (`orders.redrive_o
 a refusal names the permission that is missing.
 """
 
-import csv
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
@@ -16,7 +16,8 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -24,8 +25,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.html import format_html
 
-from backoffice import actions
+from backoffice import actions, plans
 from backoffice.timeline import state_graph_svg, step_summaries
+from framework.csv_response import csv_download
 from framework.permissions import NamedActionRefusals, require_permission
 from orders import selectors
 from orders.models import FINAL_STATES, Notification, Order, OrderLine
@@ -107,6 +109,13 @@ class ReasonForm(forms.Form):
     # Rendered into every form; a form posted without one simply is not protected from a replay.
     action_token = forms.CharField(widget=forms.HiddenInput, required=False)
 
+    def __init__(self, *args, order: Order | None = None, **kwargs):
+        super().__init__(*args, **kwargs)  # `order`: for forms whose fields depend on it
+
+    def action_arguments(self) -> dict:
+        """What the action takes from this form, beside the order and the manager."""
+        return {"reason": self.cleaned_data["reason"], "action_token": self.cleaned_data["action_token"]}
+
 
 class RefundForm(ReasonForm):
     amount = forms.DecimalField(
@@ -115,7 +124,7 @@ class RefundForm(ReasonForm):
 
     def __init__(self, *args, order: Order, **kwargs):
         super().__init__(*args, **kwargs)
-        returnable = actions.returnable_units(order)
+        returnable = plans.returnable_units(order)
         self.return_fields = {}
         for line in order.lines.all():
             name = f"return_{line.product_id}"
@@ -133,82 +142,76 @@ class RefundForm(ReasonForm):
     def return_units(self) -> dict[int, int]:
         return {product: self.cleaned_data.get(name) or 0 for name, product in self.return_fields.items()}
 
+    def action_arguments(self) -> dict:
+        return {
+            **super().action_arguments(),
+            "amount": self.cleaned_data["amount"],
+            "return_units": self.return_units(),
+        }
+
 
 @dataclass(frozen=True)
 class OrderAction:
-    """One action on one order: who may, what its page says it will do, and the service it calls."""
+    """One action on one order: who may, what its page says it will do (`plan`), and the
+    service it calls (`run`, given the order, the manager and the form's arguments)."""
 
     title: str
     button: str
     permission: str
-    form: type[forms.Form] = ReasonForm
+    plan: Callable[[Order], plans.Plan]
+    run: Callable[..., actions.ActionResult]
+    form: type[ReasonForm] = ReasonForm
     reason_label: str = "Reason (kept in the order's history)"
     danger: bool = False
 
 
 ORDER_ACTIONS = {
-    "redrive": OrderAction("Redrive from the failed step", "Redrive", "orders.redrive_order"),
-    "retry": OrderAction("Retry the stuck step now", "Retry now", "orders.retry_order_step"),
-    "resend": OrderAction("Resend the confirmation email", "Send a copy", "orders.resend_order_email"),
-    "regenerate": OrderAction("Regenerate the missing receipt", "Regenerate", "orders.regenerate_receipt"),
-    "refund": OrderAction("Refund all or part", "Refund", "orders.refund_order", form=RefundForm),
+    "redrive": OrderAction(
+        "Redrive from the failed step",
+        "Redrive",
+        "orders.redrive_order",
+        plans.plan_redrive,
+        actions.redrive_order,
+    ),
+    "retry": OrderAction(
+        "Retry the stuck step now",
+        "Retry now",
+        "orders.retry_order_step",
+        plans.plan_retry,
+        actions.retry_stuck_step,
+    ),
+    "resend": OrderAction(
+        "Resend the confirmation email",
+        "Send a copy",
+        "orders.resend_order_email",
+        plans.plan_resend,
+        actions.resend_confirmation,
+    ),
+    "regenerate": OrderAction(
+        "Regenerate the missing receipt",
+        "Regenerate",
+        "orders.regenerate_receipt",
+        plans.plan_regenerate,
+        actions.regenerate_receipt,
+    ),
+    "refund": OrderAction(
+        "Refund all or part",
+        "Refund",
+        "orders.refund_order",
+        plans.plan_refund,
+        actions.refund_order,
+        form=RefundForm,
+    ),
     "cancel": OrderAction(
         "Cancel the order",
         "Cancel the order",
         "orders.cancel_order",
+        plans.plan_cancel,
+        actions.cancel_order_for_manager,
         reason_label="Reason (shown to the shopper, in their email)",
         danger=True,
     ),
 }
-
-
-def _plan(name: str, order: Order) -> dict:
-    """What the confirmation page of this action says it will do, or why it cannot be done."""
-    if name == "redrive":
-        plan = actions.plan_redrive(order)
-        return {"steps": plan.steps, "money": plan.money, "stock": plan.stock, "refusal": plan.refusal}
-    if name == "cancel":
-        plan = actions.plan_cancel(order)
-        return {"money": plan.money, "stock": plan.stock, "refusal": plan.refusal}
-    if name == "refund":
-        plan = actions.plan_refund(order)
-        return {"money": plan.money, "stock": plan.stock, "refusal": plan.refusal}
-    if name == "retry":
-        step = actions.stuck_step(order)
-        refusal = "" if step else f"{order.reference} ({order.state}) has no stuck step to retry."
-        return {"does": f"Runs {step} again now, on the task queue.", "refusal": refusal}
-    if name == "resend":
-        return {
-            "does": f"Sends {order.email} a new email: a copy of the confirmation, marked as sent again.",
-            "money": "No money moves.",
-            "refusal": actions.can_resend_confirmation(order),
-        }
-    refusal = actions.can_regenerate_receipt(order)
-    return {"does": "Renders and stores the receipt PDF; a stored receipt is never replaced.", "refusal": refusal}
-
-
-def _run(name: str, order: Order, form: forms.Form, manager: str) -> actions.ActionResult:
-    data = form.cleaned_data
-    common = {"manager": manager, "reason": data["reason"]}
-    if name == "cancel":
-        return actions.cancel_order_for_manager(order, **common)
-    if name == "refund":
-        return actions.refund_order(
-            order, **common, amount=data["amount"], return_units=form.return_units(), action_token=data["action_token"]
-        )
-    run = {
-        "redrive": actions.redrive_order,
-        "retry": actions.retry_stuck_step,
-        "resend": actions.resend_confirmation,
-        "regenerate": actions.regenerate_receipt,
-    }[name]
-    return run(order, **common, action_token=data["action_token"])
-
-
-def refused(request, permission: str, what: str) -> TemplateResponse:
-    """A 403 page that names the permission the user lacks."""
-    context = {**admin.site.each_context(request), "title": "Not allowed", "permission": permission, "what": what}
-    return TemplateResponse(request, "admin/orders/order/refused.html", context, status=403)
 
 
 RECEIPT_NUMBER = re.compile(r"^R-?0*(\d+)$", re.IGNORECASE)
@@ -340,7 +343,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
                 "order_actions": [
                     (name, action, reverse("admin:orders_order_action", args=[order.pk, name]))
                     for name, action in ORDER_ACTIONS.items()
-                    if request.user.has_perm(action.permission) and not _plan(name, order)["refusal"]
+                    if request.user.has_perm(action.permission) and not action.plan(order).refusal
                 ],
                 "note_token": actions.new_action_token(),
                 "note_url": reverse("admin:orders_order_note", args=[order.pk]),
@@ -357,16 +360,13 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         if name not in ORDER_ACTIONS:
             raise Http404
         action = ORDER_ACTIONS[name]
-        if not request.user.has_perm(action.permission):
-            return refused(request, action.permission, action.title.lower())
+        require_permission(request.user, action.permission)
         order = self._order(request, order_id)
-        form_class = action.form
-        kwargs = {"order": order} if form_class is RefundForm else {}
         if request.method == "POST":
-            form = form_class(request.POST, **kwargs)
+            form = action.form(request.POST, order=order)
             if form.is_valid():
                 try:
-                    result = _run(name, order, form, request.user.get_username())
+                    result = action.run(order, manager=request.user.get_username(), **form.action_arguments())
                 except actions.ActionRefused as refusal:
                     form.add_error(None, str(refusal))
                 else:
@@ -374,7 +374,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
                     self.message_user(request, result.message, level)
                     return redirect("admin:orders_order_change", order.pk)
         else:
-            form = form_class(initial={"action_token": actions.new_action_token()}, **kwargs)
+            form = action.form(initial={"action_token": actions.new_action_token()}, order=order)
         form.fields["reason"].label = action.reason_label
         order.refresh_from_db()
         context = {
@@ -383,7 +383,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
             "title": f"{action.title}: {order.reference}",
             "order": order,
             "action": action,
-            "plan": _plan(name, order),
+            "plan": action.plan(order),
             "form": form,
         }
         return TemplateResponse(request, "admin/orders/order/confirm_action.html", context)
@@ -392,8 +392,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         """Add an internal note (anyone who may act on orders: the retry permission stands for it)."""
         if request.method != "POST":
             return redirect("admin:orders_order_change", order_id)
-        if not request.user.has_perm("orders.retry_order_step"):
-            return refused(request, "orders.retry_order_step", "add a note to an order")
+        require_permission(request.user, "orders.retry_order_step")
         order = self._order(request, order_id)
         try:
             actions.add_note(
@@ -415,8 +414,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
 
     def download_receipt_view(self, request, order_id: int):
         """Send a manager to a freshly signed link to the order's receipt."""
-        if not request.user.has_perm("orders.download_receipt"):
-            return refused(request, "orders.download_receipt", "download receipts")
+        require_permission(request.user, "orders.download_receipt")
         order = get_object_or_404(Order.objects.select_related("receipt"), pk=order_id)
         receipt = getattr(order, "receipt", None)
         if receipt is None or not receipt.stored_at:
@@ -427,18 +425,11 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
 
     def export_view(self, request):
         """The order list as it is filtered and searched now, as CSV."""
-        if not request.user.has_perm("orders.export_orders"):
-            return refused(request, "orders.export_orders", "export orders")
+        require_permission(request.user, "orders.export_orders")
         changelist = self.get_changelist_instance(request)
         orders = changelist.get_queryset(request).select_related("payment", "receipt").prefetch_related("lines")
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="orders-{stamp}.csv"'
-        writer = csv.writer(response)
-        writer.writerow(EXPORT_COLUMNS)
-        for order in orders:
-            writer.writerow(_export_row(order))
-        return response
+        return csv_download(f"orders-{stamp}.csv", order_rows(orders))
 
     def _bulk(self, request, queryset, name: str):
         """A bulk redrive or retry: a confirmation page first, then each order (at most the cap)."""
@@ -448,7 +439,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
             form = ReasonForm(request.POST)
             if form.is_valid():
                 results, left = actions.act_on_orders(
-                    name,
+                    action.run,
                     orders,
                     manager=request.user.get_username(),
                     reason=form.cleaned_data["reason"],
@@ -468,14 +459,20 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
                 return None
         else:
             form = ReasonForm(initial={"action_token": actions.new_action_token()})
+        title = f"{action.title}: {len(orders)} orders"
+        return self._confirm_bulk(request, name, orders, form, title, cap=settings.ORDER_BULK_ACTION_CAP)
+
+    def _confirm_bulk(self, request, name: str, orders: list[Order], form: ReasonForm, title: str, cap: int | None):
+        """The confirmation page of a bulk action: each selected order and what will happen to it."""
+        action = ORDER_ACTIONS[name]
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": f"{action.title}: {len(orders)} orders",
+            "title": title,
             "action": action,
             "action_name": f"{name}_selected",
-            "orders": [(order, _plan(name, order)) for order in orders],
-            "cap": settings.ORDER_BULK_ACTION_CAP,
+            "orders": [(order, action.plan(order)) for order in orders],
+            "cap": cap,
             "form": form,
             "selected_name": ACTION_CHECKBOX_NAME,
         }
@@ -517,18 +514,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
                 return None
         else:
             form = ReasonForm(initial={"action_token": actions.new_action_token(), "reason": "Cancelled by the shop."})
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Cancel {len(orders)} orders",
-            "action": ORDER_ACTIONS["cancel"],
-            "action_name": "cancel_selected",
-            "orders": [(order, _plan("cancel", order)) for order in orders],
-            "cap": None,
-            "form": form,
-            "selected_name": ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/orders/order/confirm_bulk.html", context)
+        return self._confirm_bulk(request, "cancel", orders, form, f"Cancel {len(orders)} orders", cap=None)
 
 
 EXPORT_COLUMNS = [
@@ -549,6 +535,13 @@ EXPORT_COLUMNS = [
     "needs_attention",
     "redrive_count",
 ]
+
+
+def order_rows(orders: QuerySet[Order]) -> Iterator[list]:
+    """The header, then one row per order, read in chunks so a long export never sits whole in memory."""
+    yield EXPORT_COLUMNS
+    for order in orders.iterator(chunk_size=2000):
+        yield _export_row(order)
 
 
 def _export_row(order: Order) -> list:

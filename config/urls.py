@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from config.frontend import shop_page
 from config.metrics_view import metrics
+from config.openapi import SchemaView
 from inventory.apis import ProductListApi
 from monitoring.views import monitoring_page
 from orders.apis import OrderDetailApi, OrderReceiptApi, PlaceOrderApi, ShopConfigApi
@@ -28,7 +29,7 @@ urlpatterns = [
     path("api/orders/<str:reference>/receipt", OrderReceiptApi.as_view(), name="order-receipt"),
     path("api/payments/", include("payments.urls")),
     path("receipts/<str:token>", ReceiptDownloadApi.as_view(), name="receipt-download"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     path("metrics", metrics, name="metrics"),
     # The split view serves its start-up script as a file, so Swagger UI runs under the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

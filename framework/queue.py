@@ -22,9 +22,9 @@ class Task(StrEnum):
     """The django-q2 entry points, by their dotted paths (what the queue stores)."""
 
     ADVANCE_ORDER = "orders.tasks.advance_order"
-    COMPENSATE_ORDER = "orders.tasks.compensate_order"
-    NOTIFY_FAILURE = "orders.tasks.notify_failure"
-    NOTIFY_REFUND = "orders.tasks.notify_refund"
+    REFUND_OR_VOID = "orders.tasks.refund_or_void"
+    SEND_FAILURE_NOTIFICATION = "orders.tasks.send_failure_notification"
+    SEND_REFUND_EMAIL = "orders.tasks.send_refund_email"
     PUBLISH_ORDER_STATE = "orders.tasks.publish_order_state"
     RUN_DUE_RETRY = "orders.tasks.run_due_retry"
     SWEEP_STUCK_ORDERS = "orders.tasks.sweep_stuck_orders"

@@ -7,6 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from framework.metrics_token import bears_metrics_token
+from framework.permissions import require_permission
 from monitoring import dashboard
 from monitoring.health import run_readiness_checks
 
@@ -51,9 +52,6 @@ def health_ready(request):
 @never_cache
 def monitoring_page(request):
     """The pipeline at a glance, for staff with orders.view_monitoring (wrapped by admin_view in config/urls.py)."""
-    context = {**admin.site.each_context(request), "title": "Monitoring"}
-    if not request.user.has_perm(MONITORING_PERMISSION):
-        context["missing_permission"] = MONITORING_PERMISSION
-        return TemplateResponse(request, "monitoring/refused.html", context, status=403)
-    context.update(dashboard.build_dashboard())
+    require_permission(request.user, MONITORING_PERMISSION)
+    context = {**admin.site.each_context(request), "title": "Monitoring", **dashboard.build_dashboard()}
     return TemplateResponse(request, "monitoring/page.html", context)

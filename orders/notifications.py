@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 # The server answered, with a refusal: it did not take the message, so sending again is safe.
 SERVER_REFUSED = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
+# The label a refund email's events carry in the order's history (persisted: the job is
+# `send_refund_email` everywhere else).
+REFUND_EMAIL_LABEL = "notify_refund"
 
 TEMPLATES = {
     Notification.Kind.CONFIRMATION: ("emails/order_confirmation", "Your order {reference} is confirmed"),
@@ -237,5 +240,5 @@ def send_refund_email(refund_id: int) -> bool:
     try:
         return send_order_email(refund.order, Notification.Kind.REFUND, key=f"refund-{refund.pk}", extra=extra)
     except NotificationUncertain as uncertain:
-        flag_uncertain_email(refund.order, uncertain, actor=history.PIPELINE, step="notify_refund")
+        flag_uncertain_email(refund.order, uncertain, actor=history.PIPELINE, step=REFUND_EMAIL_LABEL)
         return False

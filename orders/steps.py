@@ -128,7 +128,7 @@ def process_payment(order: Order, run: StepRun) -> After:
             # The order ended while the provider answered (its reservation released, a manager
             # cancelled): its compensation may have run before this hold existed; run it again.
             record_payment(order, result)
-            enqueue_on_commit(Task.COMPENSATE_ORDER, order.pk)
+            enqueue_on_commit(Task.REFUND_OR_VOID, order.pk)
         if order.state != S.VALIDATED:
             return After.STOP
         was_waiting = awaiting_authentication(order)

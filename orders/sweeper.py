@@ -52,7 +52,7 @@ def sweep_stuck_orders() -> int:
         ).values_list("pk", flat=True)[:1000]
     )
     for order_id in unsettled:
-        enqueue(Task.COMPENSATE_ORDER, order_id)
+        enqueue(Task.REFUND_OR_VOID, order_id)
     unnotified = list(
         Order.objects.filter(
             state__in=[S.REJECTED, S.PAYMENT_FAILED, S.FAILED, S.CANCELLED],
@@ -71,7 +71,7 @@ def sweep_stuck_orders() -> int:
         .values_list("pk", flat=True)[:1000]
     )
     for order_id in unnotified:
-        enqueue(Task.NOTIFY_FAILURE, order_id)
+        enqueue(Task.SEND_FAILURE_NOTIFICATION, order_id)
     for reason, orders in (("stuck", stuck), ("unsettled", unsettled), ("unnotified", unnotified)):
         if orders:
             metrics.SWEEPER_REDRIVES.labels(reason).inc(len(orders))

@@ -109,7 +109,7 @@ def issue_refund(refund_id: int) -> Refund:
             refund.save(update_fields=["status", "error", "updated_at"])
             history.refund_succeeded(order, refund=refund.pk, amount=refund.amount, currency=refund.currency)
             # The shopper hears of the money once it is on its way back.
-            enqueue_on_commit(Task.NOTIFY_REFUND, refund.pk)
+            enqueue_on_commit(Task.SEND_REFUND_EMAIL, refund.pk)
     return refund
 
 

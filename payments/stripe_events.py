@@ -80,7 +80,7 @@ def on_payment_intent(intent: dict) -> None:
         # The shopper authenticated after the order ended (late, or with another card):
         # compensation reads the intent and voids or refunds it.
         logger.warning("order %s is %s but its payment intent is %s", order.reference, order.state, intent["status"])
-        enqueue(Task.COMPENSATE_ORDER, order.pk)
+        enqueue(Task.REFUND_OR_VOID, order.pk)
 
 
 def on_charge_refunded(charge: dict) -> None:

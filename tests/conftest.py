@@ -5,17 +5,18 @@ in a test goes through its whole pipeline before the request returns; tests that
 real `qcluster` process start one (see tests/support/processes.py).
 """
 
-import os
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.test import Client
 from rest_framework.test import APIClient
 
 from inventory.models import Product, Stock, StockMovement
-
-ON_CI = os.environ.get("CI", "").lower() == "true"
+from tests.support.admin_client import log_in
+from tests.support.environment import requires_postgres
+from tests.support.fast_pipeline import use_fast_pipeline
+from tests.support.ordering import place, placed
 
 # Fixtures of the support modules: servers on loopback that some tests talk to (a local AWS
 # for S3, SNS and SQS; SMTP), and the shop's own processes (`shop`).
@@ -27,13 +28,6 @@ pytest_plugins = [
     "tests.support.faults",
     "tests.support.links",
 ]
-
-
-GENEROUS_RATES = {
-    "order_placement_address": "100000/min",
-    "order_placement_email": "100000/min",
-    "order_lookup": "100000/min",
-}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -59,38 +53,6 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
 def _fast_pipeline(settings, tmp_path, monkeypatch):
     """Inline tasks, tiny backoffs, receipts and emails kept inside the test's own folder."""
     use_fast_pipeline(settings, monkeypatch, tmp_path)
-
-
-def use_fast_pipeline(settings, monkeypatch, folder: Path) -> None:
-    """What `_fast_pipeline` sets, for any scope: `settings` a pytest-django SettingsWrapper,
-    `monkeypatch` a pytest MonkeyPatch, receipts kept under `folder`."""
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "SYNC", True)
-    settings.PIPELINE_BACKOFF_SCALE = 0.001
-    settings.PAYMENT_SIMULATED_FAULTS = True
-    # Tests place many orders from one address and email: the abuse limits are generous here,
-    # and each test that proves one sets it low (tests/test_abuse_*.py). Counts start afresh.
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": GENEROUS_RATES}
-    settings.CACHES = {
-        **settings.CACHES,
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"},
-    }
-    settings.HELD_UNITS_PER_CLIENT = 100_000
-    settings.FAILURE_EMAILS_PER_ADDRESS_PER_HOUR = 100_000
-    from django.core.cache import cache
-
-    cache.clear()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "receipts": {
-            "BACKEND": "receipts.storage.ReceiptFileStorage",
-            "OPTIONS": {"location": str(folder / "private")},
-        },
-        # Pages render without `collectstatic` having built the manifest.
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 @pytest.fixture
@@ -126,18 +88,11 @@ def shopper(api):
     class Shopper:
         def places(self, quantities: dict[str, int], *, pay_with="pm_card_visa", email="shopper@example.com"):
             """Send the order and return the API's answer as it is."""
-            body = {
-                "email": email,
-                "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in quantities.items()],
-                "payment_method": pay_with,
-            }
-            return api.post("/api/orders/", body, format="json")
+            return place(api, quantities, pay_with=pay_with, email=email)
 
         def buys(self, quantities: dict[str, int], *, pay_with="pm_card_visa", email="shopper@example.com") -> Order:
             """Place the order, expect it accepted (202), and return the order row."""
-            response = self.places(quantities, pay_with=pay_with, email=email)
-            assert response.status_code == 202, response.content
-            return Order.objects.get(reference=response.json()["reference"])
+            return placed(self.places(quantities, pay_with=pay_with, email=email))
 
     return Shopper()
 
@@ -193,13 +148,37 @@ def stock_invariants_hold(transactional_db):
     assert_stock_invariants()
 
 
-def requires_postgres():
-    """Skip where PostgreSQL is not the test database, except on CI, where that is a failure."""
-    if connection.vendor == "postgresql":
-        return
-    if ON_CI:
-        pytest.fail("CI must run the PostgreSQL tests: set DATABASE_URL to the local server.")
-    pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://...)")
+@pytest.fixture(autouse=True)
+def _requires_postgres(request):
+    """Tests marked `requires_postgres` skip where PostgreSQL is absent, and fail so on CI."""
+    if request.node.get_closest_marker("requires_postgres"):
+        requires_postgres()
+
+
+@pytest.fixture
+def staff_client(transactional_db, settings):
+    """A client logged in through the admin's login form, as a new account in a role of
+    staff.roles.ROLES (or SUPERUSER, NO_ROLE): `staff_client("clerk")`; `.user` is the account."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
+
+    def logged_in(role: str, username: str | None = None) -> Client:
+        client = Client()
+        client.user = log_in(client, role, username)
+        return client
+
+    return logged_in
+
+
+@pytest.fixture
+def manager(staff_client):
+    """An order manager who may also refund (the Refunds role), named "manager"."""
+    return staff_client("refunds", "manager")
+
+
+@pytest.fixture
+def clerk(staff_client):
+    """A Stock clerk, as create_staff makes one."""
+    return staff_client("clerk")
 
 
 @pytest.fixture

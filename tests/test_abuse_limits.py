@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 
 from orders.models import Notification, Order
 from tests.support.fake_stripe import deliver
+from tests.support.ordering import order_body, place
 from tests.support.settings_probe import in_fresh_process
 
 RATES = {"order_placement_address": "5/min", "order_placement_email": "3/hour", "order_lookup": "10/min"}
@@ -26,23 +27,17 @@ def limited(settings):
     caches["default"].clear()
 
 
-def order_body(email="shopper@example.com", pay_with="pm_card_visa"):
-    return {"email": email, "lines": [{"sku": "MUG-001", "quantity": 1}], "payment_method": pay_with}
-
-
 def test_one_address_places_five_orders_a_minute_then_gets_429_with_retry_after(api, make_product, limited):
     make_product("MUG-001", on_hand=100)
 
-    answers = [
-        api.post("/api/orders/", order_body(email=f"s{i}@example.com"), format="json").status_code for i in range(8)
-    ]
+    answers = [place(api, email=f"s{i}@example.com").status_code for i in range(8)]
 
     assert answers == [202] * 5 + [429] * 3  # was 300 of 300 accepted
-    refused = api.post("/api/orders/", order_body(email="later@example.com"), format="json")
+    refused = place(api, email="later@example.com")
     assert 1 <= int(refused["Retry-After"]) <= 60
     assert "Request was throttled" in refused.json()["detail"]
     assert Order.objects.count() == 5
-    other = api.post("/api/orders/", order_body(email="o@example.com"), format="json", REMOTE_ADDR="10.1.1.1")
+    other = place(api, email="o@example.com", address="10.1.1.1")
     assert other.status_code == 202
 
 
@@ -50,22 +45,17 @@ def test_one_email_gets_three_orders_an_hour_whatever_the_address_or_case(api, m
     make_product("MUG-001", on_hand=100)
     emails = ["victim@example.com", "VICTIM@example.com", " victim@example.com", "victim@EXAMPLE.com"]
 
-    answers = [
-        api.post("/api/orders/", order_body(email=e), format="json", REMOTE_ADDR=f"10.0.0.{i}").status_code
-        for i, e in enumerate(emails)
-    ]
+    answers = [place(api, email=e, address=f"10.0.0.{i}").status_code for i, e in enumerate(emails)]
 
     assert answers == [202, 202, 202, 429]
-    assert int(api.post("/api/orders/", order_body("victim@example.com"), format="json")["Retry-After"]) > 60
+    assert int(place(api, email="victim@example.com")["Retry-After"]) > 60
 
 
 def test_a_header_the_client_writes_does_not_give_it_a_new_address(api, make_product, limited):
     make_product("MUG-001", on_hand=100)
 
     answers = [
-        api.post(
-            "/api/orders/", order_body(email=f"s{i}@example.com"), format="json", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}"
-        ).status_code
+        place(api, email=f"s{i}@example.com", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
         for i in range(6)
     ]
 
@@ -74,7 +64,7 @@ def test_a_header_the_client_writes_does_not_give_it_a_new_address(api, make_pro
 
 def test_order_lookups_are_limited_per_address(api, make_product, limited):
     make_product("MUG-001", on_hand=100)
-    reference = api.post("/api/orders/", order_body(), format="json").json()["reference"]
+    reference = place(api).json()["reference"]
 
     answers = [api.get(f"/api/orders/{reference}/").status_code for _ in range(12)]
 
@@ -99,9 +89,7 @@ def test_the_limits_hold_on_redis_when_redis_url_is_set(api, make_product, setti
     caches["default"].clear()
     make_product("MUG-001", on_hand=100)
 
-    answers = [
-        api.post("/api/orders/", order_body(email=f"s{i}@example.com"), format="json").status_code for i in range(6)
-    ]
+    answers = [place(api, email=f"s{i}@example.com").status_code for i in range(6)]
 
     assert answers == [202] * 5 + [429]
     caches["default"].clear()
@@ -119,12 +107,7 @@ def test_failure_emails_to_one_address_are_capped_per_hour(api, make_product, se
     make_product("MUG-001", on_hand=100)
 
     for i in range(10):
-        response = api.post(
-            "/api/orders/",
-            order_body(email="victim@example.com", pay_with="pm_card_chargeDeclined"),
-            format="json",
-            REMOTE_ADDR=f"10.0.0.{i}",
-        )
+        response = place(api, email="victim@example.com", pay_with="pm_card_chargeDeclined", address=f"10.0.0.{i}")
         assert response.status_code == 202
 
     assert len(mail.outbox) == 3  # was one per declined order: 300 in 67 s
@@ -134,7 +117,7 @@ def test_failure_emails_to_one_address_are_capped_per_hour(api, make_product, se
     assert "Not sent: 3 failure emails went to this address in the last hour." in [
         e.parameters.get("why") for e in capped.events.all()
     ]
-    api.post("/api/orders/", order_body(email="other@example.com", pay_with="pm_card_chargeDeclined"), format="json")
+    place(api, email="other@example.com", pay_with="pm_card_chargeDeclined")
     assert len(mail.outbox) == 4
 
 
@@ -144,7 +127,7 @@ def test_the_sweeper_does_not_retry_a_capped_failure_email(api, make_product, se
     settings.FAILURE_EMAILS_PER_ADDRESS_PER_HOUR = 0
     settings.ORDER_STUCK_AFTER_SECONDS = 0
     make_product("MUG-001", on_hand=10)
-    api.post("/api/orders/", order_body(pay_with="pm_card_chargeDeclined"), format="json")
+    place(api, pay_with="pm_card_chargeDeclined")
 
     assert sweep_stuck_orders() == 0
     assert len(mail.outbox) == 0

@@ -14,23 +14,9 @@ from orders.reservations import release_expired_reservations, release_reservatio
 from orders.sweeper import sweep_stuck_orders
 from payments.models import Payment, SimulatedPaymentIntent
 from tests.support.invariants import stock_of
+from tests.support.ordering import place, placed
 
 THREE_D_SECURE = "pm_card_threeDSecure2Required"
-
-
-def place(api, quantities: dict[str, int], *, pay_with="pm_card_visa", email="shopper@example.com", address=None):
-    body = {
-        "email": email,
-        "lines": [{"sku": sku, "quantity": qty} for sku, qty in quantities.items()],
-        "payment_method": pay_with,
-    }
-    extra = {"REMOTE_ADDR": address} if address else {}
-    return api.post("/api/orders/", body, format="json", **extra)
-
-
-def placed(response) -> Order:
-    assert response.status_code == 202, response.content
-    return Order.objects.get(reference=response.json()["reference"])
 
 
 def test_a_hoarded_reservation_is_released_within_the_hold_and_sold_to_the_next_paying_shopper(
@@ -109,7 +95,7 @@ def test_an_authorisation_answered_after_the_release_is_voided_never_charged(
 
     run_step(order.pk, "process_payment")
 
-    assert ("orders.tasks.compensate_order", (order.pk,)) in held_pipeline.queued()
+    assert ("orders.tasks.refund_or_void", (order.pk,)) in held_pipeline.queued()
     run_step(order.pk, "refund_or_void")
     order.refresh_from_db()
     assert (order.state, order.payment.status) == ("PAYMENT_FAILED", "voided")

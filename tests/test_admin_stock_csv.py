@@ -11,20 +11,13 @@ from django.utils import timezone
 
 from inventory.models import Product, StockMovement
 from inventory.services import adjust_stock
-from tests.support.admin_client import FormFields, log_in
+from tests.support.admin_client import FormFields
 from tests.support.invariants import stock_of
 from tests.test_import_stock import HEADER, catalog_state
 
 pytestmark = pytest.mark.usefixtures("stock_invariants_hold")
 
 IMPORT_URL = "/admin/inventory/product/import/"
-
-
-@pytest.fixture
-def clerk(client, transactional_db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
-    client.user = log_in(client, "clerk")
-    return client
 
 
 def upload(client, body: str, *, header: str = HEADER, name: str = "stock.csv"):

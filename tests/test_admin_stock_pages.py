@@ -7,19 +7,11 @@ import pytest
 
 from inventory.models import Product, StockMovement
 from inventory.services import adjust_stock
-from tests.support.admin_client import log_in, open_form
+from tests.support.admin_client import open_form
 from tests.support.invariants import stock_of
 
 # Every scenario ends with the ledger summing to on hand and no stock below zero.
 pytestmark = pytest.mark.usefixtures("stock_invariants_hold")
-
-
-@pytest.fixture
-def clerk(client, transactional_db, settings):
-    """A client logged in as a Stock clerk made by create_staff."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
-    client.user = log_in(client, "clerk")
-    return client
 
 
 def restock_url(product: Product) -> str:

@@ -10,12 +10,7 @@ from pypdf import PdfReader
 
 from inventory.models import Product
 from receipts.services import receipt_download_url
-
-
-def download(client, url: str):
-    response = client.get(url)
-    body = b"".join(response.streaming_content) if response.streaming else response.content
-    return response, body
+from tests.support.downloads import download
 
 
 @pytest.fixture
@@ -148,6 +143,28 @@ def test_an_unknown_order_and_its_receipt_are_not_found(api, db):
 
     assert response.status_code == 404
     assert response.json() == {"detail": "No order has this reference.", "reason": "order_not_found", "state": None}
+
+
+def test_the_schema_answers_an_unknown_format_with_a_400_naming_the_formats_it_serves(client, db):
+    unknown = client.get("/api/schema/?format=xml")
+    unacceptable = client.get("/api/schema/", HTTP_ACCEPT="text/html")
+
+    assert unknown.status_code == 400
+    assert unknown.json() == {"format": ["Unknown format 'xml': the schema is served as json or yaml."]}
+    assert unacceptable.status_code == 406 and "detail" in unacceptable.json()
+    assert client.get("/api/schema/?format=json").json()["openapi"].startswith("3.")
+    assert client.get("/api/schema/?format=yaml").content.startswith(b"openapi: 3.")
+
+
+def test_the_api_is_described_by_an_openapi_schema_and_browsable_docs(client, db):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in ("/api/orders/", "/api/place-order", "/api/orders/{reference}/", "/api/products/"):
+        assert path in paths
+    assert "Idempotency-Key" in {p["name"] for p in paths["/api/orders/"]["post"]["parameters"]}
+    assert client.get("/api/docs/").status_code == 200
 
 
 def test_the_receipt_of_an_order_that_ended_without_a_sale_says_there_will_be_none(api, shopper, make_product):

@@ -13,7 +13,6 @@ from rest_framework.test import APIClient
 from inventory.models import Product, Stock, StockMovement
 from inventory.services import adjust_stock
 from orders.models import Order
-from tests.conftest import requires_postgres
 from tests.support.concurrency import all_at_once
 from tests.support.invariants import row_counts, stock_of
 
@@ -233,8 +232,8 @@ def test_a_replay_returns_its_order_even_after_the_stock_ran_out_and_the_product
     assert row_counts() == after_first
 
 
+@pytest.mark.requires_postgres
 def test_two_requests_racing_with_one_idempotency_key_make_one_order(make_product, held_pipeline):
-    requires_postgres()
     make_product("MUG-001", on_hand=5)
 
     def post(_: int):
@@ -286,7 +285,7 @@ def test_an_order_beyond_the_stock_is_answered_rejected_at_once_with_nothing_res
     assert "MUG-001: 2 requested, 1 available" in follow["failure_reason"]
     assert stock_of("MUG-001").reserved == 0
     # Only the failure email is left to send; no payment step is queued.
-    assert held_pipeline.queued() == [("orders.tasks.notify_failure", (Order.objects.get().pk,))]
+    assert held_pipeline.queued() == [("orders.tasks.send_failure_notification", (Order.objects.get().pk,))]
 
 
 def test_the_example_body_of_the_api_docs_places_an_order_on_the_demo_catalog(api, client, db):

@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 
 from framework import log_context
+from tests.support.ordering import place
 from tests.support.settings_probe import in_fresh_process
 
 
@@ -36,20 +37,12 @@ def json_lines():
     root.removeHandler(handler)
 
 
-def place(api, *, pay_with="pm_card_visa", request_id=None):
-    body = {"email": "a@example.com", "lines": [{"sku": "MUG-001", "quantity": 1}], "payment_method": pay_with}
-    headers = {"HTTP_X_REQUEST_ID": request_id} if request_id else {}
-    response = api.post("/api/orders/", body, format="json", **headers)
-    assert response.status_code == 202, response.content
-    return response
-
-
 def test_each_record_is_one_json_line_with_the_request_the_order_the_step_and_the_attempt(
     api, make_product, json_lines
 ):
     make_product("MUG-001", on_hand=5)
 
-    response = place(api, request_id="req-7f3a")
+    response = place(api, headers={"X-Request-ID": "req-7f3a"})
 
     assert response["X-Request-ID"] == "req-7f3a"
     reference = response.json()["reference"]
@@ -75,7 +68,7 @@ def test_a_request_without_an_id_or_with_an_unfit_one_gets_a_fresh_id(api, make_
     make_product("MUG-001", on_hand=5)
 
     plain = place(api)
-    forged = place(api, request_id="x\nlevel=ERROR forged")
+    forged = place(api, headers={"X-Request-ID": "x\nlevel=ERROR forged"})
 
     for response in (plain, forged):
         assert len(response["X-Request-ID"]) == 32
@@ -114,7 +107,7 @@ def test_a_task_queued_by_a_request_runs_with_its_request_id_in_the_worker(
     from django_q.tasks import _sync
 
     make_product("MUG-001", on_hand=5)
-    reference = place(api, request_id="req-queued").json()["reference"]
+    reference = place(api, headers={"X-Request-ID": "req-queued"}).json()["reference"]
     [message] = OrmQ.objects.all()
     assert message.task["log_context"] == {"request_id": "req-queued"}
 

@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from backoffice import actions
+from backoffice import actions, plans
 from backoffice.actions import ActionRefused
 from orders.models import EventKind, Order, OrderEvent
 from payments.models import Payment, Refund, SimulatedPaymentIntent
@@ -32,7 +32,7 @@ def test_a_failed_order_redriven_after_the_gateway_is_back_completes_with_one_ch
     order = failed_while_gateway_down(shopper, make_product)
     settings.SIMULATED_GATEWAY_OUTAGE = False  # the provider is back
 
-    plan = actions.plan_redrive(order)
+    plan = plans.plan_redrive(order)
     result = actions.redrive_order(order, manager="boss", reason="Provider outage over", action_token="t1")
 
     assert plan.refusal == "" and plan.failed_step == "process_payment"
@@ -97,7 +97,7 @@ def test_a_redriven_order_that_fails_again_is_compensated_again_and_keeps_no_cha
     make_product("MUG-001", on_hand=5)
     order = shopper.buys({"MUG-001": 2}, pay_with="pm_sim_capture_unavailable")  # every capture fails
 
-    plan = actions.plan_redrive(order)
+    plan = plans.plan_redrive(order)
     actions.redrive_order(order, manager="boss", reason="try once more", action_token="t1")
 
     assert plan.failed_step == "update_inventory"
@@ -240,7 +240,7 @@ def test_a_manager_cancels_with_a_reason_the_shopper_reads_and_a_second_click_is
     order = confirmed_and_stuck(shopper, make_product, held_pipeline)
     held_pipeline.run_inline()
 
-    plan = actions.plan_cancel(order)
+    plan = plans.plan_cancel(order)
     actions.cancel_order_for_manager(order, manager="boss", reason="Out of our hands, sorry.")
 
     assert plan.money.startswith("Refunds 25.00 USD captured") and plan.stock.startswith("Returns 2 x MUG-001")
@@ -270,7 +270,9 @@ def test_a_bulk_redrive_acts_on_at_most_the_cap_per_click(shopper, make_product,
     settings.SIMULATED_GATEWAY_OUTAGE = False
     settings.ORDER_BULK_ACTION_CAP = 2
 
-    results, left = actions.act_on_orders("redrive", orders, manager="boss", reason="outage over", action_token="t1")
+    results, left = actions.act_on_orders(
+        actions.redrive_order, orders, manager="boss", reason="outage over", action_token="t1"
+    )
 
     assert len(results) == 2 and left == orders[2:]
     states = sorted(Order.objects.values_list("state", flat=True))

@@ -12,10 +12,10 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import requires_postgres
+from tests.support.ordering import post_order
 from tests.support.processes import wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.requires_postgres]
 
 TOKEN = "process-test-token"
 ORDERS, DECLINED = 12, 4
@@ -75,7 +75,6 @@ def descendants(pid: int) -> list[int]:
 
 
 def test_counts_scraped_from_metrics_match_what_happened_across_three_web_and_two_cluster_workers(shop, make_product):
-    requires_postgres()
     make_product("MUG-001", price="12.50", on_hand=ORDERS)
     shop.extra_env.update(METRICS_TOKEN=TOKEN, LOG_FORMAT="json")
     cluster = shop.start_cluster(workers=2)
@@ -84,12 +83,7 @@ def test_counts_scraped_from_metrics_match_what_happened_across_three_web_and_tw
 
     def place(n: int) -> dict:
         card = "pm_card_chargeDeclined" if n < DECLINED else "pm_card_visa"
-        response = requests.post(
-            f"{url}/api/orders/",
-            json={"email": f"s{n}@example.com", "lines": [{"sku": "MUG-001", "quantity": 1}], "payment_method": card},
-            headers={"X-Request-ID": f"req-{n}"},
-            timeout=30,
-        )
+        response = post_order(url, email=f"s{n}@example.com", pay_with=card, headers={"X-Request-ID": f"req-{n}"})
         assert response.status_code == 202, response.text
         return response.json()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.ordering import post_order
 from tests.support.processes import PROJECT_DIR, Process, wait_until
 
 pytestmark = pytest.mark.slow
@@ -93,12 +94,10 @@ def trickling_clients(url: str, count: int):
 
 def shoppers_answered(url: str, count: int, within: float) -> int:
     """How many of `count` shoppers placing an order at once get their 202 within `within` s."""
-    line = {"sku": "MUG-001", "quantity": 1}
-    body = {"email": "shopper@example.com", "lines": [line], "payment_method": "pm_card_visa"}
 
     def place(_):
         try:
-            return requests.post(f"{url}/api/orders/", json=body, timeout=within).status_code == 202
+            return post_order(url, timeout=within).status_code == 202
         except requests.RequestException:
             return False
 

@@ -10,7 +10,6 @@ from orders import pipeline
 from orders.models import Notification, Order, OrderEvent
 from orders.tasks import sweep_stuck_orders
 from payments.models import Payment
-from tests.conftest import requires_postgres
 from tests.support.concurrency import all_at_once
 from tests.support.due_retries import run_due_retries
 from tests.support.settings_probe import in_fresh_process
@@ -132,10 +131,10 @@ def test_a_permanently_down_smtp_server_never_undoes_the_sale_and_flags_the_orde
     assert len(smtp_server.received) == 1
 
 
+@pytest.mark.requires_postgres
 def test_two_workers_sending_the_same_confirmation_at_once_send_one_email(
     shopper, make_product, smtp_server, held_pipeline
 ):
-    requires_postgres()
     make_product("MUG-001", on_hand=5)
     order = confirmed_awaiting_email(shopper, held_pipeline)
     smtp_server.handler.delay_seconds = 2  # the first sender is still mid-send when the second arrives

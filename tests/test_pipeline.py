@@ -4,11 +4,14 @@ Orders are placed over the API and run inline (conftest's `_fast_pipeline`); tes
 an order between steps hold the queue (`held_pipeline`) and run the steps themselves.
 """
 
+import pydoc
+
 import pytest
 from django.conf import settings
 from django.core import mail
 from django.db import connection
 
+from framework.queue import Task
 from orders import pipeline
 from orders.flow import STEPS
 from orders.history import start_run
@@ -122,7 +125,18 @@ def test_a_chain_stops_where_the_order_ends(make_product, shopper, held_pipeline
     order.refresh_from_db()
     assert order.state == "PAYMENT_FAILED"
     queued = [task for task, _ in held_pipeline.queued()]
-    assert queued == ["orders.tasks.compensate_order", "orders.tasks.notify_failure"]
+    assert queued == ["orders.tasks.refund_or_void", "orders.tasks.send_failure_notification"]
+
+
+def test_a_task_queued_under_its_former_name_still_runs_its_step():
+    # What a worker does with a queued task's path (django_q.worker): messages queued before
+    # the tasks took their steps' names must find the same function.
+    for former, task in [
+        ("orders.tasks.compensate_order", Task.REFUND_OR_VOID),
+        ("orders.tasks.notify_failure", Task.SEND_FAILURE_NOTIFICATION),
+        ("orders.tasks.notify_refund", Task.SEND_REFUND_EMAIL),
+    ]:
+        assert pydoc.locate(former) is pydoc.locate(str(task)) is not None
 
 
 def test_the_next_step_is_queued_only_once_the_step_has_committed(make_product, shopper, held_pipeline):

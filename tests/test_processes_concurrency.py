@@ -14,7 +14,6 @@ from orders.models import FINAL_STATES, Order, OrderEvent
 from orders.services import place_order
 from payments.models import Payment, SimulatedPaymentIntent
 from receipts.models import Receipt
-from tests.conftest import requires_postgres
 from tests.support.concurrency import all_at_once
 from tests.support.invariants import assert_stock_invariants, stock_of
 from tests.support.waiting import wait_until
@@ -65,8 +64,8 @@ def step_errors() -> list[str]:
     )
 
 
+@pytest.mark.requires_postgres
 def test_sixty_buyers_racing_over_http_for_ten_units_buy_exactly_ten(shop, make_product):
-    requires_postgres()
     make_product("LAMP-010", price="30.00", on_hand=STOCK)
     shop.start_web(workers=2, threads=16)
     shop.start_cluster(workers=4)
@@ -100,8 +99,8 @@ def test_sixty_buyers_racing_over_http_for_ten_units_buy_exactly_ten(shop, make_
     assert not step_errors()
 
 
+@pytest.mark.requires_postgres
 def test_two_products_bought_in_opposite_line_orders_concurrently_never_deadlock(shop, make_product):
-    requires_postgres()
     orders_count = 30
     make_product("CUP-A", price="5.00", on_hand=100)
     make_product("CUP-B", price="7.00", on_hand=100)

@@ -19,7 +19,7 @@ from django_q.models import OrmQ, Schedule
 from orders.models import Order, OrderEvent
 from payments.models import Payment, SimulatedPaymentIntent
 from receipts.models import Receipt
-from tests.conftest import ON_CI
+from tests.support.environment import ON_CI
 from tests.support.invariants import assert_stock_invariants, stock_of
 from tests.support.processes import pdf_text, wait_until_stale
 from tests.support.waiting import wait_until

@@ -2,12 +2,11 @@
 
 import base64
 
-import pytest
-from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from orders.models import Order
 from receipts.services import receipt_storage
+from tests.support.downloads import download
 from tests.support.waiting import wait_until
 
 
@@ -19,26 +18,6 @@ def order_of_two_mugs(make_product, shopper, *, on_hand=5) -> Order:
 def stored_bytes(order: Order) -> bytes:
     with receipt_storage().open(order.receipt.storage_key, "rb") as stored:
         return stored.read()
-
-
-def download(client, url: str):
-    response = client.get(url)
-    body = b"".join(response.streaming_content) if response.streaming else response.content
-    return response, body
-
-
-@pytest.fixture
-def manager(db, settings):
-    """A signed-in staff member who may view orders and download receipts (admin pages without a static manifest)."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    user = User.objects.create_user("manager", password="pw", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_order", "download_receipt"]))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_the_shoppers_receipt_link_downloads_the_stored_pdf(api, shopper, make_product):

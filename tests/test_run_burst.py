@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests.support.concurrency import all_at_once
+from tests.support.ordering import post_order
 from tests.support.processes import NOT_INHERITED, PROJECT_DIR, PYTHON, START_TIMEOUT, Process, Shop, wait_until
 
 pytestmark = pytest.mark.slow
@@ -100,15 +101,7 @@ def served(tmp_path):
 def place(shop: Shop, number: int) -> tuple[int, dict] | str:
     """One shopper on a connection of its own: the answer's status and body, or what went wrong."""
     try:
-        response = requests.post(
-            f"{shop.url}/api/orders/",
-            json={
-                "email": f"shopper{number}@example.com",
-                "lines": [{"sku": SKU, "quantity": 1}],
-                "payment_method": "pm_card_visa",
-            },
-            timeout=60,
-        )
+        response = post_order(shop.url, {SKU: 1}, email=f"shopper{number}@example.com", timeout=60)
     except requests.RequestException as error:  # reset, refused, timed out
         return f"{type(error).__name__}: {error}"
     return response.status_code, response.json() if response.status_code == 202 else {}

@@ -6,12 +6,9 @@ import pytest
 
 from orders.models import Order
 from orders.notifications import build_order_email
+from tests.support.ordering import place
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _order_body(pay_with="pm_card_visa", sku="MUG-001"):
-    return {"email": "shopper@example.com", "lines": [{"sku": sku, "quantity": 1}], "payment_method": pay_with}
 
 
 def test_the_order_api_answers_304_to_a_poll_whose_etag_still_matches(api, shopper, make_product):
@@ -30,7 +27,7 @@ def test_the_order_api_answers_304_to_a_poll_whose_etag_still_matches(api, shopp
 
 def test_the_etag_changes_when_the_order_moves_on(api, make_product, held_pipeline):
     make_product("MUG-001")
-    response = api.post("/api/orders/", _order_body(), format="json")
+    response = place(api)
     order = Order.objects.get(reference=response.json()["reference"])
     validated = api.get(f"/api/orders/{order.reference}/")
 
@@ -52,7 +49,7 @@ def test_an_unknown_order_is_still_a_404_with_an_etag_in_hand(api):
 def test_a_misspelled_simulated_payment_method_is_refused_at_placement_naming_the_field(api, make_product):
     make_product("MUG-001")
 
-    response = api.post("/api/orders/", _order_body(pay_with="pm_card_visaa"), format="json")
+    response = place(api, pay_with="pm_card_visaa")
 
     assert response.status_code == 400
     assert "pm_card_visaa" in response.json()["payment_method"][0]
@@ -62,8 +59,8 @@ def test_a_misspelled_simulated_payment_method_is_refused_at_placement_naming_th
 def test_stripe_accepts_any_payment_method_id_of_the_right_form_and_refuses_others(api, make_product, fake_stripe):
     make_product("MUG-001")
 
-    refused = api.post("/api/orders/", _order_body(pay_with="card_4242"), format="json")
-    accepted = api.post("/api/orders/", _order_body(pay_with="pm_card_visa"), format="json")
+    refused = place(api, pay_with="card_4242")
+    accepted = place(api, pay_with="pm_card_visa")
 
     assert refused.status_code == 400
     assert "pm_" in refused.json()["payment_method"][0]

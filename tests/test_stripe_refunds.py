@@ -19,13 +19,6 @@ def _admin_pages_without_collectstatic(settings):
     }
 
 
-@pytest.fixture
-def manager(transactional_db, client):
-    user = User.objects.create_superuser("manager", "manager@shop.example", "pw")
-    client.force_login(user)
-    return client
-
-
 def refund_page(order) -> str:
     return f"/admin/orders/order/{order.pk}/refund/"
 

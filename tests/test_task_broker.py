@@ -10,7 +10,7 @@ from django_q.signing import SignedPackage
 
 from config import broker as broker_module
 from config.broker import PostgresOrmBroker
-from tests.conftest import requires_postgres
+from tests.support.environment import requires_postgres
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ON_CI
+from tests.support.environment import ON_CI
 from tests.support.faults import CONNECTION_FAILED, Shoppers, figures_of, scenario_size
 from tests.support.hosts import AppHost, HostNetwork, netns_unavailable_reason, start_app_host
 from tests.support.processes import Shop

@@ -30,6 +30,7 @@ from django.db import connection
 from bench.procfs import children, cluster_processes
 from bench.stack import LIFTED_ABUSE_LIMITS
 from tests.support import PROJECT_DIR
+from tests.support.ordering import post_order
 from tests.support.waiting import wait_until
 
 PYTHON = sys.executable
@@ -268,17 +269,8 @@ class Shop:
 
     def place_order(self, lines: list[tuple[str, int]], *, payment_method: str = "pm_card_visa", **kwargs) -> dict:
         """Place an order over HTTP, expect it accepted (202), and return the API's body;
-        `kwargs` go to `requests.post` (headers, a longer timeout), but for `email`."""
-        response = requests.post(
-            f"{self.url}/api/orders/",
-            json={
-                "email": kwargs.pop("email", "shopper@example.com"),
-                "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines],
-                "payment_method": payment_method,
-            },
-            timeout=kwargs.pop("timeout", 30),
-            **kwargs,
-        )
+        `kwargs` are what `post_order` takes beside the lines: email, headers, timeout."""
+        response = post_order(self.url, dict(lines), pay_with=payment_method, **kwargs)
         assert response.status_code == 202, response.text
         return response.json()
 
