@@ -16,6 +16,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.validators import MaxValueValidator
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -32,6 +33,7 @@ from framework.permissions import NamedActionRefusals, require_permission
 from orders import selectors
 from orders.models import FINAL_STATES, Notification, Order, OrderLine
 from payments.models import Payment, Refund
+from payments.refunds import refundable_amount
 from receipts.models import Receipt
 from receipts.services import receipt_download_url
 
@@ -118,12 +120,26 @@ class ReasonForm(forms.Form):
 
 
 class RefundForm(ReasonForm):
-    amount = forms.DecimalField(
-        required=False, min_value=Decimal("0.01"), decimal_places=2, help_text="Leave empty to refund everything left."
-    )
+    # An empty amount once meant "everything": refunding all is now a choice of its own,
+    # and an amount must be given, above zero, when refunding part.
+    REFUND_ALL, REFUND_PART = "all", "part"
+
+    refund = forms.ChoiceField(widget=forms.RadioSelect, label="How much to refund")
+    amount = forms.DecimalField(required=False, min_value=Decimal("0.01"), decimal_places=2, label="Amount")
 
     def __init__(self, *args, order: Order, **kwargs):
         super().__init__(*args, **kwargs)
+        payment = Payment.objects.filter(order=order).first()
+        self.left = refundable_amount(payment) if payment else Decimal("0")
+        currency = payment.currency if payment else order.currency
+        self.fields["refund"].choices = [
+            (self.REFUND_ALL, f"Refund all ({self.left} {currency})"),
+            (self.REFUND_PART, "Refund part: the amount below"),
+        ]
+        amount = self.fields["amount"]
+        amount.validators.append(MaxValueValidator(self.left, f"At most {self.left} {currency} is left to refund."))
+        amount.widget.attrs.update(max=self.left, placeholder=f"{self.left}")
+        amount.help_text = f"With \u201cRefund part\u201d: more than 0, at most {self.left} {currency}."
         returnable = plans.returnable_units(order)
         self.return_fields = {}
         for line in order.lines.all():
@@ -137,7 +153,17 @@ class RefundForm(ReasonForm):
                 help_text=f"Of {returnable.get(line.product_id, 0)} sold and not returned.",
             )
             self.return_fields[name] = line.product_id
-        self.order_fields(["amount", *self.return_fields, "reason"])
+        self.order_fields(["refund", "amount", *self.return_fields, "reason"])
+
+    def clean(self):
+        data = super().clean()
+        if data.get("refund") == self.REFUND_PART and data.get("amount") is None and "amount" not in self.errors:
+            self.add_error("amount", "Give the amount to refund, or choose \u201cRefund all\u201d.")
+        return data
+
+    def refund_amount(self) -> Decimal | None:
+        """The amount to refund, None for all that is left."""
+        return None if self.cleaned_data["refund"] == self.REFUND_ALL else self.cleaned_data["amount"]
 
     def return_units(self) -> dict[int, int]:
         return {product: self.cleaned_data.get(name) or 0 for name, product in self.return_fields.items()}
@@ -145,7 +171,7 @@ class RefundForm(ReasonForm):
     def action_arguments(self) -> dict:
         return {
             **super().action_arguments(),
-            "amount": self.cleaned_data["amount"],
+            "amount": self.refund_amount(),
             "return_units": self.return_units(),
         }
 

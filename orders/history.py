@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.db.models import Max
 from django.utils import timezone
 
 from framework import log_context, metrics
@@ -56,9 +57,15 @@ class StepRun:
 
 
 def start_run(step: str, order: Order, *, actor: Actor = PIPELINE) -> StepRun:
-    """The next attempt of `step` on `order`: attempts are numbered by the step's earlier
-    events, not counting those where the step only waited."""
-    previous = OrderEvent.objects.filter(order=order, step=step).exclude(outcome=Outcome.SKIPPED).count()
+    """The next attempt of `step` on `order`: one more than the step's latest attempt, not
+    counting those where the step only waited. An attempt may write several events (a
+    redrive's own event and its state change), so events are not counted, attempts are."""
+    previous = (
+        OrderEvent.objects.filter(order=order, step=step)
+        .exclude(outcome=Outcome.SKIPPED)
+        .aggregate(latest=Max("attempt"))["latest"]
+        or 0
+    )
     log_context.bind(order=order.reference, step=step, attempt=previous + 1)
     return StepRun(step=step, attempt=previous + 1, actor=actor)
 
@@ -122,8 +129,12 @@ def _as_error(error: Exception) -> str:
 def state_changed(
     order: Order, run: StepRun, *, from_state: str, failure_code: str = "", failure_reason: str = ""
 ) -> OrderEvent:
-    """The order moved from `from_state` to its current state; a failure end keeps its reason as the error."""
-    outcome = Outcome.FAILED if failure_code or failure_reason else Outcome.SUCCEEDED
+    """The order moved from `from_state` to its current state; a failure end keeps its reason as the error.
+
+    The outcome is the actor's: a step that could not go on failed, but a cancellation is
+    what the manager asked for, so it succeeded (its reason is still kept)."""
+    failed = (failure_code or failure_reason) and order.state != OrderState.CANCELLED
+    outcome = Outcome.FAILED if failed else Outcome.SUCCEEDED
     _count_state_change(order, from_state)
     return _write(
         order,

@@ -53,7 +53,9 @@ def request_refund(
         left = refundable_amount(payment)
         amount = left if amount is None else amount
         if amount <= 0 or amount > left:
-            raise RefundNotAllowed(f"{order.reference}: refund between 0 and {left} {payment.currency}.")
+            raise RefundNotAllowed(
+                f"{order.reference}: a refund is more than 0 and at most {left} {payment.currency} (what is left)."
+            )
         if from_minor_units(to_minor_units(amount, payment.currency), payment.currency) != amount:
             raise RefundNotAllowed(f"{amount} is not an amount of {payment.currency}.")
         refund = Refund.objects.create(

@@ -5,13 +5,14 @@ import csv
 import io
 import json
 import re
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core import mail
 
 from orders.models import EventKind, Order
-from payments.models import SimulatedPaymentIntent, StripeEvent
+from payments.models import Refund, SimulatedPaymentIntent, StripeEvent
 from receipts.models import Receipt
 from tests.support.invariants import stock_of
 
@@ -124,12 +125,52 @@ def test_a_partial_refund_from_its_page_can_return_units_and_says_what_it_moves(
     page = manager.get(action_page(order, "refund")).content.decode()
     manager.post(
         action_page(order, "refund"),
-        {"amount": "12.50", "reason": "chipped", f"return_{mug.pk}": "1", "action_token": form_token(page)},
+        {
+            "refund": "part",
+            "amount": "12.50",
+            "reason": "chipped",
+            f"return_{mug.pk}": "1",
+            "action_token": form_token(page),
+        },
     )
 
     assert "Up to 25.00 USD can be refunded" in page and "Back to stock: MUG-001" in page
     assert stock_of("MUG-001").on_hand == 4
     assert mail.outbox[-1].subject == f"A refund for your order {order.reference}"
+
+
+def test_a_refund_posted_without_an_amount_refunds_nothing_and_asks_for_one(manager, make_product, shopper):
+    make_product("MUG-001", price="20.00", on_hand=5)
+    order = shopper.buys({"MUG-001": 2})
+    page = manager.get(action_page(order, "refund")).content.decode()
+
+    for posted in ({}, {"refund": "part"}, {"refund": "part", "amount": "0"}, {"refund": "part", "amount": "0.00"}):
+        response = manager.post(
+            action_page(order, "refund"), {"reason": "chipped", "action_token": form_token(page), **posted}
+        )
+
+        assert response.status_code == 200, posted  # the form again, with its errors
+        assert not Refund.objects.exists(), posted
+    html = response.content.decode()
+    assert "between 0" not in page and "Leave empty" not in page
+    assert "Ensure this value is greater than or equal to 0.01." in html
+    assert (
+        "Give the amount to refund"
+        in manager.post(
+            action_page(order, "refund"), {"refund": "part", "reason": "chipped", "action_token": form_token(page)}
+        ).content.decode()
+    )
+
+
+def test_refunding_all_is_a_choice_that_names_the_amount_left(manager, make_product, shopper):
+    make_product("MUG-001", price="20.00", on_hand=5)
+    order = shopper.buys({"MUG-001": 2})
+    page = manager.get(action_page(order, "refund")).content.decode()
+
+    assert "Refund all (40.00 USD)" in page
+    manager.post(action_page(order, "refund"), {"refund": "all", "reason": "lost", "action_token": form_token(page)})
+
+    assert [(r.amount, r.currency) for r in Refund.objects.all()] == [(Decimal("40.00"), "USD")]
 
 
 def test_a_note_is_added_to_the_history(manager, make_product, shopper):

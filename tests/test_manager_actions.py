@@ -112,6 +112,24 @@ def test_a_redriven_order_that_fails_again_is_compensated_again_and_keeps_no_cha
     assert (stock.on_hand, stock.reserved) == (5, 0)
 
 
+def test_the_second_redrive_is_recorded_as_the_second_attempt_its_message_names(shopper, make_product):
+    make_product("MUG-001", on_hand=5)
+    order = shopper.buys({"MUG-001": 2}, pay_with="pm_sim_capture_unavailable")  # fails after every redrive
+
+    first = actions.redrive_order(order, manager="boss", reason="try once more", action_token="t1")
+    second = actions.redrive_order(order, manager="boss", reason="and again", action_token="t2")
+
+    assert "(redrive #1)" in first.message and "(redrive #2)" in second.message
+    redrives = order.events.filter(step="redrive_order").order_by("id")
+    assert [(e.kind, e.attempt) for e in redrives] == [
+        (EventKind.REDRIVEN, 1),
+        (EventKind.STATE_CHANGED, 1),
+        (EventKind.REDRIVEN, 2),
+        (EventKind.STATE_CHANGED, 2),
+    ]
+    assert [e.parameters["redrive"] for e in redrives if e.kind == EventKind.REDRIVEN] == [1, 2]
+
+
 def test_a_redrive_is_refused_past_the_redrive_window(shopper, make_product, settings):
     order = failed_while_gateway_down(shopper, make_product)
     OrderEvent.objects.filter(order=order).update(created_at=timezone.now() - timedelta(days=15))
@@ -251,6 +269,17 @@ def test_a_manager_cancels_with_a_reason_the_shopper_reads_and_a_second_click_is
         actions.cancel_order_for_manager(order, manager="boss", reason="again")
     with pytest.raises(ActionRefused, match="Give a reason"):
         actions.cancel_order_for_manager(order, manager="boss", reason="  ")
+
+
+def test_a_managers_cancel_is_recorded_as_succeeded_with_the_reason(shopper, make_product, held_pipeline):
+    order = confirmed_and_stuck(shopper, make_product, held_pipeline)
+    held_pipeline.run_inline()
+
+    actions.cancel_order_for_manager(order, manager="boss", reason="Out of our hands, sorry.")
+
+    cancelled = order.events.get(step="cancel_order")
+    assert (cancelled.outcome, cancelled.actor, cancelled.to_state) == ("succeeded", "boss", "CANCELLED")
+    assert cancelled.error == "Out of our hands, sorry."
 
 
 def test_a_note_goes_into_the_history_once_per_form(shopper, make_product):
