@@ -255,7 +255,6 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         ("created_at", DateRangeFilter),
         "lines__sku",
         "failure_code",
-        "needs_attention",
     ]
     search_fields = ["reference", "email", "payment__provider_reference"]
     search_help_text = "Reference, email, receipt number (R-00000012) or the provider's payment id (pi_...)."
@@ -283,7 +282,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         "receipt_download",
         "failure_code",
         "failure_reason",
-        "needs_attention",
+        "attention",
         "redrive_count",
         "created_at",
         "updated_at",
@@ -309,6 +308,9 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
     def has_cancel_permission(self, request):
         return request.user.has_perm(self.permission_names["cancel"])
 
+    def get_queryset(self, request):
+        return selectors.with_attention(super().get_queryset(request))
+
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if match := RECEIPT_NUMBER.match(search_term.strip()):
@@ -320,9 +322,12 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         payment = getattr(order, "payment", None)
         return payment.status if payment else "-"
 
-    @admin.display(description="Attention", boolean=True)
+    @admin.display(description="Attention", ordering="-attention")
     def attention(self, order):
-        return order.needs_attention or order.state == "FAILED"
+        # Words, not Django's boolean icons: a red "no" on every calm order read as an alarm.
+        if not order.attention:
+            return "No"
+        return "Flagged" if order.needs_attention else "Failed, redrivable"
 
     @admin.display(description="Payment")
     def payment_summary(self, order):

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from orders.models import FINAL_STATES, Order, OrderEvent, OrderState
@@ -122,6 +122,12 @@ def needs_attention_q() -> Q:
     """Orders a manager should look at: flagged ones, and FAILED ones still within the redrive window."""
     redrivable_since = timezone.now() - timedelta(days=settings.ORDER_REDRIVE_DAYS)
     return Q(needs_attention=True) | Q(state=OrderState.FAILED, updated_at__gte=redrivable_since)
+
+
+def with_attention(orders: QuerySet[Order]) -> QuerySet[Order]:
+    """`orders` with `attention` (a bool) annotated from `needs_attention_q`: the one rule the
+    home page's tile, the list's filter and column and the order's page all read."""
+    return orders.annotate(attention=ExpressionWrapper(needs_attention_q(), output_field=BooleanField()))
 
 
 def overdue_q() -> Q:

@@ -276,3 +276,43 @@ def test_a_bulk_redrive_confirms_first_and_acts_on_at_most_the_cap(manager, make
     assert "At most <strong>2</strong> orders are done per click" in confirmation
     assert "over the cap of 2 per click" in done.content.decode()
     assert sorted(Order.objects.values_list("state", flat=True)) == ["COMPLETED", "COMPLETED", "FAILED"]
+
+
+def attention_on_page(html: str) -> str:
+    return re.search(r'field-attention.*?<div class="readonly">([^<]*)</div>', html, re.DOTALL).group(1).strip()
+
+
+def attention_in_list(html: str) -> dict[str, str]:
+    rows = re.findall(r"(ord_[A-Za-z0-9_-]{22})</a>.*?<td class=\"field-attention\">([^<]*)</td>", html, re.DOTALL)
+    return dict(rows)
+
+
+def test_needing_attention_means_one_thing_on_the_tile_the_filter_the_list_and_the_order_page(
+    manager, make_product, shopper, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    make_product("MUG-001", on_hand=5)
+    sold = shopper.buys({"MUG-001": 1})
+    failed = shopper.buys({"MUG-001": 1}, pay_with="pm_sim_unavailable")
+    long_failed = shopper.buys({"MUG-001": 1}, pay_with="pm_sim_unavailable")
+    past_redrive = timezone.now() - timedelta(days=settings.ORDER_REDRIVE_DAYS + 1)
+    Order.objects.filter(pk=long_failed.pk).update(updated_at=past_redrive)  # too old to redrive: nothing to do
+
+    tiles = dict(
+        re.findall(
+            r'href="([^"]+)" class="tile[^"]*"[^>]*>\s*<span[^>]*>(\d+)</span>', manager.get("/admin/").content.decode()
+        )
+    )
+    assert tiles["/admin/orders/order/?attention=needs"] == "1"
+    assert listed(manager.get("/admin/orders/order/?attention=needs")) == {failed.reference}
+    assert attention_in_list(manager.get("/admin/orders/order/").content.decode()) == {
+        sold.reference: "No",
+        failed.reference: "Failed, redrivable",
+        long_failed.reference: "No",
+    }
+    assert attention_on_page(manager.get(order_page(failed)).content.decode()) == "Failed, redrivable"
+    assert attention_on_page(manager.get(order_page(long_failed)).content.decode()) == "No"
+    assert attention_on_page(manager.get(order_page(sold)).content.decode()) == "No"

@@ -29,8 +29,22 @@ def test_a_completed_order_shows_its_state_lines_totals_payment_and_history(api,
     assert body["state"] == "COMPLETED"
     assert body["currency"] == "USD"
     assert body["lines"] == [
-        {"sku": "MUG-001", "name": "Product MUG-001", "quantity": 2, "unit_price": "12.50", "line_total": "25.00"},
-        {"sku": "TEE-002", "name": "Product TEE-002", "quantity": 1, "unit_price": "20.00", "line_total": "20.00"},
+        {
+            "sku": "MUG-001",
+            "name": "Product MUG-001",
+            "quantity": 2,
+            "unit_price": "12.50",
+            "line_total": "25.00",
+            "units_left": None,
+        },
+        {
+            "sku": "TEE-002",
+            "name": "Product TEE-002",
+            "quantity": 1,
+            "unit_price": "20.00",
+            "line_total": "20.00",
+            "units_left": None,
+        },
     ]
     assert (body["subtotal"], body["tax"], body["total"]) == ("45.00", "0.00", "45.00")
     assert body["payment_status"] == "captured"

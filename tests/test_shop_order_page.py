@@ -100,3 +100,20 @@ def test_a_cancelled_order_gives_the_reason_as_its_own_sentence_before_what_it_m
         )
         expect(page.get_by_text("cancel You will")).to_have_count(0)
         keep_screenshot(page, "desktop-order-cancelled")
+
+
+def test_the_order_page_gives_the_date_it_was_placed_and_labels_each_line_s_total(live_server, make_product, shopper):
+    make_product("MUG-001", price="12.50", on_hand=5, name="Ceramic mug")
+    order = shopper.buys({"MUG-001": 2})
+
+    with shopper_page() as page:
+        page.goto(f"{live_server.url}/orders/{order.reference}")
+
+        expect(status(page)).to_have_text("Complete", timeout=FINAL_TIMEOUT)
+        placed = page.locator(".reference time")
+        expect(page.locator(".reference")).to_contain_text("Placed on")
+        assert placed.get_attribute("datetime") == order.created_at.isoformat().replace("+00:00", "Z")
+        expect(page.get_by_role("columnheader")).to_have_text(["Product", "Quantity", "Line total"])
+        expect(page.get_by_role("row", name="Ceramic mug")).to_contain_text("$12.50 each")
+        expect(page.get_by_role("row", name="Ceramic mug")).to_contain_text("$25.00")
+        keep_screenshot(page, "desktop-order-placed-on")

@@ -1,5 +1,6 @@
-"""The shop page's cart, in Debian's Chromium against the real API: one currency per cart,
-one count that matches the subtotal, and a phone's way from "Add to cart" to the checkout.
+"""The shop page's cart and checkout, in Debian's Chromium against the real API: one currency
+per cart, one count that matches the subtotal, a phone's way from "Add to cart" to the
+checkout, and payment choices that line up.
 
 Screenshots are kept in var/test-artifacts/shop/ beside the other shop page's.
 """
@@ -106,3 +107,29 @@ def test_on_a_phone_the_cart_is_one_tap_from_add_to_cart_without_scrolling_past_
         assert bottom_of_button <= bar.bounding_box()["y"], (bottom_of_button, bar.bounding_box())
         assert_no_serious_axe_violations(page)
         keep_screenshot(page, "phone-cart-with-bar")
+
+
+def test_payment_choices_with_two_line_labels_line_up_with_the_others(live_server, make_product):
+    make_product("MUG-001", price="12.50", name="Ceramic mug")
+
+    with shopper_page(PHONE) as page:
+        page.goto(live_server.url + "/")
+        add_to_cart(page, "Ceramic mug")
+        choices = page.locator(".payment-methods label.radio")
+        expect(choices.first).to_be_visible()
+        radios = [label.locator("input").bounding_box() for label in choices.all()]
+        first_lines = [label.evaluate(LABEL_TEXT_TOP) for label in choices.all()]
+        assert len({(round(r["x"]), round(r["width"]), round(r["height"])) for r in radios}) == 1, radios
+        # Each radio sits beside its label's first line, however many lines the label takes.
+        for radio, text_top in zip(radios, first_lines, strict=True):
+            assert abs(radio["y"] - text_top) < 8, (radio, text_top)
+        keep_screenshot(page, "phone-payment-choices")
+
+
+# The top of a label's text (its first line), apart from the radio inside it.
+LABEL_TEXT_TOP = """label => {
+  const range = document.createRange();
+  const text = [...label.childNodes].find((node) => node.nodeType === Node.TEXT_NODE && node.textContent.trim());
+  range.selectNodeContents(text);
+  return range.getClientRects()[0].top + window.scrollY;
+}"""

@@ -102,6 +102,12 @@ export function OrderPage({ reference, config, navigate }: Props) {
       </h1>
       <p className="reference">
         Order number <code>{reference}</code>
+        {order && (
+          <>
+            <br />
+            Placed on <time dateTime={order.created_at}>{formatMoment(order.created_at)}</time>
+          </>
+        )}
       </p>
       {trouble && (
         <div className="notice" role="alert">
@@ -185,13 +191,16 @@ export function OrderPage({ reference, config, navigate }: Props) {
               <tr>
                 <th scope="col">Product</th>
                 <th scope="col" className="number">Quantity</th>
-                <th scope="col" className="number">Price</th>
+                <th scope="col" className="number">Line total</th>
               </tr>
             </thead>
             <tbody>
               {order.lines.map((line) => (
                 <tr key={line.sku}>
-                  <td>{line.name}</td>
+                  <td>
+                    {line.name}
+                    <span className="unit-price">{formatMoney(toCents(line.unit_price), order.currency)} each</span>
+                  </td>
                   <td className="number">{line.quantity}</td>
                   <td className="number">{formatMoney(toCents(line.line_total), order.currency)}</td>
                 </tr>
