@@ -73,6 +73,16 @@ bench: system-packages $(STAMP)
 bench-quick: system-packages $(STAMP)
 	BENCH_QUICK=1 $(BIN)/python -m bench.run
 
+## The shop's container image, order-backoffice:latest, with podman or docker (bin/image): base
+## images it cannot pull are built here as local stand-ins (debootstrap).
+image:
+	bin/image
+
+## The image test at full length: builds the image, runs migrate twice at once, then web,
+## cluster and nginx from it against PostgreSQL and Redis (`make test` runs it bounded).
+image-test: system-packages $(STAMP)
+	IMAGE_TEST_PROFILE=full $(BIN)/pytest -n 0 -m image
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
