@@ -84,9 +84,19 @@ bench: system-packages $(STAMP)
 bench-quick: system-packages $(STAMP)
 	BENCH_QUICK=1 $(BIN)/python -m bench.run
 
-## Write docs/ROLES.md and the README's roles tables from staff/roles.py and the permission matrix.
+## Write docs/ROLES.md from staff/roles.py and the permission matrix.
 roles-doc: $(STAMP)
 	$(BIN)/python -m tests.support.roles_doc
+
+## The shop's container image, order-backoffice:latest, with podman or docker (bin/image): base
+## images it cannot pull are built here as local stand-ins (debootstrap).
+image:
+	bin/image
+
+## The image test at full length: builds the image, runs migrate twice at once, then web,
+## cluster and nginx from it against PostgreSQL and Redis (`make test` runs it bounded).
+image-test: system-packages $(STAMP)
+	IMAGE_TEST_PROFILE=full $(BIN)/pytest -n 0 -m image
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,14 +14,24 @@ new queue with a new pool of workers; the old workers finish the task they hold,
 are then stopped. Tasks still waiting in the old queue are dropped: a queue message is only a
 nudge (DESIGN.md), and the ORM broker hands unacknowledged tasks out again after `retry`,
 the pipeline tick nudges their orders sooner.
+
+The sentinel also keeps the cluster's heartbeat (`CLUSTER_HEARTBEAT_FILE`, read by `manage.py
+cluster_alive`, the container's liveness probe): every `CLUSTER_HEARTBEAT_SECONDS` it puts a
+beat onto its own task queue, and the worker that takes it touches the file. A cluster whose
+workers no longer take tasks (stuck on a lock, a full queue, a stopped process) stops beating
+as surely as a dead one, as Sentry self-hosted's consumers fail their healthcheck.
 """
 
 import logging
 import threading
 import time
+import uuid
 from multiprocessing import Event
+from pathlib import Path
 
 from django import db
+from django.conf import settings
+from django.utils import timezone
 from django_q.cluster import Sentinel
 from django_q.conf import Conf
 from django_q.queues import Queue
@@ -35,7 +45,20 @@ IDLE, TIMED_OUT, RECYCLED = -1, 0, -2
 
 
 class RecoveringSentinel(Sentinel):
-    """django-q2's `Sentinel`, but a worker killed by a signal gets the cluster a new task queue."""
+    """django-q2's `Sentinel`, but a worker killed by a signal gets the cluster a new task queue,
+    and the workers keep a heartbeat file."""
+
+    def guard(self) -> None:
+        threading.Thread(target=self.send_heartbeats, name="heartbeat", daemon=True).start()
+        super().guard()
+
+    def send_heartbeats(self) -> None:
+        """Until the cluster stops: a beat onto the task queue every CLUSTER_HEARTBEAT_SECONDS."""
+        while not self.stop_event.is_set():
+            # self.task_queue is read each time: replace_task_queue() swaps it. A full queue
+            # blocks the put, and so the beat: the workers are not keeping up, or not taking.
+            self.task_queue.put(heartbeat_task(settings.CLUSTER_HEARTBEAT_FILE))
+            self.stop_event.wait(settings.CLUSTER_HEARTBEAT_SECONDS)
 
     def reincarnate(self, process) -> None:
         if process not in self.pool and process not in (self.monitor, self.pusher):
@@ -85,3 +108,35 @@ def retire_workers(workers: list) -> None:
                 worker.join()
                 workers.remove(worker)
         time.sleep(RETIRING_POLL_SECONDS)
+
+
+def heartbeat_task(path: str) -> dict:
+    """A task package as the pusher makes them, for this cluster's workers only (never the broker).
+
+    `save: False` keeps the monitor from writing a task row for it, and without an `ack_id`
+    there is no broker message to acknowledge.
+    """
+    return {
+        "id": uuid.uuid4().hex,
+        "name": "cluster-heartbeat",
+        "func": "framework.cluster.beat_heart",
+        "args": (path,),
+        "kwargs": {},
+        "save": False,
+        "started": timezone.now(),
+    }
+
+
+def beat_heart(path: str) -> None:
+    """Touch the heartbeat file (run by a worker: proof that the workers take tasks)."""
+    heartbeat = Path(path)
+    heartbeat.parent.mkdir(parents=True, exist_ok=True)
+    heartbeat.touch()
+
+
+def heartbeat_age(path: str) -> float | None:
+    """Seconds since the cluster's last heartbeat, None when it has never beaten."""
+    try:
+        return time.time() - Path(path).stat().st_mtime
+    except FileNotFoundError:
+        return None

@@ -7,6 +7,7 @@ polling. The periodic tasks themselves are declared in framework/schedules.py.
 
 from config.env import env_bool, env_float, env_int, env_secret, env_str
 
+from .base import VAR_DIR
 from .database import DATABASES
 
 REDIS_URL = env_secret("REDIS_URL")
@@ -31,6 +32,11 @@ Q_CLUSTER = {
     "sync": env_bool("Q_SYNC", False),
     "label": "Task queue",
 }
+# The cluster's liveness (framework/cluster.py, `manage.py cluster_alive`): a worker touches
+# the file every CLUSTER_HEARTBEAT_SECONDS; the probe fails when it is CLUSTER_HEARTBEAT_MAX_AGE_SECONDS old.
+CLUSTER_HEARTBEAT_FILE = env_str("CLUSTER_HEARTBEAT_FILE", str(VAR_DIR / "cluster-heartbeat"))
+CLUSTER_HEARTBEAT_SECONDS = env_float("CLUSTER_HEARTBEAT_SECONDS", "10")
+CLUSTER_HEARTBEAT_MAX_AGE_SECONDS = env_float("CLUSTER_HEARTBEAT_MAX_AGE_SECONDS", "60")
 # Every broker class of config/broker.py runs the pipeline tick in its cluster's pusher.
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
