@@ -15,7 +15,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import stripe
 from django.conf import settings
@@ -29,6 +29,15 @@ from payments.gateways.base import (
     TransientGatewayError,
 )
 from payments.gateways.declines import shopper_message
+
+if TYPE_CHECKING:
+    from stripe._base_address import BaseAddresses
+    from stripe.params import (
+        PaymentIntentCancelParams,
+        PaymentIntentCaptureParams,
+        PaymentIntentCreateParams,
+        RefundCreateParams,
+    )
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +133,7 @@ class StripeGateway:
         live: bool = False,
     ):
         self.live = live
-        base_addresses = {"api": api_base.rstrip("/")} if api_base else None
+        base_addresses: BaseAddresses | None = {"api": api_base.rstrip("/")} if api_base else None
         self.client = stripe.StripeClient(
             api_key,
             base_addresses=base_addresses,
@@ -157,11 +166,13 @@ class StripeGateway:
     def authorize(
         self, *, order_reference: str, amount_minor: int, currency: str, payment_method: str, idempotency_key: str
     ) -> GatewayResult:
-        params = {
+        params: PaymentIntentCreateParams = {
             "amount": amount_minor,
             "currency": currency.lower(),
             "payment_method": payment_method,
-            "payment_method_types": ["card"],
+            # Cards only, so no redirect and no return_url; `payment_method_types` is refused
+            # (400) from API version 2026-09-30.endive on, which this SDK pins.
+            "allowed_payment_method_types": ["card"],
             "confirm": True,
             "capture_method": "manual",
             "description": f"Order {order_reference}",
@@ -179,7 +190,7 @@ class StripeGateway:
         return intent_result(intent)
 
     def capture(self, *, provider_reference: str, amount_minor: int, idempotency_key: str) -> GatewayResult:
-        params = {"amount_to_capture": amount_minor, "expand": EXPAND}
+        params: PaymentIntentCaptureParams = {"amount_to_capture": amount_minor, "expand": EXPAND}
         try:
             intent = self._call(
                 "capture",
@@ -195,7 +206,7 @@ class StripeGateway:
         return intent_result(intent)
 
     def void(self, *, provider_reference: str, idempotency_key: str) -> GatewayResult:
-        params = {"cancellation_reason": "abandoned", "expand": EXPAND}
+        params: PaymentIntentCancelParams = {"cancellation_reason": "abandoned", "expand": EXPAND}
         try:
             intent = self._call(
                 "void",
@@ -211,7 +222,7 @@ class StripeGateway:
         return intent_result(intent)
 
     def refund(self, *, provider_reference: str, amount_minor: int, idempotency_key: str) -> GatewayResult:
-        params = {"payment_intent": provider_reference, "amount": amount_minor}
+        params: RefundCreateParams = {"payment_intent": provider_reference, "amount": amount_minor}
         try:
             self._call(
                 "refund",
@@ -285,7 +296,7 @@ class StripeGateway:
         return self.retrieve(provider_reference=provider_reference)
 
 
-def _options(idempotency_key: str) -> dict:
+def _options(idempotency_key: str) -> stripe.RequestOptions:
     return {"idempotency_key": idempotency_key}
 
 

@@ -349,6 +349,17 @@ class FakeStripe:
         currency = str(params.get("currency", "")).lower()
         if not currency:
             raise StripeFailure(400, _error("invalid_request_error", "Missing required param: currency.", "currency"))
+        if "payment_method_types" in params:
+            # Writable no more from API version 2026-09-30.endive on, which the SDK pins.
+            raise StripeFailure(
+                400,
+                _error(
+                    "invalid_request_error",
+                    "payment_method_types is no longer supported: use allowed_payment_method_types.",
+                    "payment_method_types",
+                    "payment_method_types_no_longer_supported",
+                ),
+            )
         intent = {
             "id": _id("pi"),
             "object": "payment_intent",
@@ -367,14 +378,14 @@ class FakeStripe:
             "metadata": params.get("metadata", {}),
             "next_action": None,
             "payment_method": params.get("payment_method"),
-            "payment_method_types": params.get("payment_method_types", ["card"]),
+            "payment_method_types": params.get("allowed_payment_method_types", ["card"]),
             "status": "requires_payment_method" if not params.get("payment_method") else "requires_confirmation",
             "canceled_at": None,
             "cancellation_reason": None,
         }
         intent["client_secret"] = f"{intent['id']}_secret_{secrets.token_urlsafe(18)}"
         if params.get("confirm") == "true":
-            if "payment_method_types" not in params and "return_url" not in params:
+            if "allowed_payment_method_types" not in params and "return_url" not in params:
                 raise StripeFailure(
                     400,
                     _error(
