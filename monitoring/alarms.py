@@ -4,12 +4,15 @@
 selectors) against thresholds from settings (config/settings/monitoring.py) and returns
 a `Finding` while the rule fires, None while all is well. `evaluate_alarms` runs on the
 cluster's schedule (framework/schedules.py) and keeps one `AlarmFiring` row per stretch of
-firing: the first evaluation that finds a rule firing opens one and emails the order
-managers (and ALARM_EMAILS; and publishes to SNS when NOTIFY_SNS_TOPIC_ARN is set), the
-first that finds it fine again closes it and sends the all-clear. A rule emailed about
-within ALARM_COOLDOWN_SECONDS is not emailed again, so a flapping alarm wakes nobody twice;
-its firing is recorded, and emailed if it still fires once the cooldown is over. A rule
-about given orders flags each of them for a manager, once per finding.
+firing: the first evaluation that finds a rule firing opens one and emails the recipients
+(`alarm_recipients`: superusers, the roles that act on orders, ALARM_EMAILS; and publishes
+to SNS when NOTIFY_SNS_TOPIC_ARN is set), the first that finds it fine again closes it and
+sends the all-clear to those it told. The firing records who it told: someone who becomes a
+recipient while it still fires is told at the next evaluation, once; with nobody to tell it
+says so, and tells the first recipient who appears. A rule emailed about within
+ALARM_COOLDOWN_SECONDS is not emailed again, so a flapping alarm wakes nobody twice; its
+firing is recorded, and emailed if it still fires once the cooldown is over. A rule about
+given orders flags each of them for a manager, once per finding.
 """
 
 import logging
@@ -37,7 +40,8 @@ from orders.selectors import OPEN_STATES, open_orders_by_state, open_orders_unto
 logger = logging.getLogger(__name__)
 
 ALARM = history.Actor(ActorKind.ALARM)
-MANAGERS_GROUP = "Order manager"
+# Held by the roles that act on orders (staff/roles.py); every superuser has it too.
+RECEIVE_ALARMS = "monitoring.receive_alarms"
 # Orders an alarm lists (and flags) at most, per evaluation.
 MAX_ORDERS = 50
 
@@ -227,9 +231,31 @@ def _record_firing(rule: Rule, finding: Finding, now: datetime) -> None:
             finding=f"{finding.finding} in {order.state}",
             message=f"{rule.title}: {finding.summary}",
         )
-    due = firing.notified_at is None and not _in_cooldown(rule, now)
-    if due and _notify(firing, rule, finding.summary, finding.details, resolved=False):
-        AlarmFiring.objects.filter(pk=firing.pk).update(notified_at=now)
+    _tell(firing, rule, finding, now)
+
+
+def _tell(firing: AlarmFiring, rule: Rule, finding: Finding, now: datetime) -> None:
+    """Announce a firing once (SNS, and the email), then email whoever became a recipient
+    since, each once; record who was told. A failed email records nothing: it is tried again
+    at the next evaluation."""
+    first = firing.notified_at is None
+    if first and _in_cooldown(rule, now):
+        return
+    due = [address for address in alarm_recipients() if address not in firing.notified_to]
+    if first:
+        _publish(firing, rule, finding.summary, finding.details, event="firing")
+        if not due:
+            logger.error(
+                "alarm %s firing and nobody to email: no superuser or member of an order role has an address, "
+                "ALARM_EMAILS is empty",
+                rule.name,
+            )
+    if due and not _email(firing, rule, finding.summary, finding.details, recipients=due, resolved=False):
+        return
+    if first or due:
+        AlarmFiring.objects.filter(pk=firing.pk).update(
+            notified_at=firing.notified_at or now, notified_to=[*firing.notified_to, *due]
+        )
 
 
 def _record_resolved(rule: Rule, now: datetime) -> None:
@@ -237,44 +263,56 @@ def _record_resolved(rule: Rule, now: datetime) -> None:
     if firing is None or not AlarmFiring.objects.filter(pk=firing.pk, resolved_at__isnull=True).update(resolved_at=now):
         return
     logger.warning("alarm %s resolved", rule.name)
-    # Nobody told it fired needs the all-clear.
-    if firing.notified_at and _notify(firing, rule, f"Resolved: {firing.summary}", firing.details, resolved=True):
+    if firing.notified_at is None:
+        return  # never announced: nobody needs the all-clear
+    summary = f"Resolved: {firing.summary}"
+    _publish(firing, rule, summary, firing.details, event="resolved")
+    # The all-clear goes to those told it fired, and only to them.
+    told = firing.notified_to
+    if not told or _email(firing, rule, summary, firing.details, recipients=told, resolved=True):
         AlarmFiring.objects.filter(pk=firing.pk).update(resolve_notified_at=now)
 
 
 def _in_cooldown(rule: Rule, now: datetime) -> bool:
-    last = AlarmFiring.objects.filter(rule=rule.name).aggregate(last=Max("notified_at"))["last"]
+    # A firing that reached nobody woke nobody: it starts no cooldown.
+    emailed = AlarmFiring.objects.filter(rule=rule.name).exclude(notified_to=[])
+    last = emailed.aggregate(last=Max("notified_at"))["last"]
     return last is not None and now - last < timedelta(seconds=settings.ALARM_COOLDOWN_SECONDS)
 
 
 def alarm_recipients() -> list[str]:
-    """The active order managers' addresses (the group looked up by name now, so people
-    added to it today are told), then ALARM_EMAILS; each once."""
-    managers = get_user_model().objects.filter(groups__name=MANAGERS_GROUP, is_active=True).exclude(email="")
-    addresses = [*managers.order_by("email").values_list("email", flat=True), *settings.ALARM_EMAILS]
+    """Who an alarm emails, each address once: every active superuser and every active member
+    of a role that acts on orders (the `monitoring.receive_alarms` permission) with an
+    address, looked up now so that people added today are told; then ALARM_EMAILS."""
+    # Permissions come from groups and users alone here (ModelBackend); axes' backend only refuses logins.
+    users = get_user_model().objects.with_perm(
+        RECEIVE_ALARMS, is_active=True, include_superusers=True, backend="django.contrib.auth.backends.ModelBackend"
+    )
+    addresses = [*users.exclude(email="").order_by("email").values_list("email", flat=True), *settings.ALARM_EMAILS]
     return list(dict.fromkeys(address.strip() for address in addresses if address.strip()))
 
 
-def _notify(firing: AlarmFiring, rule: Rule, summary: str, details: dict, *, resolved: bool) -> bool:
-    """Email the recipients and publish to SNS. False when the email failed (it is tried
-    again at the next evaluation); a failure is logged and does not stop the other rules."""
-    event = "resolved" if resolved else "firing"
-    if settings.NOTIFY_SNS_TOPIC_ARN:
-        try:
-            sns.publish_message(
-                {"alarm": rule.name, "title": rule.title, "event": event, "summary": summary, "details": details},
-                attributes={"alarm": rule.name, "event": event},
-                group_id=f"alarm:{rule.name}",
-                deduplication_id=f"alarm:{firing.pk}:{event}",
-            )
-        except Exception:
-            logger.exception("alarm %s %s: publishing to SNS failed", rule.name, event)
-    recipients = alarm_recipients()
-    if not recipients:
-        logger.error(
-            "alarm %s %s and nobody to email: no order manager has an address, ALARM_EMAILS is empty", rule.name, event
+def _publish(firing: AlarmFiring, rule: Rule, summary: str, details: dict, *, event: str) -> None:
+    """Publish the firing or its end to SNS where NOTIFY_SNS_TOPIC_ARN is set; a failure is logged."""
+    if not settings.NOTIFY_SNS_TOPIC_ARN:
+        return
+    try:
+        sns.publish_message(
+            {"alarm": rule.name, "title": rule.title, "event": event, "summary": summary, "details": details},
+            attributes={"alarm": rule.name, "event": event},
+            group_id=f"alarm:{rule.name}",
+            deduplication_id=f"alarm:{firing.pk}:{event}",
         )
-        return True
+    except Exception:
+        logger.exception("alarm %s %s: publishing to SNS failed", rule.name, event)
+
+
+def _email(
+    firing: AlarmFiring, rule: Rule, summary: str, details: dict, *, recipients: list[str], resolved: bool
+) -> bool:
+    """Email `recipients`. False when the email failed; a failure is logged and does not stop
+    the other rules."""
+    event = "resolved" if resolved else "firing"
     page = settings.PUBLIC_BASE_URL + reverse("monitoring")
     body = "\n".join(
         [

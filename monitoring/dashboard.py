@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from framework.queue import queue_backlog, running_clusters
 from monitoring import charts, selectors
-from monitoring.alarms import RULE_TITLES
+from monitoring.alarms import RULE_TITLES, alarm_recipients
 from monitoring.models import AlarmFiring
 from orders.flow import STEPS
 from orders.models import OrderState
@@ -105,4 +105,5 @@ def build_dashboard(now: datetime | None = None) -> dict:
         "clusters": running_clusters(),
         "failed_tasks": selectors.failed_tasks(),
         "alarms_firing": [(RULE_TITLES.get(f.rule, f.rule), f) for f in firing],
+        "alarm_recipients": alarm_recipients(),
     }

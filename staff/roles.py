@@ -30,6 +30,15 @@ class Role:
     def all_permissions(self) -> tuple[str, ...]:
         return (*(self.extends.all_permissions if self.extends else ()), *self.permissions)
 
+    @property
+    def receives_alarms(self) -> bool:
+        """Whether its members are emailed when an alarm fires (so each needs an address)."""
+        return RECEIVE_ALARMS in self.all_permissions
+
+
+# Whoever holds it is emailed when an alarm fires (monitoring/alarms.py), as is every superuser.
+RECEIVE_ALARMS = "monitoring.receive_alarms"
+
 
 STOCK_CLERK = Role(
     "clerk",
@@ -65,6 +74,7 @@ ORDER_MANAGER = Role(
         "orders.download_receipt",
         "orders.export_orders",
         "orders.view_monitoring",
+        RECEIVE_ALARMS,  # the roles that act on orders are the ones an alarm must wake
         "payments.view_payment",
         "payments.view_refund",
         "payments.view_stripeevent",

@@ -11,6 +11,10 @@ from django.db import transaction
 from staff.roles import ROLE_GROUPS, ROLES
 
 
+class EmailRequired(ValueError):
+    """The role receives alarms, and the account has no address to send them to."""
+
+
 @dataclass(frozen=True)
 class StaffAccount:
     user: object
@@ -26,11 +30,14 @@ def create_staff(username: str, role_key: str, *, password: str | None = None, e
     Idempotent: running it again with another role moves the user to that role (other,
     non-role groups are kept). A new user without a password gets a generated one; an
     existing user keeps theirs unless one is given. Raises ValidationError for a password the
-    validators refuse, KeyError for an unknown role.
+    validators refuse, KeyError for an unknown role, EmailRequired for a role that receives
+    alarms given to an account without an email address (an alarm would reach nobody there).
     """
     role = ROLES[role_key]
     User = get_user_model()
     user, created = User.objects.get_or_create(username=username, defaults={"email": email})
+    if role.receives_alarms and not (email or user.email):
+        raise EmailRequired(f"The {role.group} role is emailed about alarms: give {username!r} an email address.")
     generated = created and password is None
     if generated:
         password = secrets.token_urlsafe(12)

@@ -3,18 +3,21 @@ once per firing, none within the cooldown, an all-clear when it resolves."""
 
 import json
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.cache import caches
+from django.core.management import call_command
 from django.utils import timezone
 
 from inventory.models import Stock
-from monitoring.alarms import evaluate_alarms
+from monitoring.alarms import alarm_recipients, evaluate_alarms
 from monitoring.models import AlarmFiring
 from orders.models import ActorKind, EventKind, Order, OrderEvent
 from orders.tasks import audit_invariants as scheduled_audit
 from payments.models import Payment, StripeEvent
+from staff.services import create_staff
 from tests.test_notifications_sns import (
     order_topic,  # noqa: F401  (the fixture, used by its name)
     received_messages,
@@ -56,6 +59,13 @@ def gateway_down_for(shopper, orders: int) -> None:
     """The simulated gateway fails every call for these orders: each ends FAILED after its retries."""
     for _ in range(orders):
         assert shopper.buys({"MUG-001": 1}, pay_with="pm_sim_unavailable").state == "FAILED"
+
+
+def three_failures_trip_the_failure_rate(settings, shopper, make_product) -> None:
+    """A rule that fires on three orders, and three orders FAILED: the smallest firing alarm."""
+    settings.ALARM_FAILURE_RATE_MIN_ORDERS = 3
+    make_product("MUG-001", on_hand=100)
+    gateway_down_for(shopper, 3)
 
 
 def time_passes(seconds: int) -> None:
@@ -102,9 +112,7 @@ def test_a_gateway_down_for_twenty_orders_emails_the_managers_once_then_the_all_
 def test_an_alarm_firing_again_within_the_cooldown_waits_for_its_end_to_email(
     alarm_settings, managers, smtp_server, shopper, make_product
 ):
-    alarm_settings.ALARM_FAILURE_RATE_MIN_ORDERS = 3
-    make_product("MUG-001", on_hand=100)
-    gateway_down_for(shopper, 3)
+    three_failures_trip_the_failure_rate(alarm_settings, shopper, make_product)
     evaluate_alarms()
     time_passes(360)
     evaluate_alarms()
@@ -154,9 +162,7 @@ def test_an_order_stuck_past_its_limit_fires_its_alarm_and_is_flagged_once(
 def test_an_email_that_fails_is_sent_at_the_next_evaluation(
     alarm_settings, managers, smtp_server, shopper, make_product
 ):
-    alarm_settings.ALARM_FAILURE_RATE_MIN_ORDERS = 3
-    make_product("MUG-001", on_hand=100)
-    gateway_down_for(shopper, 3)
+    three_failures_trip_the_failure_rate(alarm_settings, shopper, make_product)
     smtp_server.stop()
     evaluate_alarms()
     assert AlarmFiring.objects.get(rule="failure_rate").notified_at is None
@@ -166,6 +172,79 @@ def test_an_email_that_fails_is_sent_at_the_next_evaluation(
 
     assert len(alarm_emails(smtp_server)) == 1
     assert AlarmFiring.objects.get(rule="failure_rate").notified_at is not None
+
+
+def test_an_alarm_on_a_default_install_emails_the_superuser(
+    alarm_settings, smtp_server, shopper, make_product, monkeypatch
+):
+    alarm_settings.ALARM_EMAILS = []
+    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "owner@shop.example")
+    call_command("ensure_admin", stdout=StringIO())  # what `make run` does, and nothing more
+    three_failures_trip_the_failure_rate(alarm_settings, shopper, make_product)
+
+    evaluate_alarms()
+
+    [fired] = [m for m in smtp_server.received if "ALARM Orders failing" in m.subject]
+    assert fired.recipients == ["owner@shop.example"]
+    assert AlarmFiring.objects.get(rule="failure_rate").notified_to == ["owner@shop.example"]
+
+
+def test_alarms_email_superusers_and_the_roles_that_act_on_orders_with_an_address(alarm_settings, transactional_db):
+    User.objects.create_superuser("root", "root@shop.example", "x")
+    User.objects.create_superuser("nomail", "", "x")
+    User.objects.create_superuser("gone", "gone@shop.example", "x", is_active=False)
+    create_staff("mo", "manager", email="mo@shop.example")
+    create_staff("rae", "refunds", email="rae@shop.example")
+    create_staff("sam", "clerk", email="sam@shop.example")
+    create_staff("aud", "auditor", email="aud@shop.example")
+
+    assert alarm_recipients() == ["mo@shop.example", "rae@shop.example", "root@shop.example", ON_CALL]
+
+
+def test_a_firing_with_nobody_to_tell_says_so_and_tells_the_first_recipient_once(
+    alarm_settings, smtp_server, shopper, make_product, client
+):
+    alarm_settings.ALARM_EMAILS = []
+    three_failures_trip_the_failure_rate(alarm_settings, shopper, make_product)
+
+    evaluate_alarms()
+
+    firing = AlarmFiring.objects.get(rule="failure_rate")
+    assert (firing.notified_to, firing.told) == ([], "nobody")
+    assert not [m for m in smtp_server.received if "ALARM" in m.subject]
+    client.force_login(User.objects.create_superuser("root", "", "x"))  # a superuser without an address
+    row = client.get("/admin/monitoring/alarmfiring/").content.decode()
+    assert ">nobody</strong>" in row
+
+    create_staff("mo", "manager", email=MANAGER_EMAIL)  # while it still fires
+    evaluate_alarms()
+    evaluate_alarms()
+
+    [told] = alarm_emails(smtp_server)
+    assert "ALARM Orders failing" in told.subject and told.recipients == [MANAGER_EMAIL]
+    assert AlarmFiring.objects.get(rule="failure_rate").notified_to == [MANAGER_EMAIL]
+
+
+def test_a_recipient_added_while_an_alarm_fires_hears_of_it_once_and_of_its_end(
+    alarm_settings, managers, smtp_server, shopper, make_product
+):
+    three_failures_trip_the_failure_rate(alarm_settings, shopper, make_product)
+    evaluate_alarms()
+
+    create_staff("rae", "refunds", email="rae@shop.example")
+    evaluate_alarms()
+    evaluate_alarms()
+
+    late = [m for m in smtp_server.received if "rae@shop.example" in m.recipients]
+    assert [m.recipients for m in late] == [["rae@shop.example"]]
+    assert "ALARM Orders failing" in late[0].subject
+    assert AlarmFiring.objects.get(rule="failure_rate").notified_to == [MANAGER_EMAIL, ON_CALL, "rae@shop.example"]
+
+    time_passes(360)
+    evaluate_alarms()
+
+    [all_clear] = [m for m in smtp_server.received if "RESOLVED" in m.subject]
+    assert sorted(all_clear.recipients) == sorted([MANAGER_EMAIL, ON_CALL, "rae@shop.example"])
 
 
 def rules_firing() -> set[str]:

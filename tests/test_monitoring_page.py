@@ -77,6 +77,25 @@ def test_a_manager_sees_the_pipeline_at_a_glance(client, staff_user, a_busy_hour
     assert 'id="monitoring-link"' in page  # the header links the page for those who may see it
 
 
+def test_the_page_says_who_alarms_email_and_each_firing_who_it_told(client, staff_user, a_busy_hour, settings):
+    settings.ALARM_EMAILS = ["oncall@shop.example"]
+    client.force_login(staff_user("mo", "orders.view_monitoring", "monitoring.receive_alarms"))
+
+    page = client.get("/admin/monitoring/").content.decode()
+
+    assert "Alarms are emailed to mo@shop.example, oncall@shop.example." in page
+    assert '<span class="alert">nobody</span>' in page  # the firings of a_busy_hour found no one to tell
+
+
+def test_with_nobody_to_email_the_page_says_alarms_reach_nobody_in_red(client, staff_user, a_busy_hour, settings):
+    settings.ALARM_EMAILS = []
+    client.force_login(staff_user("mo", "orders.view_monitoring"))  # may watch, is not emailed
+
+    page = client.get("/admin/monitoring/").content.decode()
+
+    assert '<span class="alert">Alarms reach nobody:</span>' in page
+
+
 def test_stock_staff_are_refused_the_page_naming_the_permission(client, staff_user):
     client.force_login(staff_user("sam", "inventory.adjust_stock"))
 
@@ -118,4 +137,5 @@ def test_the_page_renders_in_a_browser_for_a_manager(live_server, staff_user, a_
         expect(page.get_by_role("heading", name="Monitoring")).to_be_visible()
         expect(page.locator("#alarms")).to_contain_text("Task cluster missing")
         expect(page.locator("#steps")).to_contain_text("process_payment")
+        expect(page.locator("#alarm-recipients")).to_contain_text("Alarms reach nobody")  # mo is not emailed
         page.screenshot(path=ARTIFACTS / "monitoring-page.png", full_page=True)

@@ -19,7 +19,7 @@ def make_account(role: str, username: str | None = None):
         return get_user_model().objects.create_superuser(username, f"{username}@shop.example", PASSWORD)
     if role == NO_ROLE:
         return get_user_model().objects.create_user(username, password=PASSWORD, is_staff=True)
-    return create_staff(username, role, password=PASSWORD).user
+    return create_staff(username, role, password=PASSWORD, email=f"{username}@shop.example").user
 
 
 def log_in(client, role: str, username: str | None = None):

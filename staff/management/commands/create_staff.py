@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from staff.roles import ROLES
-from staff.services import create_staff
+from staff.services import EmailRequired, create_staff
 
 
 class Command(BaseCommand):
@@ -17,13 +17,16 @@ class Command(BaseCommand):
             help="; ".join(f"{key}: {role.group}" for key, role in ROLES.items()),
         )
         parser.add_argument("--password", help="Without it a new user gets a generated password, printed once.")
-        parser.add_argument("--email", default="")
+        alarmed = ", ".join(key for key, role in ROLES.items() if role.receives_alarms)
+        parser.add_argument("--email", default="", help=f"Required for the roles emailed about alarms: {alarmed}.")
 
     def handle(self, *args, username: str, role: str, password: str | None, email: str, **options):
         try:
             account = create_staff(username, role, password=password, email=email)
         except ValidationError as error:
             raise CommandError(f"Password refused: {' '.join(error.messages)}") from error
+        except EmailRequired as error:
+            raise CommandError(f"{error} (--email).") from error
         group = ROLES[role].group
         if account.generated:
             said = f"with password {account.password}"
