@@ -2,8 +2,9 @@
 
 Orders are read-only here (no Save button): their state changes through the pipeline and
 a manager's actions, each a service in `backoffice.actions` behind a confirmation page
-that says what it will do, each allowed by its own permission (`orders.redrive_order`, ...);
-a refusal names the permission that is missing.
+that says what it will do (its plan, `backoffice.plans`), each allowed by its own
+permission (`orders.redrive_order`, ...); a refusal is the 403 page naming the permission
+that is missing. To add an action: its plan, its service, and a row of ORDER_ACTIONS.
 """
 
 import re
