@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-ANONYMOUS, CLERK, MANAGER, REFUNDS, AUDITOR, NO_ROLE, SUPERUSER = (
+ANONYMOUS, CLERK, MANAGER, AUDITOR, NO_ROLE, SUPERUSER = (
     "anonymous",
     "clerk",
     "manager",
-    "refunds",
     "auditor",
     "staff",
     "superuser",
@@ -29,7 +28,6 @@ WHO = {
     ANONYMOUS: "Anonymous",
     CLERK: "Stock clerk",
     MANAGER: "Order manager",
-    REFUNDS: "Refunds",
     AUDITOR: "Auditor",
     NO_ROLE: "Staff, no role",
     SUPERUSER: "Superuser",
@@ -37,11 +35,10 @@ WHO = {
 STAFF = frozenset(WHO) - {ANONYMOUS}
 NOBODY = frozenset()
 ONLY_SUPERUSER = frozenset({SUPERUSER})
-READERS_OF_STOCK = frozenset({CLERK, MANAGER, REFUNDS, AUDITOR, SUPERUSER})
+READERS_OF_STOCK = frozenset({CLERK, MANAGER, AUDITOR, SUPERUSER})
 STOCK_KEEPERS = frozenset({CLERK, SUPERUSER})
-ORDER_READERS = frozenset({MANAGER, REFUNDS, AUDITOR, SUPERUSER})
-ORDER_ACTORS = frozenset({MANAGER, REFUNDS, SUPERUSER})
-REFUNDERS = frozenset({REFUNDS, SUPERUSER})
+ORDER_READERS = frozenset({MANAGER, AUDITOR, SUPERUSER})
+ORDER_ACTORS = frozenset({MANAGER, SUPERUSER})  # refunds included: staff/roles.py says why
 READERS_OF_ALL = frozenset({AUDITOR, SUPERUSER})  # accounts, login attempts: no role's job but the auditor's
 
 # Django's own pages every account uses on itself, for a reason other than a role: the matrix leaves them out.
@@ -109,7 +106,7 @@ def _reason(scene: dict) -> dict:
 
 
 def _refund_form(scene: dict) -> dict:
-    return {**_reason(scene), "amount": "1.00", f"return_{scene['product']}": "0"}
+    return {**_reason(scene), "refund": "part", "amount": "1.00", f"return_{scene['product']}": "0"}
 
 
 def _bulk(action: str, order: str, *, confirmed: bool) -> Callable[[dict], dict]:
@@ -452,12 +449,12 @@ ORDERS = [
         "regenerate", "stuck", "orders.regenerate_receipt", ORDER_ACTORS, _events("stuck", "receipt_regenerated")
     ),
     *order_action("cancel", "stuck", "orders.cancel_order", ORDER_ACTORS, _state("stuck")),
-    *order_action("refund", "completed", "orders.refund_order", REFUNDERS, _refunds),
+    *order_action("refund", "completed", "orders.refund_order", ORDER_ACTORS, _refunds),
     *order_action(
         "refund",
         "completed",
         "orders.refund_order",
-        REFUNDERS,
+        ORDER_ACTORS,
         _refunds,
         path=ORDER + "{completed}/refund/",
         title="Refund (its own address)",
@@ -857,13 +854,25 @@ of the matrix against the running admin, and fails on an admin address with no r
 Each role is a Django group, created by the data migration `staff/0001_role_groups` and brought
 back to the table after every `migrate` (a permission given to a group by hand is taken away
 again: change the table instead). Staff accounts: `manage.py create_staff USERNAME --role
-clerk|manager|refunds|auditor [--password P]` (without `--password` a new account gets a
+clerk|manager|auditor [--password P]` (without `--password` a new account gets a
 generated password, printed once; running it again moves the account to the new role). The
 superuser comes from `manage.py ensure_admin` and has every permission.
 
 ## Roles
 
 {roles_markdown()}
+### Why order managers refund
+
+An order manager answers the shopper, and refunds what is due: 12.50 of a 40.00 order for a
+chipped mug, without handing the order to someone else. They may cancel a paid order, which
+returns its whole amount, so a refund they could not make protected no money; it only pushed
+them to cancel where a part was due. Until `staff/0002_order_managers_refund` a separate
+Refunds role (an order manager who may also refund) held this; that migration moved its
+members to Order manager and removed it. What keeps refunds honest is the record, not the
+role: every refund names the manager, a reason and the amount in the order's history, goes to
+the provider under one idempotency key, and the reconciler and `audit_invariants` check the
+money against the provider.
+
 ## Who may open what
 
 {MATRIX_LEGEND}
