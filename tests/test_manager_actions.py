@@ -65,6 +65,23 @@ def test_a_failed_order_redriven_after_the_gateway_is_back_completes_with_one_ch
     assert (stock.on_hand, stock.reserved) == (3, 0)
 
 
+def test_the_demo_outage_ends_after_its_time_so_a_redrive_then_completes_the_order(shopper, make_product, settings):
+    settings.SIMULATED_GATEWAY_OUTAGE_SECONDS = 60  # SIMULATED_GATEWAY_OUTAGE left on, as `make run` has it
+    order = failed_while_gateway_down(shopper, make_product)
+
+    actions.redrive_order(order, manager="boss", reason="too soon", action_token="t1")
+    order.refresh_from_db()
+    assert order.state == "FAILED", "the provider is still down for this order"
+
+    an_outage_ago = timezone.now() - timedelta(seconds=61)
+    SimulatedPaymentIntent.objects.update(created_at=an_outage_ago)  # as if a minute went by
+    actions.redrive_order(order, manager="boss", reason="provider back", action_token="t2")
+
+    order.refresh_from_db()
+    assert (order.state, order.redrive_count) == ("COMPLETED", 2)
+    assert charged_intents() == 1
+
+
 def test_a_redrive_is_refused_with_the_reason_when_the_stock_is_gone(shopper, make_product, settings):
     order = failed_while_gateway_down(shopper, make_product, on_hand=2)
     settings.SIMULATED_GATEWAY_OUTAGE = False

@@ -28,8 +28,11 @@ if PAYMENT_GATEWAY not in GATEWAYS:
 # provoke a provider's failures; left open, anyone could stall the workers with them. They
 # work in debug mode, or where this is switched on; otherwise they decline like an unknown card.
 PAYMENT_SIMULATED_FAULTS = env_bool("PAYMENT_SIMULATED_FAULTS", DEBUG)
-# The simulated gateway's outage: while on, every call for `pm_sim_unavailable` fails transiently.
+# The simulated gateway's outage: while on, the calls for an order paying with
+# `pm_sim_unavailable` fail transiently for SIMULATED_GATEWAY_OUTAGE_SECONDS from its first
+# call (0: the outage never ends), then the provider is back and a redrive of it authorises.
 SIMULATED_GATEWAY_OUTAGE = env_bool("SIMULATED_GATEWAY_OUTAGE", True)
+SIMULATED_GATEWAY_OUTAGE_SECONDS = env_int("SIMULATED_GATEWAY_OUTAGE_SECONDS", 60)
 STRIPE_SECRET_KEY = env_secret("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_secret("STRIPE_WEBHOOK_SECRET")
 # The key the shop page's Stripe.js uses to collect cards (pk_test_... or pk_live_...); public by design.

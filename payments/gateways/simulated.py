@@ -6,8 +6,10 @@ provoke the failures a real provider has:
 
 - `pm_sim_transient_error`: the first call fails before charging, later calls succeed;
 - `pm_sim_timeout`: the first call charges but its answer is lost (a timeout);
-- `pm_sim_unavailable`: every call fails transiently while SIMULATED_GATEWAY_OUTAGE is on
-  (the default); with it off the provider is back and the method authorises (a redrive demo);
+- `pm_sim_unavailable`: the provider is down for this order: every call fails transiently
+  for SIMULATED_GATEWAY_OUTAGE_SECONDS from the order's first call (so the order ends
+  FAILED), then the provider is back and a redrive authorises (the redrive demo); with
+  SIMULATED_GATEWAY_OUTAGE off it is never down, with the seconds at 0 it never comes back;
 - `pm_sim_capture_unavailable`: authorises, but every capture fails transiently;
 - `pm_sim_hang`: the first call charges, then its answer hangs for HANG_SECONDS (a stalled
   connection), long enough for a test to kill the worker mid-step.
@@ -22,10 +24,12 @@ intents, and idempotency keys behave as Stripe's do.
 
 import secrets
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from payments.gateways.base import (
     GatewayError,
@@ -116,6 +120,24 @@ def _behaviour(payment_method: str) -> str:
     return payment_method
 
 
+def _outage_goes_on(order_reference: str) -> bool:
+    """Whether the simulated provider is still down for this order: an outage starts with
+    the order's first call and lasts SIMULATED_GATEWAY_OUTAGE_SECONDS (0: for good), so each
+    demo order fails and a redrive once the time is up succeeds."""
+    if not settings.SIMULATED_GATEWAY_OUTAGE:
+        return False
+    lasts = settings.SIMULATED_GATEWAY_OUTAGE_SECONDS
+    if not lasts:
+        return True
+    first_call = (
+        SimulatedPaymentIntent.objects.filter(idempotency_key__startswith=f"{order_reference}:")
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return first_call is None or timezone.now() < first_call + timedelta(seconds=lasts)
+
+
 def _is_chargeable(payment_method: str) -> bool:
     return payment_method in SUCCEEDING_FAULTS or payment_method.removeprefix("pm_card_") in CARD_BRANDS
 
@@ -156,7 +178,7 @@ class SimulatedGateway:
             call_number = intent.calls + 1
             payment_method = _behaviour(payment_method)
 
-            if (payment_method == "pm_sim_unavailable" and settings.SIMULATED_GATEWAY_OUTAGE) or (
+            if (payment_method == "pm_sim_unavailable" and _outage_goes_on(order_reference)) or (
                 payment_method == "pm_sim_transient_error" and call_number == 1
             ):
                 fault = TransientGatewayError("Simulated connection error before the charge.")

@@ -67,13 +67,24 @@ of the matrix against the running admin, and fails on an admin address with no r
 Each role is a Django group, created by the data migration `staff/0001_role_groups` and brought
 back to the table after every `migrate` (a permission given to a group by hand is taken away
 again: change the table instead). Staff accounts: `manage.py create_staff USERNAME --role
-clerk|manager|refunds|auditor [--password P]` (without `--password` a new account gets a
+clerk|manager|auditor [--password P]` (without `--password` a new account gets a
 generated password, printed once; running it again moves the account to the new role). The
 superuser comes from `manage.py ensure_admin` and has every permission.
 
 ## Roles
 
 {roles_markdown()}
+### Why order managers refund
+
+An order manager answers the shopper, and refunds what is due: 12.50 of a 40.00 order for a
+chipped mug, without handing the order to someone else. They may cancel a paid order, which
+returns its whole amount, so a refund they could not make protected no money; it only pushed
+them to cancel where a part was due. Until `staff/0002_order_managers_refund` a separate
+Refunds role (an order manager who may also refund) held this; that migration moved its
+members to Order manager and removed it. What keeps refunds honest is the record, not the
+role: every refund names the manager, a reason and the amount in the order's history, goes to
+the provider under one idempotency key, and the reconciler and `audit_invariants` check the
+money against the provider.
 ## Who may open what
 
 {MATRIX_LEGEND}
