@@ -171,8 +171,8 @@ def staff_client(transactional_db, settings):
 
 @pytest.fixture
 def manager(staff_client):
-    """An order manager who may also refund (the Refunds role), named "manager"."""
-    return staff_client("refunds", "manager")
+    """An order manager (who refunds too: docs/ROLES.md), named "manager"."""
+    return staff_client("manager", "manager")
 
 
 @pytest.fixture
