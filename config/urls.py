@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.functional import lazy
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.frontend import shop_page
@@ -11,6 +13,12 @@ from receipts.apis import ReceiptDownloadApi
 
 # Refusals name the permission that is missing (framework/permissions.py).
 handler403 = "framework.permissions.permission_denied"
+
+# The back office carries the shop's name, on every page and the login page, not Django's;
+# read when a page renders, so it follows SHOP_NAME wherever it is set.
+back_office_name = lazy(lambda: f"{settings.SHOP_NAME} back office", str)()
+admin.site.site_header = admin.site.site_title = back_office_name
+admin.site.index_title = "Home"
 
 urlpatterns = [
     path("", shop_page, name="shop"),

@@ -211,6 +211,11 @@ def refused(request, permission: str, what: str) -> TemplateResponse:
     return TemplateResponse(request, "admin/orders/order/refused.html", context, status=403)
 
 
+def count_orders(count: int) -> str:
+    """ "1 order", "3 orders": a bulk page's title counts in the shop's words."""
+    return f"{count} {'order' if count == 1 else 'orders'}"
+
+
 RECEIPT_NUMBER = re.compile(r"^R-?0*(\d+)$", re.IGNORECASE)
 
 
@@ -476,7 +481,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": f"{action.title}: {len(orders)} orders",
+            "title": f"{action.title}: {count_orders(len(orders))}",
             "action": action,
             "action_name": f"{name}_selected",
             "orders": [(order, _plan(name, order)) for order in orders],
@@ -525,7 +530,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": f"Cancel {len(orders)} orders",
+            "title": f"Cancel {count_orders(len(orders))}",
             "action": ORDER_ACTIONS["cancel"],
             "action_name": "cancel_selected",
             "orders": [(order, _plan("cancel", order)) for order in orders],
