@@ -78,6 +78,15 @@ class AttentionFilter(admin.SimpleListFilter):
         return queryset
 
 
+class FailureCodeFilter(admin.AllValuesFieldListFilter):
+    """The failure codes orders ended with; orders that did not fail are "None" rather than a
+    link without text (which a screen reader cannot name)."""
+
+    def choices(self, changelist):
+        for choice in super().choices(changelist):
+            yield {**choice, "display": choice["display"] or "None"}
+
+
 class DateRangeFilter(admin.DateFieldListFilter):
     """Django's date filter (today, past 7 days, ...) plus a from-to form on the same parameters."""
 
@@ -233,7 +242,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         "payment__status",
         ("created_at", DateRangeFilter),
         "lines__sku",
-        "failure_code",
+        ("failure_code", FailureCodeFilter),
     ]
     search_fields = ["reference", "email", "payment__provider_reference"]
     search_help_text = "Reference, email, receipt number (R-00000012) or the provider's payment id (pi_...)."

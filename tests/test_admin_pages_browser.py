@@ -1,5 +1,6 @@
 """The back office's pages as a clerk and a manager see them on a 1280 px laptop, in Debian's
-Chromium against the live app: every list shows its columns without sideways scrolling.
+Chromium against the live app: every list shows its columns without sideways scrolling, and
+axe-core finds no serious or critical violation on the pages they work in.
 
 Screenshots are kept in var/test-artifacts/admin-pages/ to be looked at.
 """
@@ -17,7 +18,10 @@ from orders.manager_actions import refund_order
 from payments.models import StripeEvent
 from tests.support.admin_client import PASSWORD, SUPERUSER, make_account
 from tests.support.browser import chromium_page
-from tests.support.shop_page import _orm_beside_playwright  # noqa: F401  (the page's autouse fixture)
+from tests.support.shop_page import (  # noqa: F401  (_orm_beside_playwright: the page's autouse fixture)
+    _orm_beside_playwright,
+    assert_no_serious_axe_violations,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -108,3 +112,36 @@ def test_every_list_shows_its_key_columns_at_1280_px_without_sideways_scrolling(
             if fit["table"] > fit["box"] or missing:
                 misfits[name] = {"table px": fit["table"], "visible px": fit["box"], "missing columns": missing}
     assert not misfits, misfits
+
+
+def test_the_pages_a_clerk_and_a_manager_work_in_have_no_serious_accessibility_violation(
+    live_server, a_shop_with_history
+):
+    order = a_shop_with_history
+    product = order.lines.first().product_id
+    failed = type(order).objects.get(state="FAILED")
+    pages = {
+        "order list": "/admin/orders/order/",
+        "order page": f"/admin/orders/order/{order.pk}/change/",
+        "monitoring": "/admin/monitoring/",
+        "stock list": "/admin/inventory/product/",
+        "restock": f"/admin/inventory/product/{product}/restock/",
+        "csv import": "/admin/inventory/product/import/",
+        "redrive": f"/admin/orders/order/{failed.pk}/action/redrive/",
+        "refund": f"/admin/orders/order/{order.pk}/refund/",
+        "cancel": f"/admin/orders/order/{failed.pk}/action/cancel/",
+        "ledger": "/admin/inventory/stockmovement/",
+        "home": "/admin/",
+    }
+    violations = {}
+    with chromium_page() as page:
+        log_in(page, live_server.url)
+        for name, url in pages.items():
+            response = page.goto(live_server.url + url)
+            assert response.status == 200, (name, url, response.status)
+            keep(page, f"axe-{name}")
+            try:
+                assert_no_serious_axe_violations(page)
+            except AssertionError as found:
+                violations[name] = str(found)
+    assert not violations, violations
