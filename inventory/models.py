@@ -81,8 +81,9 @@ class StockMovement(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name = "ledger line"
-        verbose_name_plural = "stock ledger"
+        # "4 stock ledger lines" under the list, as Django counts with the plural.
+        verbose_name = "stock ledger line"
+        verbose_name_plural = "stock ledger lines"
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["product", "created_at"])]
 

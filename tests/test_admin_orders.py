@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core import mail
+from django.test import Client
 
 from orders.models import EventKind, Order
 from payments.models import Refund, SimulatedPaymentIntent, StripeEvent
@@ -316,3 +317,18 @@ def test_needing_attention_means_one_thing_on_the_tile_the_filter_the_list_and_t
     assert attention_on_page(manager.get(order_page(failed)).content.decode()) == "Failed, redrivable"
     assert attention_on_page(manager.get(order_page(long_failed)).content.decode()) == "No"
     assert attention_on_page(manager.get(order_page(sold)).content.decode()) == "No"
+
+
+def test_the_back_office_carries_the_shops_name_and_counts_in_proper_words(manager, make_product, shopper, settings):
+    settings.SHOP_NAME = "Harbour Mugs"
+    make_product("MUG-001", on_hand=4)  # one low-stock product (threshold 5), one ledger line
+    failed = shopper.buys({"MUG-001": 1}, pay_with="pm_sim_unavailable")
+
+    home = manager.get("/admin/").content.decode()
+    assert "Harbour Mugs back office" in home and "Django administration" not in home
+    tiles = re.findall(r"<span[^>]*>(\d+)</span>\s*<span>([^<]+)</span>", home)
+    assert {label for count, label in tiles if count == "1"} == {"Order needing attention", "Low-stock product"}
+    assert "Harbour Mugs back office" in Client().get("/admin/login/").content.decode()
+    assert "1 stock ledger line\n" in manager.get("/admin/inventory/stockmovement/").content.decode()
+    selected = {"action": "redrive_selected", "_selected_action": [failed.pk]}
+    assert "Redrive from the failed step: 1 order<" in manager.post("/admin/orders/order/", selected).content.decode()

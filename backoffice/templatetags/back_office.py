@@ -15,9 +15,16 @@ register = template.Library()
 
 @dataclass(frozen=True)
 class Tile:
-    label: str
+    """A count and what it counts, in the singular for one ("1 low-stock product")."""
+
+    singular: str
+    plural: str
     count: int
     url: str
+
+    @property
+    def label(self) -> str:
+        return self.singular if self.count == 1 else self.plural
 
     @property
     def alarming(self) -> bool:
@@ -32,9 +39,15 @@ def manager_tiles(user) -> list[Tile]:
         orders = reverse("admin:orders_order_changelist")
         counts = selectors.attention_counts()
         tiles += [
-            Tile("Orders needing attention", counts["needs"], f"{orders}?attention=needs"),
-            Tile("Orders over their time limit", counts["overdue"], f"{orders}?attention=overdue"),
+            Tile("Order needing attention", "Orders needing attention", counts["needs"], f"{orders}?attention=needs"),
             Tile(
+                "Order over its time limit",
+                "Orders over their time limit",
+                counts["overdue"],
+                f"{orders}?attention=overdue",
+            ),
+            Tile(
+                "Authorisation close to expiring",
                 "Authorisations close to expiring",
                 counts["authorization_expiring"],
                 f"{orders}?attention=authorization_expiring",
@@ -43,10 +56,16 @@ def manager_tiles(user) -> list[Tile]:
     if user.has_perm("payments.view_stripeevent"):
         events = reverse("admin:payments_stripeevent_changelist")
         failed = StripeEvent.objects.exclude(error="").count()
-        tiles.append(Tile("Failed webhook events", failed, f"{events}?error__gt="))
+        tiles.append(Tile("Failed webhook event", "Failed webhook events", failed, f"{events}?error__gt="))
     if user.has_perm("django_q.view_failure"):
-        tiles.append(Tile("Failed tasks", Failure.objects.count(), reverse("admin:django_q_failure_changelist")))
+        tiles.append(
+            Tile("Failed task", "Failed tasks", Failure.objects.count(), reverse("admin:django_q_failure_changelist"))
+        )
     if user.has_perm("inventory.view_product"):
         products = reverse("admin:inventory_product_changelist")
-        tiles.append(Tile("Low-stock products", products_low_on_stock().count(), f"{products}?low_stock=yes"))
+        tiles.append(
+            Tile(
+                "Low-stock product", "Low-stock products", products_low_on_stock().count(), f"{products}?low_stock=yes"
+            )
+        )
     return tiles
