@@ -3,6 +3,11 @@
 Run by bench/scenarios.py as `python -m bench.receipts N` with the run's environment;
 prints one JSON line. The first render pays for loading fonts (cold); the median is taken
 over the N renders after it (warm), as a long-lived cluster worker sees them.
+
+The shop's receipt is rendered beside the template it replaced (bench/fixtures/receipt_2026_11,
+rendered the way it was: its stylesheet linked, fetched and parsed for every receipt), the two
+alternating render by render, so their ratio is measured on the same machine at the same moment
+whatever else the machine is doing.
 """
 
 import dataclasses
@@ -13,6 +18,9 @@ import statistics
 import sys
 import time
 from decimal import Decimal
+from pathlib import Path
+
+OLD_TEMPLATE_DIR = Path(__file__).resolve().parent / "fixtures" / "receipt_2026_11"
 
 
 def _mb(kib: int) -> float:
@@ -29,6 +37,24 @@ def _rss_kib() -> int:
 
 def _peak_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def render_old_receipt_pdf(document) -> bytes:
+    """A receipt through the 2026-11 template and stylesheet, as the shop rendered it then."""
+    from django.template import engines
+    from weasyprint import HTML
+
+    from receipts.rendering import _font_config
+
+    template = engines["django"].from_string((OLD_TEMPLATE_DIR / "receipt.html").read_text())
+    html = HTML(string=template.render({"receipt": document}), base_url=OLD_TEMPLATE_DIR.as_uri() + "/")
+    return html.write_pdf(font_config=_font_config())
+
+
+def _timed(render, document) -> tuple[float, float]:
+    started, cpu_started = time.perf_counter(), time.process_time()
+    render(document)
+    return (time.perf_counter() - started) * 1000, (time.process_time() - cpu_started) * 1000
 
 
 def main(renders: int) -> dict:
@@ -67,14 +93,20 @@ def main(renders: int) -> dict:
     pdf = render_receipt_pdf(document)
     cold_ms = (time.perf_counter() - started) * 1000
     after_cold_peak = _peak_kib()
+    old_pdf = render_old_receipt_pdf(document)  # its first render too, out of the warm figures
 
-    times, cpu_times = [], []
+    times, cpu_times, old_times, old_cpu_times = [], [], [], []
     for n in range(renders):
-        started, cpu_started = time.perf_counter(), time.process_time()
-        render_receipt_pdf(dataclasses.replace(document, number=f"R-{n + 2:08d}", issued_at=timezone.now()))
-        times.append((time.perf_counter() - started) * 1000)
-        cpu_times.append((time.process_time() - cpu_started) * 1000)
+        numbered = dataclasses.replace(document, number=f"R-{n + 2:08d}", issued_at=timezone.now())
+        pair = [(render_receipt_pdf, times, cpu_times), (render_old_receipt_pdf, old_times, old_cpu_times)]
+        if n % 2:  # alternate which goes first, so neither always pays for the other's garbage
+            pair.reverse()
+        for render, wall, cpu in pair:
+            wall_ms, cpu_ms = _timed(render, numbered)
+            wall.append(wall_ms)
+            cpu.append(cpu_ms)
     cpu = resource.getrusage(resource.RUSAGE_SELF)
+    median_cpu_ms, old_median_cpu_ms = statistics.median(cpu_times), statistics.median(old_cpu_times)
     return {
         "renders": renders,
         "pdf_bytes": len(pdf),
@@ -82,7 +114,13 @@ def main(renders: int) -> dict:
         "median_ms": round(statistics.median(times), 2),
         "p90_ms": round(sorted(times)[int(0.9 * (len(times) - 1))], 2),
         # CPU time is what a render costs whatever else the machine is doing.
-        "median_cpu_ms": round(statistics.median(cpu_times), 2),
+        "median_cpu_ms": round(median_cpu_ms, 2),
+        "old_template": {
+            "pdf_bytes": len(old_pdf),
+            "median_ms": round(statistics.median(old_times), 2),
+            "median_cpu_ms": round(old_median_cpu_ms, 2),
+        },
+        "new_over_old_cpu": round(median_cpu_ms / old_median_cpu_ms, 3),
         "baseline_rss_mb": _mb(baseline_rss),
         "peak_rss_mb": _mb(_peak_kib()),
         "first_render_growth_mb": _mb(after_cold_peak - baseline_rss),

@@ -199,6 +199,12 @@ def render(results: dict) -> str:
         f"{receipts['warm_renders_growth_mb']:.1f} MB over the next {receipts['renders']}; render-bound ceiling "
         f"{results['machine']['cores']} cores / {receipts['median_ms']:.1f} ms = **{receipts['ceiling_per_s']:.1f}/s**",
     ]
+    if old := receipts.get("old_template"):
+        ceiling_lines.append(
+            f"- the receipt's 2026-11 template (bench/fixtures/receipt_2026_11), rendered alternately with "
+            f"today's in the same process: {old['median_cpu_ms']:.1f} ms CPU against {receipts['median_cpu_ms']:.1f}, "
+            f"new / old = **{receipts['new_over_old_cpu']:.2f}** (target ≤ 0.5)"
+        )
     if page := results.get("monitoring_page"):
         ceiling_lines.append(
             f"- the monitoring page over {page['orders']:,} orders and {page['events']:,} history events: median "

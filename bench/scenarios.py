@@ -70,7 +70,10 @@ def measure_receipt_ceiling(plan: Plan, stack: Stack) -> dict:
     """Scenario 5: one receipt's render time and memory, and cores / render time."""
     result = stack.run_json_module("bench.receipts", str(plan.receipt_renders), what="receipt benchmark")
     result["ceiling_per_s"] = round(os.cpu_count() / (result["median_ms"] / 1000), 1)
-    log(f"receipts: median {result['median_ms']} ms, ceiling {result['ceiling_per_s']}/s")
+    log(
+        f"receipts: median {result['median_ms']} ms, ceiling {result['ceiling_per_s']}/s; CPU new / 2026-11 template "
+        f"{result['new_over_old_cpu']}"
+    )
     return result
 
 

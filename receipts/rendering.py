@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
-from weasyprint import HTML
+from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
@@ -82,7 +82,7 @@ def render_receipt_html(document: ReceiptDocument) -> str:
 def render_receipt_pdf(document: ReceiptDocument) -> bytes:
     """The receipt as PDF bytes: A4, the line table's header repeated on every page."""
     html = HTML(string=render_receipt_html(document), base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=assets_fetcher())
-    return html.write_pdf(font_config=_font_config())
+    return html.write_pdf(stylesheets=[_stylesheet()], font_config=_font_config())
 
 
 @functools.cache
@@ -119,3 +119,11 @@ def _font_config() -> FontConfiguration:
     """One font configuration per process: building it (fontconfig's font list) for every
     receipt was a sixth of each render (BENCHMARKS.md)."""
     return FontConfiguration()
+
+
+@functools.cache
+def _stylesheet() -> CSS:
+    """The receipt's stylesheet, parsed once per process: parsing it for every receipt was a
+    tenth of each render (BENCHMARKS.md). WeasyPrint applies a parsed `CSS` to any number of
+    documents; it is given as a user stylesheet, which no author sheet overrides here."""
+    return CSS(filename=ASSETS_DIR / "receipt.css", url_fetcher=assets_fetcher(), font_config=_font_config())
