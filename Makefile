@@ -60,7 +60,9 @@ bench: system-packages $(STAMP)
 bench-quick: system-packages $(STAMP)
 	BENCH_QUICK=1 $(BIN)/python -m bench.run
 
+## Every static check: ruff, the layer contracts, mypy.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy

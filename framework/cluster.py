@@ -19,7 +19,8 @@ the pipeline tick nudges their orders sooner.
 import logging
 import threading
 import time
-from multiprocessing import Event
+from multiprocessing import Event, Process
+from multiprocessing.synchronize import Event as EventType
 
 from django import db
 from django_q.cluster import Sentinel
@@ -36,6 +37,13 @@ IDLE, TIMED_OUT, RECYCLED = -1, 0, -2
 
 class RecoveringSentinel(Sentinel):
     """django-q2's `Sentinel`, but a worker killed by a signal gets the cluster a new task queue."""
+
+    # Set by django-q2's Sentinel, which ships no types: what this class relies on.
+    pool: list[Process]
+    pusher: Process
+    monitor: Process
+    event_out: EventType
+    pool_size: int
 
     def reincarnate(self, process) -> None:
         if process not in self.pool and process not in (self.monitor, self.pusher):

@@ -11,6 +11,7 @@ write): requests racing each other in the same instant may each be let through o
 
 import hashlib
 import logging
+from typing import cast
 
 from rest_framework.exceptions import APIException
 from rest_framework.settings import api_settings
@@ -39,8 +40,12 @@ class RateThrottle(SimpleRateThrottle):
     not worth refusing every shopper while the counts are away.
     """
 
-    def __init__(self):
-        self.rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+    scope: str  # every throttle here names its rate
+
+    def __init__(self) -> None:
+        # DRF reads its rates as "20/min" strings (or None); its stubs say numbers.
+        rates = cast(dict[str, str | None], api_settings.DEFAULT_THROTTLE_RATES)
+        self.rate = rates.get(self.scope)
         self.num_requests, self.duration = self.parse_rate(self.rate)
 
     def allow_request(self, request, view) -> bool:

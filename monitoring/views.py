@@ -34,7 +34,7 @@ def health_ready(request):
     response = JsonResponse(body, status=503 if failing else 200)
     # Polled every second: a 503 is the answer, not an error of this view, so Django's
     # request log does not write an ERROR line per poll (the alarms tell people instead).
-    response._has_been_logged = True
+    response._has_been_logged = True  # type: ignore[attr-defined]  # Django's private flag, read by log_response
     return response
 
 

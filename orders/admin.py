@@ -8,9 +8,11 @@ a refusal names the permission that is missing.
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
+from typing import Any, ClassVar, cast
 
 from django import forms
 from django.conf import settings
@@ -72,8 +74,8 @@ class AttentionFilter(admin.SimpleListFilter):
         return [(name, label) for name, (label, _) in selectors.ATTENTION.items()]
 
     def queryset(self, request, queryset):
-        if self.value() in selectors.ATTENTION:
-            return queryset.filter(selectors.ATTENTION[self.value()][1]()).distinct()
+        if (value := self.value()) in selectors.ATTENTION:
+            return queryset.filter(selectors.ATTENTION[value][1]()).distinct()
         return queryset
 
 
@@ -92,10 +94,11 @@ class DateRangeFilter(admin.DateFieldListFilter):
 
     def queryset(self, request, queryset):
         # A day typed in the form means its midnight in the shop's time zone, not a naive time.
-        for name, values in self.used_parameters.items():
-            values = values if isinstance(values, list) else [values]
+        for name, value in self.used_parameters.items():
+            values = value if isinstance(value, list) else [value]
             if (day := parse_date(str(values[-1]))) and len(str(values[-1])) == 10:
-                self.used_parameters[name] = [timezone.make_aware(datetime.combine(day, time.min))]
+                # Django keeps each parameter's values as a list; django-stubs types them one value each.
+                self.used_parameters[name] = [timezone.make_aware(datetime.combine(day, time.min))]  # type: ignore[assignment]
         return super().queryset(request, queryset)
 
 
@@ -167,12 +170,9 @@ def _plan(name: str, order: Order) -> dict:
     if name == "redrive":
         plan = actions.plan_redrive(order)
         return {"steps": plan.steps, "money": plan.money, "stock": plan.stock, "refusal": plan.refusal}
-    if name == "cancel":
-        plan = actions.plan_cancel(order)
-        return {"money": plan.money, "stock": plan.stock, "refusal": plan.refusal}
-    if name == "refund":
-        plan = actions.plan_refund(order)
-        return {"money": plan.money, "stock": plan.stock, "refusal": plan.refusal}
+    if name in ("cancel", "refund"):
+        money = actions.plan_cancel(order) if name == "cancel" else actions.plan_refund(order)
+        return {"money": money.money, "stock": money.stock, "refusal": money.refusal}
     if name == "retry":
         step = actions.stuck_step(order)
         refusal = "" if step else f"{order.reference} ({order.state}) has no stuck step to retry."
@@ -194,15 +194,19 @@ def _run(name: str, order: Order, form: forms.Form, manager: str) -> actions.Act
         return actions.cancel_order_for_manager(order, **common)
     if name == "refund":
         return actions.refund_order(
-            order, **common, amount=data["amount"], return_units=form.return_units(), action_token=data["action_token"]
+            order,
+            **common,
+            amount=data["amount"],
+            return_units=cast(RefundForm, form).return_units(),  # the refund's form (ORDER_ACTIONS)
+            action_token=data["action_token"],
         )
-    run = {
+    runs: dict[str, Callable[..., actions.ActionResult]] = {
         "redrive": actions.redrive_order,
         "retry": actions.retry_stuck_step,
         "resend": actions.resend_confirmation,
         "regenerate": actions.regenerate_receipt,
-    }[name]
-    return run(order, **common, action_token=data["action_token"])
+    }
+    return runs[name](order, **common, action_token=data["action_token"])
 
 
 def refused(request, permission: str, what: str) -> TemplateResponse:
@@ -241,7 +245,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
     }
     change_form_template = "admin/orders/order/change_form.html"
     change_list_template = "admin/orders/order/change_list.html"
-    fields = [
+    fields: ClassVar[tuple[str, ...]] = (
         "reference",
         "email",
         "state",
@@ -259,7 +263,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         "created_at",
         "updated_at",
         "completed_at",
-    ]
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request):
@@ -361,7 +365,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
             return refused(request, action.permission, action.title.lower())
         order = self._order(request, order_id)
         form_class = action.form
-        kwargs = {"order": order} if form_class is RefundForm else {}
+        kwargs: dict[str, Any] = {"order": order} if form_class is RefundForm else {}
         if request.method == "POST":
             form = form_class(request.POST, **kwargs)
             if form.is_valid():

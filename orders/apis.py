@@ -177,7 +177,8 @@ class PlaceOrderApi(APIView):
                 **payload.validated_data, idempotency_key=key, client_address=client_address(request)
             )
         except InvalidOrderLines as error:
-            raise exceptions.ValidationError({"lines": error.line_errors}) from error
+            # DRF renders any mapping (JSON makes the positions "0", "1"); its stubs want str keys.
+            raise exceptions.ValidationError({"lines": error.line_errors}) from error  # type: ignore[dict-item]
         except DjangoValidationError as error:
             raise exceptions.ValidationError(error.message_dict) from error
         except IdempotencyConflict as error:
@@ -250,7 +251,8 @@ class OrderReceiptApi(APIView):
 
 class PaymentMethodOptionOutput(serializers.Serializer):
     id = serializers.CharField()
-    label = serializers.CharField()
+    # A declared field, taken off the class by DRF's metaclass: it does not replace Field.label.
+    label = serializers.CharField()  # type: ignore[assignment]
 
 
 class ShopConfigOutput(serializers.Serializer):

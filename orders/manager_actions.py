@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -141,7 +142,7 @@ def plan_redrive(order: Order) -> RedrivePlan:
     failed = _failure_event(order)
     if failed is None or failed.from_state not in (S.PENDING, S.VALIDATED, S.PAID):
         return RedrivePlan(order, refusal=f"{order.reference}: its history records no failed step to redrive from.")
-    base = {"failed_step": failed.step, "failed_in": failed.from_state, "failed_at": failed.created_at}
+    base: dict[str, Any] = {"failed_step": failed.step, "failed_in": failed.from_state, "failed_at": failed.created_at}
     limit = timezone.now() - timedelta(days=settings.ORDER_REDRIVE_DAYS)
     if failed.created_at < limit:
         when = timezone.localtime(failed.created_at).strftime("%Y-%m-%d")
