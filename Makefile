@@ -98,7 +98,9 @@ image:
 image-test: system-packages $(STAMP)
 	IMAGE_TEST_PROFILE=full $(BIN)/pytest -n 0 -m image
 
+## Every static check: ruff, the layer contracts, mypy.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
+from typing import ClassVar
 
 from django import forms
 from django.conf import settings
@@ -78,8 +79,8 @@ class AttentionFilter(admin.SimpleListFilter):
         return [(name, label) for name, (label, _) in selectors.ATTENTION.items()]
 
     def queryset(self, request, queryset):
-        if self.value() in selectors.ATTENTION:
-            return queryset.filter(selectors.ATTENTION[self.value()][1]()).distinct()
+        if (value := self.value()) in selectors.ATTENTION:
+            return queryset.filter(selectors.ATTENTION[value][1]()).distinct()
         return queryset
 
 
@@ -107,10 +108,11 @@ class DateRangeFilter(admin.DateFieldListFilter):
 
     def queryset(self, request, queryset):
         # A day typed in the form means its midnight in the shop's time zone, not a naive time.
-        for name, values in self.used_parameters.items():
-            values = values if isinstance(values, list) else [values]
+        for name, value in self.used_parameters.items():
+            values = value if isinstance(value, list) else [value]
             if (day := parse_date(str(values[-1]))) and len(str(values[-1])) == 10:
-                self.used_parameters[name] = [timezone.make_aware(datetime.combine(day, time.min))]
+                # Django keeps each parameter's values as a list; django-stubs types them one value each.
+                self.used_parameters[name] = [timezone.make_aware(datetime.combine(day, time.min))]  # type: ignore[assignment]
         return super().queryset(request, queryset)
 
 
@@ -287,7 +289,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
     }
     change_form_template = "admin/orders/order/change_form.html"
     change_list_template = "admin/orders/order/change_list.html"
-    fields = [
+    fields: ClassVar[tuple[str, ...]] = (
         "reference",
         "email",
         "state",
@@ -305,7 +307,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         "created_at",
         "updated_at",
         "completed_at",
-    ]
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request):

@@ -8,6 +8,7 @@ stock it moves) or, in `refusal`, why it cannot be done now. The actions in
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Sum
@@ -101,7 +102,7 @@ def plan_redrive(order: Order) -> RedrivePlan:
         return RedrivePlan(
             order=order, refusal=f"{order.reference}: its history records no failed step to redrive from."
         )
-    base = {"failed_step": failed.step, "failed_in": failed.from_state, "failed_at": failed.created_at}
+    base: dict[str, Any] = {"failed_step": failed.step, "failed_in": failed.from_state, "failed_at": failed.created_at}
     limit = timezone.now() - timedelta(days=settings.ORDER_REDRIVE_DAYS)
     if failed.created_at < limit:
         when = timezone.localtime(failed.created_at).strftime("%Y-%m-%d")

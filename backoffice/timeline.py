@@ -16,7 +16,7 @@ from orders.models import OrderState as S
 from orders.transitions import TRANSITIONS
 
 # Where each state stands: the happy path on top, the ends below.
-POSITIONS = {
+POSITIONS: dict[str, tuple[int, int]] = {
     S.PENDING: (80, 60),
     S.VALIDATED: (250, 60),
     S.PAID: (420, 60),

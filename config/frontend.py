@@ -21,5 +21,5 @@ def shop_page(request, reference: str = ""):
     response = HttpResponse(INDEX.read_bytes(), content_type="text/html; charset=utf-8")
     if stripe_js_publishable_key():
         # django-csp's per-response addition to CONTENT_SECURITY_POLICY (what @csp_update sets).
-        response._csp_update = settings.STRIPE_JS_CONTENT_SECURITY_POLICY
+        response._csp_update = settings.STRIPE_JS_CONTENT_SECURITY_POLICY  # type: ignore[attr-defined]  # django-csp's own attribute
     return response

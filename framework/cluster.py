@@ -26,7 +26,8 @@ import logging
 import threading
 import time
 import uuid
-from multiprocessing import Event
+from multiprocessing import Event, Process
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 from django import db
@@ -59,6 +60,13 @@ class RecoveringSentinel(Sentinel):
             # blocks the put, and so the beat: the workers are not keeping up, or not taking.
             self.task_queue.put(heartbeat_task(settings.CLUSTER_HEARTBEAT_FILE))
             self.stop_event.wait(settings.CLUSTER_HEARTBEAT_SECONDS)
+
+    # Set by django-q2's Sentinel, which ships no types: what this class relies on.
+    pool: list[Process]
+    pusher: Process
+    monitor: Process
+    event_out: EventType
+    pool_size: int
 
     def reincarnate(self, process) -> None:
         if process not in self.pool and process not in (self.monitor, self.pusher):

@@ -1,6 +1,7 @@
 """Refusals that say which permission is missing, so staff know what to ask for."""
 
 import copy
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.contrib.auth import get_permission_codename
@@ -82,7 +83,14 @@ def permission_denied(request, exception, template_name="403.html"):
     return django_permission_denied(request, PermissionDenied(message), template_name=template_name)
 
 
-class NamedActionRefusals:
+# The mixin below goes before ModelAdmin in a model admin's bases; the type checker reads it as one.
+if TYPE_CHECKING:
+    _ModelAdminMixinBase = admin.ModelAdmin[Any]
+else:
+    _ModelAdminMixinBase = object
+
+
+class NamedActionRefusals(_ModelAdminMixinBase):
     """A ModelAdmin mixin: a list action the user is not offered is refused with a 403 naming the
     permission it needs, or saying no one may (Django's admin only says "No action selected.").
 
@@ -100,7 +108,8 @@ class NamedActionRefusals:
         return super().changelist_view(request, extra_context)
 
     def _refuse_an_action_not_offered(self, request, name: str) -> None:
-        declared = {action_name: func for func, action_name, _ in self._get_base_actions()}
+        # ModelAdmin's private list of every declared action, which django-stubs leaves out.
+        declared = {action_name: func for func, action_name, _ in self._get_base_actions()}  # type: ignore[attr-defined]
         if name in declared and name not in self.get_actions(request):
             entry = declared[name].allowed_permissions[0]
             if not _allowed_with_every_permission(self, entry, request):

@@ -27,6 +27,7 @@ same instant may each pass the check once before either is charged.
 import hashlib
 import logging
 import time
+from typing import cast
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
@@ -62,13 +63,21 @@ class RateThrottle(SimpleRateThrottle):
     timer = time.time
 
     @property
-    def cache(self):
+    def cache(self):  # type: ignore[override]  # DRF's is a plain attribute, set once; ours follows settings
         # Looked up on each use, as the rate is: a settings change (a test's) replaces it.
         return caches["default"]
 
-    def __init__(self):
-        self.rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-        self.num_requests, self.duration = self.parse_rate(self.rate)
+    scope: str  # every throttle here names its rate
+    # Set from the rate in __init__; a throttle without a rate never reads them.
+    num_requests: int
+    duration: int
+
+    def __init__(self) -> None:
+        # DRF reads its rates as "20/min" strings (or None); its stubs say numbers.
+        rates = cast(dict[str, str | None], api_settings.DEFAULT_THROTTLE_RATES)
+        self.rate = rates.get(self.scope)
+        num_requests, duration = self.parse_rate(self.rate)
+        self.num_requests, self.duration = num_requests or 0, duration or 1
         self.counts = (0, 0)
         self.elapsed = 0.0
 
@@ -79,7 +88,7 @@ class RateThrottle(SimpleRateThrottle):
             key = self.get_cache_key(request, view)
             if key is None:
                 return True
-            window, self.elapsed = divmod(self.timer(), self.duration)
+            window, self.elapsed = divmod(self.timer(), self.duration)  # type: ignore[misc]  # DRF's class-attribute clock
             this_key, last_key = f"{key}:{int(window)}", f"{key}:{int(window) - 1}"
             found = self.cache.get_many([this_key, last_key])
         except APIException:
@@ -125,7 +134,7 @@ def add_to_counters(cache, charges: list[tuple[str, int]]) -> None:
     try:
         if isinstance(cache, RedisCache):
             # Django's RedisCache has no pipelining: its incr alone is two round trips.
-            client = cache._cache.get_client(write=True)
+            client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]  # Django's private client
             pipe = client.pipeline(transaction=False)
             for key, seconds in charges:
                 full_key = cache.make_and_validate_key(key)

@@ -72,7 +72,8 @@ class LedgerPeriodForm(forms.Form):
     end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("start") and cleaned.get("end") and cleaned["start"] > cleaned["end"]:
             self.add_error("end", "The period ends before it starts.")
         return cleaned
@@ -234,7 +235,7 @@ class ProductAdmin(NamedActionRefusals, admin.ModelAdmin):
         """Upload a CSV, see what each row would change (or what is wrong with it), then import it."""
         require_permission(request.user, IMPORT)
         form = StockImportForm(request.POST or None, request.FILES or None)
-        context = {"form": form}
+        context: dict[str, object] = {"form": form}
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             name = upload.name if upload else form.cleaned_data["file_name"]

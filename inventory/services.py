@@ -6,10 +6,12 @@ change, writes a ledger line, so the ledger always sums to the stock on hand.
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 from uuid import UUID
 
+from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, QuerySet, Sum
 
 from inventory.models import Product, Stock, StockMovement
 
@@ -43,7 +45,8 @@ def reserve_stock(lines: Sequence[StockLine]) -> list[Shortage]:
     are given back before returning. Must run inside the caller's transaction, which also
     records the order's new state.
     """
-    taken, short = [], []
+    taken: list[StockLine] = []
+    short: list[StockLine] = []
     for line in sorted(lines, key=lambda line: line.product_id):
         enough = Stock.objects.filter(product_id=line.product_id, on_hand__gte=F("reserved") + line.quantity).update(
             reserved=F("reserved") + line.quantity
@@ -102,7 +105,7 @@ def is_stock_deducted(order_id: int) -> bool:
     return bool(net) and net < 0
 
 
-def orders_with_stock_deducted():
+def orders_with_stock_deducted() -> "QuerySet[StockMovement, dict[str, Any]]":
     """The ids of every order whose stock is deducted now (as `is_stock_deducted`), as a subquery."""
     return (
         _sales_and_returns()
@@ -114,7 +117,7 @@ def orders_with_stock_deducted():
     )
 
 
-def _sales_and_returns():
+def _sales_and_returns() -> QuerySet[StockMovement]:
     return StockMovement.objects.filter(reason__in=[StockMovement.Reason.SALE, StockMovement.Reason.RETURN])
 
 
@@ -128,7 +131,7 @@ def adjust_stock(
     product: Product,
     delta: int,
     reason: str = StockMovement.Reason.ADJUSTMENT,
-    user=None,
+    user: User | None = None,
     note: str = "",
     submission_key: UUID | None = None,
 ) -> Stock:
@@ -158,7 +161,12 @@ def adjust_stock(
 
 @transaction.atomic
 def set_stock_level(
-    *, product: Product, on_hand: int, reason: str = StockMovement.Reason.IMPORT, user=None, note: str = ""
+    *,
+    product: Product,
+    on_hand: int,
+    reason: str = StockMovement.Reason.IMPORT,
+    user: User | None = None,
+    note: str = "",
 ) -> Stock:
     """Bring on-hand units to a counted number, through an adjustment of the difference."""
     Stock.objects.get_or_create(product=product)

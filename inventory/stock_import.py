@@ -7,6 +7,7 @@ with the catalog as it stands (what would change, row by row), then applied all 
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -122,7 +123,8 @@ def _parse_row(line: int, row: dict, width: int) -> StockRow:
     )
 
 
-def _check_header(fieldnames: list[str] | None) -> None:
+def _checked_header(fieldnames: Sequence[str] | None) -> list[str]:
+    """The header's column names, stripped; a StockImportError unless they are the columns we read."""
     names = [name.strip() for name in fieldnames or []]
     extra = names[len(COLUMNS) :]
     if (
@@ -139,18 +141,19 @@ def _check_header(fieldnames: list[str] | None) -> None:
                 )
             ]
         )
+    return names
 
 
 def parse_stock_csv(text: str) -> list[StockRow]:
     """Parse and check every row of a CSV text; raise one StockImportError naming every bad row."""
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
-        _check_header(reader.fieldnames)
-        reader.fieldnames = [name.strip() for name in reader.fieldnames]
-        rows, errors = [], []
-        for number, row in enumerate(reader, start=2):
+        reader.fieldnames = header = _checked_header(reader.fieldnames)
+        rows: list[StockRow] = []
+        errors: list[RowError] = []
+        for number, record in enumerate(reader, start=2):
             try:
-                rows.append(_parse_row(number, row, len(reader.fieldnames)))
+                rows.append(_parse_row(number, record, len(header)))
             except StockImportError as error:
                 errors.extend(error.errors)
     except csv.Error as error:
@@ -219,10 +222,9 @@ def apply_stock_import(rows: list[StockRow], *, user=None, source: str = "") -> 
     """Create or update the rows' products and bring on hand to their counts, all or nothing."""
     created = updated = unchanged = 0
     for row in rows:
-        product = Product.objects.filter(sku=row.sku).first()
-        is_new = product is None
-        if is_new:
-            product = Product.objects.create(sku=row.sku, name=row.name, price=row.price, currency=row.currency)
+        existing = Product.objects.filter(sku=row.sku).first()
+        is_new = existing is None
+        product = existing or Product.objects.create(sku=row.sku, name=row.name, price=row.price, currency=row.currency)
         changes = _product_changes(row, product)  # for a new product, the optional columns
         for name, (_, value) in changes.items():
             setattr(product, name, value)

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.files.storage import storages
+from django.core.files.storage import FileSystemStorage, storages
 from django.db import connection
+from storages.backends.s3 import S3Storage
 
 from framework.queue import broker, running_clusters
 from orders.selectors import open_orders_by_state
@@ -39,10 +40,12 @@ def check_task_broker() -> str:
 
 def check_receipt_storage() -> str:
     storage = storages["receipts"]
-    if bucket := getattr(storage, "bucket_name", None):
-        storage.connection.meta.client.head_bucket(Bucket=bucket)
-        return f"s3 bucket {bucket}"
-    location = storage.location
+    if isinstance(storage, S3Storage):
+        storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
+        return f"s3 bucket {storage.bucket_name}"
+    if not isinstance(storage, FileSystemStorage):
+        raise NotReady(f"receipt storage {type(storage).__name__} is neither S3 nor local files")
+    location = str(storage.location)
     parent = location
     while not os.path.exists(parent):  # created on the first receipt: its nearest existing parent must be writable
         parent = os.path.dirname(parent)

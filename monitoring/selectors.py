@@ -53,7 +53,9 @@ def percentiles_by(queryset: QuerySet, value, fractions: tuple[float, ...], grou
     in seconds for durations. One grouped query on PostgreSQL; one fetch of the values on SQLite."""
     rows = queryset.order_by()
     if connection.vendor == "postgresql":
-        output = DurationField() if isinstance(getattr(value, "output_field", None), DurationField) else FloatField()
+        output: DurationField | FloatField = (
+            DurationField() if isinstance(getattr(value, "output_field", None), DurationField) else FloatField()
+        )
         aggregates = {f"p{i}": PercentileCont(value, f, output_field=output) for i, f in enumerate(fractions)}
         if group is None:
             result = rows.aggregate(**aggregates)

@@ -38,14 +38,14 @@ def health_ready(request):
     what failed and why only for operators (`may_read_health_details`)."""
     results = run_readiness_checks()
     failing = [r.name for r in results if not r.ok]
-    body = {"status": "failing" if failing else "ok"}
+    body: dict[str, object] = {"status": "failing" if failing else "ok"}
     if may_read_health_details(request):
         body["failing"] = failing
         body["checks"] = {r.name: {"ok": r.ok, "detail": r.detail} for r in results}
     response = JsonResponse(body, status=503 if failing else 200)
     # Polled every second: a 503 is the answer, not an error of this view, so Django's
     # request log does not write an ERROR line per poll (the alarms tell people instead).
-    response._has_been_logged = True
+    response._has_been_logged = True  # type: ignore[attr-defined]  # Django's private flag, read by log_response
     return response
 
 

@@ -253,7 +253,8 @@ class PlaceOrderApi(APIView):
                 **payload.validated_data, idempotency_key=key, client_address=client_address(request)
             )
         except InvalidOrderLines as error:
-            raise exceptions.ValidationError({"lines": error.line_errors}) from error
+            # DRF renders any mapping (JSON makes the positions "0", "1"); its stubs want str keys.
+            raise exceptions.ValidationError({"lines": error.line_errors}) from error  # type: ignore[dict-item]
         except DjangoValidationError as error:
             raise exceptions.ValidationError(error.message_dict) from error
         except IdempotencyConflict as error:
@@ -329,12 +330,14 @@ class OrderReceiptApi(APIView):
             retry_after = RETRY_RECEIPT_AFTER_SECONDS.get(reason)
             headers = {"Retry-After": str(retry_after)} if retry_after else None
             return Response(body.data, status=status.HTTP_404_NOT_FOUND, headers=headers)
+        assert order is not None  # why_no_receipt answered: the order exists and has its receipt
         return HttpResponseRedirect(receipt_download_url(order.receipt, base_url=request.build_absolute_uri("/")[:-1]))
 
 
 class PaymentMethodOptionOutput(serializers.Serializer):
     id = serializers.CharField()
-    label = serializers.CharField()
+    # A declared field, taken off the class by DRF's metaclass: it does not replace Field.label.
+    label = serializers.CharField()  # type: ignore[assignment]
 
 
 class ShopConfigOutput(serializers.Serializer):

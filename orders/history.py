@@ -109,7 +109,11 @@ def _count_attempt(step: str, outcome: str, duration_ms: int) -> None:
 
 def _count_state_change(order: Order, from_state: str) -> None:
     state, currency = order.state, order.currency
-    completed_after = (order.completed_at - order.created_at).total_seconds() if state == OrderState.COMPLETED else 0
+    completed_after = (
+        (order.completed_at - order.created_at).total_seconds()
+        if state == OrderState.COMPLETED and order.completed_at
+        else 0
+    )
 
     def record() -> None:
         if from_state == OrderState.PENDING:

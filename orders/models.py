@@ -166,7 +166,7 @@ class ActorKind(models.TextChoices):
 
 
 # How each kind reads in the back office, from its structured parameters.
-EVENT_SUMMARIES = {
+EVENT_SUMMARIES: dict[str, str] = {
     EventKind.STATE_CHANGED: "{from_state} -> {to_state}",
     EventKind.STEP_SUCCEEDED: "{detail}",
     EventKind.STEP_WAITING: "{why}",

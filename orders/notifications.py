@@ -42,7 +42,7 @@ SERVER_REFUSED = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
 # `send_refund_email` everywhere else).
 REFUND_EMAIL_LABEL = "notify_refund"
 
-TEMPLATES = {
+TEMPLATES: dict[str, tuple[str, str]] = {
     Notification.Kind.CONFIRMATION: ("emails/order_confirmation", "Your order {reference} is confirmed"),
     # The same confirmation, saying it is a copy: a manager sent it again.
     Notification.Kind.CONFIRMATION_RESEND: (
@@ -130,7 +130,7 @@ def _claim(order: Order, kind: str, key: str) -> Notification | None:
 
 # What happened to the shopper's money, by failure end: the money side runs after the
 # state changes, so the words say what will be true, not what the provider said.
-MONEY_AFTER_FAILURE = {
+MONEY_AFTER_FAILURE: dict[str, str] = {
     OrderState.REJECTED: "No payment was taken for this order.",
     OrderState.PAYMENT_FAILED: "No payment was taken for this order.",
     OrderState.FAILED: "You will not be charged: any amount held or taken for this order is released or refunded.",

@@ -13,7 +13,7 @@ Secure) or for a bad one (someone taking a product off sale without paying), so:
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -61,7 +61,7 @@ def check_units_held(*, email: str, client_address: str | None, units: int) -> N
         raise TooManyUnitsHeld(held, limit)
 
 
-def hold_deadline() -> timezone.datetime:
+def hold_deadline() -> datetime:
     """Orders validated before this have held their stock unpaid for too long."""
     return timezone.now() - timedelta(seconds=settings.RESERVATION_HOLD_SECONDS)
 
@@ -93,7 +93,7 @@ def release_expired_reservations() -> int:
     return released
 
 
-def release_reservation(order_id: int, deadline: timezone.datetime) -> bool:
+def release_reservation(order_id: int, deadline: datetime) -> bool:
     """End one unpaid order validated before `deadline`; False when it moved on meanwhile."""
     with transaction.atomic():
         order = lock_order(order_id)

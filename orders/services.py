@@ -12,6 +12,7 @@ import json
 import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TypedDict
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -29,6 +30,13 @@ from orders.transitions import IllegalTransition, end_order
 from payments.services import check_payment_method
 
 CENT = Decimal("0.01")
+
+
+class RequestedLine(TypedDict):
+    """One line of an order as the shopper asked for it (the API's validated input)."""
+
+    sku: str
+    quantity: int
 
 
 class IdempotencyConflict(Exception):
@@ -50,7 +58,7 @@ class Placement:
     created: bool
 
 
-def request_hash(*, email: str, lines: list[dict], payment_method: str) -> str:
+def request_hash(*, email: str, lines: list[RequestedLine], payment_method: str) -> str:
     """A fingerprint of what was asked, to tell a replay from a different request."""
     canonical = json.dumps(
         {
@@ -63,7 +71,7 @@ def request_hash(*, email: str, lines: list[dict], payment_method: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _merge_lines(lines: list[dict]) -> dict[str, int]:
+def _merge_lines(lines: list[RequestedLine]) -> dict[str, int]:
     """Quantities per SKU, the same SKU given twice counting once with both quantities."""
     merged: dict[str, int] = {}
     for line in lines:
@@ -71,7 +79,7 @@ def _merge_lines(lines: list[dict]) -> dict[str, int]:
     return merged
 
 
-def _priced_lines(lines: list[dict]) -> tuple[list[OrderLine], str]:
+def _priced_lines(lines: list[RequestedLine]) -> tuple[list[OrderLine], str]:
     """Order lines priced from the catalog; every problem reported at once, per line."""
     quantities = _merge_lines(lines)
     products = {p.sku: p for p in Product.objects.filter(sku__in=quantities)}
@@ -110,7 +118,7 @@ def _priced_lines(lines: list[dict]) -> tuple[list[OrderLine], str]:
 def place_order(
     *,
     email: str,
-    lines: list[dict],
+    lines: list[RequestedLine],
     payment_method: str,
     idempotency_key: str | None = None,
     client_address: str | None = None,

@@ -182,6 +182,7 @@ def compensate_payment(order: Order) -> GatewayResult | None:
     """
     gateway = get_gateway()
     payment = Payment.objects.filter(order=order).first()
+    current: GatewayResult | None
     if payment and payment.provider_reference:
         current = gateway.retrieve(provider_reference=payment.provider_reference)
     else:

@@ -87,7 +87,7 @@ def on_charge_refunded(charge: dict) -> None:
     """A refund went through (ours, or one made in Stripe's dashboard): bring the payment row up to date."""
     intent_id = charge.get("payment_intent")
     order = _order_for_intent(intent_id)
-    if order is None:
+    if order is None or not intent_id:
         logger.warning("Stripe refund of charge %s of no known order", charge.get("id"))
         return
     current = get_gateway().retrieve(provider_reference=intent_id)  # outside any lock: a network call

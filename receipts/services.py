@@ -2,6 +2,7 @@
 
 import hashlib
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from django.conf import settings
 from django.core import signing
@@ -10,6 +11,7 @@ from django.core.files.storage import Storage, storages
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from storages.backends.s3 import S3Storage
 
 from framework import metrics
 from framework.formatting import format_percent
@@ -123,9 +125,9 @@ def is_whole_pdf(content: bytes) -> bool:
     return content.startswith(b"%PDF-") and content.rstrip().endswith(b"%%EOF")
 
 
-def _is_object_storage(storage: Storage) -> bool:
+def _is_object_storage(storage: Storage) -> TypeGuard[S3Storage]:
     """S3 signs its own links; any other storage is served by this app behind a signed token."""
-    return hasattr(storage, "bucket_name")
+    return isinstance(storage, S3Storage)
 
 
 def receipt_download_url(receipt: Receipt, *, base_url: str = "") -> str:
@@ -136,7 +138,7 @@ def receipt_download_url(receipt: Receipt, *, base_url: str = "") -> str:
     """
     storage = receipt_storage()
     if _is_object_storage(storage):
-        return storage.url(
+        url: str = storage.url(
             receipt.storage_key,
             expire=settings.RECEIPT_LINK_TTL_SECONDS,
             parameters={
@@ -144,6 +146,7 @@ def receipt_download_url(receipt: Receipt, *, base_url: str = "") -> str:
                 "ResponseContentDisposition": f'attachment; filename="{receipt_filename(receipt)}"',
             },
         )
+        return url
     # The token carries the receipt's random link id and the time it was signed, nothing
     # else: no order reference, no receipt number, no storage key.
     token = signing.TimestampSigner(salt=LINK_SALT).sign(receipt.link_id)

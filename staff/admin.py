@@ -28,7 +28,7 @@ class FailureAdmin(NamedActionRefusals, django_q_admin.FailAdmin):
 class AccessAttemptAdmin(NamedActionRefusals, axes_admin.AccessAttemptAdmin):
     # Without axes' "Clean up expired attempts": it fails (axes reads a request attribute only
     # its login path sets), and axes cleans up expired attempts on every login anyway.
-    actions = []
+    actions: list[str] = []
 
 
 for model, model_admin in ((Success, SuccessAdmin), (Failure, FailureAdmin), (AccessAttempt, AccessAttemptAdmin)):

@@ -13,8 +13,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from backoffice.actions import refund_order
 from monitoring.models import AlarmFiring
-from orders.manager_actions import refund_order
 from payments.models import StripeEvent
 from tests.support.admin_client import PASSWORD, SUPERUSER, make_account
 from tests.support.browser import chromium_page

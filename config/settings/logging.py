@@ -12,6 +12,8 @@ a client's input cannot forge a line. Chatty libraries are held at WARNING: the 
 fontTools' notes on every receipt, would drown the application's own lines.
 """
 
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_str
@@ -20,7 +22,7 @@ LOG_FORMAT = env_str("LOG_FORMAT", "plain") or "plain"
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
 
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "framework.log_context.ContextFilter"}},
