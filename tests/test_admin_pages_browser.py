@@ -83,7 +83,7 @@ def log_in(page, base_url: str) -> None:
     page.get_by_label("Username").fill(user.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Home")).to_be_visible()
+    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
 
 
 def keep(page, name: str) -> None:
