@@ -19,7 +19,6 @@ handler403 = "framework.permissions.permission_denied"
 # read when a page renders, so it follows SHOP_NAME wherever it is set.
 back_office_name = lazy(lambda: f"{settings.SHOP_NAME} back office", str)()
 admin.site.site_header = admin.site.site_title = back_office_name
-admin.site.index_title = "Home"
 # Django's sidebar repeats the home page's list of models and takes 300 of a 1280 px laptop's
 # pixels from every list; without it, lists show all their columns (breadcrumbs lead home).
 admin.site.enable_nav_sidebar = False
