@@ -6,6 +6,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 INDEX = settings.BASE_DIR / "frontend" / "dist" / "index.html"
+FAVICON = settings.BASE_DIR / "static" / "favicon.svg"
 
 
 @require_GET
@@ -16,3 +17,12 @@ def shop_page(request, reference: str = ""):
     if not INDEX.exists():
         return HttpResponseNotFound("The shop page is not built: run `make run` (or `npm run build` in frontend/).")
     return HttpResponse(INDEX.read_bytes(), content_type="text/html; charset=utf-8")
+
+
+@require_GET
+def favicon(request):
+    """The shop's icon at the address every browser asks for (/favicon.ico), linked from the
+    shop page and the admin: without it each page view logged a 404."""
+    response = HttpResponse(FAVICON.read_bytes(), content_type="image/svg+xml")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
