@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.utils.functional import lazy
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from config.frontend import shop_page
+from config.frontend import favicon, shop_page
 from config.metrics_view import metrics
 from config.openapi import SchemaView
 from inventory.apis import ProductListApi
@@ -27,6 +27,7 @@ urlpatterns = [
     path("", shop_page, name="shop"),
     # The shopper's page of one order (the link emails carry): the same app, which reads the path.
     path("orders/<str:reference>", shop_page, name="shop-order"),
+    path("favicon.ico", favicon, name="favicon"),
     # Before admin.site.urls, whose catch-all would take the address.
     path("admin/monitoring/", admin.site.admin_view(monitoring_page), name="monitoring"),
     path("admin/", admin.site.urls),

@@ -29,3 +29,17 @@ class OneLineFormatter(logging.Formatter):
             return super().formatMessage(record)
         finally:
             record.message = message
+
+
+class RefusalWithoutTraceback(logging.Filter):
+    """A refused request (PermissionDenied, which Django logs as "Forbidden" with the
+    exception) is written as its one warning line: a refusal is an answer, not a fault, and
+    its traceback only buried the lines that matter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from django.core.exceptions import PermissionDenied
+
+        if record.exc_info and isinstance(record.exc_info[1], PermissionDenied):
+            record.exc_info = None
+            record.exc_text = None
+        return True

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -235,7 +236,7 @@ class ProductAdmin(NamedActionRefusals, admin.ModelAdmin):
         """Upload a CSV, see what each row would change (or what is wrong with it), then import it."""
         require_permission(request.user, IMPORT)
         form = StockImportForm(request.POST or None, request.FILES or None)
-        context: dict[str, object] = {"form": form}
+        context: dict[str, object] = {"form": form, "shop_currencies": settings.SHOP_CURRENCIES}
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             name = upload.name if upload else form.cleaned_data["file_name"]

@@ -2,12 +2,21 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from inventory.catalog_rules import validate_currency, validate_price, validate_sku
+
 
 class Product(models.Model):
-    sku = models.CharField(max_length=64, unique=True)
+    sku = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[validate_sku],
+        help_text="A-Z, a-z, 0-9, '-', '_' and '.', starting with a letter or a digit.",
+    )
     name = models.CharField(max_length=200)
-    price = models.DecimalField(max_digits=12, decimal_places=2)
-    currency = models.CharField(max_length=3, default="USD")
+    price = models.DecimalField(max_digits=12, decimal_places=2, validators=[validate_price])
+    currency = models.CharField(
+        max_length=3, default="USD", validators=[validate_currency], help_text="An ISO 4217 code: USD, EUR, JPY..."
+    )
     active = models.BooleanField(default=True)
     low_stock_threshold = models.PositiveIntegerField(
         default=5, help_text="Available units at or below which the product counts as low on stock."

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.db import transaction
 
+from inventory.catalog_rules import product_field_errors
 from inventory.models import Product, Stock, StockMovement
 from inventory.services import StockAdjustmentError, set_stock_level
 
@@ -64,6 +65,7 @@ class RowPreview:
     created: bool
     changes: list[str] = field(default_factory=list)
     error: str = ""
+    row: StockRow | None = None  # every value the import writes, shown in the preview whether it changes or not
 
     @property
     def unchanged(self) -> bool:
@@ -90,18 +92,16 @@ def _parse_row(line: int, row: dict, width: int) -> StockRow:
     if any(value is None for value in row.values()):
         fail(f"{sum(value is not None for value in row.values())} values, expected {width}")
     sku, name, currency = ((row.get(k) or "").strip() for k in ("sku", "name", "currency"))
-    if not sku or len(sku) > 64:
-        fail("sku is required (at most 64 characters)")
+    label = f"{sku}: " if sku else ""
     if not name:
-        fail(f"{sku}: name is required")
+        fail(f"{label}name is required")
     try:
         price = Decimal((row.get("price") or "").strip())
     except InvalidOperation:
-        fail(f"{sku}: price {row.get('price')!r} is not a number")
-    if not price.is_finite() or price < 0 or price != price.quantize(Decimal("0.01")):
-        fail(f"{sku}: price must be a non-negative amount with at most two decimals")
-    if len(currency) != 3 or not currency.isalpha():
-        fail(f"{sku}: currency must be a three-letter code")
+        fail(f"{label}price {row.get('price')!r} is not a number")
+    currency = currency.upper()
+    if errors := product_field_errors(sku=sku, currency=currency, price=price):
+        fail(label + " ".join(message for messages in errors.values() for message in messages))
     on_hand_text = (row.get("on_hand") or "").strip()
     if not on_hand_text.isdigit():
         fail(f"{sku}: on_hand {on_hand_text!r} must be a whole number of zero or more")
@@ -116,7 +116,7 @@ def _parse_row(line: int, row: dict, width: int) -> StockRow:
         sku,
         name,
         price,
-        currency.upper(),
+        currency,
         int(on_hand_text),
         low_stock_threshold=int(threshold_text) if threshold_text else None,
         active=(active_text in TRUE_WORDS) if active_text else None,
@@ -193,7 +193,7 @@ def _product_changes(row: StockRow, product: Product) -> dict[str, tuple]:
 
 def _describe(row: StockRow, product: Product | None, stock: Stock | None) -> RowPreview:
     if product is None:
-        return RowPreview(row.line, row.sku, created=True, changes=[f"new product, {row.on_hand} on hand"])
+        return RowPreview(row.line, row.sku, created=True, changes=[f"new product, {row.on_hand} on hand"], row=row)
     changes = [f"{name}: {now} → {then}" for name, (now, then) in _product_changes(row, product).items()]
     on_hand, reserved = (stock.on_hand, stock.reserved) if stock else (0, 0)
     if row.on_hand != on_hand:
@@ -201,7 +201,7 @@ def _describe(row: StockRow, product: Product | None, stock: Stock | None) -> Ro
     error = ""
     if row.on_hand < reserved:
         error = f"on_hand {row.on_hand} is below the {reserved} units reserved by orders"
-    return RowPreview(row.line, row.sku, created=False, changes=changes, error=error)
+    return RowPreview(row.line, row.sku, created=False, changes=changes, error=error, row=row)
 
 
 def preview_stock_import(rows: list[StockRow]) -> list[RowPreview]:

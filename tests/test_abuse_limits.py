@@ -138,8 +138,9 @@ def test_the_sweeper_does_not_retry_a_capped_failure_email(api, make_product, se
 PASSWORD = "correct horse battery staple"
 
 
-def test_the_admin_login_locks_an_address_out_after_five_wrong_passwords(client, transactional_db, settings):
+def test_the_admin_login_locks_a_name_at_an_address_out_after_five_wrong_passwords(client, transactional_db, settings):
     get_user_model().objects.create_superuser("boss", "boss@shop.example", PASSWORD)
+    get_user_model().objects.create_superuser("colleague", "colleague@shop.example", PASSWORD)
 
     answers = [
         client.post("/admin/login/?next=/admin/", {"username": "boss", "password": f"guess{i}"}).status_code
@@ -154,6 +155,9 @@ def test_the_admin_login_locks_an_address_out_after_five_wrong_passwords(client,
         "/admin/login/?next=/admin/", {"username": "boss", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9"
     )
     assert elsewhere.status_code == 302  # the account itself is not locked for its owner
+    client.logout()
+    colleague = client.post("/admin/login/?next=/admin/", {"username": "colleague", "password": PASSWORD})
+    assert colleague.status_code == 302  # nor is anyone else behind the same address
 
 
 @pytest.mark.parametrize("password", ["password", "12345678", "123456789012", "shopadmin", "boss@shop.example1"])

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -93,6 +94,70 @@ def test_every_bad_row_is_named_by_its_line_and_nothing_can_be_imported(clerk, m
     assert "stock.csv: nothing was imported. Fix 2 rows and upload the file again." in page
     assert 'name="apply"' not in page
     assert catalog_state() == before
+
+
+def test_an_unknown_currency_a_sku_outside_the_alphabet_and_a_zero_price_are_refused_by_line(clerk):
+    before = catalog_state()
+
+    response = upload(
+        clerk,
+        "MUG-001,Ceramic mug,15.00,USD,10\nBAD SKU!,Odd thing,10.00,USD,5\n"
+        "CUP-001,Cup,10.00,XYZ,5\nCAP-RED,Red cap,0,USD,5\nTEE-BLK,Tee,10.00,XTS,5\n",
+    )
+
+    assert [(error.line, error.message) for error in response.context["errors"]] == [
+        (
+            3,
+            "BAD SKU!: 'BAD SKU!' is not a SKU: 1 to 64 characters of A-Z, a-z, 0-9, '-', '_' and '.', "
+            "starting with a letter or a digit.",
+        ),
+        (4, "CUP-001: 'XYZ' is not an ISO 4217 currency code (such as USD, EUR, JPY)."),
+        (5, "CAP-RED: A price is more than 0, with at most two decimals (got 0)."),
+        (6, "TEE-BLK: 'XTS' is not an ISO 4217 currency code (such as USD, EUR, JPY)."),
+    ]
+    assert 'name="apply"' not in response.content.decode()
+    assert catalog_state() == before
+
+
+def test_the_shops_currencies_narrow_what_a_product_may_be_priced_in(clerk, settings):
+    settings.SHOP_CURRENCIES = ("USD",)
+
+    response = upload(clerk, "MUG-001,Ceramic mug,15.00,USD,10\nCUP-001,Cup,10.00,eur,5\n")
+
+    assert [(error.line, error.message) for error in response.context["errors"]] == [
+        (3, "CUP-001: This shop prices in USD, not EUR (SHOP_CURRENCIES)."),
+    ]
+    assert "a currency is an ISO 4217 code\n    this shop sells in (USD)" in response.content.decode()
+
+
+def test_the_preview_shows_every_column_it_will_write_price_and_currency_included(clerk, make_product):
+    make_product("MUG-001", price="12.50", on_hand=5, name="Ceramic mug")
+
+    response = upload(
+        clerk,
+        "MUG-001,Ceramic mug,12.50,USD,5,\nCUP-001,Cup,10.00,jpy,4,9\n",
+        header="sku,name,price,currency,on_hand,low_stock_threshold\n",
+    )
+
+    table = response.content.decode().split('data-testid="import-preview"')[1].split("</table>")[0]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)]
+    assert [row[:8] for row in cells if row] == [
+        ["2", "MUG-001", "Ceramic mug", "12.50", "USD", "5", "as it is", "as it is"],
+        ["3", "CUP-001", "Cup", "10.00", "JPY", "4", "9", "as it is"],
+    ]
+
+
+def test_the_product_form_refuses_an_unknown_currency_a_bad_sku_and_a_zero_price(clerk):
+    response = clerk.post(
+        "/admin/inventory/product/add/",
+        {"sku": "BAD SKU!", "name": "Odd", "price": "0", "currency": "XYZ", "active": "on", "low_stock_threshold": "5"},
+    )
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert set(errors) == {"sku", "price", "currency"}
+    assert "'XYZ' is not an ISO 4217 currency code (such as USD, EUR, JPY)." in errors["currency"]
+    assert not Product.objects.exists()
 
 
 def test_a_row_below_what_orders_reserved_is_shown_in_the_preview_and_refused_on_import(

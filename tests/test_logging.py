@@ -10,7 +10,7 @@ from django.conf import settings
 
 from framework import log_context
 from tests.support.ordering import place
-from tests.support.settings_probe import in_fresh_process
+from tests.support.settings_probe import in_fresh_process, manage_in_fresh_process
 
 
 @pytest.fixture
@@ -125,3 +125,44 @@ def test_log_format_picks_json_or_plain_lines_from_the_environment(tmp_path):
     code = 'result = settings.LOGGING["handlers"]["console"]["formatter"]'
     assert in_fresh_process(tmp_path, {"LOG_FORMAT": "json"}, code) == "json"
     assert in_fresh_process(tmp_path, {"LOG_FORMAT": ""}, code) == "plain"
+
+
+# What Django's request handling logs for a refusal and a missing page, the way it logs them.
+REFUSAL_AND_NOT_FOUND = """
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseForbidden, HttpResponseNotFound
+from django.test import RequestFactory
+from django.utils.log import log_response
+
+request = RequestFactory().get("/admin/orders/order/")
+try:
+    raise PermissionDenied("You need the permission 'orders.view_order'.")
+except PermissionDenied as refusal:
+    log_response("Forbidden (Permission denied): %s", request.path, response=HttpResponseForbidden(),
+                 request=request, exception=refusal)
+missing = RequestFactory().get("/no-such-page")
+log_response("Not Found: %s", missing.path, response=HttpResponseNotFound(), request=missing)
+"""
+
+
+def test_a_refusal_and_a_missing_page_are_one_line_each_without_a_traceback(tmp_path):
+    # DJANGO_DEBUG left at its default (on), as `make run` starts: Django's own console
+    # handler, which writes only while DEBUG is on, printed every django.* line a second time.
+    done = manage_in_fresh_process(tmp_path, {"LOG_FORMAT": "plain"}, "shell", "-c", REFUSAL_AND_NOT_FOUND)
+
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "django.request" in line or "Traceback" in line]
+    assert len(lines) == 2, done.stderr
+    assert "WARNING django.request Forbidden (Permission denied): /admin/orders/order/" in lines[0]
+    assert "WARNING django.request Not Found: /no-such-page" in lines[1]
+    assert "Traceback" not in done.stderr
+
+
+def test_the_favicon_is_served_and_linked_from_the_admin_and_the_shop_page(client, db):
+    icon = client.get("/favicon.ico")
+    login_page = client.get("/admin/login/").content.decode()
+
+    assert icon.status_code == 200 and icon["Content-Type"] == "image/svg+xml"
+    assert b"<svg" in b"".join(icon)
+    assert '<link rel="icon" href="/favicon.ico">' in login_page
+    assert '<link rel="icon" href="/favicon.ico" />' in (settings.BASE_DIR / "frontend" / "index.html").read_text()

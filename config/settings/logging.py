@@ -7,7 +7,8 @@ tasks it queued), the order's reference, the step and its attempt. JSON escaping
 control character in a logged value from starting a forged line. The default, plain,
 is for `make run` on a terminal.
 
-Every value in a line has its control characters escaped (framework/log_sanitizing.py), so
+A refused request (PermissionDenied: a 403) is one warning line without a traceback: it is
+an answer, not a fault. Every value in a line has its control characters escaped (framework/log_sanitizing.py), so
 a client's input cannot forge a line. Chatty libraries are held at WARNING: the SQL of every query, and WeasyPrint's and
 fontTools' notes on every receipt, would drown the application's own lines.
 """
@@ -25,7 +26,10 @@ if LOG_FORMAT not in ("plain", "json"):
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "framework.log_context.ContextFilter"}},
+    "filters": {
+        "context": {"()": "framework.log_context.ContextFilter"},
+        "refusals": {"()": "framework.log_sanitizing.RefusalWithoutTraceback"},
+    },
     "formatters": {
         "plain": {
             "()": "framework.log_sanitizing.OneLineFormatter",
@@ -38,9 +42,14 @@ LOGGING: dict[str, Any] = {
             "timestamp": "time",
         },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context", "refusals"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Named so that Django's own handlers on it (a console one while DEBUG is on, mail to
+        # ADMINS) are taken off: its records reach the root's console once, not twice.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},

@@ -81,13 +81,17 @@ STRIPE_JS_CONTENT_SECURITY_POLICY = {
 }
 
 # --- the admin's login (django-axes) --------------------------------------------------------
-# After ADMIN_LOGIN_FAILURE_LIMIT wrong passwords from one client address, that address may
-# not log in for ADMIN_LOGIN_COOLOFF_MINUTES (429). Counted by address, not by user name, so a
-# stranger cannot lock a member of staff out of their own account from elsewhere; strong
-# passwords (AUTH_PASSWORD_VALIDATORS) stand against guesses spread over many addresses.
+# After ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one user name from one client address,
+# that user name may not log in from that address for ADMIN_LOGIN_COOLOFF_MINUTES (429).
+# Counted by the pair: by address alone, one person's typos locked every member of staff
+# behind the shop's one office address; by name alone, a stranger could lock a member of
+# staff out of their own account from elsewhere. Strong passwords (AUTH_PASSWORD_VALIDATORS)
+# stand against guesses spread over many names or addresses. The lockout page
+# (templates/admin/lockout.html) says for how long; docs/operations.md how to unlock.
 AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
 AXES_RESET_ON_SUCCESS = True
 # The same address the API's rate limits count (behind nginx: what it put in X-Forwarded-For).
 AXES_CLIENT_IP_CALLABLE = "framework.throttling.client_address"

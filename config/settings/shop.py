@@ -2,13 +2,16 @@
 links point to, the limits of one order, and the pipeline's timings.
 """
 
-from config.env import env_decimal, env_float, env_int, env_str
+from config.env import env_decimal, env_float, env_int, env_list, env_str
 
 # Shop identity printed on receipts and emails.
 SHOP_NAME = env_str("SHOP_NAME", "Demo Shop")
 SHOP_ADDRESS = env_str("SHOP_ADDRESS", "1 Market Street, Springfield")
 SHOP_TAX_ID = env_str("SHOP_TAX_ID", "VAT 000000000")
 SHOP_TAX_RATE = env_decimal("SHOP_TAX_RATE", "0")
+# The currencies products may be priced in (ISO 4217 codes, comma-separated); unset, any
+# ISO 4217 currency (inventory/catalog_rules.py).
+SHOP_CURRENCIES = tuple(code.strip().upper() for code in env_list("SHOP_CURRENCIES", "") if code.strip())
 # Absolute base of links put in emails (the receipt link); the request's host when serving.
 # Unset, the address `make run` serves on, which follows PORT.
 PUBLIC_BASE_URL = (env_str("PUBLIC_BASE_URL") or "http://127.0.0.1:" + (env_str("PORT") or "8000")).rstrip("/")
