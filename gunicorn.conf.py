@@ -10,6 +10,7 @@ in front writes those).
 """
 
 import os
+import sys
 
 from django.conf import settings
 
@@ -22,6 +23,21 @@ def on_starting(server):
 
     removed = forget_dead_processes()
     server.log.info("metrics in %s (%d files of dead processes removed)", settings.METRICS_DIR, removed)
+
+
+def worker_exit(server, worker):
+    """A worker that stops cleanly leaves without Python's teardown of every module it loaded.
+
+    That teardown takes one to two seconds of CPU here, four to eight on a loaded machine, and
+    gunicorn waits for it: a container's SIGTERM then ran into its 10 s stop budget and was
+    SIGKILLed. The worker has answered its last request; its metrics live in shared files and
+    the kernel closes its connections. Any other exit (a boot error) keeps its code and teardown.
+    """
+    leaving = sys.exc_info()[1]
+    if isinstance(leaving, SystemExit) and leaving.code in (0, None):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def child_exit(server, worker):

@@ -29,6 +29,7 @@ import uuid
 from multiprocessing import Event, Process
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
+from queue import Empty
 
 from django import db
 from django.conf import settings
@@ -52,6 +53,19 @@ class RecoveringSentinel(Sentinel):
     def guard(self) -> None:
         threading.Thread(target=self.send_heartbeats, name="heartbeat", daemon=True).start()
         super().guard()
+
+    def stop(self) -> None:
+        """Stop after the tasks the workers hold, not after every task waiting in the local queue.
+
+        django-q2 puts its stop pills behind whatever the pusher already fetched, so a loaded
+        cluster ran all of it first and outlived a container's stop budget. The tasks taken out
+        here are nudges (DESIGN.md): the broker hands unacknowledged ones out again and the
+        pipeline tick nudges their orders.
+        """
+        dropped = drain(self.task_queue)
+        if dropped:
+            logger.info("stopping: %d queued task(s) left to the broker and the pipeline tick", dropped)
+        super().stop()
 
     def send_heartbeats(self) -> None:
         """Until the cluster stops: a beat onto the task queue every CLUSTER_HEARTBEAT_SECONDS."""
@@ -116,6 +130,17 @@ def retire_workers(workers: list) -> None:
                 worker.join()
                 workers.remove(worker)
         time.sleep(RETIRING_POLL_SECONDS)
+
+
+def drain(task_queue) -> int:
+    """Take every task waiting in a local task queue; returns how many."""
+    taken = 0
+    while True:
+        try:
+            task_queue.get(timeout=0.05)
+        except Empty:
+            return taken
+        taken += 1
 
 
 def heartbeat_task(path: str) -> dict:

@@ -2,12 +2,14 @@
 retried, or two releases rolling out, both succeed and leave the schema migrated once."""
 
 import subprocess
+import tempfile
+from pathlib import Path
 
 import psycopg
 
 from framework.management.commands.migrate import MIGRATION_LOCK_KEY
 from tests.support.processes import PROJECT_DIR, PYTHON, Shop
-from tests.support.servers import private_postgres  # noqa: F401  (the fixture)
+from tests.support.servers import free_port, private_postgres  # noqa: F401  (the fixture)
 from tests.support.waiting import wait_until
 
 
@@ -61,3 +63,36 @@ def test_a_migrate_waits_for_the_one_holding_the_lock_then_finds_nothing_to_do(p
     output = waiting.communicate(timeout=300)[0]
     assert waiting.returncode == 0, output + (tmp_path / "waiting" / "stderr").read_text()
     assert ("orders", "0001_initial") in applied_migrations(url)
+
+
+def wait_for_database(tmp_path, database_url: str, *args: str) -> subprocess.CompletedProcess:
+    env = Shop(Path(tempfile.mkdtemp(dir=tmp_path)), cluster_name="migrate").env(DATABASE_URL=database_url)
+    return subprocess.run(
+        [PYTHON, "manage.py", "wait_for_database", *args],
+        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_web_and_cluster_wait_for_the_migrations_and_give_up_naming_what_they_waited_for(private_postgres, tmp_path):  # noqa: F811
+    (tmp_path / "before").mkdir()
+    (tmp_path / "after").mkdir()
+    url = private_postgres.create_database("shop")
+
+    before = wait_for_database(tmp_path / "before", url, "--migrated", "--timeout", "1")
+    assert before.returncode == 1
+    assert "gave up after 1 s waiting for" in before.stderr and "pending migration(s)" in before.stderr
+    assert wait_for_database(tmp_path / "before", url, "--timeout", "1").returncode == 0  # it answers
+
+    migrate = start_migrate(tmp_path, url, "after")
+    migrate.communicate(timeout=300)
+    assert wait_for_database(tmp_path / "after", url, "--migrated", "--timeout", "1").returncode == 0
+
+
+def test_migrate_waits_for_a_database_that_is_not_up_yet_and_gives_up_naming_it(tmp_path):
+    (tmp_path / "down").mkdir()
+    unreachable = f"postgres://postgres@127.0.0.1:{free_port()}/shop"
+
+    result = wait_for_database(tmp_path / "down", unreachable, "--timeout", "1")
+
+    assert result.returncode == 1
+    assert "gave up after 1 s waiting for the database" in result.stderr

@@ -1,0 +1,204 @@
+"""The shop's image, as a shop deploys it: built from this checkout with podman, migrations
+run twice at once, then web, cluster and nginx from the images against a PostgreSQL and a
+Redis, with the production settings (DEBUG off, Stripe through the test's Stripe server, S3,
+SMTP, every secret from a mounted file). A shopper's orders complete and their receipts
+download; every process runs as a non-root user; SIGTERM stops every container within 10 s
+and no order is lost.
+
+`make test` runs it with a few orders; `make image-test` (IMAGE_TEST_PROFILE=full) with more.
+"""
+
+import os
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from bench.stack import LIFTED_ABUSE_LIMITS
+from tests.support.aws import local_aws, s3_bucket  # noqa: F401  (fixtures)
+from tests.support.fake_stripe import WEBHOOK_SECRET, FakeStripe
+from tests.support.image import IMAGE, NGINX_IMAGE, Container, build_images, image_size_bytes, secret_files
+from tests.support.servers import free_port, private_postgres, private_redis  # noqa: F401  (fixtures)
+from tests.support.smtp import LocalSmtp
+from tests.support.waiting import wait_until
+
+pytestmark = [pytest.mark.image, pytest.mark.slow]
+
+FULL = os.environ.get("IMAGE_TEST_PROFILE") == "full"
+ORDERS_IN_FLIGHT_AT_STOP = 20 if FULL else 4
+STOP_BUDGET_SECONDS = 10
+
+
+@pytest.fixture(scope="module")
+def images():
+    took = build_images()
+    print(f"image build: {took['shop']:.1f} s (nginx {took['nginx']:.1f} s), size {image_size_bytes() / 1e6:.0f} MB")
+    return took
+
+
+@pytest.fixture
+def servers(private_postgres, private_redis, local_aws, s3_bucket, tmp_path):  # noqa: F811
+    """Everything the shop talks to, on loopback, and the production environment pointing at it."""
+    smtp = LocalSmtp()
+    smtp.start()
+    with FakeStripe() as stripe:
+        secrets_env, mounts = secret_files(
+            tmp_path / "secrets",
+            {
+                "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+                "DATABASE_URL": private_postgres.create_database("shop"),
+                "STRIPE_SECRET_KEY": stripe.api_key,
+                "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                "AWS_ACCESS_KEY_ID": local_aws.access_key,
+                "AWS_SECRET_ACCESS_KEY": local_aws.secret_key,
+            },
+        )
+        front_port = free_port()
+        environ = {
+            "DJANGO_DEBUG": "false",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{front_port}",
+            "TRUSTED_PROXY_COUNT": "1",
+            "REDIS_URL": private_redis.url(0),
+            "PAYMENT_GATEWAY": "stripe",
+            "STRIPE_API_BASE": stripe.url,
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(smtp.port),
+            "AWS_STORAGE_BUCKET_NAME": s3_bucket,
+            "AWS_S3_ENDPOINT_URL": local_aws.endpoint_url,
+            "AWS_S3_REGION_NAME": local_aws.region,
+            "Q_CLUSTER_NAME": f"image-{secrets.token_hex(4)}",
+            "CLUSTER_HEARTBEAT_SECONDS": "1",
+            "LOG_LEVEL": "INFO",
+            **LIFTED_ABUSE_LIMITS,  # one test address places every order
+            **secrets_env,
+        }
+        yield {"environ": environ, "mounts": mounts, "front_port": front_port, "smtp": smtp, "stripe": stripe}
+    smtp.stop()
+
+
+class Deployment:
+    """The containers of one deployment, removed at the end whatever happened."""
+
+    def __init__(self, servers: dict):
+        self.servers = servers
+        self.containers: list[Container] = []
+
+    def container(self, name: str, *args: str, **env: str) -> Container:
+        """A container of the shop's image, with the production environment and the secrets."""
+        return self.add(Container(name, IMAGE, list(args), {**self.servers["environ"], **env}, self.servers["mounts"]))
+
+    def add(self, container: Container) -> Container:
+        self.containers.append(container)
+        return container
+
+    def logs(self) -> str:
+        return "\n".join(container.logs() for container in self.containers)
+
+    def remove(self) -> None:
+        for container in self.containers:
+            container.remove()
+
+
+@pytest.fixture
+def deployment(images, servers):
+    deployed = Deployment(servers)
+    try:
+        yield deployed
+    finally:
+        print(deployed.logs())  # pytest shows it when the test failed
+        deployed.remove()
+
+
+def start_shop(deployment: Deployment, web_port: int) -> tuple[Container, Container, Container, str]:
+    """web, cluster and nginx started; returns once /health/ready answers 200 through nginx."""
+    started = time.monotonic()
+    web = deployment.container("web", "web", PORT=str(web_port), WEB_CONCURRENCY="2").start()
+    cluster = deployment.container("cluster", "cluster").start()
+    nginx_env = {"SHOP_UPSTREAM": f"127.0.0.1:{web_port}", "NGINX_PORT": str(deployment.servers["front_port"])}
+    front = deployment.add(Container("nginx", NGINX_IMAGE, [], nginx_env)).start()
+    url = f"http://127.0.0.1:{deployment.servers['front_port']}"
+
+    def ready() -> bool:
+        try:
+            return requests.get(f"{url}/health/ready", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_until(ready, timeout=120, interval=0.2, message=lambda: f"the shop never got ready:\n{deployment.logs()}")
+    print(f"start to ready: {time.monotonic() - started:.1f} s")  # reported, never asserted
+    return web, cluster, front, url
+
+
+def place_order(url: str, sku: str) -> str:
+    response = requests.post(
+        f"{url}/api/orders/",
+        json={"email": "shopper@example.com", "lines": [{"sku": sku, "quantity": 1}], "payment_method": "pm_card_visa"},
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    return response.json()["reference"]
+
+
+def order(url: str, reference: str) -> dict:
+    response = requests.get(f"{url}/api/orders/{reference}/", timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_until_completed(url: str, reference: str, deployment: Deployment) -> dict:
+    return wait_until(
+        lambda: (body := order(url, reference))["is_final"] and body["receipt_url"] and body,
+        timeout=120,
+        interval=0.3,
+        message=lambda: f"order {reference}: {order(url, reference)}\n{deployment.logs()}",
+    )
+
+
+def test_the_image_deployed_takes_orders_and_stops_cleanly_without_losing_one(deployment, servers):
+    # Migrations as a one-off job, started twice at once: both succeed.
+    migrates = [deployment.container(f"migrate{i}", "migrate").start_in_background() for i in (1, 2)]
+    outputs = [migrate.communicate(timeout=600)[0] for migrate in migrates]
+    assert [migrate.returncode for migrate in migrates] == [0, 0], "\n".join(outputs)
+    catalog = deployment.container("import", "import_stock", "--if-empty", "inventory/demo_catalog.csv").run_to_end()
+    assert catalog.returncode == 0, catalog.stdout + catalog.stderr
+
+    web, cluster, front, url = start_shop(deployment, free_port())
+    sku = requests.get(f"{url}/api/products/", timeout=30).json()[0]["sku"]
+
+    # A shopper's order, through nginx: paid at Stripe, completed, its receipt downloads.
+    reference = place_order(url, sku)
+    body = wait_until_completed(url, reference, deployment)
+    assert body["state"] == "COMPLETED", body
+    receipt = requests.get(body["receipt_url"], timeout=30)
+    assert receipt.status_code == 200 and receipt.content.startswith(b"%PDF"), receipt.status_code
+    assert [intent["status"] for intent in servers["stripe"].intents_for(reference)] == ["succeeded"]
+    wait_until(lambda: len(servers["smtp"].received) >= 1, timeout=60, message=deployment.logs)
+
+    # Nobody runs as root: not the web's, the cluster's, nor nginx's processes.
+    for container in (web, cluster, front):
+        users = container.users()
+        assert users and "root" not in users, (container.name, users)
+    # The cluster's liveness probe, as its healthcheck runs it inside the container.
+    probed = cluster.exec("/app/deploy/image/entrypoint", "cluster_alive")
+    assert probed.returncode == 0, probed.stdout + probed.stderr
+
+    # SIGTERM with orders in flight: every container stops within the budget, none is killed.
+    with ThreadPoolExecutor(ORDERS_IN_FLIGHT_AT_STOP) as pool:
+        in_flight = list(pool.map(lambda _: place_order(url, sku), range(ORDERS_IN_FLIGHT_AT_STOP)))
+    with ThreadPoolExecutor(3) as pool:
+        took = pool.map(Container.stop, (front, web, cluster))
+        stop_seconds = dict(zip(("nginx", "web", "cluster"), took, strict=True))
+    exits = {container.name: container.exit_code for container in (front, web, cluster)}
+    print(f"stopped in {stop_seconds}; exit codes {exits}")
+    assert max(stop_seconds.values()) < STOP_BUDGET_SECONDS, stop_seconds
+    assert 137 not in exits.values(), exits  # 128 + SIGKILL: podman had to kill one
+
+    # Started again, the shop finishes every order accepted before the stop.
+    web, cluster, front, url = start_shop(deployment, free_port())
+    finished = [wait_until_completed(url, reference, deployment) for reference in in_flight]
+    assert {body["state"] for body in finished} == {"COMPLETED"}
+    for body in finished:
+        assert len(servers["stripe"].intents_for(body["reference"])) == 1
