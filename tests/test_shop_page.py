@@ -26,7 +26,7 @@ from tests.support.shop_page import (  # noqa: F401  (_orm_beside_playwright: th
     status,
     tab_to,
 )
-from tests.support.stripe_js import PUBLISHABLE_KEY, route_stripe_js
+from tests.support.stripe_js import PUBLISHABLE_KEY, bank_challenge, route_stripe_js
 
 pytestmark = pytest.mark.slow
 
@@ -250,7 +250,7 @@ def test_a_card_that_asks_for_3d_secure_is_authenticated_on_a_phone_and_the_orde
         expect(challenge).to_be_visible(timeout=FINAL_TIMEOUT)
         expect(status(page)).to_have_text("Waiting for you to confirm the payment with your bank")
         keep_screenshot(page, "phone-3ds-challenge")
-        tab_to(page, challenge.get_by_role("button", name="Complete authentication"))
+        tab_to(page, bank_challenge(page).get_by_role("button", name="Complete authentication"))
         page.keyboard.press("Enter")
 
         expect(status(page)).to_have_text("Complete", timeout=FINAL_TIMEOUT)
@@ -271,7 +271,7 @@ def test_a_failed_3d_secure_check_says_no_money_was_taken(live_server, make_prod
         ready_to_pay(page, live_server.url, "Ceramic mug")
         page.get_by_label("Card number").fill("4000002760003184")
         place_order_button(page).click()
-        page.get_by_role("dialog").get_by_role("button", name="Fail authentication").click()
+        bank_challenge(page).get_by_role("button", name="Fail authentication").click()
 
         expect(status(page)).to_have_text("Payment failed", timeout=FINAL_TIMEOUT)
         failure = page.locator(".failure p")

@@ -22,7 +22,7 @@ from tests.support.shop_page import (  # noqa: F401
     shopper_page,
     status,
 )
-from tests.support.stripe_js import PUBLISHABLE_KEY, route_stripe_js
+from tests.support.stripe_js import PUBLISHABLE_KEY, bank_challenge, route_stripe_js
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -71,7 +71,7 @@ def test_a_shopper_pays_by_card_through_3d_secure_on_the_production_settings(
         challenge = page.get_by_role("dialog", name="3D Secure test payment page")
         expect(challenge).to_be_visible(timeout=FINAL_TIMEOUT)
         keep_screenshot(page, "production-3ds-challenge")
-        challenge.get_by_role("button", name="Complete authentication").click()
+        bank_challenge(page).get_by_role("button", name="Complete authentication").click()
 
         expect(status(page)).to_have_text("Complete", timeout=FINAL_TIMEOUT)
         keep_screenshot(page, "production-3ds-completed")

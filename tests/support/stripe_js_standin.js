@@ -50,29 +50,28 @@
   };
 
   function challenge(clientSecret) {
-    // Stripe's 3-D Secure test page: complete or fail the authentication.
+    // Stripe's 3-D Secure test page, in a frame from hooks.stripe.com as Stripe shows it (so
+    // the page's frame-src decides whether it may appear): complete or fail the authentication.
     return new Promise(function (resolve) {
       var dialog = document.createElement("dialog");
       dialog.setAttribute("aria-label", "3D Secure test payment page");
-      var heading = document.createElement("h2");
-      heading.textContent = "3D Secure 2 test page";
-      var text = document.createElement("p");
-      text.textContent = "Complete or fail this test authentication.";
-      dialog.appendChild(heading);
-      dialog.appendChild(text);
-      [["Complete authentication", true], ["Fail authentication", false]].forEach(function (choice) {
-        var button = document.createElement("button");
-        button.type = "button";
-        button.textContent = choice[0];
-        button.addEventListener("click", function () {
-          dialog.close();
-          dialog.remove();
-          resolve(choice[1]);
-        });
-        dialog.appendChild(button);
+      var frame = document.createElement("iframe");
+      frame.title = "3D Secure test payment page";
+      frame.src = "https://hooks.stripe.com/standin/3d_secure_2_test";
+      frame.style.border = "0";
+      frame.style.width = "min(360px, calc(100vw - 72px))";
+      frame.style.height = "180px";
+      window.addEventListener("message", function answered(event) {
+        if (event.origin !== "https://hooks.stripe.com" || event.source !== frame.contentWindow) return;
+        window.removeEventListener("message", answered);
+        dialog.close();
+        dialog.remove();
+        resolve(event.data.succeed === true);
       });
+      dialog.appendChild(frame);
       document.body.appendChild(dialog);
       dialog.showModal();
+      frame.focus();
     }).then(function (succeed) {
       // A simple request (text/plain): no CORS preflight for the route to answer.
       return fetch("https://api.stripe.com/standin/authenticate", {

@@ -23,8 +23,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         User = get_user_model()
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "admin")
-        if User.objects.filter(username=username).exists():
+        admin = User.objects.filter(username=username).first()
+        if admin is not None:
             self.stdout.write(f"Admin user {username!r} exists.")
+            if not admin.email:
+                self.stdout.write(self.style.WARNING(NO_ADDRESS.format(username=username)))
             return
         email = os.environ.get("DJANGO_SUPERUSER_EMAIL") or (self._ask_email(username) if sys.stdin.isatty() else "")
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or secrets.token_urlsafe(12)
