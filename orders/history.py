@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from framework import log_context, metrics
@@ -55,10 +56,16 @@ class StepRun:
         return int((time.monotonic() - self.started) * 1000)
 
 
-def start_run(step: str, order: Order, *, actor: Actor = PIPELINE) -> StepRun:
-    """The next attempt of `step` on `order`: attempts are numbered by the step's earlier
-    events, not counting those where the step only waited."""
-    previous = OrderEvent.objects.filter(order=order, step=step).exclude(outcome=Outcome.SKIPPED).count()
+def earlier_attempts(order_id: int, step: str) -> QuerySet[OrderEvent]:
+    """The events that number `step`'s attempts on the order: all of the step's events but
+    those where it only waited."""
+    return OrderEvent.objects.filter(order_id=order_id, step=step).exclude(outcome=Outcome.SKIPPED)
+
+
+def start_run(step: str, order: Order, *, actor: Actor = PIPELINE, earlier: int | None = None) -> StepRun:
+    """The next attempt of `step` on `order`, numbered by `earlier_attempts`; `earlier`, when
+    the caller counted them already (the pipeline does as it takes its lease), saves a read."""
+    previous = earlier_attempts(order.pk, step).count() if earlier is None else earlier
     log_context.bind(order=order.reference, step=step, attempt=previous + 1)
     return StepRun(step=step, attempt=previous + 1, actor=actor)
 
