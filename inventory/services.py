@@ -79,14 +79,19 @@ class StockMove(Enum):
 
 
 def move_stock(move: StockMove, lines: Sequence[StockLine], *, order_id: int) -> None:
-    """Apply `move` to the order's lines under their row locks, with ledger lines where on-hand units change."""
+    """Apply `move` to the order's lines, with ledger lines where on-hand units change.
+
+    Each line is one atomic update, which takes its row's lock itself, in product order like
+    every stock change (no deadlocks); a locking read before them would only repeat that.
+    """
     reserved_sign, on_hand_sign, reason = move.value
-    stock = _lock_stock(line.product_id for line in lines)
     for line in sorted(lines, key=lambda line: line.product_id):
-        Stock.objects.filter(pk=stock[line.product_id].pk).update(
+        updated = Stock.objects.filter(product_id=line.product_id).update(
             reserved=F("reserved") + reserved_sign * line.quantity,
             on_hand=F("on_hand") + on_hand_sign * line.quantity,
         )
+        if not updated:
+            raise Stock.DoesNotExist(f"no stock row for product {line.product_id}")
     if reason is not None:
         StockMovement.objects.bulk_create(
             StockMovement(

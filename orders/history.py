@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from framework import log_context, metrics
@@ -56,16 +56,19 @@ class StepRun:
         return int((time.monotonic() - self.started) * 1000)
 
 
-def start_run(step: str, order: Order, *, actor: Actor = PIPELINE) -> StepRun:
-    """The next attempt of `step` on `order`: one more than the step's latest attempt, not
-    counting those where the step only waited. An attempt may write several events (a
-    redrive's own event and its state change), so events are not counted, attempts are."""
-    previous = (
-        OrderEvent.objects.filter(order=order, step=step)
-        .exclude(outcome=Outcome.SKIPPED)
-        .aggregate(latest=Max("attempt"))["latest"]
-        or 0
-    )
+def earlier_attempts(order_id: int, step: str) -> QuerySet[OrderEvent]:
+    """The events that number `step`'s attempts on the order: all of the step's events but
+    those where it only waited. An attempt may write several events (a redrive's own event and
+    its state change), so the next attempt follows their highest `attempt`, not their count."""
+    return OrderEvent.objects.filter(order_id=order_id, step=step).exclude(outcome=Outcome.SKIPPED)
+
+
+def start_run(step: str, order: Order, *, actor: Actor = PIPELINE, earlier: int | None = None) -> StepRun:
+    """The next attempt of `step` on `order`, numbered by `earlier_attempts`; `earlier`, when
+    the caller read the latest attempt already (the pipeline does as it takes its lease), saves a read."""
+    if earlier is None:
+        earlier = earlier_attempts(order.pk, step).aggregate(latest=Max("attempt"))["latest"] or 0
+    previous = earlier
     log_context.bind(order=order.reference, step=step, attempt=previous + 1)
     return StepRun(step=step, attempt=previous + 1, actor=actor)
 

@@ -144,8 +144,7 @@ def _attempt_with_retries(order_id: int, step: Step, order: Order | None, *, att
     for tries in range(attempts_before + 1, step.retry.max_attempts + 1):
         if order is None or tries > attempts_before + 1:
             order = Order.objects.get(pk=order_id)
-        run = history.start_run(step.name, order)
-        recovery.take_lease(order_id, step)
+        run = history.start_run(step.name, order, earlier=recovery.take_lease(order_id, step))
         try:
             return step.run(order, run)
         except StepFailed as error:

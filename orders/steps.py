@@ -41,6 +41,10 @@ from receipts.services import PaidWith, issue_receipt
 
 # Answers of an authorisation that leave money held (or about to be) on the shopper's card.
 MONEY_HOLDING = frozenset({IntentStatus.AUTHORIZED, IntentStatus.CAPTURED, IntentStatus.REQUIRES_ACTION})
+# Answers of an authorisation that settle the payment step one way or the other.
+SETTLED_ANSWERS = frozenset(
+    {IntentStatus.AUTHORIZED, IntentStatus.CAPTURED, IntentStatus.DECLINED, IntentStatus.VOIDED}
+)
 
 
 class After(Enum):
@@ -131,7 +135,8 @@ def process_payment(order: Order, run: StepRun) -> After:
             enqueue_on_commit(Task.REFUND_OR_VOID, order.pk)
         if order.state != S.VALIDATED:
             return After.STOP
-        was_waiting = awaiting_authentication(order)
+        # Read only where it matters (an answer still waiting), before the answer is written.
+        was_waiting = result.status not in SETTLED_ANSWERS and awaiting_authentication(order)
         payment = record_payment(order, result)
         if result.status in (IntentStatus.AUTHORIZED, IntentStatus.CAPTURED):
             set_state(order, S.PAID, run)

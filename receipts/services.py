@@ -99,11 +99,18 @@ def issue_receipt(order: Order, paid_with: PaidWith = PaidWith()) -> Receipt:
         if stored is None:
             raise ReceiptNotStored(f"{key}: the stored receipt reads back incomplete")
     # What the row records is what the storage holds, which may be an earlier attempt's rendering.
+    recorded = {
+        "storage_key": key,
+        "size": len(stored),
+        "sha256": hashlib.sha256(stored).hexdigest(),
+        "stored_at": timezone.now(),
+    }
     with transaction.atomic():
-        Receipt.objects.filter(pk=receipt.pk, stored_at__isnull=True).update(
-            storage_key=key, size=len(stored), sha256=hashlib.sha256(stored).hexdigest(), stored_at=timezone.now()
-        )
-    receipt.refresh_from_db()
+        if Receipt.objects.filter(pk=receipt.pk, stored_at__isnull=True).update(**recorded):
+            for field, value in recorded.items():
+                setattr(receipt, field, value)
+            return receipt
+    receipt.refresh_from_db()  # another worker recorded it first: its row is the truth
     return receipt
 
 

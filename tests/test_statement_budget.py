@@ -8,7 +8,7 @@ from orders import pipeline
 from orders.models import Order
 
 ACCEPT_BUDGET = 7  # read the products, insert the order and its line, units held unpaid, reserve, state, history
-PIPELINE_BUDGET = 54  # payment, deduction and capture, receipt, email: four steps, each stamping its lease (recovery)
+PIPELINE_BUDGET = 47  # payment, capture, receipt, email: four steps, each taking its lease as it counts its attempts
 
 
 def data_statements(queries: list[dict]) -> list[str]:
