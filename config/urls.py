@@ -1,7 +1,9 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from config.framework_floor import FrameworkFloorApi
 from config.frontend import shop_page
 from config.metrics_view import metrics
 from inventory.apis import ProductListApi
@@ -33,3 +35,5 @@ urlpatterns = [
     # The split view serves its start-up script as a file, so Swagger UI runs under the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]
+if settings.FRAMEWORK_FLOOR_ENDPOINT:  # the benchmark's no-op POST (config/framework_floor.py)
+    urlpatterns.append(path("bench/floor", FrameworkFloorApi.as_view(), name="framework-floor"))
