@@ -79,6 +79,24 @@ class Db:
         )
         self.run("VACUUM ANALYZE")
 
+    def remove_orders_after(self, last_id: int) -> None:
+        """Take back the orders after `last_id`, accepted with no cluster running (VALIDATED,
+        their stock reserved), leaving every order before them in place."""
+        self.run(
+            """
+            WITH held AS (
+                SELECT l.product_id, sum(l.quantity) AS units FROM orders_orderline l
+                WHERE l.order_id > %s GROUP BY l.product_id
+            )
+            UPDATE inventory_stock s SET reserved = s.reserved - held.units
+            FROM held WHERE s.product_id = held.product_id
+            """,
+            last_id,
+        )
+        for table in ("orders_orderevent", "orders_orderline", "orders_scheduledretry", "orders_notification"):
+            self.run(f"DELETE FROM {table} WHERE order_id > %s", last_id)
+        self.run("DELETE FROM orders_order WHERE id > %s", last_id)
+
     def list_backend_pids(self) -> list[int]:
         """Server processes of the stack's connections to this database (not this driver's)."""
         rows = self.all(

@@ -1,4 +1,5 @@
--- wrk script: POST /api/orders/ with a fresh Idempotency-Key on every request.
+-- wrk script: POST /api/orders/ with a fresh Idempotency-Key on every request, from 1,000
+-- emails and 997 client addresses in turn (X-Forwarded-For, behind the one trusted proxy).
 --
 -- Environment (read by every wrk thread):
 --   BENCH_PRODUCTS  products to pick from at random, SKUs BENCH-0001.. (default 1000)
@@ -6,6 +7,7 @@
 --   BENCH_RATE      requests per second for the whole run, paced (0: as fast as possible)
 --   BENCH_THREADS   wrk's -t, to split the rate and the request count between threads
 --   BENCH_RUN_ID    prefix of the idempotency keys, unique per run
+--   BENCH_PATH      where to post (default /api/orders/; /bench/floor for the framework's floor)
 -- done() prints one line "BENCH_JSON {...}" that bench/load_tools.py reads.
 
 local ffi = require("ffi")
@@ -28,13 +30,14 @@ function setup(thread)
   thread:set("thread_id", next_id)
 end
 
-local products, hot_sku, run_id
+local products, hot_sku, run_id, path
 local interval_ms, next_due, sent
 local errors_shown = 0
 
 function init(args)
   local n_threads = tonumber(os.getenv("BENCH_THREADS") or "1")
   products = tonumber(os.getenv("BENCH_PRODUCTS") or "1000")
+  path = os.getenv("BENCH_PATH") or "/api/orders/"
   hot_sku = os.getenv("BENCH_HOT_SKU")
   if hot_sku == "" then hot_sku = nil end
   run_id = (os.getenv("BENCH_RUN_ID") or "run") .. "-" .. tostring(thread_id)
@@ -64,8 +67,11 @@ function request()
   local headers = {
     ["Content-Type"] = "application/json",
     ["Idempotency-Key"] = string.format("%s-%d", run_id, sent),
+    -- 997 shoppers' addresses, as nginx would pass them on (the stack trusts one proxy): one
+    -- address holding every unpaid order of a run is what the per-client cap forbids.
+    ["X-Forwarded-For"] = string.format("10.0.%d.%d", math.floor((sent % 997) / 250), (sent % 997) % 250 + 1),
   }
-  return wrk.format("POST", "/api/orders/", headers, body)
+  return wrk.format("POST", path, headers, body)
 end
 
 function response(status, headers, body)

@@ -59,7 +59,7 @@ class Plan:
             e2e_seconds=3,
             hot_stock=10,
             hot_seconds=2,
-            soak_orders=0,
+            soak_orders=50,
             monitoring_orders=10_000,
             settle_timeout=120,
             scale_out_rate=10,

@@ -35,13 +35,14 @@ from bench.scale_out import measure_scale_out
 from bench.scenarios import (
     ScenarioContext,
     measure_accepts,
+    measure_costs_over_data,
+    measure_framework_floor,
     measure_hot_product,
     measure_idle_e2e,
     measure_metrics_overhead,
     measure_monitoring_page,
     measure_pgbench_ceilings,
     measure_receipt_ceiling,
-    measure_soak,
     measure_sustained_e2e,
 )
 from bench.stack import ROOT, BenchError, Stack, clean_workdir, drop_database, recreate_database, stack_env
@@ -64,6 +65,7 @@ def run_broker(plan: Plan, db_name: str, workdir: Path, broker: str, ceilings: d
         sampler.start()
         result["web"] = stack.web_config
         result["accept"] = measure_accepts(ctx)
+        result["floor"] = measure_framework_floor(ctx)
         db.purge_queue(broker)
         db.reset()
         stack.start_cluster(plan.cluster_workers)
@@ -78,7 +80,9 @@ def run_broker(plan: Plan, db_name: str, workdir: Path, broker: str, ceilings: d
         result["e2e"] = [saturated, measure_sustained_e2e(ctx, steady, plan.e2e_seconds)]
         result["hot"] = measure_hot_product(ctx)
         if plan.soak_orders and broker == plan.brokers[0]:
-            result["soak"] = measure_soak(ctx, rate=max(1.0, saturated["completed_per_s"] * 0.7))
+            flat = measure_costs_over_data(ctx, steady, soak_rate=max(1.0, saturated["completed_per_s"] * 0.7))
+            result["soak"] = flat.pop("soak")
+            result["flat"] = flat
         if broker == plan.brokers[0]:
             result["metrics"] = measure_metrics_overhead(ctx, rate=steady)
         sampler.sample()

@@ -288,8 +288,88 @@ def measure_hot_product(ctx: ScenarioContext) -> dict:
     return result
 
 
-def measure_soak(ctx: ScenarioContext, rate: float) -> dict:
-    """Scenario 6: cluster worker memory after many orders (and the web workers' with it)."""
+def measure_framework_floor(ctx: ScenarioContext) -> dict:
+    """The framework's floor: wrk posting to the no-op POST /bench/floor (config/framework_floor.py)
+    through the same gunicorn, middleware and settings, at 8 connections; CPU per request."""
+    plan, stack = ctx.plan, ctx.stack
+    runs = []
+    for _ in range(plan.repeats):
+        run = ctx.run_measured(
+            lambda: run_wrk(stack.url, connections=8, seconds=plan.accept_seconds, env={"BENCH_PATH": "/bench/floor"}),
+            lambda run: run["accepted"],
+        )
+        run["web_ms"] = run["cpu"]["ms_per_order"].get("web", 0.0)
+        runs.append(run)
+    floor = pick_median_run(runs, "web_ms")
+    log(f"[{ctx.broker}] framework floor: {floor['accepted_per_s']}/s, web {floor['web_ms']} ms CPU per request")
+    return floor
+
+
+def _probe_costs(ctx: ScenarioContext, steady_rate: float) -> dict:
+    """The accepting request alone (cluster stopped, 8 connections) and the steady end-to-end
+    load, each `repeats` times, as CPU ms per order (medians), leaving the orders already in
+    the database in place: the probes' own accepted orders are taken back."""
+    plan, stack, db = ctx.plan, ctx.stack, ctx.db
+    stack.stop_cluster()
+    accepts = []
+    for _ in range(plan.repeats):
+        (mark,) = db.one("SELECT coalesce(max(id), 0) FROM orders_order")
+        run = ctx.run_measured(
+            lambda: _wait_for_trailing_accepts(db, run_wrk(stack.url, connections=8, seconds=plan.accept_seconds)),
+            lambda run, mark=mark: db.one("SELECT count(*) FROM orders_order WHERE id > %s", mark)[0],
+        )
+        accepts.append(sum(run["cpu"]["ms_per_order"].get(part, 0.0) for part in ("web", "postgres", "redis")))
+        db.purge_queue(ctx.broker)
+        db.remove_orders_after(mark)
+    stack.start_cluster(plan.cluster_workers)
+    ctx.sampler.cluster = stack.cluster
+    steadies = []
+    for _ in range(plan.repeats):
+        (mark,) = db.one("SELECT coalesce(max(id), 0) FROM orders_order")
+        load = ctx.run_measured(
+            _build_load_then_settle(
+                ctx, connections=16, seconds=plan.e2e_seconds, env={"BENCH_RATE": f"{steady_rate:.2f}"}
+            ),
+            lambda run, mark=mark: db.one("SELECT count(*) FROM orders_order WHERE id > %s", mark)[0],
+        )
+        steadies.append(round(sum(load["cpu"]["ms_per_order"].get(part, 0.0) for part in STACK_PARTS), 2))
+    (orders,) = db.one("SELECT count(*) FROM orders_order")
+    return {
+        "orders_in_database": orders,
+        "accept_ms_per_order": round(statistics.median(accepts), 2),
+        "accept_repeats": [round(a, 2) for a in accepts],
+        "steady_ms_per_order": statistics.median(steadies),
+        "steady_repeats": steadies,
+    }
+
+
+def measure_costs_over_data(ctx: ScenarioContext, steady_rate: float, soak_rate: float) -> dict:
+    """Scenario 9: costs flat with the data. The accept and the steady runs' CPU per order
+    (web, PostgreSQL and Redis for accepting; the whole stack end to end) on an empty
+    database, then again after the soak's orders (scenario 6), kept in place; the ratio
+    after/before (target: within 5%)."""
+    before = _probe_costs(ctx, steady_rate)
+    soak = measure_soak(ctx, soak_rate, keep_orders=True)
+    after = _probe_costs(ctx, steady_rate)
+    ctx.db.reset()
+    result = {
+        "before": before,
+        "after": after,
+        "accept_ratio": round(after["accept_ms_per_order"] / before["accept_ms_per_order"], 3),
+        "steady_ratio": round(after["steady_ms_per_order"] / before["steady_ms_per_order"], 3),
+        "soak": soak,
+    }
+    log(
+        f"[{ctx.broker}] after {after['orders_in_database']} orders: accept {before['accept_ms_per_order']} -> "
+        f"{after['accept_ms_per_order']} ms CPU per order (x{result['accept_ratio']}), steady "
+        f"{before['steady_ms_per_order']} -> {after['steady_ms_per_order']} (x{result['steady_ratio']})"
+    )
+    return result
+
+
+def measure_soak(ctx: ScenarioContext, rate: float, *, keep_orders: bool = False) -> dict:
+    """Scenario 6: cluster worker memory after many orders (and the web workers' with it);
+    the orders stay in the database with `keep_orders` (scenario 9 measures after them)."""
     sampler = ctx.sampler
     sampler.sample()
     before = {"web": convert_kib_to_mb(sampler.latest["web"]), "cluster": convert_kib_to_mb(sampler.latest["cluster"])}
@@ -301,7 +381,8 @@ def measure_soak(ctx: ScenarioContext, rate: float) -> dict:
     stats = ctx.db.read_e2e_stats()
     sampler.sample()
     after = {"web": convert_kib_to_mb(sampler.latest["web"]), "cluster": convert_kib_to_mb(sampler.latest["cluster"])}
-    ctx.db.reset()
+    if not keep_orders:
+        ctx.db.reset()
     log(
         f"[{ctx.broker}] soak: {stats['completed']} orders, "
         f"cluster workers {before['cluster']} -> {after['cluster']} MB"

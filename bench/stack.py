@@ -61,6 +61,10 @@ def stack_env(db_name: str, workdir: Path, broker: str) -> dict[str, str]:
         EMAIL_FILE_PATH=str(workdir / "emails"),
         PAYMENT_GATEWAY="simulated",
         **LIFTED_ABUSE_LIMITS,
+        # The framework's floor beside the accepting request (config/framework_floor.py).
+        FRAMEWORK_FLOOR_ENDPOINT="1",
+        # wrk names its shoppers' addresses in X-Forwarded-For, as nginx does in production.
+        TRUSTED_PROXY_COUNT="1",
         Q_CLUSTER_NAME=CLUSTER_NAME,
         LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         PYTHONDONTWRITEBYTECODE="1",
@@ -262,3 +266,32 @@ def clean_workdir(path: Path) -> None:
         shutil.rmtree(path)
     # The API serves no static files; an empty STATIC_ROOT keeps WhiteNoise from warning.
     (path / "staticfiles").mkdir(parents=True)
+
+
+def run_in_process_on_fresh_database(name: str, broker: str, module_args: list[str], *, what: str) -> dict:
+    """`python -m <module_args> --child` with the stack's settings (and Django's test client's
+    host allowed) on a fresh database of the bench's catalog, dropped afterwards; the JSON of
+    its `BENCH_JSON` line. For the in-process measures (bench/accept_inprocess.py,
+    bench/middleware_cost.py), which set Django up in the child with these settings."""
+    from bench.database import Db
+
+    db_name = f"orders_bench_{name}_{os.getpid()}"
+    workdir = ROOT / "var" / f"bench-{name}-{os.getpid()}"
+    clean_workdir(workdir)
+    recreate_database(db_name)
+    env = stack_env(db_name, workdir, broker)
+    env["DJANGO_ALLOWED_HOSTS"] += ",testserver"
+    stack = Stack(env=env, workdir=workdir)
+    try:
+        stack.manage("migrate", "--noinput")
+        db = Db(db_name)
+        db.seed()
+        db.reset()
+        db.purge_queue(broker)
+        result = stack.run_json_module(*module_args, "--child", what=what, timeout=1800)
+        db.purge_queue(broker)
+        db.conn.close()
+    finally:
+        drop_database(db_name)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return result

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.utils.functional import lazy
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
+from config.framework_floor import FrameworkFloorApi
 from config.frontend import favicon, shop_page
 from config.metrics_view import metrics
 from config.openapi import SchemaView
@@ -45,3 +46,5 @@ urlpatterns = [
     # The split view serves its start-up script as a file, so Swagger UI runs under the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]
+if settings.FRAMEWORK_FLOOR_ENDPOINT:  # the benchmark's no-op POST (config/framework_floor.py)
+    urlpatterns.append(path("bench/floor", FrameworkFloorApi.as_view(), name="framework-floor"))

@@ -2,6 +2,7 @@ import secrets
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 
 def new_reference() -> str:
@@ -81,6 +82,9 @@ class Order(models.Model):
             # The unpaid orders (few at any time): the reservation release pass and the
             # per-client cap on units held read only these.
             models.Index(fields=["created_at"], condition=Q(state="VALIDATED"), name="order_unpaid_created"),
+            # The per-client cap reads a client's own unpaid orders only (reservations.check_units_held).
+            models.Index(fields=["placed_from"], condition=Q(state="VALIDATED"), name="order_unpaid_by_address"),
+            models.Index(Upper("email"), condition=Q(state="VALIDATED"), name="order_unpaid_by_email"),
         ]
         # What a manager may do to an order, each granted to roles apart (docs/ROLES.md's role table).
         permissions = [

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from orders import history
@@ -51,12 +51,14 @@ def check_units_held(*, email: str, client_address: str | None, units: int) -> N
     placement throttle bounds how many there are.
     """
     limit = settings.HELD_UNITS_PER_CLIENT
-    same_client = Q(order__email__iexact=email)
+    # Each half through its own partial index (order_unpaid_by_email, order_unpaid_by_address):
+    # under one OR the planner read every client's unpaid orders and filtered them, a cost
+    # that grew with the sale (EXPLAIN: 3.9 ms with 5,000 unpaid orders, 0.6 ms this way).
+    unpaid = Order.objects.filter(state=S.VALIDATED)
+    same_client = unpaid.filter(email__iexact=email).values("pk")
     if client_address:
-        same_client |= Q(order__placed_from=client_address)
-    held = (
-        OrderLine.objects.filter(same_client, order__state=S.VALIDATED).aggregate(units=Sum("quantity"))["units"] or 0
-    )
+        same_client = same_client.union(unpaid.filter(placed_from=client_address).values("pk"))
+    held = OrderLine.objects.filter(order__in=same_client).aggregate(units=Sum("quantity"))["units"] or 0
     if held + units > limit:
         raise TooManyUnitsHeld(held, limit)
 

@@ -9,7 +9,7 @@ the shared cache by client address, which is REMOTE_ADDR unless TRUSTED_PROXY_CO
 not a DRF view and is never throttled: Stripe retries what we refuse.
 """
 
-from config.env import env_int, env_str
+from config.env import env_bool, env_int, env_str
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -42,3 +42,7 @@ SPECTACULAR_SETTINGS = {
 
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
 API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 20)
+
+# The benchmark's no-op POST /bench/floor (config/framework_floor.py): Django's and DRF's own
+# cost per request, beside the accepting request's. Off unless the bench's stack turns it on.
+FRAMEWORK_FLOOR_ENDPOINT = env_bool("FRAMEWORK_FLOOR_ENDPOINT", False)
