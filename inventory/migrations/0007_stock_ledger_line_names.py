@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inventory', '0005_ledger_restock_and_submission_key'),
+        ('inventory', '0006_product_rules'),
     ]
 
     operations = [

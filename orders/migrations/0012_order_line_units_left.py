@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0010_pipeline_tick_retries_uncertain_emails'),
+        ('orders', '0011_unpaid_orders_by_client'),
     ]
 
     operations = [
