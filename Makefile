@@ -104,3 +104,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	$(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0
