@@ -35,7 +35,7 @@ def test_five_wrong_passwords_lock_that_name_only_on_a_page_that_says_for_how_lo
     live_server, request, settings
 ):
     create_staff("kim", "clerk", password=PASSWORD)
-    create_staff("lee", "manager", password=PASSWORD)
+    create_staff("lee", "manager", password=PASSWORD, email="lee@shop.example")
 
     with chromium_page() as page:
         page.set_viewport_size({"width": 1280, "height": 800})

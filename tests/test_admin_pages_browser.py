@@ -36,7 +36,7 @@ LISTS = {
     "payments": ("/admin/payments/payment/", ["Order", "Provider", "Amount", "Status", "Amount refunded"]),
     "refunds": ("/admin/payments/refund/", ["Order", "Amount", "Status", "Requested by", "Reason", "Created"]),
     "webhook events": ("/admin/payments/stripeevent/", ["Event", "Type", "Received", "Processed", "Error"]),
-    "alarm firings": ("/admin/monitoring/alarmfiring/", ["Alarm", "Summary", "Started", "Resolved", "Notified"]),
+    "alarm firings": ("/admin/monitoring/alarmfiring/", ["Alarm", "Summary", "Started", "Resolved", "Emailed"]),
 }
 
 

@@ -77,7 +77,7 @@ def test_ready_tells_an_anonymous_caller_its_status_and_nothing_of_the_machine(c
 
 
 def test_ready_shows_its_checks_to_staff_who_may_open_the_monitoring_page(client, db):
-    manager = create_staff("manager-on-call", "manager").user
+    manager = create_staff("manager-on-call", "manager", email="on-call@shop.example").user
     clerk = create_staff("clerk-on-call", "clerk").user
 
     client.force_login(clerk)

@@ -51,7 +51,7 @@ def test_an_order_placed_over_http_is_completed_by_a_real_cluster_with_a_receipt
     assert placed["reference"] in text
     assert re.search(r"MUG-001\s.*\b2\s+12\.50\s+25\.00", text), text
     assert re.search(r"TEE-002\s.*\b1\s+20\.00\s+20\.00", text), text
-    assert re.search(r"Total\s+45\.00 USD", text), text
+    assert re.search(r"Total\s+45\.00\s+USD", text), text
     emails = shop.emails()
     assert len(emails) == 1
     assert emails[0]["To"] == "ada@example.com"
