@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.support import counting_cache
+from tests.support.ordering import place
 from tests.test_statement_budget import ACCEPT_BUDGET, data_statements
 
 # Two limits (address, email): one read of both windows' counts each, one pipelined increment.
@@ -31,13 +32,10 @@ def clock(monkeypatch):
     monkeypatch.setattr(RateThrottle, "timer", lambda self: 1_800_000_030.0)
 
 
-def place(api, n: int):
-    body = {
-        "email": f"s{n % 3}@example.com",
-        "lines": [{"sku": "MUG-001", "quantity": 1}],
-        "payment_method": "pm_card_visa",
-    }
-    response = api.post("/api/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=f"budget-{n}")
+def place_numbered(api, n: int) -> None:
+    """The n-th order of the window: one of three shoppers, its own Idempotency-Key."""
+    # Not `placed()`: its read of the order would count against the budget measured around this.
+    response = place(api, email=f"s{n % 3}@example.com", headers={"Idempotency-Key": f"budget-{n}"})
     assert response.status_code == 202, response.content
 
 
@@ -60,7 +58,7 @@ def test_accepting_an_order_costs_redis_three_round_trips_whatever_came_before_i
     costs = []
     for n in range(100):
         before = counting_cache.snapshot()
-        place(api, n)
+        place_numbered(api, n)
         costs.append(counting_cache.snapshot().since(before))
     caches["default"].clear()
 
@@ -84,10 +82,10 @@ def test_accepting_an_order_on_the_database_cache_stays_within_its_statements(
     caches["default"].clear()
     make_product("MUG-001", on_hand=1000)
     for n in range(20):
-        place(api, n)
+        place_numbered(api, n)
 
     with CaptureQueriesContext(connection) as accepted:
-        place(api, 20)
+        place_numbered(api, 20)
 
     cache_statements = [q["sql"] for q in accepted.captured_queries if "django_cache" in q["sql"]]
     assert len(cache_statements) <= DATABASE_CACHE_STATEMENTS, "\n".join(cache_statements)
