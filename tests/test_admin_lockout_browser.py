@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from staff.services import create_staff
 from tests.support.browser import chromium_page, save_screenshot
+from tests.support.shop_page import _orm_beside_playwright  # noqa: F401  (the page's autouse fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -17,10 +18,7 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
-def _orm_beside_playwright(monkeypatch, settings):
-    # Playwright's sync API runs an event loop in this thread; Django's async-safety check
-    # would otherwise refuse the test's own ORM calls.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
 
 
