@@ -45,7 +45,8 @@ def test_five_wrong_passwords_lock_that_name_only_on_a_page_that_says_for_how_lo
         expect(lockout).to_contain_text("5 wrong passwords in a row for kim from this address")
         expect(lockout).to_contain_text("may not log in from here for 15 min")
         expect(lockout).to_contain_text("manage.py axes_reset_username kim")
-        expect(page.locator("#site-name")).to_be_visible()  # the admin's header: its design, not a bare page
+        # the admin's header, with the shop's name: its design, not a bare page
+        expect(page.locator("#site-name")).to_have_text(f"{settings.SHOP_NAME} back office")
         save_screenshot(page, request.node.name, "1-lockout")
 
         try_login(page, live_server.url, "kim", PASSWORD)
