@@ -90,7 +90,7 @@ roles-doc: $(STAMP)
 
 ## The shop's container image, order-backoffice:latest, with podman or docker (bin/image): base
 ## images it cannot pull are built here as local stand-ins (debootstrap).
-image:
+image: system-packages
 	bin/image
 
 ## The image test at full length: builds the image, runs migrate twice at once, then web,
