@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 FRONTEND := frontend/dist/index.html
+NODE_MODULES := frontend/node_modules/.package-lock.json
 
 # collectstatic hashes and compresses every static file (23-56 s): it runs again only when a
 # static source is newer than its stamp: the page's build, an app's static/ folder, or the
@@ -17,7 +18,7 @@ STATIC_ROOT ?= $(VAR_DIR)/staticfiles
 STATIC_STAMP = $(STATIC_ROOT)/.collected
 STATIC_SOURCES = $(shell find frontend/dist static */static -type f 2>/dev/null)
 
-.PHONY: run dev serve-setup test faults bench bench-quick lint install system-packages lock image image-test roles-doc
+.PHONY: run dev serve-setup test faults bench bench-quick lint install system-packages lock image image-test roles-doc frontend-types lint-frontend
 
 # requirements.txt and requirements-dev.txt declare what the project asks for; the locks
 # name every package, direct and transitive, with its hashes (`make lock` regenerates them;
@@ -45,8 +46,11 @@ lock:
 	$(UV_COMPILE) requirements-dev.txt -c requirements.lock -o requirements-dev.lock
 
 # The shopper's React page, built with Vite (Node.js and npm from the machine).
-$(FRONTEND): frontend/package.json frontend/package-lock.json frontend/index.html frontend/vite.config.js frontend/tsconfig.json frontend/eslint.config.js $(shell find frontend/src -type f) | system-packages
-	cd frontend && npm ci --no-audit --no-fund && npm run build
+$(NODE_MODULES): frontend/package.json frontend/package-lock.json | system-packages
+	cd frontend && npm ci --no-audit --no-fund
+
+$(FRONTEND): $(NODE_MODULES) frontend/index.html frontend/vite.config.js frontend/tsconfig.json frontend/eslint.config.js $(shell find frontend/src -type f)
+	cd frontend && npm run build
 
 $(STATIC_STAMP): $(STAMP) $(FRONTEND) $(STATIC_SOURCES)
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
@@ -98,10 +102,31 @@ image: system-packages
 image-test: system-packages $(STAMP)
 	IMAGE_TEST_PROFILE=full $(BIN)/pytest -n 0 -m image
 
-## Every static check: ruff, the layer contracts, mypy.
-lint: $(STAMP)
+## Every static check: ruff, the layer contracts, mypy, the migrations, then the shop page's.
+lint: $(STAMP) lint-frontend
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0
+
+# The shop page's types come from the API's OpenAPI schema (openapi-typescript), so a field
+# renamed in a serializer fails `tsc` instead of the shopper's page.
+API_TYPES := frontend/src/api-schema.ts
+define write_api_types
+	$(BIN)/python manage.py spectacular --format openapi-json --file $(1).json 2>/dev/null
+	cd frontend && npx openapi-typescript $(abspath $(1)).json --output $(abspath $(1)).ts >/dev/null
+endef
+
+## Regenerate the shop page's API types (frontend/src/api-schema.ts) from /api/schema/.
+frontend-types: $(STAMP) $(NODE_MODULES)
+	mkdir -p $(VAR_DIR)
+	$(call write_api_types,$(VAR_DIR)/api-schema)
+	mv $(VAR_DIR)/api-schema.ts $(API_TYPES)
+
+## The shop page's checks: its API types up to date with the schema, tsc, ESLint, vitest.
+lint-frontend: $(STAMP) $(NODE_MODULES)
+	mkdir -p $(VAR_DIR)
+	$(call write_api_types,$(VAR_DIR)/api-schema)
+	@cmp -s $(VAR_DIR)/api-schema.ts $(API_TYPES) || { echo "$(API_TYPES) is out of date with the API's schema: run make frontend-types"; exit 1; }
+	cd frontend && npx tsc && npx eslint --max-warnings 0 . && npx vitest run

@@ -87,9 +87,20 @@ class PlaceOrderInput(serializers.Serializer):
     )
 
 
+@extend_schema_field(serializers.ChoiceField(choices=OrderState.choices))
+class OrderStateField(serializers.CharField):
+    """An order's state: a plain string on the wire, the states' enum in the schema (so the
+    shop page's generated types name every state)."""
+
+
+class PaymentActionOutput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["authenticate"])
+    client_secret = serializers.CharField()
+
+
 class PlacedOrderOutput(serializers.Serializer):
     reference = serializers.CharField()
-    state = serializers.CharField()
+    state = OrderStateField()
     status_url = serializers.CharField()
 
 
@@ -128,7 +139,7 @@ class RefundOutput(serializers.Serializer):
 
 class OrderOutput(serializers.Serializer):
     reference = serializers.CharField()
-    state = serializers.CharField()
+    state = OrderStateField()
     is_final = serializers.BooleanField(help_text="The order has reached an end: its state will not change again.")
     email = serializers.EmailField()
     currency = serializers.CharField()
@@ -160,6 +171,7 @@ class OrderOutput(serializers.Serializer):
         payment = getattr(order, "payment", None)
         return payment.status if payment else None
 
+    @extend_schema_field(PaymentActionOutput(allow_null=True))
     def get_payment_action(self, order) -> dict | None:
         payment = getattr(order, "payment", None)
         if order.state != OrderState.VALIDATED or payment is None or not payment.client_secret:

@@ -36,7 +36,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"NoReceiptReason": "orders.selectors.ReceiptUnavailable"},
+    "ENUM_NAME_OVERRIDES": {
+        "NoReceiptReason": "orders.selectors.ReceiptUnavailable",
+        "OrderState": "orders.models.OrderState",
+    },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.openapi.add_order_links"],
 }
 
