@@ -22,7 +22,7 @@ STATIC_SOURCES = $(shell find frontend/dist static */static -type f 2>/dev/null)
 
 # requirements.txt and requirements-dev.txt declare what the project asks for; the locks
 # name every package, direct and transitive, with its hashes (`make lock` regenerates them;
-# tests/test_locked_installs.py fails when they disagree). .venv and the image install the locks.
+# tests/fast/test_locked_installs.py fails when they disagree). .venv and the image install the locks.
 LOCKS := requirements.lock requirements-dev.lock
 UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
 

@@ -266,7 +266,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
     """Orders, read-only: found by filters and search, steered by the actions above."""
 
     # Seven columns that fit a 1280 px laptop beside the filters: the amount with its currency,
-    # the time in short (tests/test_admin_pages_browser.py measures it).
+    # the time in short (tests/browser/test_admin_pages_browser.py measures it).
     list_display = ["reference", "email", "state", "payment_status", "total_shown", "attention", "created"]
     list_filter = [
         AttentionFilter,

@@ -3,7 +3,7 @@
 The table is the truth; the groups in the database follow it (staff/0001 creates them,
 `apply_roles` brings them back to it after every migrate: a permission given to a group by
 hand in the admin is taken away again, so change this table instead). docs/ROLES.md shows it,
-with the permission matrix that tests/test_permission_matrix.py proves against the pages.
+with the permission matrix that tests/fast/test_permission_matrix.py proves against the pages.
 
 A superuser (`manage.py ensure_admin`) has every permission and belongs to no group.
 """

@@ -18,7 +18,7 @@ def use_fast_pipeline(settings, monkeypatch, folder: Path) -> None:
     settings.PIPELINE_BACKOFF_SCALE = 0.001
     settings.PAYMENT_SIMULATED_FAULTS = True
     # Tests place many orders from one address and email: the abuse limits are generous here,
-    # and each test that proves one sets it low (tests/test_abuse_*.py). Counts start afresh.
+    # and each test that proves one sets it low (tests/fast/test_abuse_*.py). Counts start afresh.
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": GENEROUS_RATES}
     settings.CACHES = {
         **settings.CACHES,

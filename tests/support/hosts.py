@@ -16,7 +16,7 @@ the owning pid, so two runs never collide and the leftovers of a crashed run (it
 longer alive) are deleted before a new network is built. Needs root (CAP_NET_ADMIN).
 
 `start_app_host` runs a gunicorn and a `manage.py qcluster` inside one namespace, pinned to
-one core with taskset. The test (tests/test_two_hosts.py) and the benchmark (bench's
+one core with taskset. The test (tests/faults/test_two_hosts.py) and the benchmark (bench's
 two-host scenario) both build their hosts here.
 """
 

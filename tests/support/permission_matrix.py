@@ -1,5 +1,5 @@
 """Who may open which admin page and run which action: the one table that docs/ROLES.md
-shows and tests/test_permission_matrix.py proves, request by request, role by role.
+shows and tests/fast/test_permission_matrix.py proves, request by request, role by role.
 
 Every address the admin answers has a row (the test fails on one without); a POST that does
 something names its `effect`, which must change for who is allowed and, like everything else
@@ -95,7 +95,7 @@ def _product_fields(scene: dict, sku: str = "") -> dict:
 
 
 def _catalog(scene: dict) -> object:
-    from tests.test_import_stock import catalog_state
+    from tests.fast.test_import_stock import catalog_state
 
     return catalog_state()
 

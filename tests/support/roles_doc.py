@@ -1,7 +1,7 @@
 """docs/ROLES.md, written from the code: the roles
 (`staff/roles.py`) and the permission matrix (`tests/support/permission_matrix.py`).
 
-Run by `make roles-doc`; tests/test_permission_matrix.py fails while the files differ from it.
+Run by `make roles-doc`; tests/fast/test_permission_matrix.py fails while the files differ from it.
 """
 
 from pathlib import Path
@@ -61,7 +61,7 @@ def roles_document() -> str:
 
 Generated from `staff/roles.py` (the roles) and `tests/support/permission_matrix.py` (the matrix) by
 `make roles-doc` (`tests/support/roles_doc.py`), which writes this file;
-`tests/test_permission_matrix.py` fails when it and the tables disagree, proves every row
+`tests/fast/test_permission_matrix.py` fails when it and the tables disagree, proves every row
 of the matrix against the running admin, and fails on an admin address with no row.
 
 Each role is a Django group, created by the data migration `staff/0001_role_groups` and brought

@@ -3,11 +3,12 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.processes import PROJECT_DIR
+
+ROOT = PROJECT_DIR
 
 
 def manage_check(tmp_path, **env) -> subprocess.CompletedProcess:

@@ -17,10 +17,11 @@ from payments.models import SimulatedPaymentIntent
 from receipts.models import Receipt
 from tests.support.browser import chromium_page
 from tests.support.invariants import stock_of
+from tests.support.processes import PROJECT_DIR
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("stock_invariants_hold")]
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
+ARTIFACTS = PROJECT_DIR / "var" / "test-artifacts"
 PASSWORD = "correct horse battery staple"
 
 

@@ -3,12 +3,11 @@ and the shipped alert rules and dashboard name only metrics that exist.
 
 Counts are read from this process's own values (the tests run the pipeline inline), so
 other processes writing to the same multiprocess folder cannot disturb them; `/metrics`
-itself sums every process, which tests/test_metrics_processes.py proves with real ones.
+itself sums every process, which tests/processes/test_metrics_processes.py proves with real ones.
 """
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import yaml
@@ -22,9 +21,10 @@ from orders.models import Order
 from payments.reconciliation import reconcile_payments
 from tests.support.due_retries import run_due_retries
 from tests.support.fake_stripe import deliver
+from tests.support.processes import PROJECT_DIR
 from tests.support.settings_probe import in_fresh_process
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY = PROJECT_DIR / "deploy"
 TOKEN = "s3cret-metrics-token"
 
 

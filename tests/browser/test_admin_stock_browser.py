@@ -8,9 +8,9 @@ from playwright.sync_api import expect
 
 from inventory.models import StockMovement
 from staff.services import create_staff
+from tests.fast.test_import_stock import HEADER
 from tests.support.browser import chromium_page, save_screenshot
 from tests.support.invariants import assert_stock_invariants, stock_of
-from tests.test_import_stock import HEADER
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from orders.models import ActorKind, EventKind, Order, OrderEvent
 from orders.tasks import audit_invariants as scheduled_audit
 from payments.models import Payment, StripeEvent
 from staff.services import create_staff
-from tests.test_notifications_sns import (
+from tests.fast.test_notifications_sns import (
     order_topic,  # noqa: F401  (the fixture, used by its name)
     received_messages,
 )

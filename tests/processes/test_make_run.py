@@ -5,7 +5,9 @@ import subprocess
 import time
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from tests.support.processes import PROJECT_DIR
+
+BASE_DIR = PROJECT_DIR
 
 
 def steps_of_make_run(tmp_path: Path, *pretend_changed: str) -> str:

@@ -3,11 +3,12 @@
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
+from tests.support.processes import PROJECT_DIR
+
+FRONTEND = PROJECT_DIR / "frontend"
 
 pytestmark = pytest.mark.slow
 

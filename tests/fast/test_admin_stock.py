@@ -1,4 +1,4 @@
-"""Django admin as staff use it: read-only orders, cancelling (stock pages: tests/test_admin_stock_pages.py).
+"""Django admin as staff use it: read-only orders, cancelling (stock pages: tests/fast/test_admin_stock_pages.py).
 
 Forms are loaded, filled and submitted the way a browser does, from the page's own fields.
 """

@@ -13,12 +13,11 @@ from playwright.sync_api import expect
 
 from monitoring.alarms import evaluate_alarms
 from tests.support.browser import chromium_page
+from tests.support.processes import PROJECT_DIR
 
 PASSWORD = "correct horse battery staple"
 # Screenshots are kept here for a person to look at (CI keeps the folder as an artifact).
-ARTIFACTS = Path(
-    os.environ.get("TEST_ARTIFACTS_DIR", Path(__file__).resolve().parent.parent / "var" / "test-artifacts")
-)
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", PROJECT_DIR / "var" / "test-artifacts"))
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ Screenshots are kept in var/test-artifacts/admin-pages/ to be looked at.
 
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -18,6 +17,7 @@ from monitoring.models import AlarmFiring
 from payments.models import StripeEvent
 from tests.support.admin_client import PASSWORD, SUPERUSER, make_account
 from tests.support.browser import chromium_page
+from tests.support.processes import PROJECT_DIR
 from tests.support.shop_page import (  # noqa: F401  (_orm_beside_playwright: the page's autouse fixture)
     _orm_beside_playwright,
     assert_no_serious_axe_violations,
@@ -25,7 +25,7 @@ from tests.support.shop_page import (  # noqa: F401  (_orm_beside_playwright: th
 
 pytestmark = pytest.mark.slow
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts" / "admin-pages"
+ARTIFACTS = PROJECT_DIR / "var" / "test-artifacts" / "admin-pages"
 LAPTOP = {"width": 1280, "height": 800}
 
 # Each list a clerk or a manager reads, with the columns it must show.

@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from inventory.models import Product, StockMovement
 from inventory.services import adjust_stock
+from tests.fast.test_import_stock import HEADER, catalog_state
 from tests.support.admin_client import FormFields
 from tests.support.invariants import stock_of
-from tests.test_import_stock import HEADER, catalog_state
 
 pytestmark = pytest.mark.usefixtures("stock_invariants_hold")
 
