@@ -8,8 +8,8 @@ from playwright.sync_api import expect
 
 from inventory.models import StockMovement
 from staff.services import create_staff
-from tests.fast.test_import_stock import HEADER
 from tests.support.browser import chromium_page, save_screenshot
+from tests.support.catalog import HEADER
 from tests.support.invariants import assert_stock_invariants, stock_of
 
 pytestmark = pytest.mark.slow

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from inventory.models import Product, StockMovement
 from inventory.services import adjust_stock
-from tests.fast.test_import_stock import HEADER, catalog_state
 from tests.support.admin_client import FormFields
+from tests.support.catalog import HEADER, catalog_state
 from tests.support.invariants import stock_of
 
 pytestmark = pytest.mark.usefixtures("stock_invariants_hold")

@@ -18,10 +18,7 @@ from orders.models import ActorKind, EventKind, Order, OrderEvent
 from orders.tasks import audit_invariants as scheduled_audit
 from payments.models import Payment, StripeEvent
 from staff.services import create_staff
-from tests.fast.test_notifications_sns import (
-    order_topic,  # noqa: F401  (the fixture, used by its name)
-    received_messages,
-)
+from tests.support.aws import received_messages
 
 MANAGER_EMAIL = "manager@shop.example"
 ON_CALL = "oncall@shop.example"

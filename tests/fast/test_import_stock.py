@@ -9,9 +9,8 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from inventory.models import Product, Stock, StockMovement
+from tests.support.catalog import HEADER, catalog_state
 from tests.support.invariants import assert_stock_invariants, stock_of
-
-HEADER = "sku,name,price,currency,on_hand\n"
 
 
 @pytest.fixture
@@ -22,15 +21,6 @@ def csv_file(tmp_path):
         return path
 
     return write
-
-
-def catalog_state() -> list[tuple]:
-    """Everything an import may change, to prove a refused one changed nothing."""
-    products = list(
-        Product.objects.order_by("sku").values_list("sku", "name", "price", "currency", "low_stock_threshold", "active")
-    )
-    stock = list(Stock.objects.order_by("product__sku").values_list("product__sku", "on_hand", "reserved"))
-    return [products, stock, StockMovement.objects.count()]
 
 
 def import_stock(path: Path, *args: str) -> str:

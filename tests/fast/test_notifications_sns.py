@@ -1,60 +1,10 @@
 """Final order states published to SNS (ministack on loopback), read back from a subscribed SQS queue."""
 
 import json
-import uuid
 
 import pytest
 
-from orders import sns
-
-
-@pytest.fixture
-def order_topic(local_aws, settings, monkeypatch):
-    """An SNS topic with an SQS queue subscribed to it; the app publishes to the topic."""
-    name = f"orders-{uuid.uuid4().hex[:8]}"
-    topic_arn = local_aws.client("sns").create_topic(Name=name)["TopicArn"]
-    sqs = local_aws.client("sqs")
-    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sqs.set_queue_attributes(
-        QueueUrl=queue_url,
-        Attributes={
-            "Policy": json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "sns.amazonaws.com"},
-                            "Action": "sqs:SendMessage",
-                            "Resource": queue_arn,
-                            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-                        }
-                    ],
-                }
-            )
-        },
-    )
-    local_aws.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    for variable, value in local_aws.environ().items():
-        monkeypatch.setenv(variable, value)
-    settings.NOTIFY_SNS_TOPIC_ARN = topic_arn
-    settings.AWS_SNS_ENDPOINT_URL = local_aws.endpoint_url
-    sns._sns_client.cache_clear()
-    yield {"sqs": sqs, "queue_url": queue_url, "topic_arn": topic_arn}
-    sns._sns_client.cache_clear()
-
-
-def received_messages(topic) -> list[dict]:
-    """Every SNS notification delivered to the queue so far (the SNS envelopes)."""
-    messages = []
-    while True:
-        batch = topic["sqs"].receive_message(QueueUrl=topic["queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1)
-        if not batch.get("Messages"):
-            return messages
-        for message in batch["Messages"]:
-            messages.append(json.loads(message["Body"]))
-            topic["sqs"].delete_message(QueueUrl=topic["queue_url"], ReceiptHandle=message["ReceiptHandle"])
+from tests.support.aws import received_messages
 
 
 def test_a_completed_order_is_published_once_with_reference_state_email_and_total(shopper, make_product, order_topic):

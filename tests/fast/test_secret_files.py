@@ -7,9 +7,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_secret
-from tests.fast.test_deploy_settings import production_environment
 from tests.support.processes import PROJECT_DIR
-from tests.support.settings_probe import in_fresh_process, start_up_failure
+from tests.support.settings_probe import in_fresh_process, production_environment, start_up_failure
 
 SECRETS = {
     "DJANGO_SECRET_KEY": "k" * 60,

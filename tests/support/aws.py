@@ -6,6 +6,7 @@ root credentials are test/test. The server gets a socket already bound to an eph
 port on 127.0.0.1, so nothing races for the port and nothing listens beyond loopback.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 import requests
 from botocore.config import Config
 
+from orders import sns
 from tests.support.waiting import wait_until
 
 ACCESS_KEY = "test"
@@ -141,3 +143,53 @@ def receipts_on_s3(local_aws, s3_bucket, settings):
     }
     settings.STORAGES = {**settings.STORAGES, "receipts": receipt_storage_from_env(environ)}
     return s3_bucket
+
+
+@pytest.fixture
+def order_topic(local_aws, settings, monkeypatch):
+    """An SNS topic (final order states and alarms go there) with an SQS queue subscribed to it;
+    the app publishes to the topic."""
+    name = f"orders-{uuid.uuid4().hex[:8]}"
+    topic_arn = local_aws.client("sns").create_topic(Name=name)["TopicArn"]
+    sqs = local_aws.client("sqs")
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url,
+        Attributes={
+            "Policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sns.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": queue_arn,
+                            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+                        }
+                    ],
+                }
+            )
+        },
+    )
+    local_aws.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    for variable, value in local_aws.environ().items():
+        monkeypatch.setenv(variable, value)
+    settings.NOTIFY_SNS_TOPIC_ARN = topic_arn
+    settings.AWS_SNS_ENDPOINT_URL = local_aws.endpoint_url
+    sns._sns_client.cache_clear()
+    yield {"sqs": sqs, "queue_url": queue_url, "topic_arn": topic_arn}
+    sns._sns_client.cache_clear()
+
+
+def received_messages(topic) -> list[dict]:
+    """Every SNS notification delivered to the queue so far (the SNS envelopes)."""
+    messages = []
+    while True:
+        batch = topic["sqs"].receive_message(QueueUrl=topic["queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        if not batch.get("Messages"):
+            return messages
+        for message in batch["Messages"]:
+            messages.append(json.loads(message["Body"]))
+            topic["sqs"].delete_message(QueueUrl=topic["queue_url"], ReceiptHandle=message["ReceiptHandle"])

@@ -95,7 +95,7 @@ def _product_fields(scene: dict, sku: str = "") -> dict:
 
 
 def _catalog(scene: dict) -> object:
-    from tests.fast.test_import_stock import catalog_state
+    from tests.support.catalog import catalog_state
 
     return catalog_state()
 
