@@ -1,0 +1,270 @@
+"""The partner API (/api/partner/v1/): orders and stock for a warehouse or an ERP, behind
+API keys with scopes, rate limited per key. Each view parses, calls one selector or
+service, and serializes."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from inventory.services import StockAdjustmentError
+from orders.apis import StrictIntegerField
+from orders.models import OrderState
+from partners.authentication import HasScope, PartnerKeyAuthentication, PartnerKeyRateThrottle
+from partners.models import Scope
+from partners.selectors import order_for_partner, orders_for_partner, stock_levels
+from partners.services import IdempotencyConflict, adjust_stock_for_partner
+from receipts.services import receipt_download_url
+
+# More units than any warehouse moves in one go: a typo, refused rather than applied.
+MAX_UNITS = 1_000_000
+DETAIL = inline_serializer("PartnerDetail", {"detail": serializers.CharField()})
+FIELD_ERRORS = {
+    "type": "object",
+    "description": "Each field in error, with its messages; nothing was written.",
+    "additionalProperties": True,
+    "example": {"updated_since": ["Datetime has wrong format."]},
+}
+REFUSALS = {
+    400: OpenApiResponse(FIELD_ERRORS, description="Bad input: field errors; nothing was written."),
+    401: OpenApiResponse(DETAIL, description="No key, or a key that is unknown or revoked."),
+    403: OpenApiResponse(DETAIL, description="The key lacks the scope this operation needs."),
+    429: OpenApiResponse(DETAIL, description="Too many requests with this key; `Retry-After` says when to retry."),
+}
+
+
+class PartnerApi(APIView):
+    """What every partner endpoint shares: the key, its scope, its rate limit."""
+
+    authentication_classes = [PartnerKeyAuthentication]
+    permission_classes = [HasScope]
+    throttle_classes = [PartnerKeyRateThrottle]
+    required_scope: str
+
+
+class ChangedFirst(CursorPagination):
+    """Orders in the order they last changed, oldest first: a partner keeps the last cursor
+    (or the last `updated_at`) and asks for what changed since. Ties are broken by id."""
+
+    ordering = ("updated_at", "id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class BySku(CursorPagination):
+    ordering = ("sku",)
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class OrderFilters(serializers.Serializer):
+    state = serializers.ChoiceField(choices=OrderState.choices, required=False)
+    updated_since = serializers.DateTimeField(
+        required=False, help_text="Only orders changed at or after this time (ISO 8601, with its offset)."
+    )
+
+    def validate_updated_since(self, value):
+        # A time without its offset would be read in the server's zone: ask for it instead.
+        raw = self.initial_data.get("updated_since", "")
+        if raw and not (raw.endswith(("Z", "z")) or "+" in raw[10:] or "-" in raw[10:]):
+            raise serializers.ValidationError("Give the time with its offset (Z or +01:00).")
+        return value
+
+
+class PartnerLineOutput(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    line_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class PartnerPaymentOutput(serializers.Serializer):
+    status = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    amount_refunded = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+
+
+class PartnerOrderOutput(serializers.Serializer):
+    reference = serializers.CharField()
+    state = serializers.CharField()
+    email = serializers.EmailField()
+    currency = serializers.CharField()
+    lines = PartnerLineOutput(many=True)
+    subtotal = serializers.DecimalField(max_digits=14, decimal_places=2)
+    tax = serializers.DecimalField(max_digits=14, decimal_places=2)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    payment = PartnerPaymentOutput(allow_null=True, help_text="Null until the payment is set up.")
+    receipt_url = serializers.SerializerMethodField(
+        help_text="A link to the receipt's PDF that expires in minutes (null until the receipt is stored): "
+        "fetch it when needed, do not keep it."
+    )
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+    def get_receipt_url(self, order) -> str | None:
+        receipt = getattr(order, "receipt", None)
+        if receipt is None or not receipt.stored_at:
+            return None
+        return receipt_download_url(receipt, base_url=self.context["request"].build_absolute_uri("/")[:-1])
+
+
+class StockLevelOutput(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    active = serializers.BooleanField(help_text="On sale: an inactive product takes no new orders.")
+    on_hand = serializers.IntegerField(source="stock.on_hand", default=0, help_text="Units in the warehouse.")
+    reserved = serializers.IntegerField(
+        source="stock.reserved", default=0, help_text="Units held by orders not yet shipped."
+    )
+    available = serializers.IntegerField(source="stock.available", default=0, help_text="on_hand - reserved.")
+
+
+class StockAdjustmentInput(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    delta = StrictIntegerField(
+        required=False,
+        min_value=-MAX_UNITS,
+        max_value=MAX_UNITS,
+        help_text="Units to add (positive) or remove (negative). Give this or on_hand.",
+    )
+    on_hand = StrictIntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_UNITS,
+        help_text="The units counted in the warehouse: stock is brought to this number. Give this or delta.",
+    )
+    note = serializers.CharField(max_length=120, required=False, default="", allow_blank=True)
+
+    def validate(self, attrs):
+        if ("delta" in attrs) == ("on_hand" in attrs):
+            raise serializers.ValidationError({"delta": ["Give either delta or on_hand, not both or neither."]})
+        if attrs.get("delta") == 0:
+            raise serializers.ValidationError({"delta": ["A change of 0 units changes nothing."]})
+        return attrs
+
+
+class StockAdjustmentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    sku = serializers.CharField()
+    moved = serializers.IntegerField(help_text="The change of on-hand units the ledger recorded (0: none).")
+    ledger_line = serializers.IntegerField(allow_null=True, help_text="The stock ledger line written, if any.")
+    on_hand = serializers.IntegerField()
+    reserved = serializers.IntegerField()
+    available = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class PartnerOrderListApi(PartnerApi, ListAPIView):
+    """GET /api/partner/v1/orders/: orders by the time they last changed, a page at a time."""
+
+    required_scope = Scope.ORDERS_READ
+    serializer_class = PartnerOrderOutput
+    pagination_class = ChangedFirst
+
+    def get_queryset(self):
+        filters = OrderFilters(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return orders_for_partner(**filters.validated_data)
+
+    @extend_schema(
+        parameters=[OrderFilters],
+        responses={200: PartnerOrderOutput(many=True), **REFUSALS},
+        description="Needs the scope `orders:read`. Follow `next` until it is null; keep the last "
+        "`updated_at` to ask only for what changed since.",
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class PartnerOrderDetailApi(PartnerApi):
+    """GET /api/partner/v1/orders/<reference>/: one order with lines, payment and receipt link."""
+
+    required_scope = Scope.ORDERS_READ
+
+    @extend_schema(
+        responses={
+            200: PartnerOrderOutput,
+            404: OpenApiResponse(DETAIL, description="No order with this reference."),
+            **{code: answer for code, answer in REFUSALS.items() if code != 400},
+        },
+        description="Needs the scope `orders:read`.",
+    )
+    def get(self, request, reference: str):
+        order = order_for_partner(reference)
+        if order is None:
+            raise Http404
+        return Response(PartnerOrderOutput(order, context={"request": request}).data)
+
+
+class PartnerStockListApi(PartnerApi, ListAPIView):
+    """GET /api/partner/v1/stock/: every product's units on hand, reserved and available."""
+
+    required_scope = Scope.STOCK_READ
+    serializer_class = StockLevelOutput
+    pagination_class = BySku
+
+    def get_queryset(self):
+        return stock_levels()
+
+    @extend_schema(
+        responses={200: StockLevelOutput(many=True), **{code: a for code, a in REFUSALS.items() if code != 400}},
+        description="Needs the scope `stock:read`.",
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class PartnerStockAdjustmentApi(PartnerApi):
+    """POST /api/partner/v1/stock/adjustments/: add, remove or count a product's stock, once
+    per Idempotency-Key, through the same ledger and row lock as the back office."""
+
+    required_scope = Scope.STOCK_WRITE
+
+    @extend_schema(
+        request=StockAdjustmentInput,
+        responses={
+            201: StockAdjustmentOutput,
+            **REFUSALS,
+            409: OpenApiResponse(FIELD_ERRORS, description="The Idempotency-Key was used for a different body."),
+            422: OpenApiResponse(FIELD_ERRORS, description="Refused: it would leave fewer units than orders hold."),
+        },
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="Any unique string (a UUID): sending the same request again with it returns "
+                "the first answer and moves nothing.",
+            )
+        ],
+        description="Needs the scope `stock:write`.",
+    )
+    def post(self, request):
+        key = request.headers.get("Idempotency-Key", "")
+        if not (1 <= len(key) <= 255):
+            raise exceptions.ValidationError({"Idempotency-Key": ["Required: 1 to 255 characters."]})
+        if not isinstance(request.data, dict):
+            raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        payload = StockAdjustmentInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            adjustment = adjust_stock_for_partner(key=request.auth, idempotency_key=key, **payload.validated_data)
+        except DjangoValidationError as error:
+            raise exceptions.ValidationError(error.message_dict) from error
+        except IdempotencyConflict as error:
+            return Response({"Idempotency-Key": [str(error)]}, status=status.HTTP_409_CONFLICT)
+        except StockAdjustmentError as error:
+            field = "on_hand" if "on_hand" in payload.validated_data else "delta"
+            return Response({field: [str(error)]}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        headers = {} if adjustment.created else {"Idempotent-Replayed": "true"}
+        return Response(adjustment.answer, status=status.HTTP_201_CREATED, headers=headers)
