@@ -1,6 +1,7 @@
 """The partner API (/api/partner/v1/): keys with scopes, orders by when they changed, stock
 levels, and stock adjustments once per Idempotency-Key through the admin's ledger."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -268,3 +269,24 @@ def test_each_key_has_its_own_rate_limit(db, settings):
 
     assert answers == [200, 200, 429]
     assert other.get(ORDERS).status_code == 200
+
+
+def test_a_manager_issues_a_key_shown_once_and_revoking_it_locks_the_partner_out(manager):
+    issued = manager.post("/admin/partners/partnerkey/add/", {"name": "Warehouse Leeds", "scopes": ["orders:read"]})
+    token = re.search(r'<code id="partner-key"[^>]*>([^<]+)</code>', issued.content.decode()).group(1)
+    key = PartnerKey.objects.get(name="Warehouse Leeds")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert "no-store" in issued["Cache-Control"]
+    assert (key.scopes, key.created_by) == (["orders:read"], manager.user)
+    assert client.get(ORDERS).status_code == 200
+
+    listed = manager.get("/admin/partners/partnerkey/").content.decode()
+    shown = manager.get(f"/admin/partners/partnerkey/{key.pk}/change/").content.decode()
+    revoked = manager.post(
+        "/admin/partners/partnerkey/", {"action": "revoke_selected", "_selected_action": [key.pk]}, follow=True
+    )
+
+    assert f"pk_{key.prefix}" in listed and token not in listed and token not in shown
+    assert "Revoked 1 key(s)" in revoked.content.decode()
+    assert client.get(ORDERS).status_code == 401
