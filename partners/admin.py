@@ -24,11 +24,16 @@ class PartnerKeyAdmin(NamedActionRefusals, admin.ModelAdmin):
     list_display = ["name", "key_prefix", "scope_list", "status", "last_used_at", "created_at", "created_by"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]
-    fields = [
-        *("name", "key_prefix", "scope_list", "created_at", "created_by"),
-        *("last_used_at", "revoked_at", "revoked_by"),
-    ]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "name",
+        "key_prefix",
+        "scope_list",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+        "revoked_by",
+    )
     actions = ["revoke_selected"]
     permission_names = {"revoke": "partners.revoke_partnerkey"}
 
