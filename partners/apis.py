@@ -29,6 +29,7 @@ FIELD_ERRORS = {
     "additionalProperties": True,
     "example": {"updated_since": ["Datetime has wrong format."]},
 }
+NO_SUCH_CURSOR = OpenApiResponse(DETAIL, description="A cursor this API did not give out.")
 REFUSALS = {
     400: OpenApiResponse(FIELD_ERRORS, description="Bad input: field errors; nothing was written."),
     401: OpenApiResponse(DETAIL, description="No key, or a key that is unknown or revoked."),
@@ -46,20 +47,31 @@ class PartnerApi(APIView):
     required_scope: str
 
 
-class ChangedFirst(CursorPagination):
+class CheckedCursorPagination(CursorPagination):
+    """DRF's cursor pagination, with a forged cursor (a position that is no time) answered as
+    DRF answers any cursor it cannot read, a 404, rather than by the database's error."""
+
+    page_size_query_param = "page_size"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (DjangoValidationError, ValueError, TypeError) as error:
+            raise exceptions.NotFound(self.invalid_cursor_message) from error
+
+
+class ChangedFirst(CheckedCursorPagination):
     """Orders in the order they last changed, oldest first: a partner keeps the last cursor
     (or the last `updated_at`) and asks for what changed since. Ties are broken by id."""
 
     ordering = ("updated_at", "id")
     page_size = 50
-    page_size_query_param = "page_size"
     max_page_size = 200
 
 
-class BySku(CursorPagination):
+class BySku(CheckedCursorPagination):
     ordering = ("sku",)
     page_size = 100
-    page_size_query_param = "page_size"
     max_page_size = 500
 
 
@@ -177,7 +189,7 @@ class PartnerOrderListApi(PartnerApi, ListAPIView):
 
     @extend_schema(
         parameters=[OrderFilters],
-        responses={200: PartnerOrderOutput(many=True), **REFUSALS},
+        responses={200: PartnerOrderOutput(many=True), 404: NO_SUCH_CURSOR, **REFUSALS},
         description="Needs the scope `orders:read`. Follow `next` until it is null; keep the last "
         "`updated_at` to ask only for what changed since.",
     )
@@ -199,7 +211,8 @@ class PartnerOrderDetailApi(PartnerApi):
         description="Needs the scope `orders:read`.",
     )
     def get(self, request, reference: str):
-        order = order_for_partner(reference)
+        # A reference is short and printable ("ord_..."); anything else is no order's, NUL included.
+        order = order_for_partner(reference) if len(reference) <= 40 and reference.isprintable() else None
         if order is None:
             raise Http404
         return Response(PartnerOrderOutput(order, context={"request": request}).data)
@@ -216,7 +229,11 @@ class PartnerStockListApi(PartnerApi, ListAPIView):
         return stock_levels()
 
     @extend_schema(
-        responses={200: StockLevelOutput(many=True), **{code: a for code, a in REFUSALS.items() if code != 400}},
+        responses={
+            200: StockLevelOutput(many=True),
+            404: NO_SUCH_CURSOR,
+            **{code: answer for code, answer in REFUSALS.items() if code != 400},
+        },
         description="Needs the scope `stock:read`.",
     )
     def get(self, request, *args, **kwargs):
@@ -251,8 +268,8 @@ class PartnerStockAdjustmentApi(PartnerApi):
     )
     def post(self, request):
         key = request.headers.get("Idempotency-Key", "")
-        if not (1 <= len(key) <= 255):
-            raise exceptions.ValidationError({"Idempotency-Key": ["Required: 1 to 255 characters."]})
+        if not (1 <= len(key) <= 255 and key.isprintable()):
+            raise exceptions.ValidationError({"Idempotency-Key": ["Required: 1 to 255 printable characters."]})
         if not isinstance(request.data, dict):
             raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
         payload = StockAdjustmentInput(data=request.data)
