@@ -12,13 +12,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inventory.services import StockAdjustmentError
-from orders.apis import StrictIntegerField
+from orders.apis import OrderOutput, StrictIntegerField
 from orders.models import OrderState
 from partners.authentication import HasScope, PartnerKeyAuthentication, PartnerKeyRateThrottle
 from partners.models import Scope
 from partners.selectors import order_for_partner, orders_for_partner, stock_levels
 from partners.services import IdempotencyConflict, adjust_stock_for_partner
-from receipts.services import receipt_download_url
 
 # More units than any warehouse moves in one go: a typo, refused rather than applied.
 MAX_UNITS = 1_000_000
@@ -89,14 +88,6 @@ class OrderFilters(serializers.Serializer):
         return value
 
 
-class PartnerLineOutput(serializers.Serializer):
-    sku = serializers.CharField()
-    name = serializers.CharField()
-    quantity = serializers.IntegerField()
-    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
-    line_total = serializers.DecimalField(max_digits=14, decimal_places=2)
-
-
 class PartnerPaymentOutput(serializers.Serializer):
     status = serializers.CharField()
     amount = serializers.DecimalField(max_digits=14, decimal_places=2)
@@ -104,29 +95,15 @@ class PartnerPaymentOutput(serializers.Serializer):
     currency = serializers.CharField()
 
 
-class PartnerOrderOutput(serializers.Serializer):
-    reference = serializers.CharField()
-    state = serializers.CharField()
-    email = serializers.EmailField()
-    currency = serializers.CharField()
-    lines = PartnerLineOutput(many=True)
-    subtotal = serializers.DecimalField(max_digits=14, decimal_places=2)
-    tax = serializers.DecimalField(max_digits=14, decimal_places=2)
-    total = serializers.DecimalField(max_digits=14, decimal_places=2)
-    payment = PartnerPaymentOutput(allow_null=True, help_text="Null until the payment is set up.")
-    receipt_url = serializers.SerializerMethodField(
-        help_text="A link to the receipt's PDF that expires in minutes (null until the receipt is stored): "
-        "fetch it when needed, do not keep it."
-    )
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    completed_at = serializers.DateTimeField(allow_null=True)
+class PartnerOrderOutput(OrderOutput):
+    """The order as its shopper's page shows it (orders/apis.py), with the payment's figures,
+    less what only that page needs: the step history and the 3-D Secure client secret."""
 
-    def get_receipt_url(self, order) -> str | None:
-        receipt = getattr(order, "receipt", None)
-        if receipt is None or not receipt.stored_at:
-            return None
-        return receipt_download_url(receipt, base_url=self.context["request"].build_absolute_uri("/")[:-1])
+    # DRF drops a parent's declared field set to None.
+    payment_action = None  # type: ignore[assignment]
+    payment_status = None  # type: ignore[assignment]
+    history = None  # type: ignore[assignment]
+    payment = PartnerPaymentOutput(allow_null=True, help_text="Null until the payment is set up.")
 
 
 class StockLevelOutput(serializers.Serializer):

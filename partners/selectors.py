@@ -3,12 +3,13 @@
 import hmac
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from inventory.models import Product
 from orders.models import Order
 from partners.models import PartnerKey, PartnerStockAdjustment
 from partners.tokens import hash_secret, split_token
+from payments.models import Refund
 
 
 def key_for_token(token: str) -> PartnerKey | None:
@@ -32,7 +33,15 @@ def adjustment_with_idempotency_key(key: PartnerKey, idempotency_key: str) -> Pa
 def orders_for_partner(*, state: str | None = None, updated_since: datetime | None = None) -> QuerySet[Order]:
     """Orders as partners list them, with what each row shows, filtered by state and by the
     time of their last change (inclusive)."""
-    orders = Order.objects.select_related("payment", "receipt").prefetch_related("lines")
+    orders = Order.objects.select_related("payment", "receipt").prefetch_related(
+        "lines",
+        # Money that went back, as the shopper's view shows it: not a refund still being asked for.
+        Prefetch(
+            "refunds",
+            queryset=Refund.objects.filter(status=Refund.Status.SUCCEEDED).order_by("id"),
+            to_attr="refunds_made",
+        ),
+    )
     if state:
         orders = orders.filter(state=state)
     if updated_since is not None:

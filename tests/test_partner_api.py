@@ -66,8 +66,16 @@ def test_a_key_with_orders_read_lists_orders_changed_since_a_time_page_by_page(m
     assert sorted(row["reference"] for row in rows) == sorted(order.reference for order in orders[3:])
     assert [row["updated_at"] for row in rows] == sorted(row["updated_at"] for row in rows)
     assert rows[0]["lines"] == [
-        {"sku": "MUG-001", "name": "Product MUG-001", "quantity": 1, "unit_price": "12.50", "line_total": "12.50"}
+        {
+            "sku": "MUG-001",
+            "name": "Product MUG-001",
+            "quantity": 1,
+            "unit_price": "12.50",
+            "line_total": "12.50",
+            "units_left": None,
+        }
     ]
+    assert "history" not in rows[0] and "payment_action" not in rows[0]
     assert rows[0]["payment"]["status"] == "captured"
 
 
