@@ -40,6 +40,7 @@ urlpatterns = [
     path("api/orders/<str:reference>/", OrderDetailApi.as_view(), name="order-detail"),
     path("api/orders/<str:reference>/receipt", OrderReceiptApi.as_view(), name="order-receipt"),
     path("api/payments/", include("payments.urls")),
+    path("api/partner/v1/", include("partners.urls")),
     path("receipts/<str:token>", ReceiptDownloadApi.as_view(), name="receipt-download"),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("metrics", metrics, name="metrics"),

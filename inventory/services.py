@@ -172,8 +172,16 @@ def set_stock_level(
     reason: str = StockMovement.Reason.IMPORT,
     user: User | None = None,
     note: str = "",
+    submission_key: UUID | None = None,
 ) -> Stock:
     """Bring on-hand units to a counted number, through an adjustment of the difference."""
     Stock.objects.get_or_create(product=product)
     stock = _lock_stock([product.pk])[product.pk]
-    return adjust_stock(product=product, delta=on_hand - stock.on_hand, reason=reason, user=user, note=note)
+    return adjust_stock(
+        product=product,
+        delta=on_hand - stock.on_hand,
+        reason=reason,
+        user=user,
+        note=note,
+        submission_key=submission_key,
+    )

@@ -79,6 +79,8 @@ class Order(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["state", "updated_at"], name="order_state_updated"),
+            # Partners read orders by when they last changed, across states (partners/apis.py's cursor).
+            models.Index(fields=["updated_at", "id"], name="order_updated"),
             # The unpaid orders (few at any time): the reservation release pass and the
             # per-client cap on units held read only these.
             models.Index(fields=["created_at"], condition=Q(state="VALIDATED"), name="order_unpaid_created"),

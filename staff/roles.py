@@ -60,7 +60,7 @@ ORDER_MANAGER = Role(
     "manager",
     "Order manager",
     "Orders: find, cancel, refund, redrive, retry, resend, regenerate receipts, download receipts, export; "
-    "the monitoring page; stock read-only.",
+    "the monitoring page; stock read-only; partner API keys: issue, revoke.",
     (
         "orders.view_order",
         "orders.view_orderline",
@@ -92,6 +92,10 @@ ORDER_MANAGER = Role(
         "django_q.view_schedule",
         "inventory.view_product",
         "inventory.view_stockmovement",
+        # Partners' API keys: who wires a warehouse or an ERP to the shop's orders issues and revokes them.
+        "partners.view_partnerkey",
+        "partners.add_partnerkey",
+        "partners.revoke_partnerkey",
     ),
 )
 

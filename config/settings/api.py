@@ -24,6 +24,8 @@ REST_FRAMEWORK = {
         "order_placement_email": env_str("THROTTLE_ORDER_PLACEMENT_PER_EMAIL", "10/hour"),
         # Order status and receipt lookups from one client address (the shop page polls).
         "order_lookup": env_str("THROTTLE_ORDER_LOOKUP", "300/min"),
+        # Requests of one partner API key, whatever it asks (docs/partner-api.md).
+        "partner_key": env_str("THROTTLE_PARTNER_KEY", "600/min"),
     },
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "config.api.exception_handler",

@@ -107,3 +107,47 @@ def test_stateful_runs_follow_a_placed_order_to_its_status_without_a_failure(api
     Orders.run(settings=hypothesis.settings(EXAMPLES, max_examples=10, stateful_step_count=4))
 
     assert followed, "no run followed a placed order to its status"
+
+
+@pytest.fixture
+def partner_schema(make_product, shopper):
+    """The partner API's operations, with a few orders and products to read and adjust."""
+    from config.wsgi import application
+
+    for sku in SKUS:
+        make_product(sku, on_hand=1_000_000)
+    shopper.buys({SKUS[0]: 1})
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+    return schema.include(path_regex=r"^/api/partner/")
+
+
+def test_every_partner_api_answer_is_documented_and_none_is_a_server_error(partner_schema):
+    from partners.services import issue_partner_key
+
+    token = issue_partner_key(name="Schemathesis", scopes=["orders:read", "stock:read", "stock:write"]).token
+    operations = [result.ok() for result in partner_schema.get_all_operations()]
+    for operation in operations:
+
+        @hypothesis.given(case=operation.as_strategy())
+        @EXAMPLES
+        def answers_as_documented(case):
+            with_catalog_skus(case)
+            if isinstance(case.body, dict) and "sku" in case.body and len(repr(case.body)) % 2:
+                case.body["sku"] = SKUS[0]  # half the adjustments name a product that exists
+            case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
+
+        answers_as_documented()
+
+    assert {f"{o.method.upper()} {o.path}" for o in operations} == {
+        "GET /api/partner/v1/orders/",
+        "GET /api/partner/v1/orders/{reference}/",
+        "GET /api/partner/v1/stock/",
+        "POST /api/partner/v1/stock/adjustments/",
+    }
+
+
+def test_the_partner_api_declares_its_key_scheme(partner_schema):
+    schema = partner_schema.raw_schema
+
+    assert schema["components"]["securitySchemes"]["PartnerKey"]["scheme"] == "bearer"
+    assert schema["paths"]["/api/partner/v1/orders/"]["get"]["security"] == [{"PartnerKey": []}]

@@ -45,6 +45,7 @@ def build_scene() -> Scene:
     from monitoring.models import AlarmFiring
     from orders.models import Order
     from orders.pipeline import run_step
+    from partners.services import issue_partner_key
     from payments.models import Payment, Refund, StripeEvent
     from tests.support.admin_client import make_account
 
@@ -100,6 +101,7 @@ def build_scene() -> Scene:
         ).pk,
         "access_log": AccessLog.objects.create(**visitor, path_info="/admin/login/").pk,
         "failure_log": AccessFailureLog.objects.create(**visitor, path_info="/admin/login/").pk,
+        "partner_key": issue_partner_key(name="Matrix warehouse", scopes=["stock:read"]).key.pk,
         "group": Group.objects.create(name="Scratch").pk,
         "user": User.objects.create_user("scratch", password="not used").pk,
     }

@@ -151,6 +151,12 @@ def _rows_of(label: str) -> Callable[[dict], object]:
     return rows
 
 
+def _revoked_keys(scene: dict) -> int:
+    from partners.models import PartnerKey
+
+    return PartnerKey.objects.filter(revoked_at__isnull=False).count()
+
+
 def _emails_sent(scene: dict) -> int:
     from django.core import mail
 
@@ -264,6 +270,7 @@ HOME_AND_SITE = [
     app_index("inventory", READERS_OF_STOCK),
     app_index("orders", ORDER_READERS),
     app_index("payments", ORDER_READERS),
+    app_index("partners", ORDER_READERS),
     Access("The admin's translations (JavaScript)", "GET", "/admin/jsi18n/", STAFF),
     Access(
         "Autocomplete (no page uses one)",
@@ -587,6 +594,28 @@ RECORDS = [
     ),
 ]
 
+PARTNER_KEY = "/admin/partners/partnerkey/"
+
+PARTNERS = [
+    *model_pages(
+        "Partner API keys",
+        "partners.partnerkey",
+        "partner_key",
+        view=ORDER_READERS,
+        add=ORDER_ACTORS,
+        add_data=lambda scene: {"name": "Warehouse", "scopes": ["stock:read", "stock:write"]},
+    ),
+    Access(
+        "Partner API keys: revoke the selected",
+        "POST",
+        PARTNER_KEY,
+        ORDER_ACTORS,
+        ("partners.view_partnerkey", "partners.revoke_partnerkey"),
+        lambda scene: {"action": "revoke_selected", "_selected_action": [scene["partner_key"]]},
+        _revoked_keys,
+    ),
+]
+
 ACCOUNTS = [
     *model_pages(
         "Staff accounts",
@@ -657,4 +686,4 @@ ACCOUNTS = [
     ),
 ]
 
-MATRIX: list[Access] = [*HOME_AND_SITE, *STOCK, *ORDERS, *RECORDS, *ACCOUNTS]
+MATRIX: list[Access] = [*HOME_AND_SITE, *STOCK, *ORDERS, *RECORDS, *PARTNERS, *ACCOUNTS]
