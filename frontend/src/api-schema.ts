@@ -64,6 +64,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/partner/v1/orders/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Needs the scope `orders:read`. Follow `next` until it is null; keep the last `updated_at` to ask only for what changed since. */
+        get: operations["partner_v1_orders_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/orders/{reference}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Needs the scope `orders:read`. */
+        get: operations["partner_v1_orders_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/stock/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Needs the scope `stock:read`. */
+        get: operations["partner_v1_stock_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/stock/adjustments/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Needs the scope `stock:write`. */
+        post: operations["partner_v1_stock_adjustments_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/place-order": {
         parameters: {
             query?: never;
@@ -243,6 +311,81 @@ export interface components {
          * @enum {string}
          */
         OrderState: "PENDING" | "VALIDATED" | "PAID" | "CONFIRMED" | "COMPLETED" | "REJECTED" | "PAYMENT_FAILED" | "FAILED" | "CANCELLED";
+        PaginatedPartnerOrderOutputList: {
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?cursor=cD00ODY%3D"
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?cursor=cj0xJnA9NDg3
+             */
+            previous?: string | null;
+            results: components["schemas"]["PartnerOrderOutput"][];
+        };
+        PaginatedStockLevelOutputList: {
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?cursor=cD00ODY%3D"
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?cursor=cj0xJnA9NDg3
+             */
+            previous?: string | null;
+            results: components["schemas"]["StockLevelOutput"][];
+        };
+        PartnerDetail: {
+            detail: string;
+        };
+        /**
+         * @description The order as its shopper's page shows it (orders/apis.py), with the payment's figures,
+         *     less what only that page needs: the step history and the 3-D Secure client secret.
+         */
+        PartnerOrderOutput: {
+            reference: string;
+            state: components["schemas"]["OrderState"];
+            /** @description The order has reached an end: its state will not change again. */
+            is_final: boolean;
+            /** Format: email */
+            email: string;
+            currency: string;
+            lines: components["schemas"]["OrderLineOutput"][];
+            /** Format: decimal */
+            subtotal: string;
+            /** Format: decimal */
+            tax: string;
+            /** Format: decimal */
+            total: string;
+            failure_code: string;
+            failure_reason: string;
+            readonly receipt_url: string | null;
+            /** @description Refunds that went through, oldest first (none while pending). */
+            refunds: components["schemas"]["RefundOutput"][];
+            /**
+             * Format: decimal
+             * @description The total refunded so far, as the payment provider reports it (0.00 when nothing was).
+             */
+            readonly amount_refunded: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** Format: date-time */
+            completed_at: string | null;
+            /** @description Null until the payment is set up. */
+            payment: components["schemas"]["PartnerPaymentOutput"] | null;
+        };
+        PartnerPaymentOutput: {
+            status: string;
+            /** Format: decimal */
+            amount: string;
+            /** Format: decimal */
+            amount_refunded: string;
+            currency: string;
+        };
         PaymentActionOutput: {
             type: components["schemas"]["TypeEnum"];
             client_secret: string;
@@ -295,6 +438,49 @@ export interface components {
              * @description 0.2 is 20%.
              */
             tax_rate: string;
+        };
+        StockAdjustmentInput: {
+            sku: string;
+            /** @description Units to add (positive) or remove (negative). Give this or on_hand. */
+            delta?: number;
+            /** @description The units counted in the warehouse: stock is brought to this number. Give this or delta. */
+            on_hand?: number;
+            /** @default  */
+            note: string;
+        };
+        StockAdjustmentOutput: {
+            id: number;
+            sku: string;
+            /** @description The change of on-hand units the ledger recorded (0: none). */
+            moved: number;
+            /** @description The stock ledger line written, if any. */
+            ledger_line: number | null;
+            on_hand: number;
+            reserved: number;
+            available: number;
+            /** Format: date-time */
+            created_at: string;
+        };
+        StockLevelOutput: {
+            sku: string;
+            name: string;
+            /** @description On sale: an inactive product takes no new orders. */
+            active: boolean;
+            /**
+             * @description Units in the warehouse.
+             * @default 0
+             */
+            on_hand: number;
+            /**
+             * @description Units held by orders not yet shipped.
+             * @default 0
+             */
+            reserved: number;
+            /**
+             * @description on_hand - reserved.
+             * @default 0
+             */
+            available: number;
         };
         /**
          * @description * `authenticate` - authenticate
@@ -457,6 +643,294 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Detail"];
+                };
+            };
+        };
+    };
+    partner_v1_orders_list: {
+        parameters: {
+            query?: {
+                /** @description The pagination cursor value. */
+                cursor?: string;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /**
+                 * @description * `PENDING` - Pending
+                 *     * `VALIDATED` - Validated
+                 *     * `PAID` - Paid
+                 *     * `CONFIRMED` - Confirmed
+                 *     * `COMPLETED` - Completed
+                 *     * `REJECTED` - Rejected
+                 *     * `PAYMENT_FAILED` - Payment Failed
+                 *     * `FAILED` - Failed
+                 *     * `CANCELLED` - Cancelled
+                 */
+                state?: "PENDING" | "VALIDATED" | "PAID" | "CONFIRMED" | "COMPLETED" | "REJECTED" | "PAYMENT_FAILED" | "FAILED" | "CANCELLED";
+                /** @description Only orders changed at or after this time (ISO 8601, with its offset). */
+                updated_since?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedPartnerOrderOutputList"];
+                };
+            };
+            /** @description Bad input: field errors; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No key, or a key that is unknown or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerDetail"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerDetail"];
+                };
+            };
+            /** @description A cursor this API did not give out. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerDetail"];
+                };
+            };
+            /** @description Too many requests with this key; `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerDetail"];
+                };
+            };
+        };
+    };
+    partner_v1_orders_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                reference: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerOrderOutput"];
+                };
+            };
+            /** @description No key, or a key that is unknown or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerDetail"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerDetail"];
+                };
+            };
+            /** @description No order with this reference. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerDetail"];
+                };
+            };
+            /** @description Too many requests with this key; `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerDetail"];
+                };
+            };
+        };
+    };
+    partner_v1_stock_list: {
+        parameters: {
+            query?: {
+                /** @description The pagination cursor value. */
+                cursor?: string;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedStockLevelOutputList"];
+                };
+            };
+            /** @description No key, or a key that is unknown or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerDetail"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerDetail"];
+                };
+            };
+            /** @description A cursor this API did not give out. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerDetail"];
+                };
+            };
+            /** @description Too many requests with this key; `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerDetail"];
+                };
+            };
+        };
+    };
+    partner_v1_stock_adjustments_create: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Any unique string (a UUID): sending the same request again with it returns the first answer and moves nothing. */
+                "Idempotency-Key": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StockAdjustmentInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StockAdjustmentOutput"];
+                };
+            };
+            /** @description Bad input: field errors; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No key, or a key that is unknown or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerDetail"];
+                };
+            };
+            /** @description The key lacks the scope this operation needs. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerDetail"];
+                };
+            };
+            /** @description The Idempotency-Key was used for a different body. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Refused: it would leave fewer units than orders hold. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Too many requests with this key; `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerDetail"];
                 };
             };
         };
