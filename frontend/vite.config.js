@@ -7,5 +7,12 @@ export default defineConfig({
   plugins: [react()],
   build: { outDir: "dist", emptyOutDir: true, manifest: false },
   server: { proxy: { "/api": "http://127.0.0.1:8000" } },
-  test: { environment: "jsdom", setupFiles: ["src/test-setup.ts"], restoreMocks: true, unstubGlobals: true },
+  test: {
+    environment: "jsdom",
+    setupFiles: ["src/test-setup.ts"],
+    restoreMocks: true,
+    unstubGlobals: true,
+    // A deadline, not a speed test: jsdom user-event tests take 5 s on a loaded 2-core machine.
+    testTimeout: 30000,
+  },
 });
