@@ -10,8 +10,8 @@ lockout of it, are unchanged).
 """
 
 from dataclasses import dataclass
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django_otp import devices_for_user
 from django_otp import login as otp_login
@@ -27,7 +27,7 @@ RECOVERY_CODES = 10
 APP_DEVICE, RECOVERY_DEVICE = "authenticator app", "recovery codes"
 
 
-def needs_second_factor(user: AbstractBaseUser | AnonymousUser) -> bool:
+def needs_second_factor(user: Any) -> bool:
     """Whether this account must pass a second factor before the back office lets it in."""
     return bool(user.is_authenticated and user.is_staff and any(user.has_perm(p) for p in MONEY_PERMISSIONS))
 

@@ -3,7 +3,9 @@ move money to them. The rules live in staff/two_factor.py."""
 
 import base64
 import io
+from typing import Any
 
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -25,7 +27,7 @@ class RequireSecondFactorMiddleware:
 
     def __call__(self, request: HttpRequest):
         if request.path.startswith("/admin/") and not self._open_to_all(request.path):
-            user = request.user
+            user: Any = request.user  # OTPMiddleware gives it is_verified()
             if two_factor.needs_second_factor(user) and not user.is_verified():
                 return redirect(f"{reverse('two_factor')}?next={request.get_full_path()}")
         return self.get_response(request)
@@ -45,14 +47,15 @@ def _next(request: HttpRequest) -> str:
 @staff_member_required
 def second_factor_page(request: HttpRequest) -> HttpResponse:
     """Enrol an authenticator app (first time), or give a code from it or a recovery code."""
-    user = request.user
+    user: Any = request.user  # OTPMiddleware gives it is_verified()
     if not two_factor.needs_second_factor(user) or user.is_verified():
         return redirect(_next(request))
     enrolled = two_factor.is_enrolled(user)
-    context = {
+    next_url = _next(request)
+    context: dict[str, Any] = {
         "title": "Two-factor check" if enrolled else "Set up two-factor login",
         "enrolled": enrolled,
-        "next": _next(request),
+        "next": next_url,
         "error": "",
     }
     if not enrolled:
@@ -62,7 +65,7 @@ def second_factor_page(request: HttpRequest) -> HttpResponse:
         token = request.POST.get("token", "")
         if enrolled:
             if two_factor.verify_session(request, token):
-                return redirect(context["next"])
+                return redirect(next_url)
             context["error"] = "That code is not right (or was used already). Try the current one."
         else:
             result = two_factor.confirm_enrolment(request, token)
@@ -70,8 +73,6 @@ def second_factor_page(request: HttpRequest) -> HttpResponse:
                 context.update(title="Your recovery codes", recovery_codes=result.recovery_codes)
             else:
                 context["error"] = "That code is not right. Scan the code again and type the six digits it shows now."
-    from django.contrib import admin
-
     context.update(admin.site.each_context(request))
     return TemplateResponse(request, "admin/two_factor.html", context)
 

@@ -46,7 +46,7 @@ UNLISTED_ADMIN_URLS = {
     "admin:logout": "logging out: open to everyone logged in",
     "admin:password_change": "changing one's own password: every account may",
     "admin:password_change_done": "the page after changing one's own password",
-    "two_factor": "one's own second factor (enrol, or type a code): every account that moves money must; tests/test_two_factor.py",
+    "two_factor": "one's own second factor (enrol, or type a code), for whoever moves money: test_two_factor.py",
     "two_factor_qr": "the QR code of one's own authenticator app while enrolling it; tests/test_two_factor.py",
 }
 
