@@ -399,6 +399,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
                 "graph": state_graph_svg(order, events),
                 "step_summaries": step_summaries(events),
                 "events": events,
+                "ledger_lines": selectors.order_ledger_lines(order),
                 "order_actions": [
                     (name, action, reverse("admin:orders_order_action", args=[order.pk, name]))
                     for name, action in ORDER_ACTIONS.items()

@@ -12,6 +12,7 @@ from inventory.apis import ProductListApi
 from monitoring.views import monitoring_page
 from orders.apis import OrderDetailApi, OrderReceiptApi, PlaceOrderApi, ShopConfigApi
 from receipts.apis import ReceiptDownloadApi
+from staff.two_factor_views import enrolment_qr_code, second_factor_page
 
 # Refusals name the permission that is missing (framework/permissions.py).
 handler403 = "framework.permissions.permission_denied"
@@ -31,6 +32,8 @@ urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     # Before admin.site.urls, whose catch-all would take the address.
     path("admin/monitoring/", admin.site.admin_view(monitoring_page), name="monitoring"),
+    path("admin/two-factor/", second_factor_page, name="two_factor"),
+    path("admin/two-factor/qr.svg", enrolment_qr_code, name="two_factor_qr"),
     path("admin/", admin.site.urls),
     path("health/", include("monitoring.urls")),
     path("api/shop-config", ShopConfigApi.as_view(), name="shop-config"),

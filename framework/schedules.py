@@ -66,6 +66,13 @@ SCHEDULES: tuple[DeclaredSchedule, ...] = (
         schedule_type=Schedule.MINUTES,
         minutes=1,
     ),
+    # Anonymises shopper data of orders that ended more than SHOPPER_DATA_RETENTION_DAYS ago
+    # (orders/erasure.py): at most 500 orders a run, so a backlog drains over a few nights.
+    DeclaredSchedule(
+        name="anonymise expired shopper data",
+        func=Task.ANONYMISE_EXPIRED_SHOPPER_DATA,
+        schedule_type=Schedule.DAILY,
+    ),
     # Compares our payments with the provider's and flags disagreements for a manager;
     # its window is PAYMENT_RECONCILE_HOURS / PAYMENT_RECONCILE_AFTER_SECONDS.
     DeclaredSchedule(

@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, QuerySet, Sum
 
+from framework.activity import record_staff_activity
 from inventory.models import Product, Stock, StockMovement
 
 
@@ -157,10 +158,21 @@ def adjust_stock(
             f"{stock.on_hand} on hand, {stock.reserved} reserved by orders."
         )
     Stock.objects.filter(pk=stock.pk).update(on_hand=F("on_hand") + delta)
-    StockMovement.objects.create(
+    line = StockMovement.objects.create(
         product=product, quantity=delta, reason=reason, user=user, note=note[:200], submission_key=submission_key
     )
+    before = stock.on_hand
     stock.refresh_from_db()
+    if user is not None:
+        record_staff_activity(
+            actor=user,
+            what=f"{StockMovement.Reason(reason).label.lower()} stock",
+            target=product,
+            before={"on_hand": before},
+            after={"on_hand": stock.on_hand},
+            note=note[:200],
+            ledger_line=line.pk,
+        )
     return stock
 
 

@@ -17,6 +17,7 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from framework import log_context, metrics
+from framework.activity import record_staff_activity
 from orders.models import FINAL_STATES, ActorKind, EventKind, Order, OrderEvent, OrderState
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def _write(
 ) -> OrderEvent:
     duration_ms = run.elapsed_ms()
     metrics.count_on_commit(lambda: _count_attempt(run.step, outcome, duration_ms))
-    return OrderEvent.objects.create(
+    event = OrderEvent.objects.create(
         order=order,
         kind=kind,
         step=run.step,
@@ -100,6 +101,20 @@ def _write(
         actor_kind=run.actor.kind,
         actor=run.actor.name,
     )
+    if run.actor.kind == ActorKind.MANAGER:
+        # A person's act on an order is in the staff activity log too: an entry that points at
+        # this event (its parameters stay here, written once), with the state it moved.
+        moved = {"state": event.from_state} if to_state else {}
+        record_staff_activity(
+            actor=run.actor.name,
+            what=f"order: {event.get_kind_display().lower()}",
+            target=order,
+            before=moved,
+            after={"state": to_state} if to_state else {},
+            order_event=event.pk,
+            step=run.step,
+        )
+    return event
 
 
 def _count_attempt(step: str, outcome: str, duration_ms: int) -> None:

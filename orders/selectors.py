@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from inventory.models import StockMovement
 from orders.models import FINAL_STATES, Order, OrderEvent, OrderState
 from payments.models import Payment, Refund
 from receipts.models import Receipt
@@ -154,6 +155,11 @@ def attention_counts() -> dict[str, int]:
     return {name: Order.objects.filter(q()).distinct().count() for name, (_, q) in ATTENTION.items()}
 
 
+def order_ledger_lines(order: Order) -> list[StockMovement]:
+    """The stock ledger lines this order wrote (sale, return), oldest first: where its units went."""
+    return list(StockMovement.objects.filter(order=order).select_related("product").order_by("created_at", "id"))
+
+
 def order_execution(order: Order) -> dict:
     """The whole execution of an order as JSON-ready data, as Step Functions' console exports it."""
     payment = Payment.objects.filter(order=order).first()
@@ -207,6 +213,17 @@ def order_execution(order: Order) -> dict:
         "emails": [
             {"kind": n.kind, "status": n.status, "sent_at": n.sent_at and n.sent_at.isoformat(), "error": n.error}
             for n in order.notifications.order_by("id")
+        ],
+        "ledger": [
+            {
+                "id": line.pk,
+                "at": line.created_at.isoformat(),
+                "sku": line.product.sku,
+                "quantity": line.quantity,
+                "reason": line.reason,
+                "note": line.note,
+            }
+            for line in order_ledger_lines(order)
         ],
         "events": [
             {

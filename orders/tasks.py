@@ -7,7 +7,7 @@ import logging
 
 from django.conf import settings
 
-from orders import audit, notifications, pipeline, reservations, sweeper
+from orders import audit, erasure, notifications, pipeline, reservations, sweeper
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ def audit_invariants() -> int:
 
 def release_expired_reservations() -> int:
     return reservations.release_expired_reservations()
+
+
+def anonymise_expired_shopper_data() -> int:
+    return erasure.anonymise_expired_orders()
 
 
 # The queue stores a task by its dotted path: messages queued before these tasks took the

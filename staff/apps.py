@@ -8,7 +8,10 @@ class StaffConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from framework.activity import register_tracked_models
         from staff.roles import apply_roles
+
+        register_tracked_models()
 
         # The data migration staff/0001 made the groups; after every migrate (and flush) the
         # groups are brought back to the table in staff/roles.py, so a role changed in code (or

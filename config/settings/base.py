@@ -30,6 +30,12 @@ INSTALLED_APPS = [
     "django_q",
     "axes",
     "csp",
+    # The staff activity log (framework/activity.py): values before and after, who, when.
+    "auditlog",
+    # Two factors for staff who move money (staff/two_factor.py): authenticator apps, recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "inventory",
     "orders",
     "payments",
@@ -49,6 +55,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Names the logged-in staff member on every activity log entry the request writes.
+    "auditlog.middleware.AuditlogMiddleware",
+    # request.user.is_verified(): whether this session passed the second factor; then the gate
+    # that sends staff who move money to it.
+    "django_otp.middleware.OTPMiddleware",
+    "staff.two_factor_views.RequireSecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "framework.middleware.DatabaseUnavailableMiddleware",

@@ -95,3 +95,17 @@ AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
 AXES_RESET_ON_SUCCESS = True
 # The same address the API's rate limits count (behind nginx: what it put in X-Forwarded-For).
 AXES_CLIENT_IP_CALLABLE = "framework.throttling.client_address"
+
+
+# --- two factors for staff who move money (staff/two_factor.py, django-otp) -----------------
+# Authenticator apps list the account under the shop's back office. Wrong codes are throttled
+# by django-otp (each failure doubles the wait before the next try, OTP_TOTP_THROTTLE_FACTOR).
+# The admin's pages of devices never show a key, a QR code or a recovery code: whoever may read
+# them (the auditor) must not be able to copy a manager's second factor.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+
+def OTP_TOTP_ISSUER(device) -> str:  # noqa: N802 (django-otp reads a setting, or a callable, by this name)
+    from django.conf import settings
+
+    return f"{settings.SHOP_NAME} back office"

@@ -9,7 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from staff.services import create_staff
-from tests.support.browser import chromium_page, save_screenshot
+from tests.support.admin_client import authenticator_app
+from tests.support.browser import chromium_page, save_screenshot, type_second_factor
 from tests.support.shop_page import _orm_beside_playwright  # noqa: F401  (the page's autouse fixture)
 
 pytestmark = pytest.mark.slow
@@ -33,7 +34,8 @@ def test_five_wrong_passwords_lock_that_name_only_on_a_page_that_says_for_how_lo
     live_server, request, settings
 ):
     create_staff("kim", "clerk", password=PASSWORD)
-    create_staff("lee", "manager", password=PASSWORD, email="lee@shop.example")
+    lee = create_staff("lee", "manager", password=PASSWORD, email="lee@shop.example").user
+    authenticator_app(lee)
 
     with chromium_page() as page:
         page.set_viewport_size({"width": 1280, "height": 800})
@@ -55,5 +57,6 @@ def test_five_wrong_passwords_lock_that_name_only_on_a_page_that_says_for_how_lo
         page.get_by_role("link", name="Back to the login page").click()
         expect(page.get_by_role("button", name="Log in")).to_be_visible()
         try_login(page, live_server.url, "lee", PASSWORD)  # same address, another member of staff
+        type_second_factor(page, lee)
         expect(page.get_by_text("Orders needing attention")).to_be_visible()
         save_screenshot(page, request.node.name, "2-colleague-logs-in")

@@ -15,7 +15,8 @@ from playwright.sync_api import expect
 from orders.models import Notification, Order
 from payments.models import SimulatedPaymentIntent
 from receipts.models import Receipt
-from tests.support.browser import chromium_page
+from tests.support.admin_client import authenticator_app
+from tests.support.browser import chromium_page, type_second_factor
 from tests.support.invariants import stock_of
 from tests.support.processes import PROJECT_DIR
 
@@ -53,13 +54,15 @@ def screenshots(request):
 @pytest.fixture
 def manager_login(live_server, settings, transactional_db):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
-    User.objects.create_superuser("morgan", "morgan@shop.example", PASSWORD)
+    morgan = User.objects.create_superuser("morgan", "morgan@shop.example", PASSWORD)
+    authenticator_app(morgan)  # enrolled before: the enrolment page has its own test
 
     def login(page):
         page.goto(live_server.url + "/admin/login/?next=/admin/")
         page.get_by_label("Username").fill("morgan")
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
+        type_second_factor(page, morgan)
         expect(page.get_by_text(re.compile("^Orders? needing attention$"))).to_be_visible()
 
     return login

@@ -15,8 +15,8 @@ from playwright.sync_api import expect
 from backoffice.actions import refund_order
 from monitoring.models import AlarmFiring
 from payments.models import StripeEvent
-from tests.support.admin_client import PASSWORD, SUPERUSER, make_account
-from tests.support.browser import chromium_page
+from tests.support.admin_client import PASSWORD, SUPERUSER, authenticator_app, make_account
+from tests.support.browser import chromium_page, type_second_factor
 from tests.support.processes import PROJECT_DIR
 from tests.support.shop_page import (  # noqa: F401  (_orm_beside_playwright: the page's autouse fixture)
     _orm_beside_playwright,
@@ -78,11 +78,13 @@ def a_shop_with_history(make_product, shopper):
 
 def log_in(page, base_url: str) -> None:
     user = make_account(SUPERUSER, "morgan")
+    authenticator_app(user)
     page.set_viewport_size(LAPTOP)
     page.goto(base_url + "/admin/login/?next=/admin/")
     page.get_by_label("Username").fill(user.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    type_second_factor(page, user)
     expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
 
 

@@ -243,6 +243,21 @@ def test_the_whole_execution_exports_as_json(manager, make_product, shopper):
     assert data["emails"][0]["kind"] == "confirmation"
 
 
+def test_the_execution_page_and_its_export_show_the_stock_ledger_lines_of_the_order(manager, make_product, shopper):
+    make_product("MUG-001", on_hand=5)
+    make_product("TEE-001", on_hand=5)
+    shopper.buys({"TEE-001": 1})  # another order's line must not show
+    order = shopper.buys({"MUG-001": 3})
+
+    html = manager.get(order_page(order)).content.decode()
+    data = json.loads(manager.get(f"/admin/orders/order/{order.pk}/execution.json").content)
+
+    ledger = re.search(r'data-testid="ledger">(.*?)</table>', html, re.S).group(1)
+    rows = [re.sub(r"<[^>]+>", " ", row).split() for row in re.findall(r'<tr class="ledger-.*?</tr>', ledger, re.S)]
+    assert [row[2:] for row in rows] == [["MUG-001", "-3", "Sale"]]
+    assert [(line["sku"], line["quantity"], line["reason"]) for line in data["ledger"]] == [("MUG-001", -3, "sale")]
+
+
 def test_the_home_page_tiles_count_what_needs_a_look_and_link_to_the_filtered_lists(manager, make_product, shopper):
     make_product("MUG-001", on_hand=3)
     shopper.buys({"MUG-001": 1}, pay_with="pm_sim_unavailable")

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 
 from orders.models import Order
 from payments.models import SimulatedPaymentIntent
-from tests.support.admin_client import open_form
+from tests.support.admin_client import authenticator_app, open_form, pass_second_factor
 from tests.support.invariants import row_counts, stock_of
 
 # Every scenario ends with the ledger summing to on hand and no stock below zero.
@@ -24,6 +24,7 @@ def staff(client, transactional_db, settings):
     user = get_user_model().objects.create_superuser("boss", "boss@shop.example", PASSWORD)
     response = client.post("/admin/login/?next=/admin/", {"username": "boss", "password": PASSWORD})
     assert response.status_code == 302
+    pass_second_factor(client, authenticator_app(user))  # a superuser moves money
     client.user = user
     return client
 

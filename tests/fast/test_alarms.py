@@ -18,6 +18,7 @@ from orders.models import ActorKind, EventKind, Order, OrderEvent
 from orders.tasks import audit_invariants as scheduled_audit
 from payments.models import Payment, StripeEvent
 from staff.services import create_staff
+from tests.support.admin_client import authenticator_app, pass_second_factor
 from tests.support.aws import received_messages
 
 MANAGER_EMAIL = "manager@shop.example"
@@ -209,7 +210,9 @@ def test_a_firing_with_nobody_to_tell_says_so_and_tells_the_first_recipient_once
     firing = AlarmFiring.objects.get(rule="failure_rate")
     assert (firing.notified_to, firing.told) == ([], "nobody")
     assert not [m for m in smtp_server.received if "ALARM" in m.subject]
-    client.force_login(User.objects.create_superuser("root", "", "x"))  # a superuser without an address
+    root = User.objects.create_superuser("root", "", "x")  # a superuser without an address
+    client.force_login(root)
+    pass_second_factor(client, authenticator_app(root))
     row = client.get("/admin/monitoring/alarmfiring/").content.decode()
     assert ">nobody</strong>" in row
 

@@ -3,8 +3,11 @@
 from html.parser import HTMLParser
 
 from django.contrib.auth import get_user_model
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from staff.services import create_staff
+from staff.two_factor import needs_second_factor
 
 PASSWORD = "correct horse battery staple"
 SUPERUSER = "superuser"  # not a role: `ensure_admin`'s account
@@ -23,11 +26,33 @@ def make_account(role: str, username: str | None = None):
 
 
 def log_in(client, role: str, username: str | None = None):
-    """Log `client` in through the admin's login form as a new account in `role`; returns the user."""
+    """Log `client` in through the admin's login form as a new account in `role`; returns the user.
+
+    An account that moves money (staff/two_factor.py) passes its second factor too, with an
+    authenticator app enrolled for it here, as its owner would on the second factor's page."""
     user = make_account(role, username)
     response = client.post("/admin/login/?next=/admin/", {"username": user.username, "password": PASSWORD})
     assert response.status_code == 302, "the login form refused the account"
+    if needs_second_factor(user):
+        pass_second_factor(client, authenticator_app(user))
     return user
+
+
+def authenticator_app(user) -> TOTPDevice:
+    """A confirmed authenticator app for `user` (what enrolling on the second factor's page leaves)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="authenticator app", confirmed=True)
+
+
+def current_code(device: TOTPDevice) -> str:
+    """The six digits the authenticator app shows now, computed from the device's key."""
+    return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):0{device.digits}d}"
+
+
+def pass_second_factor(client, device: TOTPDevice) -> None:
+    """Give the second factor's page the app's current code, as its owner types it."""
+    response = client.post("/admin/two-factor/", {"token": current_code(device), "next": "/admin/"})
+    assert response.status_code == 302, "the second factor's page refused the app's code"
 
 
 class FormFields(HTMLParser):

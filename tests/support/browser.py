@@ -69,3 +69,12 @@ def save_screenshot(page, test_name: str, step: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def type_second_factor(page, user) -> None:
+    """On the second factor's page the login led to, type the code of `user`'s authenticator
+    app (enrolled for it here if need be) and send it, as a manager does after the password."""
+    from tests.support.admin_client import authenticator_app, current_code
+
+    page.get_by_label("Code").fill(current_code(authenticator_app(user)))
+    page.get_by_role("button", name="Check").click()

@@ -5,6 +5,12 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from auditlog.models import LogEntry
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from staff.two_factor import needs_second_factor
+from tests.support.admin_client import authenticator_app, pass_second_factor
 from tests.support.ordering import place, placed
 from tests.support.permission_matrix import STAFF
 
@@ -80,6 +86,7 @@ def build_scene() -> Scene:
         key="default", payload=SignedPackage.dumps({"id": uuid.uuid4().hex, "name": "matrix-queued", **task})
     )
     visitor = {"user_agent": "matrix", "ip_address": "127.0.0.1", "username": "someone", "http_accept": "*/*"}
+    scratch = User.objects.create_user("scratch", password="not used").pk
     keys = {
         "product": product.pk,
         "sku": product.sku,
@@ -103,7 +110,10 @@ def build_scene() -> Scene:
         "failure_log": AccessFailureLog.objects.create(**visitor, path_info="/admin/login/").pk,
         "partner_key": issue_partner_key(name="Matrix warehouse", scopes=["stock:read"]).key.pk,
         "group": Group.objects.create(name="Scratch").pk,
-        "user": User.objects.create_user("scratch", password="not used").pk,
+        "user": scratch,
+        "log_entry": LogEntry.objects.order_by("id").first().pk,  # the catalog's products made some
+        "totp_device": TOTPDevice.objects.create(user_id=scratch, name="app", confirmed=True).pk,
+        "static_device": StaticDevice.objects.create(user_id=scratch, name="codes", confirmed=True).pk,
     }
     return Scene(keys, {who: _session_of(make_account(who)) for who in STAFF})
 
@@ -115,6 +125,8 @@ def _session_of(user) -> str:
 
     client = Client()
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    if needs_second_factor(user):
+        pass_second_factor(client, authenticator_app(user))
     return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 

@@ -46,6 +46,8 @@ UNLISTED_ADMIN_URLS = {
     "admin:logout": "logging out: open to everyone logged in",
     "admin:password_change": "changing one's own password: every account may",
     "admin:password_change_done": "the page after changing one's own password",
+    "two_factor": "one's own second factor (enrol, or type a code), for whoever moves money: test_two_factor.py",
+    "two_factor_qr": "the QR code of one's own authenticator app while enrolling it; tests/fast/test_two_factor.py",
 }
 
 
@@ -264,7 +266,10 @@ HOME_AND_SITE = [
         shows=("needing attention", ORDER_READERS),
     ),
     Access("Admin home page: stock tile", "GET", "/admin/", STAFF, shows=("Low-stock product", READERS_OF_STOCK)),
+    app_index("auditlog", READERS_OF_ALL),
     app_index("auth", READERS_OF_ALL),
+    app_index("otp_totp", READERS_OF_ALL),
+    app_index("otp_static", READERS_OF_ALL),
     app_index("axes", READERS_OF_ALL),
     app_index("django_q", ORDER_READERS),
     app_index("inventory", READERS_OF_STOCK),
@@ -617,6 +622,27 @@ PARTNERS = [
 ]
 
 ACCOUNTS = [
+    # Every staff write, before and after (framework/activity.py): read by the auditor, written
+    # by the shop alone, changed and deleted by no one (not even the superuser).
+    *model_pages("Staff activity log", "auditlog.logentry", "log_entry", view=READERS_OF_ALL),
+    # Second factors (staff/two_factor.py): listed without their keys or codes; the superuser
+    # deletes a lost phone's device, so its owner enrols a new one at the next login.
+    *model_pages(
+        "Authenticator apps (two factors)",
+        "otp_totp.totpdevice",
+        "totp_device",
+        view=READERS_OF_ALL,
+        change=ONLY_SUPERUSER,
+        delete=ONLY_SUPERUSER,
+    ),
+    *model_pages(
+        "Recovery codes (two factors)",
+        "otp_static.staticdevice",
+        "static_device",
+        view=READERS_OF_ALL,
+        change=ONLY_SUPERUSER,
+        delete=ONLY_SUPERUSER,
+    ),
     *model_pages(
         "Staff accounts",
         "auth.user",

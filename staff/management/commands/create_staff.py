@@ -1,8 +1,11 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
 
 from staff.roles import ROLES
 from staff.services import EmailRequired, create_staff
+from staff.two_factor import is_enrolled, needs_second_factor
 
 
 class Command(BaseCommand):
@@ -22,7 +25,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, username: str, role: str, password: str | None, email: str, **options):
         try:
-            account = create_staff(username, role, password=password, email=email)
+            account = create_staff(username, role, password=password, email=email, via="manage.py create_staff")
         except ValidationError as error:
             raise CommandError(f"Password refused: {' '.join(error.messages)}") from error
         except EmailRequired as error:
@@ -36,3 +39,9 @@ class Command(BaseCommand):
             said = "password unchanged"
         verb = "Created" if account.created else "Updated"
         self.stdout.write(self.style.SUCCESS(f"{verb} staff user {username!r} as {group!r}, {said}."))
+        if needs_second_factor(account.user) and not is_enrolled(account.user):
+            link = settings.PUBLIC_BASE_URL + reverse("two_factor")
+            self.stdout.write(
+                f"The {group} role moves money: on first login {username!r} sets up an authenticator app "
+                f"and gets recovery codes at {link}"
+            )
