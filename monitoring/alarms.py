@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
+from framework.alarm_recipients import alarm_recipients
 from framework.queue import queue_backlog, running_clusters
 from inventory.selectors import products_low_on_stock
 from monitoring import selectors
@@ -40,8 +40,6 @@ from orders.selectors import OPEN_STATES, open_orders_by_state, open_orders_unto
 logger = logging.getLogger(__name__)
 
 ALARM = history.Actor(ActorKind.ALARM)
-# Held by the roles that act on orders (staff/roles.py); every superuser has it too.
-RECEIVE_ALARMS = "monitoring.receive_alarms"
 # Orders an alarm lists (and flags) at most, per evaluation.
 MAX_ORDERS = 50
 
@@ -278,18 +276,6 @@ def _in_cooldown(rule: Rule, now: datetime) -> bool:
     emailed = AlarmFiring.objects.filter(rule=rule.name).exclude(notified_to=[])
     last = emailed.aggregate(last=Max("notified_at"))["last"]
     return last is not None and now - last < timedelta(seconds=settings.ALARM_COOLDOWN_SECONDS)
-
-
-def alarm_recipients() -> list[str]:
-    """Who an alarm emails, each address once: every active superuser and every active member
-    of a role that acts on orders (the `monitoring.receive_alarms` permission) with an
-    address, looked up now so that people added today are told; then ALARM_EMAILS."""
-    # Permissions come from groups and users alone here (ModelBackend); axes' backend only refuses logins.
-    users = get_user_model().objects.with_perm(
-        RECEIVE_ALARMS, is_active=True, include_superusers=True, backend="django.contrib.auth.backends.ModelBackend"
-    )
-    addresses = [*users.exclude(email="").order_by("email").values_list("email", flat=True), *settings.ALARM_EMAILS]
-    return list(dict.fromkeys(address.strip() for address in addresses if address.strip()))
 
 
 def _publish(firing: AlarmFiring, rule: Rule, summary: str, details: dict, *, event: str) -> None:
