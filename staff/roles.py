@@ -60,6 +60,7 @@ ORDER_MANAGER = Role(
     "manager",
     "Order manager",
     "Orders: find, cancel, refund, redrive, retry, resend, regenerate receipts, download receipts, export; "
+    "webhook endpoints and their deliveries; "
     "the monitoring page; stock read-only.",
     (
         "orders.view_order",
@@ -92,6 +93,10 @@ ORDER_MANAGER = Role(
         "django_q.view_schedule",
         "inventory.view_product",
         "inventory.view_stockmovement",
+        # Webhooks tell partners about orders: the role that acts on orders points them and replays them.
+        "webhooks.manage_webhooks",
+        "webhooks.view_webhookendpoint",
+        "webhooks.view_webhookdelivery",
     ),
 )
 

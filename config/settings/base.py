@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "monitoring",
     "staff",
     "backoffice",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
