@@ -36,6 +36,7 @@ from orders import history, sns
 from orders.audit import latest_audit_run
 from orders.models import ActorKind, Order, OrderState
 from orders.selectors import OPEN_STATES, open_orders_by_state, open_orders_untouched_since
+from webhooks.selectors import endpoints_failing_since
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,20 @@ def webhook_failures(now: datetime) -> Finding | None:
     )
 
 
+def webhook_endpoints_failing(now: datetime) -> Finding | None:
+    """Partners' webhook endpoints failing for ALARM_WEBHOOK_ENDPOINT_FAILING_SECONDS, or
+    switched off for failing (docs/webhooks.md): their events wait undelivered."""
+    age = settings.ALARM_WEBHOOK_ENDPOINT_FAILING_SECONDS
+    endpoints = list(endpoints_failing_since(now - timedelta(seconds=age))[:MAX_ORDERS])
+    if not endpoints:
+        return None
+    return Finding(
+        f"{len(endpoints)} webhook endpoint{'s' if len(endpoints) != 1 else ''} failing for over {age // 60} min "
+        f"or switched off; {sum(e.waiting for e in endpoints)} events wait",
+        {"endpoints": {e.url: f"{'on' if e.active else 'off'}, {e.waiting} waiting" for e in endpoints}},
+    )
+
+
 def authorisations_lapsing(now: datetime) -> Finding | None:
     """Card authorisations not captured that lapse within ALARM_AUTHORIZATION_EXPIRY_HOURS."""
     hours = settings.PAYMENT_AUTHORIZATION_DAYS * 24 - settings.ALARM_AUTHORIZATION_EXPIRY_HOURS
@@ -184,6 +199,7 @@ RULES: tuple[Rule, ...] = (
     Rule("queue_age", "Queue backing up", queue_age),
     Rule("cluster_heartbeat", "Task cluster missing", cluster_heartbeat),
     Rule("webhook_failures", "Stripe webhooks failing", webhook_failures),
+    Rule("webhook_endpoints_failing", "Webhook endpoints failing", webhook_endpoints_failing),
     Rule("authorisations_lapsing", "Authorisations lapsing uncaptured", authorisations_lapsing),
     Rule("low_stock", "Stock low", low_stock),
     Rule("reconciler_mismatches", "Payments disagree with the provider", reconciler_mismatches),

@@ -243,3 +243,19 @@ def test_a_test_event_reaches_only_its_endpoint(receiver, transactional_db):
 
     assert receiver.accepted_types() == ["webhook.test"]
     assert not WebhookDelivery.objects.filter(endpoint=other).exists()
+
+
+def test_an_endpoint_failing_past_the_alarm_threshold_fires_the_alarm(receiver, settings, shopper, make_product):
+    from monitoring.alarms import evaluate_alarms
+
+    settings.ALARM_WEBHOOK_ENDPOINT_FAILING_SECONDS = 0
+    endpoint = subscribe(receiver.url, ["order.placed"])
+    make_product("MUG-001", on_hand=20)
+    assert "webhook_endpoints_failing" not in {f.rule for f in evaluate_alarms()}
+    receiver.failures_left = 100
+    shopper.buys({"MUG-001": 1})
+
+    delivery.deliver_to_endpoint(endpoint.pk)
+
+    firing = next(f for f in evaluate_alarms() if f.rule == "webhook_endpoints_failing")
+    assert firing.details["endpoints"] == {receiver.url: "on, 1 waiting"}
