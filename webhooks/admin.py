@@ -40,12 +40,7 @@ class EndpointForm(forms.ModelForm):
 
 
 class ManagedByPermission(NamedActionRefusals, admin.ModelAdmin):
-    permission_names = {
-        "add": MANAGE_WEBHOOKS,
-        "change": MANAGE_WEBHOOKS,
-        "delete": MANAGE_WEBHOOKS,
-        "manage": MANAGE_WEBHOOKS,
-    }
+    permission_names = {"add": MANAGE_WEBHOOKS, "change": MANAGE_WEBHOOKS, "manage": MANAGE_WEBHOOKS}
 
     def has_manage_permission(self, request) -> bool:
         return request.user.has_perm(MANAGE_WEBHOOKS)
@@ -65,7 +60,8 @@ class WebhookEndpointAdmin(ManagedByPermission):
         return self.has_manage_permission(request)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return self.has_manage_permission(request)
+        # Switched off instead: its delivery log stays, the record of what partners were told.
+        return False
 
     def get_readonly_fields(self, request, obj=None):
         shown = ["signing_secret"] if obj else []
@@ -102,10 +98,6 @@ class WebhookEndpointAdmin(ManagedByPermission):
                 request,
                 f"Give the receiver this signing secret (it stays on the endpoint's page): {obj.secret}",
             )
-
-    def delete_model(self, request, obj) -> None:
-        super().delete_model(request, obj)
-        OUTBOX.subscriptions.forget()
 
     @admin.action(description="Send a test event", permissions=["manage"])
     def send_test_event(self, request, queryset) -> None:
