@@ -14,7 +14,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 def docs_verifier():
     """The `verify` function of docs/webhooks.md's ten-line example, as the docs print it."""
     code = re.search(r"```python\n(.*?)```", DOCS.read_text(), re.S).group(1)
-    assert len(code.strip().splitlines()) <= 10, "the docs promise ten lines"
+    assert len([line for line in code.splitlines() if line.strip()]) <= 10, "the docs promise ten lines"
     namespace: dict = {}
     exec(code, namespace)
     return namespace["verify"]
@@ -35,6 +35,7 @@ class Receiver:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.failures_left = 0  # answer 500 to this many POSTs first
+        self.delay = 0.0  # take this long over each answer (after taking the event in)
         self.hang = threading.Event()  # set: hold every request without answering
         self.lock = threading.Lock()
         receiver = self
@@ -49,10 +50,15 @@ class Receiver:
                     status = 500 if receiver.failures_left > 0 else 200
                     receiver.failures_left = max(receiver.failures_left - 1, 0)
                     receiver.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body, status))
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write(b"thanks" if status == 200 else b"down for maintenance")
+                # Taken in: a sender killed while it waits never learns, and sends it again (same id).
+                threading.Event().wait(receiver.delay)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                    self.end_headers()
+                    self.wfile.write(b"thanks" if status == 200 else b"down for maintenance")
+                except OSError:
+                    pass  # the sender is gone
 
             def log_message(self, *args) -> None:
                 pass
