@@ -259,3 +259,25 @@ def test_an_endpoint_failing_past_the_alarm_threshold_fires_the_alarm(receiver, 
 
     firing = next(f for f in evaluate_alarms() if f.rule == "webhook_endpoints_failing")
     assert firing.details["endpoints"] == {receiver.url: "on, 1 waiting"}
+
+
+def test_a_refund_is_heard_after_the_orders_earlier_events(receiver, shopper, make_product):
+    from decimal import Decimal
+
+    from backoffice import actions as manager_actions
+
+    endpoint = subscribe(receiver.url, [*ORDER_EVENTS, "refund.created"])
+    make_product("MUG-001", on_hand=20)
+    order = shopper.buys({"MUG-001": 2})
+
+    manager_actions.refund_order(order, manager="mo", reason="a chipped mug", amount=Decimal("5.00"))
+    deliver_all(endpoint, lambda: len(receiver.accepted()) >= 4)
+
+    assert [r.event["type"] for r in receiver.accepted()] == [*ORDER_EVENTS, "refund.created"]
+    refund = receiver.accepted()[-1].event
+    jsonschema.validate(refund, SCHEMA)
+    assert {k: refund["data"][k] for k in ("order", "amount", "currency")} == {
+        "order": order.reference,
+        "amount": "5.00",
+        "currency": "USD",
+    }
