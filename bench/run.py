@@ -46,6 +46,7 @@ from bench.scenarios import (
     measure_sustained_e2e,
 )
 from bench.stack import ROOT, BenchError, Stack, clean_workdir, drop_database, recreate_database, stack_env
+from bench.webhooks_hanging import measure_webhooks_hanging
 
 
 def run_broker(plan: Plan, db_name: str, workdir: Path, broker: str, ceilings: dict, db: Db) -> dict:
@@ -85,6 +86,7 @@ def run_broker(plan: Plan, db_name: str, workdir: Path, broker: str, ceilings: d
             result["flat"] = flat
         if broker == plan.brokers[0]:
             result["metrics"] = measure_metrics_overhead(ctx, rate=steady)
+            result["webhooks_hanging"] = measure_webhooks_hanging(ctx, rate=steady)
         sampler.sample()
         result["memory"] = sampler.summarise()
     finally:

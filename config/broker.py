@@ -58,12 +58,15 @@ class PipelineTicking(_BrokerMixinBase):
             return
         self._next_tick = now + period
         from orders.recovery import run_pipeline_tick
+        from webhooks.delivery import run_webhook_tick
 
-        try:
-            run_pipeline_tick()
-        except Exception:
-            logger.warning("the pipeline tick failed; it runs again in %s s", period, exc_info=True)
-            connections.close_all()  # a broken connection is opened afresh next time
+        # The webhooks' outbox ticks alongside: it queues a delivery task per endpoint with events due.
+        for tick in (run_pipeline_tick, run_webhook_tick):
+            try:
+                tick()
+            except Exception:
+                logger.warning("the %s failed; it runs again in %s s", tick.__name__, period, exc_info=True)
+                connections.close_all()  # a broken connection is opened afresh next time
 
 
 class TickingOrmBroker(PipelineTicking, ORM):

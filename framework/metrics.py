@@ -98,6 +98,12 @@ WEBHOOK_EVENTS = Counter(
     "Webhook deliveries, by provider and outcome (accepted, duplicate, refused: a bad signature).",
     ["provider", "outcome"],
 )
+WEBHOOKS_SENT = Counter(
+    f"{PREFIX}_webhooks_sent",
+    "Attempts to deliver our webhooks to partners' endpoints, by outcome "
+    "(delivered; failed: retried with backoff; refused: an address not allowed; gave_up: a day of failures).",
+    ["outcome"],
+)
 SWEEPER_REDRIVES = Counter(
     f"{PREFIX}_sweeper_redrives",
     "Orders the sweeper or the pipeline tick nudged again, by what was found "

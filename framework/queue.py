@@ -35,6 +35,7 @@ class Task(StrEnum):
     ISSUE_REFUND = "payments.tasks.issue_refund"
     RECONCILE_PAYMENTS = "payments.tasks.reconcile_payments"
     EVALUATE_ALARMS = "monitoring.tasks.evaluate_alarms"
+    DELIVER_WEBHOOKS = "webhooks.tasks.deliver_webhooks"
 
     @property
     def short_name(self) -> str:

@@ -3,6 +3,7 @@ atomic updates (never by writing back a number read earlier) and, when on-hand u
 change, writes a ledger line, so the ledger always sums to the stock on hand.
 """
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -13,6 +14,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, QuerySet, Sum
 
+from framework import facts
 from framework.activity import record_staff_activity
 from inventory.models import Product, Stock, StockMovement
 
@@ -54,6 +56,7 @@ def reserve_stock(lines: Sequence[StockLine]) -> list[Shortage]:
         )
         (taken if enough else short).append(line)
     if not short:
+        _announce_low_stock({line.product_id: line.quantity for line in taken})
         return []
     for line in taken:
         Stock.objects.filter(product_id=line.product_id).update(reserved=F("reserved") - line.quantity)
@@ -173,7 +176,24 @@ def adjust_stock(
             note=note[:200],
             ledger_line=line.pk,
         )
+    if delta < 0:
+        _announce_low_stock({product.pk: -delta})
     return stock
+
+
+def _announce_low_stock(taken: dict[int, int]) -> None:
+    """Announce `stock.low` for each product these units just took to or under its threshold
+    (only the change that crosses it: one fact per fall, not one per sale below it)."""
+    if not taken or not facts.is_wanted("stock.low"):
+        return
+    rows = Stock.objects.filter(product_id__in=taken, product__active=True).values_list(
+        "product_id", "product__sku", "on_hand", "reserved", "product__low_stock_threshold"
+    )
+    for product_id, sku, on_hand, reserved, threshold in rows:
+        available = on_hand - reserved
+        if available <= threshold < available + taken[product_id]:
+            data = {"sku": sku, "available": available, "on_hand": on_hand, "low_stock_threshold": threshold}
+            facts.announce("stock.low", key=f"stock:{sku}", describe=functools.partial(dict, data))
 
 
 @transaction.atomic

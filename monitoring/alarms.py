@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
+from framework.alarm_recipients import alarm_recipients
 from framework.queue import queue_backlog, running_clusters
 from inventory.selectors import products_low_on_stock
 from monitoring import selectors
@@ -36,12 +36,11 @@ from orders import history, sns
 from orders.audit import latest_audit_run
 from orders.models import ActorKind, Order, OrderState
 from orders.selectors import OPEN_STATES, open_orders_by_state, open_orders_untouched_since
+from webhooks.selectors import endpoints_failing_since
 
 logger = logging.getLogger(__name__)
 
 ALARM = history.Actor(ActorKind.ALARM)
-# Held by the roles that act on orders (staff/roles.py); every superuser has it too.
-RECEIVE_ALARMS = "monitoring.receive_alarms"
 # Orders an alarm lists (and flags) at most, per evaluation.
 MAX_ORDERS = 50
 
@@ -135,6 +134,20 @@ def webhook_failures(now: datetime) -> Finding | None:
     )
 
 
+def webhook_endpoints_failing(now: datetime) -> Finding | None:
+    """Partners' webhook endpoints failing for ALARM_WEBHOOK_ENDPOINT_FAILING_SECONDS, or
+    switched off for failing (docs/webhooks.md): their events wait undelivered."""
+    age = settings.ALARM_WEBHOOK_ENDPOINT_FAILING_SECONDS
+    endpoints = list(endpoints_failing_since(now - timedelta(seconds=age))[:MAX_ORDERS])
+    if not endpoints:
+        return None
+    return Finding(
+        f"{len(endpoints)} webhook endpoint{'s' if len(endpoints) != 1 else ''} failing for over {age // 60} min "
+        f"or switched off; {sum(e.waiting for e in endpoints)} events wait",
+        {"endpoints": {e.url: f"{'on' if e.active else 'off'}, {e.waiting} waiting" for e in endpoints}},
+    )
+
+
 def authorisations_lapsing(now: datetime) -> Finding | None:
     """Card authorisations not captured that lapse within ALARM_AUTHORIZATION_EXPIRY_HOURS."""
     hours = settings.PAYMENT_AUTHORIZATION_DAYS * 24 - settings.ALARM_AUTHORIZATION_EXPIRY_HOURS
@@ -186,6 +199,7 @@ RULES: tuple[Rule, ...] = (
     Rule("queue_age", "Queue backing up", queue_age),
     Rule("cluster_heartbeat", "Task cluster missing", cluster_heartbeat),
     Rule("webhook_failures", "Stripe webhooks failing", webhook_failures),
+    Rule("webhook_endpoints_failing", "Webhook endpoints failing", webhook_endpoints_failing),
     Rule("authorisations_lapsing", "Authorisations lapsing uncaptured", authorisations_lapsing),
     Rule("low_stock", "Stock low", low_stock),
     Rule("reconciler_mismatches", "Payments disagree with the provider", reconciler_mismatches),
@@ -278,18 +292,6 @@ def _in_cooldown(rule: Rule, now: datetime) -> bool:
     emailed = AlarmFiring.objects.filter(rule=rule.name).exclude(notified_to=[])
     last = emailed.aggregate(last=Max("notified_at"))["last"]
     return last is not None and now - last < timedelta(seconds=settings.ALARM_COOLDOWN_SECONDS)
-
-
-def alarm_recipients() -> list[str]:
-    """Who an alarm emails, each address once: every active superuser and every active member
-    of a role that acts on orders (the `monitoring.receive_alarms` permission) with an
-    address, looked up now so that people added today are told; then ALARM_EMAILS."""
-    # Permissions come from groups and users alone here (ModelBackend); axes' backend only refuses logins.
-    users = get_user_model().objects.with_perm(
-        RECEIVE_ALARMS, is_active=True, include_superusers=True, backend="django.contrib.auth.backends.ModelBackend"
-    )
-    addresses = [*users.exclude(email="").order_by("email").values_list("email", flat=True), *settings.ALARM_EMAILS]
-    return list(dict.fromkeys(address.strip() for address in addresses if address.strip()))
 
 
 def _publish(firing: AlarmFiring, rule: Rule, summary: str, details: dict, *, event: str) -> None:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
-from framework import log_context, metrics
+from framework import facts, log_context, metrics
 from framework.activity import record_staff_activity
 from orders.models import FINAL_STATES, ActorKind, EventKind, Order, OrderEvent, OrderState
 
@@ -158,6 +158,7 @@ def state_changed(
     failed = (failure_code or failure_reason) and order.state != OrderState.CANCELLED
     outcome = Outcome.FAILED if failed else Outcome.SUCCEEDED
     _count_state_change(order, from_state)
+    _announce_state(order, from_state)
     return _write(
         order,
         run,
@@ -168,6 +169,58 @@ def state_changed(
         error=failure_reason,
         failure_code=failure_code,
     )
+
+
+# The facts other systems hear of (framework/facts.py; docs/webhooks.md's catalogue): the
+# states an order reaches that a warehouse or an accounting system acts on.
+STATE_FACTS: dict[str, str] = {
+    OrderState.PAID: "order.paid",
+    OrderState.COMPLETED: "order.completed",
+    OrderState.FAILED: "order.failed",
+    OrderState.PAYMENT_FAILED: "order.failed",
+    OrderState.CANCELLED: "order.cancelled",
+}
+
+
+def _announce_state(order: Order, from_state: str) -> None:
+    # An order is placed when its stock is reserved: a REJECTED one never was.
+    placed = from_state == OrderState.PENDING and order.state == OrderState.VALIDATED
+    fact_type = "order.placed" if placed else STATE_FACTS.get(order.state)
+    if fact_type and facts.is_wanted(fact_type):
+        facts.announce(fact_type, key=order.reference, describe=lambda: describe_order(order))
+
+
+def describe_order(order: Order) -> dict:
+    """An order as its facts carry it (`data` of docs/webhooks/order.schema.json): money as
+    decimal strings, times in ISO 8601 with their offset."""
+    return {
+        "reference": order.reference,
+        "state": order.state,
+        "email": order.email,
+        "currency": order.currency,
+        "subtotal": str(order.subtotal),
+        "tax": str(order.tax),
+        "total": str(order.total),
+        "lines": [
+            {
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "unit_price": str(line.unit_price),
+                "total": str(line.line_total),
+            }
+            for line in order.lines.order_by("pk")
+        ],
+        "failure_code": order.failure_code,
+        "failure_reason": order.failure_reason,
+        "created_at": order.created_at.isoformat(),
+        "updated_at": timezone.now().isoformat(),
+    }
+
+
+def _announce_refund(order: Order, *, refund: int | None, amount: Decimal, currency: str) -> None:
+    if facts.is_wanted("refund.created"):
+        data = {"order": order.reference, "refund": refund, "amount": str(amount), "currency": currency}
+        facts.announce("refund.created", key=order.reference, describe=lambda: data)
 
 
 def step_succeeded(order: Order, run: StepRun, detail: str = "", **parameters) -> OrderEvent:
@@ -266,6 +319,7 @@ def refund_requested(
 def refund_succeeded(order: Order, *, refund: int, amount: Decimal, currency: str) -> OrderEvent:
     """The provider gave the refund back to the shopper."""
     run = StepRun(step="refund_payment", attempt=1)
+    _announce_refund(order, refund=refund, amount=amount, currency=currency)
     return _write(
         order, run, EventKind.REFUND_SUCCEEDED, Outcome.SUCCEEDED, refund=refund, amount=str(amount), currency=currency
     )
@@ -280,6 +334,7 @@ def refund_refused(order: Order, *, refund: int, error: str) -> OrderEvent:
 def refund_recorded(order: Order, *, actor: Actor, refunded: Decimal, currency: str) -> OrderEvent:
     """The provider reports refunds we did not make here (Stripe's dashboard), now in our books."""
     run = StepRun(step="stripe_webhook", attempt=1, actor=actor)
+    _announce_refund(order, refund=None, amount=refunded, currency=currency)
     return _write(order, run, EventKind.REFUND_RECORDED, Outcome.SUCCEEDED, refunded=str(refunded), currency=currency)
 
 

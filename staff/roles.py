@@ -60,6 +60,7 @@ ORDER_MANAGER = Role(
     "manager",
     "Order manager",
     "Orders: find, cancel, refund, redrive, retry, resend, regenerate receipts, download receipts, export; "
+    "webhook endpoints and their deliveries; "
     "the monitoring page; stock read-only; partner API keys: issue, revoke.",
     (
         "orders.view_order",
@@ -96,6 +97,10 @@ ORDER_MANAGER = Role(
         "partners.view_partnerkey",
         "partners.add_partnerkey",
         "partners.revoke_partnerkey",
+        # Webhooks tell partners about orders: the role that acts on orders points them and replays them.
+        "webhooks.manage_webhooks",
+        "webhooks.view_webhookendpoint",
+        "webhooks.view_webhookdelivery",
     ),
 )
 

@@ -25,6 +25,7 @@ reservation hold from shop; cache reads REDIS_URL from queue.
     api            REST framework and the OpenAPI schema
     logging        LOGGING: plain text or JSON lines (LOG_FORMAT)
     metrics        Prometheus: the multiprocess folder, the token of /metrics
+    webhooks       outbound webhooks: allowed addresses, timeouts, backoff, giving up
 """
 
 # The order is the order of evaluation (see above), not the alphabet.
@@ -42,4 +43,5 @@ from .cache import *  # noqa: F403
 from .api import *  # noqa: F403
 from .logging import *  # noqa: F403
 from .metrics import *  # noqa: F403
+from .webhooks import *  # noqa: F403
 # isort: on

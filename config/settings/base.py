@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "staff",
     "backoffice",
     "partners",
+    "webhooks",
 ]
 
 MIDDLEWARE = [

@@ -23,6 +23,8 @@ ALARM_FAILURE_RATE_WINDOW_SECONDS = env_int("ALARM_FAILURE_RATE_WINDOW_SECONDS",
 ALARM_FAILURE_RATE_MIN_ORDERS = env_int("ALARM_FAILURE_RATE_MIN_ORDERS", 10)  # fewer ends: no verdict
 ALARM_QUEUE_AGE_SECONDS = env_int("ALARM_QUEUE_AGE_SECONDS", 120)
 ALARM_MIN_CLUSTERS = env_int("ALARM_MIN_CLUSTERS", 1)
+# A partner's webhook endpoint failing this long (or switched off for failing) fires its alarm.
+ALARM_WEBHOOK_ENDPOINT_FAILING_SECONDS = env_int("ALARM_WEBHOOK_ENDPOINT_FAILING_SECONDS", 900)
 ALARM_WEBHOOK_AGE_SECONDS = env_int("ALARM_WEBHOOK_AGE_SECONDS", 300)  # a Stripe event unprocessed this long
 # Card authorisations lapse after PAYMENT_AUTHORIZATION_DAYS (Stripe: 7); warn this many hours before.
 PAYMENT_AUTHORIZATION_DAYS = env_int("PAYMENT_AUTHORIZATION_DAYS", 7)

@@ -54,6 +54,8 @@ def build_scene() -> Scene:
     from partners.services import issue_partner_key
     from payments.models import Payment, Refund, StripeEvent
     from tests.support.admin_client import make_account
+    from webhooks.models import WebhookDelivery, WebhookEndpoint
+    from webhooks.outbox import write_event
 
     run_tasks = TestCase.captureOnCommitCallbacks
     api = APIClient()
@@ -73,6 +75,10 @@ def build_scene() -> Scene:
         manager_actions.refund_order(
             Order.objects.get(pk=completed), manager="scene", reason="a chipped mug", amount=Decimal("1.00")
         )
+    # An endpoint (added after the orders: it hears nothing of them) with one event it gave up on.
+    endpoint = WebhookEndpoint.objects.create(url="https://192.0.32.10/scene", event_types=["order.paid"])
+    webhook_event = write_event("order.paid", key="ord_scene", data={}, endpoint_ids=[endpoint.pk])
+    webhook_event.deliveries.update(state=WebhookDelivery.State.FAILED)
     states = dict(Order.objects.filter(pk__in=[completed, failed, stuck]).values_list("pk", "state"))
     assert [states[completed], states[failed], states[stuck]] == ["COMPLETED", "FAILED", "CONFIRMED"], states
 
@@ -109,6 +115,8 @@ def build_scene() -> Scene:
         "access_log": AccessLog.objects.create(**visitor, path_info="/admin/login/").pk,
         "failure_log": AccessFailureLog.objects.create(**visitor, path_info="/admin/login/").pk,
         "partner_key": issue_partner_key(name="Matrix warehouse", scopes=["stock:read"]).key.pk,
+        "webhook_endpoint": endpoint.pk,
+        "webhook_delivery": webhook_event.deliveries.get().pk,
         "group": Group.objects.create(name="Scratch").pk,
         "user": scratch,
         "log_entry": LogEntry.objects.order_by("id").first().pk,  # the catalog's products made some

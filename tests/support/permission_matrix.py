@@ -193,15 +193,17 @@ def model_pages(
     change: frozenset[str] = NOBODY,
     delete: frozenset[str] = NOBODY,
     view_permission: str = "",
+    write_permission: str = "",
     add_data: Callable[[dict], dict] | None = None,
     change_data: Callable[[dict], dict] | None = None,
     change_effect: Callable[[dict], object] | None = None,
 ) -> list[Access]:
     """The admin's own pages of one model: list, row, history, short address, add, change, delete.
 
-    `add`, `change`, `delete` say who may; a POST is listed where it can be made (a body for who
-    may add or change, or no one may). Who may not gets a 403 naming the permission, or saying no
-    one can where no one may.
+    `add`, `change`, `delete` say who may (holding `write_permission` for all three, where the
+    admin checks one permission of its own rather than Django's three); a POST is listed where
+    it can be made (a body for who may add or change, or no one may). Who may not gets a 403
+    naming the permission, or saying no one can where no one may.
     """
     app_label, model_name = model.split(".")
     base = f"/admin/{app_label}/{model_name}/"
@@ -210,6 +212,8 @@ def model_pages(
     def needs(action: str, who: frozenset[str]) -> tuple[str, ...]:
         if action == "view" and view_permission:
             return (view_permission,)
+        if action != "view" and write_permission and who:
+            return (write_permission,)
         return (f"{app_label}.{action}_{model_name}",) if who else ()
 
     rows = [
@@ -712,4 +716,89 @@ ACCOUNTS = [
     ),
 ]
 
-MATRIX: list[Access] = [*HOME_AND_SITE, *STOCK, *ORDERS, *RECORDS, *PARTNERS, *ACCOUNTS]
+MANAGE_WEBHOOKS = "webhooks.manage_webhooks"
+WEBHOOK_ENDPOINT = "/admin/webhooks/webhookendpoint/"
+WEBHOOK_DELIVERY = "/admin/webhooks/webhookdelivery/"
+# A literal public address: saving it resolves nothing over the network (and no test sends to it).
+PUBLIC_URL = "https://192.0.32.10/hooks"
+
+
+def _endpoint_url(scene: dict) -> str:
+    from webhooks.models import WebhookEndpoint
+
+    return WebhookEndpoint.objects.get(pk=scene["webhook_endpoint"]).url
+
+
+def _webhook_events(scene: dict) -> int:
+    from webhooks.models import WebhookEvent
+
+    return WebhookEvent.objects.count()
+
+
+def _delivery_states(scene: dict) -> list:
+    from webhooks.models import WebhookDelivery
+
+    return sorted(WebhookDelivery.objects.values_list("state", flat=True))
+
+
+def _endpoint_form(url: str) -> Callable[[dict], dict]:
+    return lambda scene: {"url": url, "description": "warehouse", "event_types": ["order.paid"], "active": "on"}
+
+
+def _endpoint_action(action: str) -> Callable[[dict], dict]:
+    return lambda scene: {"action": action, "_selected_action": [scene["webhook_endpoint"]]}
+
+
+WEBHOOKS = [
+    app_index("webhooks", ORDER_READERS),
+    *model_pages(
+        "Webhook endpoints",
+        "webhooks.webhookendpoint",
+        "webhook_endpoint",
+        view=ORDER_READERS,
+        add=ORDER_ACTORS,
+        change=ORDER_ACTORS,
+        write_permission=MANAGE_WEBHOOKS,
+        add_data=_endpoint_form(PUBLIC_URL),
+        change_data=_endpoint_form(PUBLIC_URL + "/v2"),
+        change_effect=_endpoint_url,
+    ),
+    Access(
+        "Webhook endpoint's page: its signing secret",
+        "GET",
+        WEBHOOK_ENDPOINT + "{webhook_endpoint}/change/",
+        ORDER_READERS,
+        ("webhooks.view_webhookendpoint",),
+        shows=("whsec_", ORDER_ACTORS),
+    ),
+    Access(
+        "Webhook endpoints: send a test event",
+        "POST",
+        WEBHOOK_ENDPOINT,
+        ORDER_ACTORS,
+        ("webhooks.view_webhookendpoint", MANAGE_WEBHOOKS),
+        _endpoint_action("send_test_event"),
+        _webhook_events,
+    ),
+    Access(
+        "Webhook endpoints: redeliver every failed event",
+        "POST",
+        WEBHOOK_ENDPOINT,
+        ORDER_ACTORS,
+        ("webhooks.view_webhookendpoint", MANAGE_WEBHOOKS),
+        _endpoint_action("redeliver_failed"),
+        _delivery_states,
+    ),
+    *model_pages("Webhook delivery log", "webhooks.webhookdelivery", "webhook_delivery", view=ORDER_READERS),
+    Access(
+        "Webhook delivery log: redeliver the selected",
+        "POST",
+        WEBHOOK_DELIVERY,
+        ORDER_ACTORS,
+        ("webhooks.view_webhookdelivery", MANAGE_WEBHOOKS),
+        lambda scene: {"action": "redeliver_selected", "_selected_action": [scene["webhook_delivery"]]},
+        _delivery_states,
+    ),
+]
+
+MATRIX: list[Access] = [*HOME_AND_SITE, *STOCK, *ORDERS, *RECORDS, *PARTNERS, *WEBHOOKS, *ACCOUNTS]
