@@ -223,26 +223,6 @@ def clear_flag(order: Order) -> None:
     Order.objects.filter(pk=order.pk).update(needs_attention=False)
 
 
-def marked_handled(order: Order, *, actor: Actor, was: str, note: str, action_token: str) -> OrderEvent:
-    """A manager dealt with what the order was flagged for (`was`: what made it need
-    attention) and says how in `note`: the flag goes down, and a FAILED order stops needing
-    attention until it changes again. A new problem raises the flag again (`_raise_flag`);
-    a finding already recorded does not (`_flag_once`)."""
-    handled_at = timezone.now()
-    order.needs_attention, order.attention_handled_at = False, handled_at
-    # updated_at stays: a FAILED order needs attention again only once something changes it.
-    Order.objects.filter(pk=order.pk).update(needs_attention=False, attention_handled_at=handled_at)
-    return _manager_event(
-        order,
-        actor=actor,
-        step="mark_handled",
-        kind=EventKind.MARKED_HANDLED,
-        was=was,
-        note=note,
-        action_token=action_token,
-    )
-
-
 def _raise_flag(order: Order) -> None:
     # A flagged order waits for a manager or the minute sweeper: no worker holds it any more.
     order.needs_attention, order.worked_until = True, None
@@ -399,4 +379,24 @@ def note_added(order: Order, *, actor: Actor, note: str, action_token: str) -> O
     """A manager's internal note on the order (never shown to the shopper)."""
     return _manager_event(
         order, actor=actor, step="note", kind=EventKind.NOTE_ADDED, note=note, action_token=action_token
+    )
+
+
+def marked_handled(order: Order, *, actor: Actor, was: str, note: str, action_token: str) -> OrderEvent:
+    """A manager dealt with what the order was flagged for (`was`: what made it need
+    attention) and says how in `note`: the flag goes down, and a FAILED order stops needing
+    attention until it changes again. A new problem raises the flag again (`_raise_flag`);
+    a finding already recorded does not (`_flag_once`)."""
+    handled_at = timezone.now()
+    order.needs_attention, order.attention_handled_at = False, handled_at
+    # updated_at stays: a FAILED order needs attention again only once something changes it.
+    Order.objects.filter(pk=order.pk).update(needs_attention=False, attention_handled_at=handled_at)
+    return _manager_event(
+        order,
+        actor=actor,
+        step="mark_handled",
+        kind=EventKind.MARKED_HANDLED,
+        was=was,
+        note=note,
+        action_token=action_token,
     )
