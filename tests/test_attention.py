@@ -235,3 +235,31 @@ def test_retrying_now_lists_an_order_whose_payment_is_failing_with_its_attempt_a
     assert retrying_rows(manager) == {}
     assert tiles(manager)[f"{ORDERS}?attention=retrying"] == "0"
     assert ("shop_orders_retrying", (("step", "process_payment"),)) not in scrape(manager, TOKEN)
+
+
+def test_retrying_now_lists_a_receipt_waiting_for_its_retry_row_however_long_ago_it_failed(
+    manager, make_product, shopper, held_pipeline, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders import pipeline
+    from orders.models import ScheduledRetry
+    from tests.test_recovery import break_receipt_storage
+
+    make_product("MUG-001", on_hand=5)
+    order = shopper.buys({"MUG-001": 1})
+    held_pipeline.run_by_hand(order, "process_payment", "update_inventory")
+    settings.PIPELINE_BACKOFF_SCALE = 1000  # the retry waits far off: nothing runs it here
+    break_receipt_storage(settings)
+    pipeline.advance_order(order.pk)
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    order.events.filter(kind=EventKind.STEP_RETRYING).update(created_at=an_hour_ago)  # out of the window
+
+    state, step, attempts, error, next_try = retrying_rows(manager)[order.reference]
+
+    assert (state, step, attempts) == ("Confirmed", "generate_receipt", "1 of 3")
+    assert error.startswith("FileExistsError") or error.startswith("NotADirectoryError"), error
+    due = timezone.localtime(ScheduledRetry.objects.get(order=order).due_at)
+    assert next_try.startswith(f"{due:%H:%M:%S} (in ")
