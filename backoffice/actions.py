@@ -24,7 +24,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from backoffice.plans import (
+    attention_reason,
     format_money,
+    plan_mark_handled,
     plan_redrive,
     plan_retry,
     refusal_to_regenerate_receipt,
@@ -325,11 +327,27 @@ def add_note(order: Order, *, manager: str, note: str, action_token: str = "") -
     return ActionResult(f"Order {order.reference}: note added.")
 
 
+@manager_action
+def mark_handled(order: Order, *, manager: str, reason: str, action_token: str = "") -> ActionResult:
+    """Take an order off the attention list once a manager has dealt with what it was flagged
+    for (a dispute answered, a mismatch explained, a failed order settled with the shopper);
+    `reason` is the manager's note of what was done, kept in the order's history.
+
+    Nothing else changes: a FAILED order may still be redriven, and a new problem (a new
+    dispute, a step failing again) raises the flag again.
+    """
+    with acting_on(order, action_token) as order:
+        if not (was := attention_reason(order)):
+            raise ActionRefused(plan_mark_handled(order).refusal)
+        history.marked_handled(order, actor=history.manager(manager), was=was, note=reason, action_token=action_token)
+    return ActionResult(f"Order {order.reference}: marked handled; it no longer needs attention.")
+
+
 def act_on_orders(
     run: Callable[..., ActionResult], orders: list[Order], *, manager: str, reason: str, action_token: str
 ) -> tuple[list[ActionResult], list[Order]]:
-    """Run one action (`redrive_order`, `retry_stuck_step`) on each of these orders, at most
-    ORDER_BULK_ACTION_CAP per click.
+    """Run one action (`redrive_order`, `retry_stuck_step`, `mark_handled`) on each of these
+    orders, at most ORDER_BULK_ACTION_CAP per click.
 
     Returns each order's result (a refusal is a result too) and the orders left over the cap.
     One token serves the whole click, so posting it twice does each order once.

@@ -25,7 +25,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date
+from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.html import format_html
 
 from backoffice import actions, plans
@@ -34,6 +34,7 @@ from framework.csv_response import csv_download
 from framework.formatting import format_moment_compact
 from framework.permissions import NamedActionRefusals, require_permission
 from orders import selectors
+from orders.flow import STEPS
 from orders.models import FINAL_STATES, Notification, Order, OrderLine
 from payments.models import Payment, Refund
 from payments.refunds import refundable_amount
@@ -219,6 +220,14 @@ ORDER_ACTIONS = {
         plans.plan_retry,
         actions.retry_stuck_step,
     ),
+    "handled": OrderAction(
+        "Mark handled",
+        "Mark handled",
+        "orders.mark_order_handled",
+        plans.plan_mark_handled,
+        actions.mark_handled,
+        reason_label="Note: what was done (kept in the order's history)",
+    ),
     "resend": OrderAction(
         "Resend the confirmation email",
         "Send a copy",
@@ -281,12 +290,15 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
     list_select_related = ["payment"]
     date_hierarchy = "created_at"
     inlines = [OrderLineInline, RefundInline, NotificationInline]
-    actions = ["redrive_selected", "retry_selected", "cancel_selected"]
+    actions = ["redrive_selected", "retry_selected", "mark_handled_selected", "cancel_selected"]
     permission_names = {
         "redrive": "orders.redrive_order",
         "retry": "orders.retry_order_step",
+        "mark_handled": "orders.mark_order_handled",
         "cancel": "orders.cancel_order",
     }
+    # With the "Retrying now" filter on: what is failing, how often it was tried, when next.
+    retrying_list_display = ["reference", "state", "retry_step", "retry_attempts", "retry_error", "next_try"]
     change_form_template = "admin/orders/order/change_form.html"
     change_list_template = "admin/orders/order/change_list.html"
     fields: ClassVar[tuple[str, ...]] = (
@@ -328,8 +340,19 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
     def has_cancel_permission(self, request):
         return request.user.has_perm(self.permission_names["cancel"])
 
+    def has_mark_handled_permission(self, request):
+        return request.user.has_perm(self.permission_names["mark_handled"])
+
+    def _lists_retrying(self, request) -> bool:
+        return request.GET.get(AttentionFilter.parameter_name) == "retrying"
+
+    def get_list_display(self, request):
+        return self.retrying_list_display if self._lists_retrying(request) else super().get_list_display(request)
+
     def get_queryset(self, request):
-        return selectors.with_attention(super().get_queryset(request))
+        orders = selectors.with_attention(super().get_queryset(request))
+        # Only the retrying list reads each order's latest retry: a page of lookups, not every order's.
+        return selectors.with_latest_retry(orders) if self._lists_retrying(request) else orders
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -356,6 +379,30 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         if not order.attention:
             return "No"
         return "Flagged" if order.needs_attention else "Failed, redrivable"
+
+    @admin.display(description="Failing step")
+    def retry_step(self, order):
+        return order.retry_step or "-"
+
+    @admin.display(description="Attempts made")
+    def retry_attempts(self, order):
+        step = STEPS.get(order.retry_step or "")
+        return f"{order.retry_attempt} of {step.retry.max_attempts}" if step else "-"
+
+    @admin.display(description="Last error")
+    def retry_error(self, order):
+        error = order.retry_error or ""
+        return error if len(error) <= 120 else error[:119] + "\u2026"
+
+    @admin.display(description="Next try at")
+    def next_try(self, order):
+        due = order.retry_row_due or (parse_datetime(order.retry_due) if order.retry_due else None)
+        if due is None:
+            return "-"
+        # Retries are seconds apart: the time to the second, and how far off (or late) it is.
+        seconds = round((due - timezone.now()).total_seconds())
+        when = f"in {seconds} s" if seconds >= 0 else f"{-seconds} s late"
+        return f"{timezone.localtime(due):%H:%M:%S} ({when})"
 
     @admin.display(description="Payment")
     def payment_summary(self, order):
@@ -492,7 +539,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         return csv_download(f"orders-{stamp}.csv", order_rows(orders))
 
     def _bulk(self, request, queryset, name: str):
-        """A bulk redrive or retry: a confirmation page first, then each order (at most the cap)."""
+        """A bulk redrive, retry or mark handled: a confirmation page first, then each order (at most the cap)."""
         action = ORDER_ACTIONS[name]
         orders = list(queryset.order_by("pk"))
         if request.POST.get("confirmed"):
@@ -519,6 +566,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
                 return None
         else:
             form = ReasonForm(initial={"action_token": actions.new_action_token()})
+        form.fields["reason"].label = action.reason_label
         title = f"{action.title}: {count_orders(len(orders))}"
         return self._confirm_bulk(request, name, orders, form, title, cap=settings.ORDER_BULK_ACTION_CAP)
 
@@ -545,6 +593,10 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
     @admin.action(description="Retry the stuck step of selected orders…", permissions=["retry"])
     def retry_selected(self, request, queryset):
         return self._bulk(request, queryset, "retry")
+
+    @admin.action(description="Mark selected orders handled (a note required)…", permissions=["mark_handled"])
+    def mark_handled_selected(self, request, queryset):
+        return self._bulk(request, queryset, "handled")
 
     @admin.action(
         description="Cancel selected orders (refund or void, stock back, shopper emailed)…", permissions=["cancel"]

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from inventory.models import StockMovement
 from inventory.services import is_stock_deducted, shortages
-from orders import history
+from orders import history, selectors
 from orders.flow import FLOW, next_step
 from orders.models import FAILURE_ENDS, EventKind, Notification, Order, OrderEvent
 from orders.models import OrderState as S
@@ -305,4 +305,38 @@ def plan_refund(order: Order) -> Plan:
         "The shopper is emailed once it is done.",
         stock=f"Units that may go back to stock (a return in the ledger): {units}. "
         "Leave them at 0 to keep the stock as it is.",
+    )
+
+
+# --- mark handled --------------------------------------------------------------------------
+
+
+def attention_reason(order: Order) -> str:
+    """What makes the order need a manager now, in a few words ("" when nothing does): the
+    same rule as the attention list and its home tile (`selectors.needs_attention_q`)."""
+    if order.needs_attention:
+        return "flagged"
+    if Order.objects.filter(pk=order.pk).filter(selectors.needs_attention_q()).exists():
+        return "failed, redrivable"
+    return ""
+
+
+def latest_problem(order: Order) -> OrderEvent | None:
+    """The last thing that went wrong with the order for good (a flag, a step that gave up, its failure)."""
+    return order.events.filter(outcome=OrderEvent.Outcome.FAILED).order_by("-id").first()
+
+
+def plan_mark_handled(order: Order) -> Plan:
+    """What marking the order handled does: off the attention list, nothing else changes."""
+    was = attention_reason(order)
+    if not was:
+        return Plan(refusal=f"{order.reference} does not need attention: there is nothing to mark handled.")
+    problem = latest_problem(order)
+    found = f"Last problem: {problem.summary} " if problem else ""
+    stays = " It stays FAILED and may still be redriven." if order.state == S.FAILED else ""
+    return Plan(
+        does=f"{found}Takes the order ({was}) off the attention list and its home tile, with your note in its "
+        f"history.{stays} A new problem (a new dispute, a step failing again) puts it back.",
+        money="No money moves.",
+        stock="No stock moves.",
     )

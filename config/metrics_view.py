@@ -4,7 +4,8 @@ Counters and histograms are summed over every process's files (prometheus_client
 multiprocess collector; they are recorded where the facts happen, see framework/metrics.py).
 The gauges that describe the present are read from the database when scraped, through the
 same selectors the back office uses: open orders per state with the age of the oldest, the
-queue's depth and the age of its oldest task, products low on stock.
+orders retrying now by step, the queue's depth and the age of its oldest task, products low
+on stock.
 """
 
 import logging
@@ -21,7 +22,7 @@ from framework.metrics_token import bearer_token, bears_metrics_token
 from framework.queue import queue_backlog
 from inventory.selectors import products_low_on_stock
 from orders.models import FINAL_STATES, OrderState
-from orders.selectors import open_orders_by_state
+from orders.selectors import open_orders_by_state, retrying_by_step
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,15 @@ class ShopFactsCollector(Collector):
             standing = by_state.get(state)
             count.add_metric([state], standing.count if standing else 0)
             oldest.add_metric([state], standing.oldest_age_seconds if standing else 0)
-        return count, oldest
+        retrying = GaugeMetricFamily(
+            f"{PREFIX}_orders_retrying",
+            "Orders whose current step is failing and being retried right now, by step (the back office's "
+            '"Retrying now").',
+            labels=["step"],
+        )
+        for step, orders in sorted(retrying_by_step().items()):
+            retrying.add_metric([step], orders)
+        return count, oldest, retrying
 
     def _queue(self):
         backlog = queue_backlog()

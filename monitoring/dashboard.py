@@ -13,7 +13,7 @@ from monitoring.alarms import RULE_TITLES, alarm_recipients
 from monitoring.models import AlarmFiring
 from orders.flow import STEPS
 from orders.models import OrderState
-from orders.selectors import open_orders_by_state
+from orders.selectors import open_orders_by_state, retrying_by_step
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -91,6 +91,7 @@ def build_dashboard(now: datetime | None = None) -> dict:
         for state, o in sorted(open_orders_by_state(now).items(), key=lambda item: OrderState.values.index(item[0]))
     ]
     firing = list(AlarmFiring.objects.filter(resolved_at__isnull=True).order_by("started_at"))
+    retrying = retrying_by_step()
     return {
         "now": now,
         "states": _state_rows(now),
@@ -101,6 +102,8 @@ def build_dashboard(now: datetime | None = None) -> dict:
         "accept_p95": accept[1] if accept else None,
         "open_orders": open_orders,
         "time_limit_seconds": limit,
+        "retrying_now": sum(retrying.values()),
+        "retrying_by_step": sorted(retrying.items()),
         "backlog": queue_backlog(),
         "clusters": running_clusters(),
         "failed_tasks": selectors.failed_tasks(),

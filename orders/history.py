@@ -234,8 +234,8 @@ def step_waiting(order: Order, run: StepRun, why: str) -> OrderEvent:
 
 
 def step_retrying(order: Order, run: StepRun, error: Exception, *, due_at: datetime | None = None) -> OrderEvent:
-    """An attempt failed and the step's retry policy will try again (at `due_at` when the
-    retry waits as a row rather than in the worker)."""
+    """An attempt failed and the step's retry policy will try again at `due_at` (as a row the
+    tick fires for a side step, in the worker after its backoff for a step of the sale)."""
     due = {"due_at": due_at.isoformat()} if due_at else {}
     return _write(order, run, EventKind.STEP_RETRYING, Outcome.RETRYING, error=_as_error(error), **due)
 
@@ -449,4 +449,24 @@ def note_added(order: Order, *, actor: Actor, note: str, action_token: str) -> O
     """A manager's internal note on the order (never shown to the shopper)."""
     return _manager_event(
         order, actor=actor, step="note", kind=EventKind.NOTE_ADDED, note=note, action_token=action_token
+    )
+
+
+def marked_handled(order: Order, *, actor: Actor, was: str, note: str, action_token: str) -> OrderEvent:
+    """A manager dealt with what the order was flagged for (`was`: what made it need
+    attention) and says how in `note`: the flag goes down, and a FAILED order stops needing
+    attention until it changes again. A new problem raises the flag again (`_raise_flag`);
+    a finding already recorded does not (`_flag_once`)."""
+    handled_at = timezone.now()
+    order.needs_attention, order.attention_handled_at = False, handled_at
+    # updated_at stays: a FAILED order needs attention again only once something changes it.
+    Order.objects.filter(pk=order.pk).update(needs_attention=False, attention_handled_at=handled_at)
+    return _manager_event(
+        order,
+        actor=actor,
+        step="mark_handled",
+        kind=EventKind.MARKED_HANDLED,
+        was=was,
+        note=note,
+        action_token=action_token,
     )

@@ -38,7 +38,8 @@ FAILURE_ENDS = FINAL_STATES - {OrderState.COMPLETED}
 class Order(models.Model):
     """An order and the source of truth of its pipeline: a queue message only nudges it.
 
-    `state` is written by `orders.transitions.set_state` alone; `needs_attention` by `orders.history`.
+    `state` is written by `orders.transitions.set_state` alone; `needs_attention` and
+    `attention_handled_at` by `orders.history`.
     """
 
     reference = models.CharField(max_length=40, unique=True, default=new_reference, editable=False)
@@ -66,6 +67,11 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    attention_handled_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a manager last marked the order handled: a FAILED order changed after that needs a look again.",
+    )
     redrive_count = models.PositiveIntegerField(
         default=0, help_text="How many times a manager redrove this order out of FAILED (docs/REDRIVE.md)."
     )
@@ -87,6 +93,8 @@ class Order(models.Model):
             # The per-client cap reads a client's own unpaid orders only (reservations.check_units_held).
             models.Index(fields=["placed_from"], condition=Q(state="VALIDATED"), name="order_unpaid_by_address"),
             models.Index(Upper("email"), condition=Q(state="VALIDATED"), name="order_unpaid_by_email"),
+            # The flagged orders (few at any time): the home tile counts them without reading every order.
+            models.Index(fields=["updated_at"], condition=Q(needs_attention=True), name="order_flagged"),
         ]
         # What a manager may do to an order, each granted to roles apart (docs/ROLES.md's role table).
         permissions = [
@@ -94,6 +102,7 @@ class Order(models.Model):
             ("refund_order", "Can refund an order"),
             ("redrive_order", "Can redrive a failed order"),
             ("retry_order_step", "Can retry the stuck step of an order"),
+            ("mark_order_handled", "Can mark an order needing attention as handled"),
             ("resend_order_email", "Can resend an order's email"),
             ("regenerate_receipt", "Can regenerate a missing receipt"),
             ("download_receipt", "Can download an order's receipt"),
@@ -157,6 +166,7 @@ class EventKind(models.TextChoices):
     RECEIPT_REGENERATED = "receipt_regenerated", "Receipt regenerated"
     STOCK_RETURNED = "stock_returned", "Units returned to stock"
     NOTE_ADDED = "note_added", "Internal note"
+    MARKED_HANDLED = "marked_handled", "Marked handled by a manager"
 
 
 class ActorKind(models.TextChoices):
@@ -188,6 +198,7 @@ EVENT_SUMMARIES: dict[str, str] = {
     EventKind.RECEIPT_REGENERATED: "{detail} Reason: {reason}",
     EventKind.STOCK_RETURNED: "Returned to stock: {units}. Reason: {reason}",
     EventKind.NOTE_ADDED: "{note}",
+    EventKind.MARKED_HANDLED: "Marked handled ({was}): {note}",
 }
 
 

@@ -17,8 +17,10 @@ instead, for a while, and then runs the attempt again, as any retry would.
 
 import logging
 import time
+from datetime import timedelta
 
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.utils import timezone
 
 from framework.queue import Task, enqueue, enqueue_on_commit
 from orders import history, recovery
@@ -169,11 +171,12 @@ def _attempt_with_retries(order_id: int, step: Step, order: Order | None, *, att
             delay = step.retry.delay(tries)
             with transaction.atomic():
                 locked = lock_order(order_id)
-                due_at = None
                 if step.requeues_retries:
                     due_at = recovery.schedule_retry(locked, step, attempts=tries, delay=delay)
+                else:  # recorded too, so "Retrying now" says when the worker tries again
+                    due_at = timezone.now() + timedelta(seconds=delay)
                 history.step_retrying(locked, run, error, due_at=due_at)
-            if due_at is not None:
+            if step.requeues_retries:
                 return After.STOP  # the worker is free; the tick queues the retry when due
             time.sleep(delay)
     return After.STOP

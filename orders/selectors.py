@@ -6,11 +6,24 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Min, Prefetch, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.utils import timezone
 
 from inventory.models import StockMovement
-from orders.models import FINAL_STATES, Order, OrderEvent, OrderState
+from orders.models import FINAL_STATES, EventKind, Order, OrderEvent, OrderState, ScheduledRetry
 from payments.models import Payment, Refund
 from receipts.models import Receipt
 
@@ -120,9 +133,14 @@ def open_orders_untouched_since(cutoff: datetime) -> QuerySet[Order]:
 
 
 def needs_attention_q() -> Q:
-    """Orders a manager should look at: flagged ones, and FAILED ones still within the redrive window."""
+    """Orders a manager should look at: flagged ones, and FAILED ones still within the redrive
+    window that no manager marked handled since they last changed (`history.marked_handled`).
+
+    Read on two indexes, however many orders there are: the flagged ones' (partial) and
+    (state, updated_at)."""
     redrivable_since = timezone.now() - timedelta(days=settings.ORDER_REDRIVE_DAYS)
-    return Q(needs_attention=True) | Q(state=OrderState.FAILED, updated_at__gte=redrivable_since)
+    not_handled = Q(attention_handled_at__isnull=True) | Q(attention_handled_at__lt=F("updated_at"))
+    return Q(needs_attention=True) | (Q(state=OrderState.FAILED, updated_at__gte=redrivable_since) & not_handled)
 
 
 def with_attention(orders: QuerySet[Order]) -> QuerySet[Order]:
@@ -143,10 +161,63 @@ def authorization_expiring_q() -> Q:
     return Q(payment__status=Payment.Status.AUTHORIZED, payment__created_at__lt=limit)
 
 
+# How long after an attempt failed and was to be retried its order still counts as retrying,
+# when nothing of that step was recorded since: past the longest backoff (30 s) and the
+# longest lease of an attempt, an order whose retry never ran is overdue, and the pipeline
+# tick nudges it. Bounds the read to a window of the events' (kind, created_at) index.
+RETRYING_WINDOW = timedelta(minutes=10)
+
+
+def _retrying_now(*fields: str) -> QuerySet:
+    """`fields` ("order_id", "step") of every step failing and being retried now: the latest
+    attempt of the step, within RETRYING_WINDOW, failed and will be retried (the sale's steps
+    sleep their backoff in the worker), or its retry waits as a `ScheduledRetry` row (the side
+    steps), however late. Both sets are small: the read costs the same at a million orders."""
+    since = timezone.now() - RETRYING_WINDOW
+    later = OrderEvent.objects.filter(order_id=OuterRef("order_id"), step=OuterRef("step"), pk__gt=OuterRef("pk"))
+    failing = (
+        OrderEvent.objects.filter(kind=EventKind.STEP_RETRYING, created_at__gte=since)
+        .exclude(Exists(later))
+        .order_by()
+        .values_list(*fields)
+    )
+    return failing.union(ScheduledRetry.objects.order_by().values_list(*fields))
+
+
+def retrying_q() -> Q:
+    """Orders whose current step is failing and being retried right now (`_retrying_now`)."""
+    return Q(pk__in=_retrying_now("order_id"))
+
+
+def retrying_by_step() -> dict[str, int]:
+    """How many orders each step is retrying right now, for the metric and the monitoring page."""
+    counts: dict[str, int] = {}
+    for _, step in _retrying_now("order_id", "step"):
+        counts[step] = counts.get(step, 0) + 1
+    return counts
+
+
+def with_latest_retry(orders: QuerySet[Order]) -> QuerySet[Order]:
+    """`orders` with their latest failed-and-retried attempt: `retry_step`, `retry_attempt`,
+    `retry_error` and `retry_due` (when the worker retries it), and `retry_row_due` (when a
+    waiting `ScheduledRetry` is due: the truth for side steps, moved on when it fires).
+    Four lookups per order on the (order, step) index: for a page of the list, not for counting."""
+    latest = OrderEvent.objects.filter(order_id=OuterRef("pk"), kind=EventKind.STEP_RETRYING).order_by("-id")
+    waiting = ScheduledRetry.objects.filter(order_id=OuterRef("pk")).order_by("due_at")
+    return orders.annotate(
+        retry_step=Subquery(latest.values("step")[:1]),
+        retry_attempt=Subquery(latest.values("attempt")[:1]),
+        retry_error=Subquery(latest.values("error")[:1]),
+        retry_due=Subquery(latest.values("parameters__due_at")[:1]),
+        retry_row_due=Subquery(waiting.values("due_at")[:1]),
+    )
+
+
 ATTENTION = {
     "needs": ("Needs attention (flagged, or FAILED and redrivable)", needs_attention_q),
     "overdue": ("Over its time limit", overdue_q),
     "authorization_expiring": ("Authorisation close to expiring", authorization_expiring_q),
+    "retrying": ("Retrying now (a step failing, to be tried again)", retrying_q),
 }
 
 

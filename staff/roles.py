@@ -59,8 +59,8 @@ STOCK_CLERK = Role(
 ORDER_MANAGER = Role(
     "manager",
     "Order manager",
-    "Orders: find, cancel, refund, redrive, retry, resend, regenerate receipts, download receipts, export; "
-    "webhook endpoints and their deliveries; "
+    "Orders: find, cancel, refund, redrive, retry, mark handled, resend, regenerate receipts, download receipts, "
+    "export; webhook endpoints and their deliveries; "
     "the monitoring page; stock read-only; partner API keys: issue, revoke.",
     (
         "orders.view_order",
@@ -76,6 +76,7 @@ ORDER_MANAGER = Role(
         "payments.change_refund",
         "orders.redrive_order",
         "orders.retry_order_step",
+        "orders.mark_order_handled",
         "orders.resend_order_email",
         "orders.regenerate_receipt",
         "orders.download_receipt",

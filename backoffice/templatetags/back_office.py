@@ -52,6 +52,7 @@ def manager_tiles(user) -> list[Tile]:
                 counts["authorization_expiring"],
                 f"{orders}?attention=authorization_expiring",
             ),
+            Tile("Order retrying now", "Orders retrying now", counts["retrying"], f"{orders}?attention=retrying"),
         ]
     if user.has_perm("payments.view_stripeevent"):
         events = reverse("admin:payments_stripeevent_changelist")

@@ -163,3 +163,43 @@ def test_a_manager_refunds_part_of_an_order_puts_a_unit_back_and_the_shopper_is_
     assert "We have refunded 12.50 USD" in body and "One mug arrived chipped" in body
     assert re.search(r"Refunded so far: 12\.50 USD of 25\.00 USD", body)
     assert stock_of("MUG-001").on_hand == 4
+
+
+def test_a_manager_marks_a_disputed_order_handled_the_tile_goes_to_zero_and_a_new_dispute_brings_it_back(
+    live_server, manager_login, make_product, shopper, fake_stripe, api, screenshots
+):
+    from tests.support.fake_stripe import deliver
+
+    make_product("MUG-001", price="12.50", on_hand=5, name="Ceramic mug")
+    order = shopper.buys({"MUG-001": 1})
+    [intent] = fake_stripe.intents_for(order.reference)
+    deliver(api, fake_stripe.dispute(intent["id"], reason="product_not_received"))
+    tile = '[data-testid="tile"]'
+
+    with chromium_page() as page:
+        page.set_viewport_size({"width": 1400, "height": 900})
+        manager_login(page)
+        needing = page.locator(tile, has_text="needing attention")
+        expect(needing).to_contain_text("1")
+        screenshots(page, "home-one-needing-attention")
+        needing.click()
+        page.get_by_role("link", name=order.reference).click()
+        page.get_by_role("link", name="Mark handled…").click()
+        expect(page.get_by_text("product_not_received")).to_be_visible()  # what it was flagged for
+        expect(page.get_by_label("Note")).to_have_attribute("required", "")  # no note, no click
+        page.get_by_label("Note").fill("Tracking shows it delivered; evidence sent to the bank")
+        screenshots(page, "mark-handled-confirmation")
+        page.get_by_role("button", name="Mark handled").click()
+        handled = f"Order {order.reference}: marked handled; it no longer needs attention."
+        expect(page.get_by_text(handled)).to_be_visible()
+        expect(page.get_by_text("Marked handled (flagged): Tracking shows it delivered")).to_be_visible()
+        screenshots(page, "order-marked-handled")
+
+        page.goto(live_server.url + "/admin/")
+        expect(page.locator(tile, has_text="needing attention")).to_contain_text("0")
+        screenshots(page, "home-none-needing-attention")
+
+        deliver(api, fake_stripe.dispute(intent["id"], reason="duplicate"))  # a new problem
+        page.reload()
+        expect(page.locator(tile, has_text="needing attention")).to_contain_text("1")
+        screenshots(page, "home-new-dispute")

@@ -108,6 +108,31 @@ def test_a_dispute_flags_the_order_for_a_manager_once_however_often_it_is_delive
     assert any("needs attention" in r.getMessage() for r in caplog.records)
 
 
+def test_a_new_dispute_flags_an_order_a_manager_marked_handled_again(api, shopper, make_product, fake_stripe):
+    from backoffice import actions
+
+    order, intent = a_paid_order(shopper, make_product, fake_stripe)
+    first = fake_stripe.dispute(intent["id"])
+    deliver(api, first)
+    actions.mark_handled(order, manager="boss", reason="Evidence sent to the bank", action_token="t1")
+    order.refresh_from_db()
+    assert not order.needs_attention
+
+    deliver(api, first)  # the same dispute again (a redelivery): already handled
+    order.refresh_from_db()
+    assert not order.needs_attention
+
+    deliver(api, fake_stripe.dispute(intent["id"], reason="duplicate"))  # a new one
+
+    order.refresh_from_db()
+    assert order.needs_attention
+    assert [e.kind for e in order.events.filter(step__in=["stripe_dispute", "mark_handled"])] == [
+        "flagged",
+        "marked_handled",
+        "flagged",
+    ]
+
+
 def test_a_refund_made_in_stripes_dashboard_is_recorded_once(api, shopper, make_product, fake_stripe):
     order, intent = a_paid_order(shopper, make_product, fake_stripe)
     get_gateway().refund(provider_reference=intent["id"], amount_minor=500, idempotency_key="dashboard-refund")

@@ -435,6 +435,13 @@ ORDERS = [
         (VIEW_ORDER,),
     ),
     Access(
+        "Order list: retrying now (a home tile's link)",
+        "GET",
+        ORDER + "?attention=retrying",
+        ORDER_READERS,
+        (VIEW_ORDER,),
+    ),
+    Access(
         "Order page: timeline, history, the actions one may take",
         "GET",
         ORDER + "{completed}/change/",
@@ -457,6 +464,14 @@ ORDERS = [
     Access("Delete an order", "POST", ORDER + "{completed}/delete/", NOBODY, data=lambda scene: {"post": "yes"}),
     *order_action("redrive", "failed", "orders.redrive_order", ORDER_ACTORS, _state("failed")),
     *order_action("retry", "stuck", "orders.retry_order_step", ORDER_ACTORS, _events("stuck", "step_retry_requested")),
+    *order_action(
+        "handled",
+        "failed",
+        "orders.mark_order_handled",
+        ORDER_ACTORS,
+        _events("failed", "marked_handled"),
+        title="Mark handled",
+    ),
     *order_action(
         "resend", "completed", "orders.resend_order_email", ORDER_ACTORS, _events("completed", "email_resent")
     ),
@@ -519,6 +534,23 @@ ORDERS = [
         (VIEW_ORDER, "orders.retry_order_step"),
         _bulk("retry_selected", "stuck", confirmed=True),
         _events("stuck", "step_retry_requested"),
+    ),
+    Access(
+        "Bulk mark handled: confirmation page",
+        "POST",
+        ORDER,
+        ORDER_ACTORS,
+        (VIEW_ORDER, "orders.mark_order_handled"),
+        _bulk("mark_handled_selected", "failed", confirmed=False),
+    ),
+    Access(
+        "Bulk mark handled",
+        "POST",
+        ORDER,
+        ORDER_ACTORS,
+        (VIEW_ORDER, "orders.mark_order_handled"),
+        _bulk("mark_handled_selected", "failed", confirmed=True),
+        _events("failed", "marked_handled"),
     ),
     Access(
         "Bulk cancel: confirmation page",
