@@ -51,7 +51,8 @@ PAYMENT_AUTHORIZATION_WARN_HOURS = env_int("PAYMENT_AUTHORIZATION_WARN_HOURS", 1
 # provider's breaker opens once, within BREAKER_WINDOW_SECONDS, at least BREAKER_FAILURES of
 # its calls failed AND they were at least BREAKER_FAILURE_RATIO of its calls; after
 # BREAKER_COOL_DOWN_SECONDS one call goes through as a probe, and its success closes it.
-BREAKER_FAILURES = env_int("BREAKER_FAILURES", 5)
+# Fewer failures than a payment step's attempts (4), so that one order alone in an outage opens it.
+BREAKER_FAILURES = env_int("BREAKER_FAILURES", 3)
 BREAKER_FAILURE_RATIO = env_float("BREAKER_FAILURE_RATIO", "0.5")
 BREAKER_WINDOW_SECONDS = env_float("BREAKER_WINDOW_SECONDS", "30")
 BREAKER_COOL_DOWN_SECONDS = env_float("BREAKER_COOL_DOWN_SECONDS", "10")

@@ -79,6 +79,8 @@ export interface Order {
   payment_status: string | null;
   payment_action: PaymentAction | null;
   receipt_url: string | null;
+  /** While a step waits (a provider down, a manager's hold): a calm sentence for the shopper. */
+  waiting?: string | null;
   refunds: Refund[];
   amount_refunded: string;
   created_at: string;
