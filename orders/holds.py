@@ -101,9 +101,12 @@ def release_hold(hold: PipelineHold, *, reason: str, manager: str) -> int:
             raise HoldRefused("This hold was released already.")
         _forget_cached_holds()
         waiting = ScheduledRetry.objects.filter(step__in=steps_held_by(hold.side), waiting_for__startswith=HELD_PREFIX)
-        rows = list(waiting.order_by("order_id").values_list("order_id", "step"))
-        waiting.update(due_at=now, waiting_for="")
-        orders = Order.objects.in_bulk([order_id for order_id, _ in rows])
+        # The orders first, by key, then their retries: the order a step's wait locks them
+        # in (`waits.wait_for`), so a release never deadlocks with a step looking again.
+        held = waiting.values("order_id")
+        orders = {o.pk: o for o in Order.objects.select_for_update(of=("self",)).filter(pk__in=held).order_by("pk")}
+        rows = list(waiting.filter(order_id__in=orders).order_by("order_id").values_list("order_id", "step"))
+        waiting.filter(order_id__in=orders).update(due_at=now, waiting_for="")
         actor = history.manager(manager)
         for order_id, step in rows:
             history.hold_released(orders[order_id], step=step, actor=actor, side=hold.get_side_display(), reason=reason)
