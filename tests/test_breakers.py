@@ -38,6 +38,15 @@ def stripe_breaker(clock, cache=None) -> CircuitBreaker:
     return CircuitBreaker("stripe", cache=cache, clock=clock)
 
 
+def half_open_breaker(clock, cache=None) -> CircuitBreaker:
+    """A breaker opened by three failures, its cool-down over."""
+    guard = stripe_breaker(clock, cache)
+    for _ in range(3):
+        guard.record_failure()
+    clock.now += 10
+    return guard
+
+
 def test_a_breaker_opens_once_failures_reach_the_count(clock):
     guard = stripe_breaker(clock)
 
@@ -74,10 +83,7 @@ def test_failures_spread_beyond_the_window_do_not_add_up(clock):
 
 
 def test_after_the_cool_down_one_caller_alone_takes_the_probe(clock):
-    guard = stripe_breaker(clock)
-    for _ in range(3):
-        guard.record_failure()
-    clock.now += 10
+    guard = half_open_breaker(clock)
 
     reading = guard.read()
     assert reading.state is BreakerState.HALF_OPEN
@@ -85,10 +91,7 @@ def test_after_the_cool_down_one_caller_alone_takes_the_probe(clock):
 
 
 def test_a_probe_that_fails_opens_it_for_another_cool_down(clock):
-    guard = stripe_breaker(clock)
-    for _ in range(3):
-        guard.record_failure()
-    clock.now += 10
+    guard = half_open_breaker(clock)
     assert guard.may_call(guard.read(), probe_seconds=5)
 
     guard.record_failure()
@@ -99,10 +102,7 @@ def test_a_probe_that_fails_opens_it_for_another_cool_down(clock):
 
 
 def test_a_probe_that_succeeds_closes_it_with_a_clean_window(clock):
-    guard = stripe_breaker(clock)
-    for _ in range(3):
-        guard.record_failure()
-    clock.now += 10
+    guard = half_open_breaker(clock)
     reading = guard.read()
     assert guard.may_call(reading, probe_seconds=5)
 
@@ -115,10 +115,7 @@ def test_a_probe_that_succeeds_closes_it_with_a_clean_window(clock):
 
 
 def test_a_probe_whose_worker_died_frees_the_way_after_its_lease(clock):
-    guard = stripe_breaker(clock, RedisCache(_redis_url(), {"KEY_PREFIX": uuid.uuid4().hex}))
-    for _ in range(3):
-        guard.record_failure()
-    clock.now += 10
+    guard = half_open_breaker(clock, RedisCache(_redis_url(), {"KEY_PREFIX": uuid.uuid4().hex}))
     assert guard.may_call(guard.read(), probe_seconds=1)
 
     # The probe's key lapses on the cache's own clock.
