@@ -2,10 +2,16 @@
 its state without spending attempts, the shopper reads "waiting", the manager the reason, and
 the order goes on once the hold is released or the provider answers again."""
 
-import pytest
+from datetime import timedelta
 
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from monitoring.alarms import evaluate_alarms
 from orders import holds, pipeline
-from orders.models import EventKind, ScheduledRetry
+from orders.models import EventKind, PipelineHold, ScheduledRetry
+from payments.models import Payment
 from tests.support.due_retries import run_due_retries
 
 
@@ -121,3 +127,43 @@ def _fresh(orders):
     for order in orders:
         order.refresh_from_db()
     return orders
+
+
+def test_a_manager_places_and_releases_a_hold_from_the_back_office_and_the_page_shows_it(manager):
+    refused = manager.post("/admin/orders/pipelinehold/place/", {"side": "receipts", "reason": " "})
+    assert refused.status_code == 200 and PipelineHold.objects.count() == 0
+
+    placed = manager.post("/admin/orders/pipelinehold/place/", {"side": "receipts", "reason": "S3 outage"})
+
+    assert placed.status_code == 302
+    hold = PipelineHold.objects.get()
+    assert (hold.side, hold.placed_by, hold.is_on) == ("receipts", "manager", True)
+    page = manager.get("/admin/monitoring/").content.decode()
+    assert "Receipts" in page and "S3 outage" in page
+    assert "pipeline_held" in {f.rule for f in evaluate_alarms()}
+
+    released = manager.post(f"/admin/orders/pipelinehold/{hold.pk}/release/", {"reason": "S3 back"})
+
+    assert released.status_code == 302
+    hold.refresh_from_db()
+    assert (hold.released_by, hold.release_reason, hold.is_on) == ("manager", "S3 back", False)
+    assert "pipeline_held" not in {f.rule for f in evaluate_alarms()}
+
+
+def test_held_captures_near_the_end_of_an_authorisation_fire_the_urgent_alarm(settings, shopper, make_product):
+    settings.ALARM_MIN_CLUSTERS = 0
+    settings.ALARM_EMAILS = ["oncall@shop.example"]
+    make_product("MUG-001", on_hand=5)
+    holds.place_hold(side="captures", reason="Stripe incident", manager="maria")
+    order = shopper.buys({"MUG-001": 1})
+    assert {f.rule for f in evaluate_alarms()} >= {"pipeline_held"}
+    assert "held_captures_lapsing" not in {f.rule for f in evaluate_alarms()}
+
+    days = settings.PAYMENT_AUTHORIZATION_DAYS
+    Payment.objects.filter(order=order).update(updated_at=timezone.now() - timedelta(days=days - 1, hours=1))
+
+    assert "held_captures_lapsing" in {f.rule for f in evaluate_alarms()}
+    urgent = [m for m in mail.outbox if "URGENT Held captures let authorisations lapse" in m.subject]
+    assert len(urgent) == 1
+    order.refresh_from_db()
+    assert order.needs_attention and order.state == "PAID"
