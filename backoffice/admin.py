@@ -677,3 +677,7 @@ def _export_row(order: Order) -> list:
         order.needs_attention,
         order.redrive_count,
     ]
+
+
+# The holds on a side of the pipeline have their own small admin (placing and releasing them).
+from backoffice import holds_admin  # noqa: E402,F401

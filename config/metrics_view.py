@@ -17,11 +17,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from framework.breakers import BreakerState, read_breakers
 from framework.metrics import PREFIX
 from framework.metrics_token import bearer_token, bears_metrics_token
 from framework.queue import queue_backlog
 from inventory.selectors import products_low_on_stock
-from orders.models import FINAL_STATES, OrderState
+from orders.holds import holds_on
+from orders.models import FINAL_STATES, HoldSide, OrderState
 from orders.selectors import open_orders_by_state, retrying_by_step
 
 logger = logging.getLogger(__name__)
@@ -37,7 +39,13 @@ class ShopFactsCollector(Collector):
 
     def collect(self):
         up = GaugeMetricFamily(f"{PREFIX}_facts_up", "Whether a fact could be read at this scrape.", labels=["fact"])
-        for fact, read in (("open_orders", self._open_orders), ("queue", self._queue), ("stock", self._stock)):
+        facts = (
+            ("open_orders", self._open_orders),
+            ("queue", self._queue),
+            ("stock", self._stock),
+            ("breakers", self._breakers),
+        )
+        for fact, read in facts:
             try:
                 families = list(read())
             except Exception:
@@ -98,6 +106,25 @@ class ShopFactsCollector(Collector):
             ),
             listed,
         )
+
+    def _breakers(self):
+        state = GaugeMetricFamily(
+            f"{PREFIX}_circuit_breaker_state",
+            "Each provider's circuit breaker: 0 closed, 1 half-open (one probe may go), 2 open (its steps wait).",
+            labels=["provider"],
+        )
+        for reading in read_breakers():
+            state.add_metric([reading.provider], BREAKER_GAUGE[reading.state])
+        held = GaugeMetricFamily(
+            f"{PREFIX}_pipeline_held", "1 while a manager holds this side of the pipeline.", labels=["side"]
+        )
+        on = set(holds_on())
+        for side in HoldSide.values:
+            held.add_metric([side], 1 if side in on else 0)
+        return state, held
+
+
+BREAKER_GAUGE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
 def shop_registry() -> CollectorRegistry:

@@ -28,13 +28,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from framework.alarm_recipients import alarm_recipients
+from framework.breakers import BreakerState, read_breakers
 from framework.queue import queue_backlog, running_clusters
 from inventory.selectors import products_low_on_stock
 from monitoring import selectors
 from monitoring.models import AlarmFiring
 from orders import history, sns
 from orders.audit import latest_audit_run
-from orders.models import ActorKind, Order, OrderState
+from orders.holds import HELD_PREFIX
+from orders.models import ActorKind, HoldSide, Order, OrderState, PipelineHold, ScheduledRetry
 from orders.selectors import OPEN_STATES, open_orders_by_state, open_orders_untouched_since
 from webhooks.selectors import endpoints_failing_since
 
@@ -60,6 +62,7 @@ class Rule:
     name: str  # stored on its firings: never renamed
     title: str
     check: Callable[[datetime], Finding | None]
+    urgent: bool = False  # louder: "URGENT" in the subject, and no cooldown between its emails
 
 
 def failure_rate(now: datetime) -> Finding | None:
@@ -193,6 +196,54 @@ def invariant_violations(now: datetime) -> Finding | None:
     return Finding(f"{run.violations} invariant violations", {"violations": violations[:MAX_ORDERS]})
 
 
+def pipeline_held(now: datetime) -> Finding | None:
+    """A manager holds a side of the pipeline: it fires for as long as the hold is on."""
+    on = list(PipelineHold.objects.filter(released_at__isnull=True).order_by("placed_at"))
+    if not on:
+        return None
+    waiting = ScheduledRetry.objects.filter(waiting_for__startswith=HELD_PREFIX)
+    lines = [
+        f"{hold.get_side_display()} held by {hold.placed_by} since "
+        f"{timezone.localtime(hold.placed_at):%Y-%m-%d %H:%M}: {hold.reason}"
+        for hold in on
+    ]
+    return Finding("; ".join(lines), {"holds": lines, "orders_waiting": waiting.values("order").distinct().count()})
+
+
+def held_captures_lapsing(now: datetime) -> Finding | None:
+    """Captures are held while orders waiting for them near the end of their authorisation
+    (PAYMENT_AUTHORIZATION_DAYS, warned ALARM_AUTHORIZATION_EXPIRY_HOURS before): release the
+    hold, or the money held on those cards goes back to the shoppers with the goods still due."""
+    if not PipelineHold.objects.filter(side=HoldSide.CAPTURES, released_at__isnull=True).exists():
+        return None
+    hours = settings.PAYMENT_AUTHORIZATION_DAYS * 24 - settings.ALARM_AUTHORIZATION_EXPIRY_HOURS
+    held = ScheduledRetry.objects.filter(step="update_inventory", waiting_for__startswith=HELD_PREFIX)
+    lapsing = selectors.authorisations_lapsing(now - timedelta(hours=hours)).filter(
+        order__state=OrderState.PAID, order__in=held.values("order")
+    )
+    payments = list(lapsing[:MAX_ORDERS])
+    if not payments:
+        return None
+    return Finding(
+        f"Captures are held and {len(payments)} authorisations lapse within "
+        f"{settings.ALARM_AUTHORIZATION_EXPIRY_HOURS} h: release the hold or those payments are lost",
+        {"orders": [p.order.reference for p in payments]},
+        orders=[p.order for p in payments],
+        finding="authorisation lapses while captures are held",
+    )
+
+
+def circuit_breakers(now: datetime) -> Finding | None:
+    """A provider's circuit breaker is open (or half-open, waiting for its probe to succeed)."""
+    broken = [reading for reading in read_breakers() if reading.state is not BreakerState.CLOSED]
+    if not broken:
+        return None
+    words = [f"{r.provider} {r.state.replace('_', '-')} ({r.failures} of {r.calls} calls failed)" for r in broken]
+    return Finding(
+        f"Not answering: {', '.join(words)}; the steps that call it wait", {"breakers": [r.provider for r in broken]}
+    )
+
+
 RULES: tuple[Rule, ...] = (
     Rule("failure_rate", "Orders failing", failure_rate),
     Rule("orders_over_time_limit", "Orders stuck", orders_over_time_limit),
@@ -204,6 +255,9 @@ RULES: tuple[Rule, ...] = (
     Rule("low_stock", "Stock low", low_stock),
     Rule("reconciler_mismatches", "Payments disagree with the provider", reconciler_mismatches),
     Rule("invariants", "Invariants broken", invariant_violations),
+    Rule("pipeline_held", "Pipeline held by a manager", pipeline_held),
+    Rule("held_captures_lapsing", "Held captures let authorisations lapse", held_captures_lapsing, urgent=True),
+    Rule("circuit_breakers", "Provider not answering (circuit open)", circuit_breakers),
 )
 RULE_TITLES = {rule.name: rule.title for rule in RULES}
 
@@ -288,6 +342,8 @@ def _record_resolved(rule: Rule, now: datetime) -> None:
 
 
 def _in_cooldown(rule: Rule, now: datetime) -> bool:
+    if rule.urgent:
+        return False  # money is about to be lost: every firing is told
     # A firing that reached nobody woke nobody: it starts no cooldown.
     emailed = AlarmFiring.objects.filter(rule=rule.name).exclude(notified_to=[])
     last = emailed.aggregate(last=Max("notified_at"))["last"]
@@ -326,7 +382,8 @@ def _email(
             f"The monitoring page: {page}",
         ]
     )
-    subject = f"[{settings.SHOP_NAME}] {'RESOLVED' if resolved else 'ALARM'} {rule.title}: {summary}"[:200]
+    word = "RESOLVED" if resolved else ("URGENT" if rule.urgent else "ALARM")
+    subject = f"[{settings.SHOP_NAME}] {word} {rule.title}: {summary}"[:200]
     try:
         EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, recipients).send()
     except Exception:

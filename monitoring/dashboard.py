@@ -7,12 +7,14 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from framework.breakers import read_breakers
 from framework.queue import queue_backlog, running_clusters
 from monitoring import charts, selectors
 from monitoring.alarms import RULE_TITLES, alarm_recipients
 from monitoring.models import AlarmFiring
 from orders.flow import STEPS
-from orders.models import OrderState
+from orders.holds import HELD_PREFIX
+from orders.models import OrderState, PipelineHold, ScheduledRetry
 from orders.selectors import open_orders_by_state, retrying_by_step
 
 HOUR = timedelta(hours=1)
@@ -109,4 +111,7 @@ def build_dashboard(now: datetime | None = None) -> dict:
         "failed_tasks": selectors.failed_tasks(),
         "alarms_firing": [(RULE_TITLES.get(f.rule, f.rule), f) for f in firing],
         "alarm_recipients": alarm_recipients(),
+        "holds": list(PipelineHold.objects.filter(released_at__isnull=True).order_by("placed_at")),
+        "holds_waiting": ScheduledRetry.objects.filter(waiting_for__startswith=HELD_PREFIX).count(),
+        "breakers": read_breakers(),
     }

@@ -30,6 +30,7 @@ from orders.selectors import (
     why_no_receipt,
 )
 from orders.services import IdempotencyConflict, InvalidOrderLines, place_order
+from orders.waits import waiting_words
 from payments.services import offered_test_payment_methods, stripe_js_publishable_key
 from receipts.services import receipt_download_url
 
@@ -156,6 +157,10 @@ class OrderOutput(serializers.Serializer):
         "otherwise null."
     )
     receipt_url = serializers.SerializerMethodField()
+    waiting = serializers.SerializerMethodField(
+        help_text="While a step of the order waits (the shop paused it, or a provider is not answering): a calm "
+        "sentence for the shopper, e.g. that the payment is waiting to go through; otherwise null. Nothing to do."
+    )
     refunds = RefundOutput(
         many=True, source="refunds_made", help_text="Refunds that went through, oldest first (none while pending)."
     )
@@ -177,6 +182,9 @@ class OrderOutput(serializers.Serializer):
         if order.state != OrderState.VALIDATED or payment is None or not payment.client_secret:
             return None
         return {"type": "authenticate", "client_secret": payment.client_secret}
+
+    def get_waiting(self, order) -> str | None:
+        return waiting_words(order)
 
     @extend_schema_field(serializers.DecimalField(max_digits=14, decimal_places=2))
     def get_amount_refunded(self, order) -> str:

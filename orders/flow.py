@@ -24,9 +24,10 @@ from enum import Enum
 
 from django.conf import settings
 
+from framework.breakers import Provider
 from orders import steps
 from orders.history import StepRun
-from orders.models import Order
+from orders.models import HoldSide, Order
 from orders.models import OrderState as S
 from receipts.models import Receipt
 
@@ -75,6 +76,8 @@ class Step:
     when_exhausted: WhenExhausted
     is_done: Callable[[Order], bool] = lambda order: False  # a step that leaves the state as it is
     lease_seconds: Callable[[], float] = _a_short_step  # how long a healthy attempt may take
+    provider: Provider | None = None  # the outside service it calls, behind that provider's breaker
+    held_by: HoldSide | None = None  # the side of the pipeline whose hold stops it (`orders.holds`)
 
     @property
     def requeues_retries(self) -> bool:
@@ -91,16 +94,16 @@ FAIL_ORDER, FLAG_ORDER, RECORD = WhenExhausted.FAIL_ORDER, WhenExhausted.FLAG_OR
 # fmt: off
 #                                  label (persisted)    the step                                 may move to                               retry policy         once exhausted (and how retries wait)
 VALIDATE_ORDER = Step(             "validate_order",    steps.validate_order,                    frozenset({S.VALIDATED, S.REJECTED}),     RetryPolicy(3, 0.2), FAIL_ORDER)
-PROCESS_PAYMENT = Step(            "process_payment",   steps.process_payment,                   frozenset({S.PAID, S.PAYMENT_FAILED}),    RetryPolicy(4, 0.5), FAIL_ORDER, lease_seconds=_a_payment_call)
-DEDUCT_STOCK_AND_CAPTURE = Step(   "update_inventory",  steps.deduct_stock_and_capture_payment,  frozenset({S.CONFIRMED}),                 RetryPolicy(4, 0.5), FAIL_ORDER, lease_seconds=_a_payment_call)
-GENERATE_RECEIPT = Step(           "generate_receipt",  steps.generate_receipt,                  frozenset(),                              RetryPolicy(3, 1.0), FLAG_ORDER, is_done=_receipt_stored)
-SEND_CONFIRMATION = Step(          "send_notification", steps.send_confirmation,                 frozenset({S.COMPLETED}),                 RetryPolicy(5, 1.0), FLAG_ORDER, lease_seconds=_an_email)
+PROCESS_PAYMENT = Step(            "process_payment",   steps.process_payment,                   frozenset({S.PAID, S.PAYMENT_FAILED}),    RetryPolicy(4, 0.5), FAIL_ORDER, lease_seconds=_a_payment_call, provider=Provider.STRIPE, held_by=HoldSide.PAYMENTS)
+DEDUCT_STOCK_AND_CAPTURE = Step(   "update_inventory",  steps.deduct_stock_and_capture_payment,  frozenset({S.CONFIRMED}),                 RetryPolicy(4, 0.5), FAIL_ORDER, lease_seconds=_a_payment_call, provider=Provider.STRIPE, held_by=HoldSide.CAPTURES)
+GENERATE_RECEIPT = Step(           "generate_receipt",  steps.generate_receipt,                  frozenset(),                              RetryPolicy(3, 1.0), FLAG_ORDER, is_done=_receipt_stored, provider=Provider.S3, held_by=HoldSide.RECEIPTS)
+SEND_CONFIRMATION = Step(          "send_notification", steps.send_confirmation,                 frozenset({S.COMPLETED}),                 RetryPolicy(5, 1.0), FLAG_ORDER, lease_seconds=_an_email, provider=Provider.SMTP, held_by=HoldSide.EMAILS)
 
 # The jobs an end sets off, each queued as its own task (`transitions.ON_ENTERING`).
 END_JOBS: tuple[Step, ...] = (
-    Step("send_failure_notification",                   steps.send_failure_notification,         frozenset(),                              RetryPolicy(5, 1.0), RECORD, lease_seconds=_an_email),
-    Step("refund_or_void",                              steps.refund_or_void,                    frozenset(),                              RetryPolicy(6, 1.0), FLAG_ORDER, lease_seconds=_a_payment_call),
-    Step("publish_order_state",                         steps.publish_order_state,               frozenset(),                              RetryPolicy(4, 1.0), FLAG_ORDER),
+    Step("send_failure_notification",                   steps.send_failure_notification,         frozenset(),                              RetryPolicy(5, 1.0), RECORD, lease_seconds=_an_email, provider=Provider.SMTP, held_by=HoldSide.EMAILS),
+    Step("refund_or_void",                              steps.refund_or_void,                    frozenset(),                              RetryPolicy(6, 1.0), FLAG_ORDER, lease_seconds=_a_payment_call, provider=Provider.STRIPE),
+    Step("publish_order_state",                         steps.publish_order_state,               frozenset(),                              RetryPolicy(4, 1.0), FLAG_ORDER, provider=Provider.SNS),
 )
 # fmt: on
 
@@ -113,6 +116,16 @@ FLOW: dict[str, tuple[Step, ...]] = {
 }
 
 STEPS: dict[str, Step] = {step.name: step for step in (*(s for state in FLOW.values() for s in state), *END_JOBS)}
+
+
+def steps_held_by(side: str) -> list[str]:
+    """The labels of the steps a hold on `side` stops."""
+    return [step.name for step in STEPS.values() if step.held_by == side]
+
+
+def steps_calling(provider: str) -> list[str]:
+    """The labels of the steps behind `provider`'s breaker."""
+    return [step.name for step in STEPS.values() if step.provider == provider]
 
 
 def next_step(order: Order) -> Step | None:

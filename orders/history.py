@@ -470,3 +470,20 @@ def marked_handled(order: Order, *, actor: Actor, was: str, note: str, action_to
         note=note,
         action_token=action_token,
     )
+
+
+# --- holds and breakers: a step that waits without spending an attempt ---------------------
+
+
+def step_held(order: Order, *, step: str, attempt: int, actor: Actor, why: str) -> OrderEvent:
+    """A manager's hold stops the step: the order waits in its state (the hold's placer acts)."""
+    run = StepRun(step=step, attempt=attempt, actor=actor)
+    return _write(order, run, EventKind.STEP_HELD, Outcome.SKIPPED, why=why)
+
+
+def hold_released(order: Order, *, step: str, actor: Actor, side: str, reason: str) -> OrderEvent:
+    """The manager released the hold the order's step waited for: it goes on now."""
+    # Skipped, as a wait is: it is no attempt of the step.
+    return _manager_event(
+        order, actor=actor, step=step, kind=EventKind.HOLD_RELEASED, outcome=Outcome.SKIPPED, side=side, reason=reason
+    )

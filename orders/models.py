@@ -167,6 +167,8 @@ class EventKind(models.TextChoices):
     STOCK_RETURNED = "stock_returned", "Units returned to stock"
     NOTE_ADDED = "note_added", "Internal note"
     MARKED_HANDLED = "marked_handled", "Marked handled by a manager"
+    STEP_HELD = "step_held", "Step held by a manager"
+    HOLD_RELEASED = "hold_released", "Hold released by a manager"
 
 
 class ActorKind(models.TextChoices):
@@ -199,6 +201,8 @@ EVENT_SUMMARIES: dict[str, str] = {
     EventKind.STOCK_RETURNED: "Returned to stock: {units}. Reason: {reason}",
     EventKind.NOTE_ADDED: "{note}",
     EventKind.MARKED_HANDLED: "Marked handled ({was}): {note}",
+    EventKind.STEP_HELD: "{why}",
+    EventKind.HOLD_RELEASED: "The hold on {side} was released: {reason}",
 }
 
 
@@ -309,6 +313,11 @@ class ScheduledRetry(models.Model):
     step = models.CharField(max_length=40)
     attempt = models.PositiveIntegerField(help_text="Attempts of this step already made in this run of it.")
     due_at = models.DateTimeField()
+    waiting_for = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Why the step waits without spending an attempt (a hold, an open breaker); empty for a backoff.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["order", "step"], name="scheduled_retry_once_per_step")]
@@ -316,6 +325,42 @@ class ScheduledRetry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} of {self.order_id} (attempt {self.attempt + 1}) at {self.due_at}"
+
+
+class HoldSide(models.TextChoices):
+    """The sides of the pipeline a manager may hold (each names the steps it holds in `orders.flow`)."""
+
+    PAYMENTS = "payments", "Payments (new authorisations)"
+    CAPTURES = "captures", "Captures"
+    RECEIPTS = "receipts", "Receipts"
+    EMAILS = "emails", "Emails"
+
+
+class PipelineHold(models.Model):
+    """A manager's hold on one side of the pipeline: its steps make no outside call and their
+    orders wait in their state until it is released (`orders.holds`). At most one is on per side."""
+
+    side = models.CharField(max_length=20, choices=HoldSide.choices)
+    reason = models.CharField(max_length=300)
+    placed_by = models.CharField(max_length=150)
+    placed_at = models.DateTimeField()
+    released_by = models.CharField(max_length=150, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-placed_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["side"], condition=Q(released_at__isnull=True), name="one_hold_on_per_side")
+        ]
+        permissions = [("hold_pipeline", "Can hold and release a side of the pipeline")]
+
+    def __str__(self) -> str:
+        return f"Hold on {self.get_side_display()}: {self.reason}"
+
+    @property
+    def is_on(self) -> bool:
+        return self.released_at is None
 
 
 class PipelineTick(models.Model):

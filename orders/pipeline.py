@@ -23,7 +23,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from framework.queue import Task, enqueue, enqueue_on_commit
-from orders import history, recovery
+from orders import history, recovery, waits
 from orders.flow import STEPS, Step, WhenExhausted, next_step
 from orders.history import StepRun
 from orders.models import Order, ScheduledRetry, lock_order
@@ -98,7 +98,8 @@ def run_due_retry(retry_id: int) -> None:
     if retry is None:
         return
     after = _attempt(retry.order_id, STEPS[retry.step], None, attempts_before=retry.attempt)
-    ScheduledRetry.objects.filter(pk=retry.pk, attempt=retry.attempt).delete()
+    # Unless the attempt moved it on: failed again (another attempt), or waits again (another due time).
+    ScheduledRetry.objects.filter(pk=retry.pk, attempt=retry.attempt, due_at=retry.due_at).delete()
     if after is After.NEXT_STEP:
         enqueue_advance(retry.order_id)
 
@@ -146,9 +147,13 @@ def _attempt_with_retries(order_id: int, step: Step, order: Order | None, *, att
     for tries in range(attempts_before + 1, step.retry.max_attempts + 1):
         if order is None or tries > attempts_before + 1:
             order = Order.objects.get(pk=order_id)
+        gate = waits.check_gate(step)
+        if gate.wait is not None:  # held, or its provider is down: no call, no attempt spent
+            waits.wait_for(order_id, step, gate.wait, attempts=tries - 1)
+            return After.STOP
         run = history.start_run(step.name, order, earlier=recovery.take_lease(order_id, step))
         try:
-            return step.run(order, run)
+            after = step.run(order, run)
         except StepFailed as error:
             exhausted(order_id, run, error)
             return After.STOP
@@ -165,6 +170,10 @@ def _attempt_with_retries(order_id: int, step: Step, order: Order | None, *, att
                 exhausted(order_id, run, StepFailed("payment_error", PAYMENT_ERROR_REASON))
                 return After.STOP
             logger.warning("order %s %s attempt %d failed: %s", order.reference, step.name, run.attempt, error)
+            if wait := waits.provider_failed(step, error):
+                # Its provider is down, as its breaker now says: wait for it, keeping an attempt.
+                waits.wait_for(order_id, step, wait, attempts=tries, failed=(run, error))
+                return After.STOP
             if tries == step.retry.max_attempts:
                 exhausted(order_id, run, error)
                 return After.STOP
@@ -179,6 +188,9 @@ def _attempt_with_retries(order_id: int, step: Step, order: Order | None, *, att
             if step.requeues_retries:
                 return After.STOP  # the worker is free; the tick queues the retry when due
             time.sleep(delay)
+        else:
+            waits.provider_answered(step, gate)
+            return after
     return After.STOP
 
 

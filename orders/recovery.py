@@ -104,7 +104,9 @@ def run_pipeline_tick(*, now: datetime | None = None) -> Tick | None:
 def fire_due_retries(now: datetime, *, backlog: float = 0.0) -> int:
     """Queue every retry due by `now`, each due again after its step's lease (and the queue's
     backlog) in case its message or its worker is lost; returns how many were queued."""
-    due = list(ScheduledRetry.objects.filter(due_at__lte=now).order_by("due_at").values_list("pk", "step")[:BATCH])
+    # Oldest order first among those due together (a released hold, a closed breaker).
+    due_now = ScheduledRetry.objects.filter(due_at__lte=now).order_by("due_at", "order_id")
+    due = list(due_now.values_list("pk", "step")[:BATCH])
     for count, (retry_id, step) in enumerate(due):
         lease = STEPS[step].lease_seconds() if step in STEPS else 30.0
         ScheduledRetry.objects.filter(pk=retry_id).update(due_at=now + timedelta(seconds=lease + backlog))

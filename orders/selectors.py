@@ -38,6 +38,7 @@ def order_for_shopper(reference: str) -> Order | None:
         Order.objects.select_related("payment", "receipt")
         .prefetch_related(
             "lines",
+            "scheduled_retries",  # a step waiting for a hold or a provider: the page says "waiting"
             Prefetch("events", queryset=OrderEvent.objects.order_by("id")),
             # The shopper sees money that went back, not a refund still being asked of the provider.
             Prefetch(

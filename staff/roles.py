@@ -82,6 +82,9 @@ ORDER_MANAGER = Role(
         "orders.download_receipt",
         "orders.export_orders",
         "orders.view_monitoring",
+        # Holding a side of the pipeline through a provider's outage (orders/holds.py).
+        "orders.view_pipelinehold",
+        "orders.hold_pipeline",
         RECEIVE_ALARMS,  # the roles that act on orders are the ones an alarm must wake
         "payments.view_payment",
         "payments.view_refund",

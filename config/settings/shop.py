@@ -51,3 +51,15 @@ SHOPPER_DATA_RETENTION_DAYS = env_int("SHOPPER_DATA_RETENTION_DAYS", 730)
 # Authorisations older than this many hours count as close to expiring on the manager's home page
 # (card holds lapse after about 7 days).
 PAYMENT_AUTHORIZATION_WARN_HOURS = env_int("PAYMENT_AUTHORIZATION_WARN_HOURS", 120)
+# Circuit breakers around the providers the pipeline calls (framework/breakers.py): a
+# provider's breaker opens once, within BREAKER_WINDOW_SECONDS, at least BREAKER_FAILURES of
+# its calls failed AND they were at least BREAKER_FAILURE_RATIO of its calls; after
+# BREAKER_COOL_DOWN_SECONDS one call goes through as a probe, and its success closes it.
+# Fewer failures than a payment step's attempts (4), so that one order alone in an outage opens it.
+BREAKER_FAILURES = env_int("BREAKER_FAILURES", 3)
+BREAKER_FAILURE_RATIO = env_float("BREAKER_FAILURE_RATIO", "0.5")
+BREAKER_WINDOW_SECONDS = env_float("BREAKER_WINDOW_SECONDS", "30")
+BREAKER_COOL_DOWN_SECONDS = env_float("BREAKER_COOL_DOWN_SECONDS", "10")
+# How often an order whose step waits (a hold, an open breaker) looks again; releasing a
+# hold or closing a breaker brings every waiting step forward at once.
+STEP_WAIT_RECHECK_SECONDS = env_float("STEP_WAIT_RECHECK_SECONDS", "5")

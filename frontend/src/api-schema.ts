@@ -283,6 +283,8 @@ export interface components {
             /** @description What the shopper's page must do for the payment to go on: while the bank asks the shopper to authenticate (3-D Secure), `{type: 'authenticate', client_secret}` for Stripe.js `handleNextAction`; otherwise null. */
             readonly payment_action: components["schemas"]["PaymentActionOutput"] | null;
             readonly receipt_url: string | null;
+            /** @description While a step of the order waits (the shop paused it, or a provider is not answering): a calm sentence for the shopper, e.g. that the payment is waiting to go through; otherwise null. Nothing to do. */
+            readonly waiting: string | null;
             /** @description Refunds that went through, oldest first (none while pending). */
             refunds: components["schemas"]["RefundOutput"][];
             /**
@@ -362,6 +364,8 @@ export interface components {
             failure_code: string;
             failure_reason: string;
             readonly receipt_url: string | null;
+            /** @description While a step of the order waits (the shop paused it, or a provider is not answering): a calm sentence for the shopper, e.g. that the payment is waiting to go through; otherwise null. Nothing to do. */
+            readonly waiting: string | null;
             /** @description Refunds that went through, oldest first (none while pending). */
             refunds: components["schemas"]["RefundOutput"][];
             /**

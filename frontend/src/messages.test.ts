@@ -54,6 +54,8 @@ describe("errors in plain words", () => {
     expect(orderHeadline(order({ state: "VALIDATED", payment_action: { type: "authenticate", client_secret: "s" } }))).toBe(
       "Waiting for you to confirm the payment with your bank",
     );
+    const waiting = "Your payment is waiting to go through; there is nothing you need to do.";
+    expect(orderHeadline(order({ state: "VALIDATED", waiting }))).toBe(waiting);
   });
 });
 

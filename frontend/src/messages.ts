@@ -89,6 +89,7 @@ export const STATE_WORDS: Record<OrderStateName, string> = {
 /** The one sentence that says where the order stands, as the status region announces it. */
 export function orderHeadline(order: Order): string {
   if (order.state === "VALIDATED" && order.payment_action) return "Waiting for you to confirm the payment with your bank";
+  if (!order.is_final && order.waiting) return order.waiting;
   if (order.state === "COMPLETED" && toCents(order.amount_refunded ?? "0") > 0) {
     return toCents(order.amount_refunded) >= toCents(order.total) ? "Complete, refunded in full" : "Complete, partly refunded";
   }

@@ -49,6 +49,7 @@ export function orderProgress(order: Order): ProgressStep[] {
       status = "current";
       currentFound = true;
       if (step === "process_payment" && order.payment_action) note = "Waiting for you to confirm with your bank";
+      else if (order.waiting) note = "Waiting: it goes on shortly, nothing to do";
       else if (retrying(step)) note = "Taking a little longer: trying again";
       else note = "In progress";
     } else {

@@ -49,7 +49,7 @@ def build_scene() -> Scene:
     from inventory.models import Product, Stock, StockMovement
     from inventory.services import adjust_stock
     from monitoring.models import AlarmFiring
-    from orders.models import Order
+    from orders.models import Order, PipelineHold
     from orders.pipeline import run_step
     from partners.services import issue_partner_key
     from payments.models import Payment, Refund, StripeEvent
@@ -104,6 +104,7 @@ def build_scene() -> Scene:
         "payment": Payment.objects.get(order_id=completed).pk,
         "refund": Refund.objects.get(order_id=completed).pk,
         "stripe_event": StripeEvent.objects.create(event_id="evt_matrix", type="charge.refunded", payload={}).pk,
+        "hold": PipelineHold.objects.create(side="receipts", reason="bucket down", placed_by="scene", placed_at=now).pk,
         "alarm": AlarmFiring.objects.create(rule="failed_orders", started_at=now, last_seen_at=now, summary="x").pk,
         "schedule": Schedule.objects.create(name="matrix", func="math.floor", schedule_type=Schedule.DAILY).pk,
         "success": success.pk,

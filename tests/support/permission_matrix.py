@@ -571,6 +571,49 @@ ORDERS = [
     ),
 ]
 
+
+def _holds_on(scene: dict) -> int:
+    from orders.models import PipelineHold
+
+    return PipelineHold.objects.filter(released_at__isnull=True).count()
+
+
+HOLDS = [
+    *model_pages("Pipeline holds", "orders.pipelinehold", "hold", view=ORDER_READERS),
+    Access(
+        "Pipeline holds: place page",
+        "GET",
+        "/admin/orders/pipelinehold/place/",
+        ORDER_ACTORS,
+        ("orders.view_pipelinehold", "orders.hold_pipeline"),
+    ),
+    Access(
+        "Pipeline holds: place a hold",
+        "POST",
+        "/admin/orders/pipelinehold/place/",
+        ORDER_ACTORS,
+        ("orders.view_pipelinehold", "orders.hold_pipeline"),
+        lambda scene: {"side": "emails", "reason": "SMTP relay down"},
+        _holds_on,
+    ),
+    Access(
+        "Pipeline holds: release page",
+        "GET",
+        "/admin/orders/pipelinehold/{hold}/release/",
+        ORDER_ACTORS,
+        ("orders.view_pipelinehold", "orders.hold_pipeline"),
+    ),
+    Access(
+        "Pipeline holds: release a hold",
+        "POST",
+        "/admin/orders/pipelinehold/{hold}/release/",
+        ORDER_ACTORS,
+        ("orders.view_pipelinehold", "orders.hold_pipeline"),
+        lambda scene: {"reason": "receipts bucket back"},
+        _holds_on,
+    ),
+]
+
 RECORDS = [
     *model_pages("Payments", "payments.payment", "payment", view=ORDER_READERS),
     *model_pages("Refunds", "payments.refund", "refund", view=ORDER_READERS),
@@ -833,4 +876,4 @@ WEBHOOKS = [
     ),
 ]
 
-MATRIX: list[Access] = [*HOME_AND_SITE, *STOCK, *ORDERS, *RECORDS, *PARTNERS, *WEBHOOKS, *ACCOUNTS]
+MATRIX: list[Access] = [*HOME_AND_SITE, *STOCK, *ORDERS, *HOLDS, *RECORDS, *PARTNERS, *WEBHOOKS, *ACCOUNTS]

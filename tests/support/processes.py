@@ -201,6 +201,8 @@ class Shop:
             LOG_LEVEL="INFO",
             PAYMENT_SIMULATED_FAULTS="true",
             **LIFTED_ABUSE_LIMITS,  # tests place many orders from one address
+            # Tests fail providers on purpose: breakers stay closed unless a test sets a threshold.
+            BREAKER_FAILURES="1000000",
         )
         env.update(self.extra_env)
         env.update(overrides)
