@@ -1,5 +1,6 @@
 """The shop's image, as a shop deploys it: built from this checkout with podman, migrations
-run twice at once, then web, cluster and nginx from the images against a PostgreSQL and a
+run twice at once, then web (the shop's pool), backoffice (the back office's), cluster and nginx
+from the images against a PostgreSQL and a
 Redis, with the production settings (DEBUG off, Stripe through the test's Stripe server, S3,
 SMTP, every secret from a mounted file). A shopper's orders complete and their receipts
 download; every process runs as a non-root user; SIGTERM stops every container within 10 s
@@ -112,12 +113,19 @@ def deployment(images, servers):
         deployed.remove()
 
 
-def start_shop(deployment: Deployment, web_port: int) -> tuple[Container, Container, Container, str]:
-    """web, cluster and nginx started; returns once /health/ready answers 200 through nginx."""
+def start_shop(deployment: Deployment) -> tuple[dict[str, Container], str]:
+    """web, backoffice, cluster and nginx started; returns them by name and nginx's address,
+    once /health/ready answers 200 through nginx."""
     started = time.monotonic()
+    web_port, backoffice_port = free_port(), free_port()
     web = deployment.container("web", "web", PORT=str(web_port), WEB_CONCURRENCY="2").start()
+    backoffice = deployment.container("backoffice", "backoffice", PORT=str(backoffice_port)).start()
     cluster = deployment.container("cluster", "cluster").start()
-    nginx_env = {"SHOP_UPSTREAM": f"127.0.0.1:{web_port}", "NGINX_PORT": str(deployment.servers["front_port"])}
+    nginx_env = {
+        "SHOP_UPSTREAM": f"127.0.0.1:{web_port}",
+        "BACKOFFICE_UPSTREAM": f"127.0.0.1:{backoffice_port}",
+        "NGINX_PORT": str(deployment.servers["front_port"]),
+    }
     front = deployment.add(Container("nginx", NGINX_IMAGE, [], nginx_env)).start()
     url = f"http://127.0.0.1:{deployment.servers['front_port']}"
 
@@ -129,7 +137,7 @@ def start_shop(deployment: Deployment, web_port: int) -> tuple[Container, Contai
 
     wait_until(ready, timeout=120, interval=0.2, message=lambda: f"the shop never got ready:\n{deployment.logs()}")
     print(f"start to ready: {time.monotonic() - started:.1f} s")  # reported, never asserted
-    return web, cluster, front, url
+    return {"nginx": front, "web": web, "backoffice": backoffice, "cluster": cluster}, url
 
 
 def place_order(url: str, sku: str) -> str:
@@ -165,7 +173,7 @@ def test_the_image_deployed_takes_orders_and_stops_cleanly_without_losing_one(de
     catalog = deployment.container("import", "import_stock", "--if-empty", "inventory/demo_catalog.csv").run_to_end()
     assert catalog.returncode == 0, catalog.stdout + catalog.stderr
 
-    web, cluster, front, url = start_shop(deployment, free_port())
+    containers, url = start_shop(deployment)
     sku = requests.get(f"{url}/api/products/", timeout=30).json()[0]["sku"]
 
     # A shopper's order, through nginx: paid at Stripe, completed, its receipt downloads.
@@ -177,27 +185,32 @@ def test_the_image_deployed_takes_orders_and_stops_cleanly_without_losing_one(de
     assert [intent["status"] for intent in servers["stripe"].intents_for(reference)] == ["succeeded"]
     wait_until(lambda: len(servers["smtp"].received) >= 1, timeout=60, message=deployment.logs)
 
-    # Nobody runs as root: not the web's, the cluster's, nor nginx's processes.
-    for container in (web, cluster, front):
+    # The back office through the same address, served by its own pool.
+    assert requests.get(f"{url}/admin/login/", timeout=30).status_code == 200
+    assert "GET /admin/login/" in containers["backoffice"].logs()
+    assert "GET /admin/login/" not in containers["web"].logs()
+
+    # Nobody runs as root: not the pools', the cluster's, nor nginx's processes.
+    for container in containers.values():
         users = container.users()
         assert users and "root" not in users, (container.name, users)
     # The cluster's liveness probe, as its healthcheck runs it inside the container.
-    probed = cluster.exec("/app/deploy/image/entrypoint", "cluster_alive")
+    probed = containers["cluster"].exec("/app/deploy/image/entrypoint", "cluster_alive")
     assert probed.returncode == 0, probed.stdout + probed.stderr
 
     # SIGTERM with orders in flight: every container stops within the budget, none is killed.
     with ThreadPoolExecutor(ORDERS_IN_FLIGHT_AT_STOP) as pool:
         in_flight = list(pool.map(lambda _: place_order(url, sku), range(ORDERS_IN_FLIGHT_AT_STOP)))
-    with ThreadPoolExecutor(3) as pool:
-        took = pool.map(Container.stop, (front, web, cluster))
-        stop_seconds = dict(zip(("nginx", "web", "cluster"), took, strict=True))
-    exits = {container.name: container.exit_code for container in (front, web, cluster)}
+    with ThreadPoolExecutor(len(containers)) as pool:
+        took = pool.map(Container.stop, containers.values())
+        stop_seconds = dict(zip(containers, took, strict=True))
+    exits = {container.name: container.exit_code for container in containers.values()}
     print(f"stopped in {stop_seconds}; exit codes {exits}")
     assert max(stop_seconds.values()) < STOP_BUDGET_SECONDS, stop_seconds
     assert 137 not in exits.values(), exits  # 128 + SIGKILL: podman had to kill one
 
     # Started again, the shop finishes every order accepted before the stop.
-    web, cluster, front, url = start_shop(deployment, free_port())
+    _, url = start_shop(deployment)
     finished = [wait_until_completed(url, reference, deployment) for reference in in_flight]
     assert {body["state"] for body in finished} == {"COMPLETED"}
     for body in finished:
