@@ -240,7 +240,21 @@ def render(results: dict) -> str:
         )
     if scale_out := results.get("scale_out"):
         ceiling_lines.append(_scale_out_line(scale_out))
+    if capacity := results.get("backoffice_capacity"):
+        ceiling_lines.append(_backoffice_line(capacity))
     return "\n".join(lines + ceiling_lines + [""] + _context(results))
+
+
+def _backoffice_line(capacity: dict) -> str:
+    """Shoppers' p99 beside five slow admin requests, on the back office's own pool and on theirs."""
+    idle, separate, shared = capacity["idle"], capacity["separate"], capacity["one_pool"]
+    return (
+        f"- shoppers at {capacity['rate_per_s']:g}/s beside {capacity['managers']} slow admin requests (exports of "
+        f"{capacity['export_orders']:,} orders, the monitoring page over {capacity['orders']:,}): p99 idle "
+        f"{idle['p99_ms']:.0f} ms; back office on its own pool **{separate['p99_ms']:.0f} ms = "
+        f"{separate['p99_over_idle']:.2f}x** idle (target ≤ 2x); on the shoppers' pool {shared['p99_ms']:.0f} ms = "
+        f"{shared['p99_over_idle']:.2f}x, {shared['errors']} errors (bench/backoffice_capacity.py)"
+    )
 
 
 def _scale_out_line(scale_out: dict) -> str:
