@@ -37,10 +37,19 @@ import requests
 
 from bench.log import log
 from bench.plan import Plan, quick_from_env
-from bench.stack import ROOT, VENV_BIN, BenchError, Stack, clean_workdir, drop_database, recreate_database, stack_env
+from bench.stack import (
+    ROOT,
+    VENV_BIN,
+    BenchError,
+    Stack,
+    clean_workdir,
+    drop_database,
+    recreate_database,
+    stack_env,
+    write_nginx_conf,
+)
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-SNIPPET = ROOT / "deploy" / "nginx" / "shop-proxy.conf"
 MANAGERS = 5  # slow admin requests in flight at once: more than the back office's 2 workers
 EXPORTS = 3  # of the five, the rest ask for the monitoring page
 EXPORT_ORDERS = 100_000
@@ -70,29 +79,9 @@ def start_pool(stack: Stack, name: str, port: int, workers: int, timeout: int) -
 def start_nginx(workdir: Path, port: int, shop_port: int, backoffice_port: int) -> subprocess.Popen:
     """nginx on `port` with the shipped proxy settings, its two upstreams at the ports given."""
     prefix = workdir / f"nginx-{backoffice_port}"
-    prefix.mkdir(parents=True, exist_ok=True)
-    user = "user root;" if os.geteuid() == 0 else ""  # as deploy/nginx/local-entrypoint
-    (prefix / "nginx.conf").write_text(
-        f"""{user}
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    upstream shop {{ server 127.0.0.1:{shop_port}; keepalive 16; }}
-    upstream backoffice {{ server 127.0.0.1:{backoffice_port}; keepalive 4; }}
-    server {{
-        listen 127.0.0.1:{port};
-        include {SNIPPET};
-    }}
-}}
-"""
-    )
+    conf = write_nginx_conf(prefix, port, shop_port, backoffice_port)
     return subprocess.Popen(
-        [NGINX, "-e", "stderr", "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+        [NGINX, "-e", "stderr", "-p", str(prefix), "-c", str(conf)],
         stdout=subprocess.DEVNULL, stderr=open(prefix / "out.log", "ab"), start_new_session=True,
     )  # fmt: skip
 

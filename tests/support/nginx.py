@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import PROJECT_DIR, Process, Shop, wait_until
+from bench.stack import write_nginx_conf
+from tests.support.processes import Process, Shop, wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-PROXY_SNIPPET = PROJECT_DIR / "deploy" / "nginx" / "shop-proxy.conf"
 
 
 def free_port() -> int:
@@ -38,28 +38,8 @@ def start_nginx(shop: Shop, tmp_path: Path, shop_pool: str, backoffice_pool: str
         pytest.fail("Debian's nginx is not installed (apt-get install nginx); .ci/run installs it.")
     port = free_port()
     prefix = tmp_path / "nginx"
-    prefix.mkdir()
-    backoffice_port = port_of(backoffice_pool or shop_pool)
-    (prefix / "nginx.conf").write_text(
-        f"""
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    upstream shop {{ server 127.0.0.1:{port_of(shop_pool)}; keepalive 4; }}
-    upstream backoffice {{ server 127.0.0.1:{backoffice_port}; keepalive 4; }}
-    server {{
-        listen 127.0.0.1:{port};
-        include {PROXY_SNIPPET};
-    }}
-}}
-"""
-    )
-    nginx = Process("nginx", [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")], {}, prefix / "out.log")
+    conf = write_nginx_conf(prefix, port, port_of(shop_pool), port_of(backoffice_pool or shop_pool))
+    nginx = Process("nginx", [NGINX, "-e", "stderr", "-p", str(prefix), "-c", str(conf)], {}, prefix / "out.log")
     shop.processes.append(nginx)
     wait_until(lambda: listening(port), timeout=10, message="nginx did not start")
     return f"http://127.0.0.1:{port}"
