@@ -20,7 +20,15 @@ import requests
 from bench.stack import LIFTED_ABUSE_LIMITS
 from tests.support.aws import local_aws, s3_bucket  # noqa: F401  (fixtures)
 from tests.support.fake_stripe import WEBHOOK_SECRET, FakeStripe
-from tests.support.image import IMAGE, NGINX_IMAGE, Container, build_images, image_size_bytes, secret_files
+from tests.support.image import (
+    IMAGE,
+    NGINX_IMAGE,
+    ComposeStack,
+    Container,
+    build_images,
+    image_size_bytes,
+    secret_files,
+)
 from tests.support.servers import free_port, private_postgres, private_redis  # noqa: F401  (fixtures)
 from tests.support.smtp import LocalSmtp
 from tests.support.waiting import wait_until
@@ -113,6 +121,14 @@ def deployment(images, servers):
         deployed.remove()
 
 
+def is_ready(url: str) -> bool:
+    """/health/ready answers 200 at `url` (through nginx)."""
+    try:
+        return requests.get(f"{url}/health/ready", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def start_shop(deployment: Deployment) -> tuple[dict[str, Container], str]:
     """web, backoffice, cluster and nginx started; returns them by name and nginx's address,
     once /health/ready answers 200 through nginx."""
@@ -128,14 +144,12 @@ def start_shop(deployment: Deployment) -> tuple[dict[str, Container], str]:
     }
     front = deployment.add(Container("nginx", NGINX_IMAGE, [], nginx_env)).start()
     url = f"http://127.0.0.1:{deployment.servers['front_port']}"
-
-    def ready() -> bool:
-        try:
-            return requests.get(f"{url}/health/ready", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-
-    wait_until(ready, timeout=120, interval=0.2, message=lambda: f"the shop never got ready:\n{deployment.logs()}")
+    wait_until(
+        lambda: is_ready(url),
+        timeout=120,
+        interval=0.2,
+        message=lambda: f"the shop never got ready:\n{deployment.logs()}",
+    )
     print(f"start to ready: {time.monotonic() - started:.1f} s")  # reported, never asserted
     return {"nginx": front, "web": web, "backoffice": backoffice, "cluster": cluster}, url
 
@@ -215,3 +229,33 @@ def test_the_image_deployed_takes_orders_and_stops_cleanly_without_losing_one(de
     assert {body["state"] for body in finished} == {"COMPLETED"}
     for body in finished:
         assert len(servers["stripe"].intents_for(body["reference"])) == 1
+
+
+def test_the_compose_stack_comes_up_from_the_checkout_and_serves_a_shop_through_nginx(images):
+    """compose.yaml as a shop runs it, on this machine's podman: the secrets, PostgreSQL, Redis,
+    the migrations, both pools, the cluster and nginx, found by their service names (netavark's
+    DNS); a shopper's order completes and the back office answers, at the one address."""
+    stack = ComposeStack(free_port())
+    started = time.monotonic()
+    try:
+        up = stack.up()
+        assert up.returncode == 0, f"{up.stdout[-3000:]}\n{up.stderr[-3000:]}"
+        wait_until(
+            lambda: is_ready(stack.url),
+            timeout=300,
+            interval=0.5,
+            message=lambda: f"the stack never got ready:\n{stack.logs()}",
+        )
+        print(f"compose up to ready: {time.monotonic() - started:.1f} s")  # reported, never asserted
+        sku = requests.get(f"{stack.url}/api/products/", timeout=30).json()[0]["sku"]
+        reference = place_order(stack.url, sku)
+        body = wait_until(
+            lambda: (answer := order(stack.url, reference))["is_final"] and answer,
+            timeout=120,
+            interval=0.5,
+            message=lambda: f"order {reference}: {order(stack.url, reference)}\n{stack.logs()}",
+        )
+        assert body["state"] == "COMPLETED", body
+        assert requests.get(f"{stack.url}/admin/login/", timeout=30).status_code == 200
+    finally:
+        stack.down()
