@@ -62,8 +62,8 @@ serve-setup: system-packages $(STAMP) $(FRONTEND) $(STATIC_STAMP)
 	$(BIN)/python manage.py import_stock --if-empty inventory/demo_catalog.csv
 	$(BIN)/python manage.py ensure_admin
 
-## Run the whole system on its embedded defaults: gunicorn on http://127.0.0.1:$${PORT:-8000} and the task cluster (Procfile).
-## Ctrl-C stops both (bin/run) and exits 0.
+## Run the whole system on its embedded defaults: nginx on http://127.0.0.1:$${PORT:-8000} in front of the
+## shop's and the back office's gunicorn pools, and the task cluster (Procfile). Ctrl-C stops them all (bin/run), exit 0.
 run: serve-setup
 	$(BIN)/python bin/run Procfile
 
@@ -98,7 +98,8 @@ image: system-packages
 	bin/image
 
 ## The image test at full length: builds the image, runs migrate twice at once, then web,
-## cluster and nginx from it against PostgreSQL and Redis (`make test` runs it bounded).
+## backoffice, cluster and nginx from it against PostgreSQL and Redis, and compose.yaml
+## with podman-compose (`make test` runs it bounded).
 image-test: system-packages $(STAMP)
 	IMAGE_TEST_PROFILE=full $(BIN)/pytest -n 0 -m image
 

@@ -29,6 +29,7 @@ class Plan:
     hot_seconds: float = 10
     soak_orders: int = 10_000
     monitoring_orders: int = 1_000_000  # history under the monitoring page
+    backoffice_seconds: float = 20  # shoppers' run beside the slow admin requests (each routing)
     web_workers: int = int(os.environ.get("BENCH_WEB_WORKERS", "3"))
     web_threads: int = int(os.environ.get("BENCH_WEB_THREADS", "1"))
     cluster_workers: int = int(os.environ.get("BENCH_CLUSTER_WORKERS", "2"))
@@ -61,6 +62,7 @@ class Plan:
             hot_seconds=2,
             soak_orders=50,
             monitoring_orders=10_000,
+            backoffice_seconds=5,
             settle_timeout=120,
             scale_out_rate=10,
             scale_out_seconds=2,

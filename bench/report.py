@@ -240,7 +240,28 @@ def render(results: dict) -> str:
         )
     if scale_out := results.get("scale_out"):
         ceiling_lines.append(_scale_out_line(scale_out))
+    if capacity := results.get("backoffice_capacity"):
+        ceiling_lines.append(_backoffice_line(capacity))
     return "\n".join(lines + ceiling_lines + [""] + _context(results))
+
+
+def _backoffice_line(capacity: dict) -> str:
+    """Shoppers' p99 beside five slow admin requests, on the back office's own pool and on theirs."""
+    idle = capacity["idle"]
+
+    def loaded(run: dict) -> str:
+        if run["p99_ms"] is None:
+            return f"no shopper answered in {run['unanswered_runs']} of {len(run['repeats'])} runs"
+        return f"{run['p99_ms']:.0f} ms = {run['p99_over_idle']:.2f}x idle"
+
+    failed_exports = capacity["one_pool"]["admin"].get("export", {}).get("failed", 0)
+    return (
+        f"- shoppers at {capacity['rate_per_s']:g}/s beside {capacity['managers']} slow admin requests (exports of "
+        f"{capacity['export_orders']:,} orders, the monitoring page over {capacity['orders']:,}): p99 idle "
+        f"{idle['p99_ms']:.0f} ms; back office on its own pool **{loaded(capacity['separate'])}** (target ≤ 2x); "
+        f"on the shoppers' pool {loaded(capacity['one_pool'])}, {failed_exports} exports cut at its 30 s "
+        f"(bench/backoffice_capacity.py)"
+    )
 
 
 def _scale_out_line(scale_out: dict) -> str:

@@ -25,7 +25,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import report
+from bench import backoffice_capacity, report
 from bench.database import Db
 from bench.log import log
 from bench.machine import describe_machine, read_versions
@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         results["scale_out"] = measure_scale_out(plan, workdir / "scale-out")
         # Last: a million orders of history would slow every scenario's reset before it.
         results["monitoring_page"] = measure_monitoring_page(plan, db, Stack(env=migrate_env, workdir=workdir))
+        # On the same history: shoppers beside five slow admin requests, through nginx.
+        results["backoffice_capacity"] = backoffice_capacity.measure(plan, db, Stack(env=migrate_env, workdir=workdir))
     finally:
         if db:
             db.purge_queue("redis")

@@ -261,6 +261,38 @@ class Stack:
         self.stop_web()
 
 
+NGINX_PROXY_SNIPPET = ROOT / "deploy" / "nginx" / "shop-proxy.conf"
+
+
+def write_nginx_conf(prefix: Path, port: int, shop_port: int, backoffice_port: int) -> Path:
+    """An nginx.conf in `prefix` listening on 127.0.0.1:`port` with the shipped proxy settings,
+    its `shop` and `backoffice` upstreams the gunicorn pools at those loopback ports (the tests'
+    nginx and bench/backoffice_capacity.py run it with `nginx -p prefix -c <it>`)."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    user = "user root;" if os.geteuid() == 0 else ""  # as deploy/nginx/local-entrypoint says why
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        f"""{user}
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    upstream shop {{ server 127.0.0.1:{shop_port}; keepalive 16; }}
+    upstream backoffice {{ server 127.0.0.1:{backoffice_port}; keepalive 4; }}
+    server {{
+        listen 127.0.0.1:{port};
+        include {NGINX_PROXY_SNIPPET};
+    }}
+}}
+"""
+    )
+    return conf
+
+
 def clean_workdir(path: Path) -> None:
     if path.exists():
         shutil.rmtree(path)

@@ -1,5 +1,6 @@
 """The shop's image, as a shop deploys it: built from this checkout with podman, migrations
-run twice at once, then web, cluster and nginx from the images against a PostgreSQL and a
+run twice at once, then web (the shop's pool), backoffice (the back office's), cluster and nginx
+from the images against a PostgreSQL and a
 Redis, with the production settings (DEBUG off, Stripe through the test's Stripe server, S3,
 SMTP, every secret from a mounted file). A shopper's orders complete and their receipts
 download; every process runs as a non-root user; SIGTERM stops every container within 10 s
@@ -19,7 +20,15 @@ import requests
 from bench.stack import LIFTED_ABUSE_LIMITS
 from tests.support.aws import local_aws, s3_bucket  # noqa: F401  (fixtures)
 from tests.support.fake_stripe import WEBHOOK_SECRET, FakeStripe
-from tests.support.image import IMAGE, NGINX_IMAGE, Container, build_images, image_size_bytes, secret_files
+from tests.support.image import (
+    IMAGE,
+    NGINX_IMAGE,
+    ComposeStack,
+    Container,
+    build_images,
+    image_size_bytes,
+    secret_files,
+)
 from tests.support.servers import free_port, private_postgres, private_redis  # noqa: F401  (fixtures)
 from tests.support.smtp import LocalSmtp
 from tests.support.waiting import wait_until
@@ -112,24 +121,37 @@ def deployment(images, servers):
         deployed.remove()
 
 
-def start_shop(deployment: Deployment, web_port: int) -> tuple[Container, Container, Container, str]:
-    """web, cluster and nginx started; returns once /health/ready answers 200 through nginx."""
+def is_ready(url: str) -> bool:
+    """/health/ready answers 200 at `url` (through nginx)."""
+    try:
+        return requests.get(f"{url}/health/ready", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def start_shop(deployment: Deployment) -> tuple[dict[str, Container], str]:
+    """web, backoffice, cluster and nginx started; returns them by name and nginx's address,
+    once /health/ready answers 200 through nginx."""
     started = time.monotonic()
+    web_port, backoffice_port = free_port(), free_port()
     web = deployment.container("web", "web", PORT=str(web_port), WEB_CONCURRENCY="2").start()
+    backoffice = deployment.container("backoffice", "backoffice", PORT=str(backoffice_port)).start()
     cluster = deployment.container("cluster", "cluster").start()
-    nginx_env = {"SHOP_UPSTREAM": f"127.0.0.1:{web_port}", "NGINX_PORT": str(deployment.servers["front_port"])}
+    nginx_env = {
+        "SHOP_UPSTREAM": f"127.0.0.1:{web_port}",
+        "BACKOFFICE_UPSTREAM": f"127.0.0.1:{backoffice_port}",
+        "NGINX_PORT": str(deployment.servers["front_port"]),
+    }
     front = deployment.add(Container("nginx", NGINX_IMAGE, [], nginx_env)).start()
     url = f"http://127.0.0.1:{deployment.servers['front_port']}"
-
-    def ready() -> bool:
-        try:
-            return requests.get(f"{url}/health/ready", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-
-    wait_until(ready, timeout=120, interval=0.2, message=lambda: f"the shop never got ready:\n{deployment.logs()}")
+    wait_until(
+        lambda: is_ready(url),
+        timeout=120,
+        interval=0.2,
+        message=lambda: f"the shop never got ready:\n{deployment.logs()}",
+    )
     print(f"start to ready: {time.monotonic() - started:.1f} s")  # reported, never asserted
-    return web, cluster, front, url
+    return {"nginx": front, "web": web, "backoffice": backoffice, "cluster": cluster}, url
 
 
 def place_order(url: str, sku: str) -> str:
@@ -165,7 +187,7 @@ def test_the_image_deployed_takes_orders_and_stops_cleanly_without_losing_one(de
     catalog = deployment.container("import", "import_stock", "--if-empty", "inventory/demo_catalog.csv").run_to_end()
     assert catalog.returncode == 0, catalog.stdout + catalog.stderr
 
-    web, cluster, front, url = start_shop(deployment, free_port())
+    containers, url = start_shop(deployment)
     sku = requests.get(f"{url}/api/products/", timeout=30).json()[0]["sku"]
 
     # A shopper's order, through nginx: paid at Stripe, completed, its receipt downloads.
@@ -177,28 +199,63 @@ def test_the_image_deployed_takes_orders_and_stops_cleanly_without_losing_one(de
     assert [intent["status"] for intent in servers["stripe"].intents_for(reference)] == ["succeeded"]
     wait_until(lambda: len(servers["smtp"].received) >= 1, timeout=60, message=deployment.logs)
 
-    # Nobody runs as root: not the web's, the cluster's, nor nginx's processes.
-    for container in (web, cluster, front):
+    # The back office through the same address, served by its own pool.
+    assert requests.get(f"{url}/admin/login/", timeout=30).status_code == 200
+    assert "GET /admin/login/" in containers["backoffice"].logs()
+    assert "GET /admin/login/" not in containers["web"].logs()
+
+    # Nobody runs as root: not the pools', the cluster's, nor nginx's processes.
+    for container in containers.values():
         users = container.users()
         assert users and "root" not in users, (container.name, users)
     # The cluster's liveness probe, as its healthcheck runs it inside the container.
-    probed = cluster.exec("/app/deploy/image/entrypoint", "cluster_alive")
+    probed = containers["cluster"].exec("/app/deploy/image/entrypoint", "cluster_alive")
     assert probed.returncode == 0, probed.stdout + probed.stderr
 
     # SIGTERM with orders in flight: every container stops within the budget, none is killed.
     with ThreadPoolExecutor(ORDERS_IN_FLIGHT_AT_STOP) as pool:
         in_flight = list(pool.map(lambda _: place_order(url, sku), range(ORDERS_IN_FLIGHT_AT_STOP)))
-    with ThreadPoolExecutor(3) as pool:
-        took = pool.map(Container.stop, (front, web, cluster))
-        stop_seconds = dict(zip(("nginx", "web", "cluster"), took, strict=True))
-    exits = {container.name: container.exit_code for container in (front, web, cluster)}
+    with ThreadPoolExecutor(len(containers)) as pool:
+        took = pool.map(Container.stop, containers.values())
+        stop_seconds = dict(zip(containers, took, strict=True))
+    exits = {container.name: container.exit_code for container in containers.values()}
     print(f"stopped in {stop_seconds}; exit codes {exits}")
     assert max(stop_seconds.values()) < STOP_BUDGET_SECONDS, stop_seconds
     assert 137 not in exits.values(), exits  # 128 + SIGKILL: podman had to kill one
 
     # Started again, the shop finishes every order accepted before the stop.
-    web, cluster, front, url = start_shop(deployment, free_port())
+    _, url = start_shop(deployment)
     finished = [wait_until_completed(url, reference, deployment) for reference in in_flight]
     assert {body["state"] for body in finished} == {"COMPLETED"}
     for body in finished:
         assert len(servers["stripe"].intents_for(body["reference"])) == 1
+
+
+def test_the_compose_stack_comes_up_from_the_checkout_and_serves_a_shop_through_nginx(images):
+    """compose.yaml as a shop runs it, on this machine's podman: the secrets, PostgreSQL, Redis,
+    the migrations, both pools, the cluster and nginx, found by their service names (netavark's
+    DNS); a shopper's order completes and the back office answers, at the one address."""
+    stack = ComposeStack(free_port())
+    started = time.monotonic()
+    try:
+        up = stack.up()
+        assert up.returncode == 0, f"{up.stdout[-3000:]}\n{up.stderr[-3000:]}"
+        wait_until(
+            lambda: is_ready(stack.url),
+            timeout=300,
+            interval=0.5,
+            message=lambda: f"the stack never got ready:\n{stack.logs()}",
+        )
+        print(f"compose up to ready: {time.monotonic() - started:.1f} s")  # reported, never asserted
+        sku = requests.get(f"{stack.url}/api/products/", timeout=30).json()[0]["sku"]
+        reference = place_order(stack.url, sku)
+        body = wait_until(
+            lambda: (answer := order(stack.url, reference))["is_final"] and answer,
+            timeout=120,
+            interval=0.5,
+            message=lambda: f"order {reference}: {order(stack.url, reference)}\n{stack.logs()}",
+        )
+        assert body["state"] == "COMPLETED", body
+        assert requests.get(f"{stack.url}/admin/login/", timeout=30).status_code == 200
+    finally:
+        stack.down()

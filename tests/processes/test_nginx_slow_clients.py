@@ -2,68 +2,20 @@
 clients trickle their headers, which stall gunicorn's workers when they face clients."""
 
 import contextlib
-import shutil
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 
+from tests.support.nginx import start_nginx
 from tests.support.ordering import post_order
-from tests.support.processes import PROJECT_DIR, Process, wait_until
 
 pytestmark = pytest.mark.slow
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-PROXY_SNIPPET = PROJECT_DIR / "deploy" / "nginx" / "shop-proxy.conf"
 SLOW_CLIENTS = 4  # twice gunicorn's two sync workers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_nginx(shop, tmp_path, upstream_port: int) -> str:
-    """nginx on a free loopback port, proxying to the shop with the shipped snippet; the
-    shop fixture stops it with the shop's other processes."""
-    if not Path(NGINX).exists():
-        pytest.fail("Debian's nginx is not installed (apt-get install nginx); .ci/run installs it.")
-    port = free_port()
-    prefix = tmp_path / "nginx"
-    prefix.mkdir()
-    (prefix / "nginx.conf").write_text(
-        f"""
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    upstream shop {{ server 127.0.0.1:{upstream_port}; keepalive 4; }}
-    server {{
-        listen 127.0.0.1:{port};
-        include {PROXY_SNIPPET};
-    }}
-}}
-"""
-    )
-    nginx = Process("nginx", [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")], {}, prefix / "out.log")
-    shop.processes.append(nginx)
-    wait_until(lambda: _listening(port), timeout=10, message="nginx did not start")
-    return f"http://127.0.0.1:{port}"
-
-
-def _listening(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-        return True
-    return False
 
 
 @contextlib.contextmanager
@@ -108,7 +60,7 @@ def shoppers_answered(url: str, count: int, within: float) -> int:
 def test_shoppers_are_served_through_nginx_while_slow_clients_trickle_headers(shop, make_product, tmp_path):
     make_product("MUG-001", on_hand=100)
     web = shop.start_web(workers=2, threads=1)  # gunicorn's sync workers, one request each
-    front = start_nginx(shop, tmp_path, int(web.rsplit(":", 1)[1]))
+    front = start_nginx(shop, tmp_path, web)
 
     with trickling_clients(front, SLOW_CLIENTS):
         started = time.monotonic()

@@ -1,9 +1,10 @@
 """`make run`'s server holds a burst: what bin/run starts from the Procfile, on the embedded
-defaults (SQLite in VAR_DIR, the ORM broker), takes 100 orders placed at the same instant.
+defaults (SQLite in VAR_DIR, the ORM broker), takes 100 orders placed at the same instant
+through its nginx (the one address, PORT) and the shop's gunicorn pool behind it.
 
 Every placement gets an HTTP answer (202, or a 4xx), none is reset or times out; the stock
 sold equals the accepted orders that ended COMPLETED. Then bin/run, asked to stop as Ctrl-C
-would, stops the web server and the cluster within seconds and exits 0.
+would, stops nginx, both pools and the cluster within seconds and exits 0.
 """
 
 import os
@@ -88,7 +89,8 @@ def served(tmp_path):
     run = Process("run", [PYTHON, "bin/run", "Procfile"], env, tmp_path / "run.log")
     shop.processes.append(run)
     try:
-        run.wait_for_log(rf"Listening at: http://127\.0\.0\.1:{port}")
+        run.wait_for_log(rf"Listening at: http://127\.0\.0\.1:{port + 1}")  # the shop's pool
+        run.wait_for_log(rf"Listening at: http://127\.0\.0\.1:{port + 2}")  # the back office's
         run.wait_for_log(r"Q Cluster .+ running")
         shop.url = f"http://127.0.0.1:{port}"
         wait_until(lambda: in_stock(shop), timeout=START_TIMEOUT, message="the shop does not answer")
@@ -126,14 +128,14 @@ def test_the_run_server_answers_a_burst_of_orders_and_stops_cleanly(served):
     assert set(final) <= {"COMPLETED", "REJECTED"}, sorted(final)
 
     # Stopped as Ctrl-C stops it (no terminal here: the signal reaches bin/run alone).
-    pids = [int(pid) for pid in re.findall(r"(?:web|worker) started \(pid (\d+)\)", run.log())]
-    assert len(pids) == 2, run.log()[-2000:]
+    pids = [int(pid) for pid in re.findall(r"(?:front|shop|backoffice|worker) started \(pid (\d+)\)", run.log())]
+    assert len(pids) == 4, run.log()[-2000:]
     started = time.monotonic()
     run.popen.send_signal(signal.SIGINT)
     status = run.popen.wait(timeout=30)
     took = time.monotonic() - started
     print(f"stopped in {took:.1f}s with status {status}")
     assert status == 0, run.log()[-3000:]
-    assert not [pid for pid in pids if group_alive(pid)], "a process of web or worker outlived bin/run"
+    assert not [pid for pid in pids if group_alive(pid)], "a process of nginx, a pool or the worker outlived bin/run"
     assert took < 15
-    assert "killing" not in run.log()  # both stopped on SIGTERM, none had to be killed
+    assert "killing" not in run.log()  # all stopped on SIGTERM, none had to be killed
