@@ -10,7 +10,7 @@ request with the same idempotency key returns the order it created and writes no
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TypedDict
@@ -24,7 +24,7 @@ from inventory.models import Product
 from orders import history, pipeline
 from orders.models import Order, OrderLine, lock_order
 from orders.models import OrderState as S
-from orders.reservations import check_units_held
+from orders.reservations import check_lapse_wait, check_units_held
 from orders.selectors import order_with_idempotency_key
 from orders.steps import After, StockGoneMeanwhile, reserve_or_reject, validate_taking_stock_last
 from orders.transitions import IllegalTransition, end_order
@@ -83,7 +83,8 @@ def _merge_lines(lines: list[RequestedLine]) -> dict[str, int]:
 def _priced_lines(lines: list[RequestedLine]) -> tuple[list[OrderLine], str]:
     """Order lines priced from the catalog; every problem reported at once, per line."""
     quantities = _merge_lines(lines)
-    products = {p.sku: p for p in Product.objects.filter(sku__in=quantities)}
+    # With their stock rows (one join): the client's share of a product is counted from them.
+    products = {p.sku: p for p in Product.objects.filter(sku__in=quantities).select_related("stock")}
     errors: dict[int, dict[str, list[str]]] = {}
     for index, line in enumerate(lines):
         product = products.get(line["sku"])
@@ -123,6 +124,7 @@ def place_order(
     payment_method: str,
     idempotency_key: str | None = None,
     client_address: str | None = None,
+    lapse_marks: Mapping[str, object] | None = None,
 ) -> Placement:
     """Write the order and validate it at once: its stock reserved (VALIDATED, the pipeline
     goes on from there) or refused (REJECTED, naming the short lines). A replayed key
@@ -130,8 +132,10 @@ def place_order(
 
     Raises `ValidationError` (per field) for a request the catalog cannot fill or a payment
     method the gateway can never charge, `IdempotencyConflict` when the key was used for a
-    different request, and `reservations.TooManyUnitsHeld` when the client (`client_address`
-    or `email`) already holds its share of stock in unpaid orders.
+    different request, `reservations.TooManyUnitsHeld` or `UnpaidShareExceeded` when the client
+    (`client_address` or `email`) already holds its share of stock in unpaid orders, and
+    `reservations.HoldsLapsedRecently` while it waits after its unpaid orders lapsed
+    (`lapse_marks`: its marks, when the rate limits read them already).
     """
     started = time.monotonic()
     fingerprint = request_hash(email=email, lines=lines, payment_method=payment_method)
@@ -161,11 +165,11 @@ def place_order(
     }
     try:
         try:
-            order = _write_and_validate(order_fields, order_lines, started, validate_taking_stock_last)
+            order = _write_and_validate(order_fields, order_lines, started, lapse_marks, validate_taking_stock_last)
         except StockGoneMeanwhile:
             # The last units went between the lines' reads and the take: nothing of that
             # attempt was kept; this one reserves first and names every short line.
-            order = _write_and_validate(order_fields, order_lines, started, reserve_or_reject)
+            order = _write_and_validate(order_fields, order_lines, started, lapse_marks, reserve_or_reject)
     except IntegrityError:
         # The key's unique index finds a replay (or a racing twin) without a lookup on every
         # request; the insert fails before any stock is touched.
@@ -177,7 +181,11 @@ def place_order(
 
 
 def _write_and_validate(
-    order_fields: dict, order_lines: list[OrderLine], started: float, validate: Callable[..., After]
+    order_fields: dict,
+    order_lines: list[OrderLine],
+    started: float,
+    lapse_marks: Mapping[str, object] | None,
+    validate: Callable[..., After],
 ) -> Order:
     """In one transaction: the order and its lines, the client's unpaid units checked, then
     `validate` (the pipeline's first step), whose stock updates come last."""
@@ -188,9 +196,8 @@ def _write_and_validate(
             line.order = order
         OrderLine.objects.bulk_create(order_lines)
         # After the insert, so that a replayed key is answered before any cap is counted.
-        check_units_held(
-            email=order.email, client_address=order.placed_from, units=sum(line.quantity for line in order_lines)
-        )
+        check_lapse_wait(email=order.email, client_address=order.placed_from, read=lapse_marks)
+        check_units_held(email=order.email, client_address=order.placed_from, lines=order_lines)
         run = history.StepRun(step="validate_order", attempt=1, started=started)
         log_context.bind(order=order.reference, step=run.step, attempt=run.attempt)
         if validate(order, order_lines, run) is After.NEXT_STEP:

@@ -25,6 +25,8 @@ def use_fast_pipeline(settings, monkeypatch, folder: Path) -> None:
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"},
     }
     settings.HELD_UNITS_PER_CLIENT = 100_000
+    settings.SHOP_MAX_UNPAID_SHARE = 1
+    settings.SHOP_HOLD_LAPSE_WAIT_SECONDS = 0
     settings.FAILURE_EMAILS_PER_ADDRESS_PER_HOUR = 100_000
     from django.core.cache import cache
 
