@@ -59,10 +59,10 @@ class TooManyUnitsHeld(Exception):
 class UnpaidShareExceeded(Exception):
     """The order would leave the client holding more of one product unpaid than its share."""
 
-    def __init__(self, sku: str, allowed: int, held: int):
+    def __init__(self, sku: str, name: str, allowed: int, held: int):
         already = f" (you already hold {held} in unpaid orders)" if held else ""
         super().__init__(
-            f"You can hold at most {allowed} of {sku} until your payment goes through{already}: "
+            f"You can hold at most {allowed} of {name} until your payment goes through{already}: "
             "lower the quantity, or complete the payment of your other order."
         )
         self.sku = sku
@@ -119,7 +119,7 @@ def check_units_held(*, email: str, client_address: str | None, lines: Sequence[
         # At least one unit: the last unit of a product is still for anyone to buy.
         allowed = max(1, math.floor(share * for_sale))
         if mine + line.quantity > allowed:
-            raise UnpaidShareExceeded(line.sku, allowed, mine)
+            raise UnpaidShareExceeded(line.sku, line.name, allowed, mine)
 
 
 def lapse_key(ident: str) -> str:

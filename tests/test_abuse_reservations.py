@@ -181,7 +181,7 @@ def test_one_anonymous_unpaid_order_cannot_take_all_of_a_twenty_unit_product(
         "lines": {
             "0": {
                 "quantity": [
-                    "You can hold at most 10 of MUG-001 until your payment goes through: lower the quantity, "
+                    "You can hold at most 10 of Product MUG-001 until your payment goes through: lower the quantity, "
                     "or complete the payment of your other order."
                 ]
             }
