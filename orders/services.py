@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -181,7 +181,7 @@ def place_order(
 
 
 def _write_and_validate(
-    order_fields: dict,
+    order_fields: dict[str, Any],
     order_lines: list[OrderLine],
     started: float,
     lapse_marks: Mapping[str, object] | None,
