@@ -86,8 +86,8 @@ def check_units_held(*, email: str, client_address: str | None, lines: Sequence[
 
     The client is both its address and its email, so neither a new address nor a new
     email alone lifts the cap. Concurrent placements by one client may each pass once; the
-    placement throttle bounds how many there are. Each line's product carries its stock
-    row, read with the product (no statement of its own).
+    placement throttle bounds how many there are. Each line's product carries its
+    `units_for_sale`, read with the product (no statement of its own).
     """
     units = sum(line.quantity for line in lines)
     limit = settings.HELD_UNITS_PER_CLIENT
@@ -114,8 +114,7 @@ def check_units_held(*, email: str, client_address: str | None, lines: Sequence[
         return
     for line in lines:
         mine = held_of.get(line.product_id, 0)
-        stock = getattr(line.product, "stock", None)
-        for_sale = (stock.available if stock else 0) + mine
+        for_sale = (getattr(line.product, "units_for_sale", None) or 0) + mine
         # At least one unit: the last unit of a product is still for anyone to buy.
         allowed = max(1, math.floor(share * for_sale))
         if mine + line.quantity > allowed:

@@ -18,6 +18,7 @@ from typing import Any, TypedDict
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 
 from framework import log_context
 from inventory.models import Product
@@ -83,8 +84,10 @@ def _merge_lines(lines: list[RequestedLine]) -> dict[str, int]:
 def _priced_lines(lines: list[RequestedLine]) -> tuple[list[OrderLine], str]:
     """Order lines priced from the catalog; every problem reported at once, per line."""
     quantities = _merge_lines(lines)
-    # With their stock rows (one join): the client's share of a product is counted from them.
-    products = {p.sku: p for p in Product.objects.filter(sku__in=quantities).select_related("stock")}
+    # With their units for sale (one join, one number: cheaper than the stock rows as models),
+    # from which the client's share of a product is counted (reservations.check_units_held).
+    for_sale = F("stock__on_hand") - F("stock__reserved")
+    products = {p.sku: p for p in Product.objects.filter(sku__in=quantities).annotate(units_for_sale=for_sale)}
     errors: dict[int, dict[str, list[str]]] = {}
     for index, line in enumerate(lines):
         product = products.get(line["sku"])
