@@ -117,6 +117,18 @@ def render(results: dict) -> str:
     )
     row(
         "3",
+        "hot product: units sold/s vs random products accepted/s at 8 connections, same run "
+        "(the hot run has the cluster working beside it; `python -m bench.hot_vs_random` compares like with like)",
+        lambda b: (
+            f"**{_pct(b['hot']['reserved_per_s'], b['accept']['by_connections']['8']['accepted_per_s'])}**"
+            if "8" in b["accept"]["by_connections"]
+            else "n/a"
+        ),
+        "",
+        "≥ 80%",
+    )
+    row(
+        "3",
         "hot product: sold == stock",
         lambda b: (
             f"{'yes' if b['hot']['sold_equals_stock'] else 'NO'}: {b['hot']['sold']} of {b['hot']['stock']} "

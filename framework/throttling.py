@@ -16,6 +16,9 @@ limit, by validation, or a replay must not use up another limit's quota) lists i
 with `throttles_charged_on_success = True` and calls `charge_throttles(request)` once it has
 succeeded.
 
+A throttle may read other cache entries the view needs in the same round trip
+(`read_along`: the placement's lapse marks); the view finds them with `entries_read_along`.
+
 Rates are read from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] when a request comes, not
 when this module is imported (DRF's SimpleRateThrottle binds them at import), so a setting
 changed at run time, by a test or an operator's reload, applies. The cache is Django's
@@ -38,6 +41,7 @@ from rest_framework.throttling import SimpleRateThrottle
 logger = logging.getLogger(__name__)
 
 PENDING_CHARGES = "_throttle_charges"
+READ_ALONG = "_throttle_read_along"
 
 
 def client_address(request) -> str | None:
@@ -90,7 +94,9 @@ class RateThrottle(SimpleRateThrottle):
                 return True
             window, self.elapsed = divmod(self.timer(), self.duration)  # type: ignore[misc]  # DRF's class-attribute clock
             this_key, last_key = f"{key}:{int(window)}", f"{key}:{int(window) - 1}"
-            found = self.cache.get_many([this_key, last_key])
+            along = self.read_along(request)
+            found = self.cache.get_many([this_key, last_key, *along])
+            request.__dict__.setdefault(READ_ALONG, {}).update({entry: found.get(entry) for entry in along})
         except APIException:
             raise  # the request's own fault (a body that is not JSON): the client's answer
         except Exception as error:  # the cache backend's own errors differ by backend
@@ -105,6 +111,10 @@ class RateThrottle(SimpleRateThrottle):
         else:
             add_to_counters(self.cache, [charge])
         return True
+
+    def read_along(self, request) -> list[str]:
+        """Keys of entries the view needs, read in this throttle's round trip (none here)."""
+        return []
 
     def estimate(self) -> float:
         """The requests of the last `duration` seconds, estimated from the two windows' counts."""
@@ -150,6 +160,12 @@ def add_to_counters(cache, charges: list[tuple[str, int]]) -> None:
                     cache.incr(key)
     except Exception as error:  # the cache backend's own errors differ by backend
         logger.warning("rate limits not charged, their cache is unavailable: %s", error)
+
+
+def entries_read_along(request) -> dict[str, object]:
+    """The entries the request's throttles read along with their counts (None: not there);
+    a key missing was not read (no rate, or the cache unavailable)."""
+    return request.__dict__.get(READ_ALONG, {})
 
 
 def charge_throttles(request) -> None:

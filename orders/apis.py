@@ -19,9 +19,15 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from framework.throttling import AddressRateThrottle, BodyFieldRateThrottle, charge_throttles, client_address
+from framework.throttling import (
+    AddressRateThrottle,
+    BodyFieldRateThrottle,
+    charge_throttles,
+    client_address,
+    entries_read_along,
+)
 from orders.models import OrderState
-from orders.reservations import TooManyUnitsHeld
+from orders.reservations import HoldsLapsedRecently, TooManyUnitsHeld, UnpaidShareExceeded, lapse_key
 from orders.selectors import (
     ReceiptUnavailable,
     order_for_shopper,
@@ -38,10 +44,19 @@ from receipts.services import receipt_download_url
 class PlacementByAddressThrottle(AddressRateThrottle):
     scope = "order_placement_address"
 
+    def read_along(self, request) -> list[str]:
+        # The address's lapse mark, in the count's round trip (orders.reservations).
+        address = client_address(request)
+        return [lapse_key(address)] if address else []
+
 
 class PlacementByEmailThrottle(BodyFieldRateThrottle):
     scope = "order_placement_email"
     field = "email"
+
+    def read_along(self, request) -> list[str]:
+        email = request.data.get("email") if isinstance(request.data, dict) else None
+        return [lapse_key(email)] if isinstance(email, str) and email.strip() else []
 
 
 class LookupByAddressThrottle(AddressRateThrottle):
@@ -254,7 +269,11 @@ class PlaceOrderApi(APIView):
         responses={
             202: PlacedOrderOutput,
             400: BAD_REQUEST,
-            409: OpenApiResponse(FIELD_ERRORS, description="The Idempotency-Key was used for a different order."),
+            409: OpenApiResponse(
+                FIELD_ERRORS,
+                description="The Idempotency-Key was used for a different order, or the order would hold more "
+                "of a product unpaid than one client may (SHOP_MAX_UNPAID_SHARE; the error is on its line).",
+            ),
             413: OpenApiResponse(DETAIL, description="The body is larger than the API accepts."),
             429: TOO_MANY,
         },
@@ -270,7 +289,10 @@ class PlaceOrderApi(APIView):
         payload.is_valid(raise_exception=True)
         try:
             placement = place_order(
-                **payload.validated_data, idempotency_key=key, client_address=client_address(request)
+                **payload.validated_data,
+                idempotency_key=key,
+                client_address=client_address(request),
+                lapse_marks=entries_read_along(request),
             )
         except InvalidOrderLines as error:
             # DRF renders any mapping (JSON makes the positions "0", "1"); its stubs want str keys.
@@ -279,6 +301,16 @@ class PlaceOrderApi(APIView):
             raise exceptions.ValidationError(error.message_dict) from error
         except IdempotencyConflict as error:
             return Response({"Idempotency-Key": [str(error)]}, status=status.HTTP_409_CONFLICT)
+        except UnpaidShareExceeded as error:
+            # On the line it is about, as the shop page shows a line's problem.
+            position = next(i for i, line in enumerate(payload.validated_data["lines"]) if line["sku"] == error.sku)
+            return Response({"lines": {str(position): {"quantity": [str(error)]}}}, status=status.HTTP_409_CONFLICT)
+        except HoldsLapsedRecently as error:
+            return Response(
+                {"lines": [str(error)]},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(error.wait)},
+            )
         except TooManyUnitsHeld as error:
             return Response(
                 {"detail": str(error)},

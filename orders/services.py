@@ -10,22 +10,24 @@ request with the same idempotency key returns the order it created and writes no
 import hashlib
 import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 
 from framework import log_context
 from inventory.models import Product
 from orders import history, pipeline
 from orders.models import Order, OrderLine, lock_order
 from orders.models import OrderState as S
-from orders.reservations import check_units_held
+from orders.reservations import check_lapse_wait, check_units_held
 from orders.selectors import order_with_idempotency_key
-from orders.steps import After, reserve_or_reject
+from orders.steps import After, StockGoneMeanwhile, reserve_or_reject, validate_taking_stock_last
 from orders.transitions import IllegalTransition, end_order
 from payments.services import check_payment_method
 
@@ -82,7 +84,10 @@ def _merge_lines(lines: list[RequestedLine]) -> dict[str, int]:
 def _priced_lines(lines: list[RequestedLine]) -> tuple[list[OrderLine], str]:
     """Order lines priced from the catalog; every problem reported at once, per line."""
     quantities = _merge_lines(lines)
-    products = {p.sku: p for p in Product.objects.filter(sku__in=quantities)}
+    # With their units for sale (one join, one number: cheaper than the stock rows as models),
+    # from which the client's share of a product is counted (reservations.check_units_held).
+    for_sale = F("stock__on_hand") - F("stock__reserved")
+    products = {p.sku: p for p in Product.objects.filter(sku__in=quantities).annotate(units_for_sale=for_sale)}
     errors: dict[int, dict[str, list[str]]] = {}
     for index, line in enumerate(lines):
         product = products.get(line["sku"])
@@ -122,6 +127,7 @@ def place_order(
     payment_method: str,
     idempotency_key: str | None = None,
     client_address: str | None = None,
+    lapse_marks: Mapping[str, object] | None = None,
 ) -> Placement:
     """Write the order and validate it at once: its stock reserved (VALIDATED, the pipeline
     goes on from there) or refused (REJECTED, naming the short lines). A replayed key
@@ -129,8 +135,10 @@ def place_order(
 
     Raises `ValidationError` (per field) for a request the catalog cannot fill or a payment
     method the gateway can never charge, `IdempotencyConflict` when the key was used for a
-    different request, and `reservations.TooManyUnitsHeld` when the client (`client_address`
-    or `email`) already holds its share of stock in unpaid orders.
+    different request, `reservations.TooManyUnitsHeld` or `UnpaidShareExceeded` when the client
+    (`client_address` or `email`) already holds its share of stock in unpaid orders, and
+    `reservations.HoldsLapsedRecently` while it waits after its unpaid orders lapsed
+    (`lapse_marks`: its marks, when the rate limits read them already).
     """
     started = time.monotonic()
     fingerprint = request_hash(email=email, lines=lines, payment_method=payment_method)
@@ -146,33 +154,25 @@ def place_order(
         raise
     subtotal = sum((line.line_total for line in order_lines), Decimal("0"))
     tax = (subtotal * settings.SHOP_TAX_RATE).quantize(CENT, rounding=ROUND_HALF_UP)
+    order_fields = {
+        "email": email,
+        "currency": currency,
+        "subtotal": subtotal,
+        "tax_rate": settings.SHOP_TAX_RATE,
+        "tax": tax,
+        "total": subtotal + tax,
+        "payment_method": payment_method,
+        "placed_from": client_address or None,
+        "idempotency_key": idempotency_key or None,
+        "request_hash": fingerprint,
+    }
     try:
-        with transaction.atomic():
-            order = Order.objects.create(
-                email=email,
-                currency=currency,
-                subtotal=subtotal,
-                tax_rate=settings.SHOP_TAX_RATE,
-                tax=tax,
-                total=subtotal + tax,
-                payment_method=payment_method,
-                placed_from=client_address or None,
-                idempotency_key=idempotency_key or None,
-                request_hash=fingerprint,
-            )
-            for line in order_lines:
-                line.order = order
-            OrderLine.objects.bulk_create(order_lines)
-            # After the insert, so that a replayed key is answered before any cap is counted.
-            check_units_held(
-                email=email, client_address=client_address, units=sum(line.quantity for line in order_lines)
-            )
-            # The stock rows are locked last, so a hot product's lock is held only for the
-            # reservation, the state change and the commit.
-            run = history.StepRun(step="validate_order", attempt=1, started=started)
-            log_context.bind(order=order.reference, step=run.step, attempt=run.attempt)
-            if reserve_or_reject(order, order_lines, run) is After.NEXT_STEP:
-                pipeline.enqueue_advance(order.pk)
+        try:
+            order = _write_and_validate(order_fields, order_lines, started, lapse_marks, validate_taking_stock_last)
+        except StockGoneMeanwhile:
+            # The last units went between the lines' reads and the take: nothing of that
+            # attempt was kept; this one reserves first and names every short line.
+            order = _write_and_validate(order_fields, order_lines, started, lapse_marks, reserve_or_reject)
     except IntegrityError:
         # The key's unique index finds a replay (or a racing twin) without a lookup on every
         # request; the insert fails before any stock is touched.
@@ -181,6 +181,31 @@ def place_order(
             raise
         return _replay(existing, fingerprint)
     return Placement(order=order, created=True)
+
+
+def _write_and_validate(
+    order_fields: dict[str, Any],
+    order_lines: list[OrderLine],
+    started: float,
+    lapse_marks: Mapping[str, object] | None,
+    validate: Callable[..., After],
+) -> Order:
+    """In one transaction: the order and its lines, the client's unpaid units checked, then
+    `validate` (the pipeline's first step), whose stock updates come last."""
+    with transaction.atomic():
+        order = Order.objects.create(**order_fields)
+        for line in order_lines:
+            line.pk = None  # written afresh when a first attempt was rolled back
+            line.order = order
+        OrderLine.objects.bulk_create(order_lines)
+        # After the insert, so that a replayed key is answered before any cap is counted.
+        check_lapse_wait(email=order.email, client_address=order.placed_from, read=lapse_marks)
+        check_units_held(email=order.email, client_address=order.placed_from, lines=order_lines)
+        run = history.StepRun(step="validate_order", attempt=1, started=started)
+        log_context.bind(order=order.reference, step=run.step, attempt=run.attempt)
+        if validate(order, order_lines, run) is After.NEXT_STEP:
+            pipeline.enqueue_advance(order.pk)
+    return order
 
 
 def _replay(order: Order, fingerprint: str) -> Placement:

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from framework.queue import Task, enqueue_on_commit
-from inventory.services import Shortage, StockMove, is_stock_deducted, move_stock, reserve_stock, shortages
+from inventory.services import Shortage, StockMove, is_stock_deducted, move_stock, reserve_stock, shortages, take_stock
 from orders import history
 from orders.history import StepRun
 from orders.models import FAILURE_ENDS, Notification, Order, OrderLine, lock_order
@@ -92,6 +92,30 @@ def reserve_or_reject(order: Order, lines: list[OrderLine], run: StepRun) -> Aft
         end_order(order, S.REJECTED, run, code="out_of_stock", reason=describe_shortages(lines, short))
         return After.STOP
     set_state(order, S.VALIDATED, run)
+    return After.NEXT_STEP
+
+
+class StockGoneMeanwhile(Exception):
+    """`validate_taking_stock_last` found a line short at its last statement: the caller rolls
+    its transaction back and validates the order again with `reserve_or_reject`."""
+
+
+def validate_taking_stock_last(order: Order, lines: list[OrderLine], run: StepRun) -> After:
+    """`reserve_or_reject` for an order written in the caller's transaction, with the stock
+    taken by its last statements: PENDING -> VALIDATED is written first, then each line's
+    units are taken with one conditional update, so a hot product's row is locked only from
+    that update to the commit that follows at once.
+
+    When a line is short, raises `StockGoneMeanwhile` with the order's writes still undone:
+    the caller rolls back (nothing of this attempt stays) and rejects or validates the order
+    the ordinary way, which names every short line. An order with a product no longer for
+    sale reserves nothing and goes the ordinary way at once.
+    """
+    if not all(line.product.active for line in lines):
+        return reserve_or_reject(order, lines, run)
+    set_state(order, S.VALIDATED, run)
+    if not take_stock(stock_lines(order, lines)):
+        raise StockGoneMeanwhile(order.reference)
     return After.NEXT_STEP
 
 

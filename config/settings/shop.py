@@ -27,6 +27,13 @@ RESERVATION_HOLD_SECONDS = env_int("RESERVATION_HOLD_SECONDS", 300)
 # Units one client (an address, or an email) may hold in unpaid orders at once; beyond it a
 # new order is refused (429) until those are paid or released.
 HELD_UNITS_PER_CLIENT = env_int("HELD_UNITS_PER_CLIENT", 100)
+# The share of a product's units for sale one client may hold unpaid (at least one unit):
+# beyond it a new order is refused (409), so one anonymous order cannot take a product off
+# sale for RESERVATION_HOLD_SECONDS (OWASP OAT-021, denial of inventory). 1: no cap.
+SHOP_MAX_UNPAID_SHARE = env_float("SHOP_MAX_UNPAID_SHARE", "0.5")
+# A client whose unpaid order lapsed may hold again only after this many seconds, doubled
+# with each further lapse (429 meanwhile); the count is forgotten after twice the wait.
+SHOP_HOLD_LAPSE_WAIT_SECONDS = env_int("SHOP_HOLD_LAPSE_WAIT_SECONDS", 60)
 # How long an order may sit in a non-final state before the minute sweeper (the backstop)
 # re-drives it, flagged or not.
 ORDER_STUCK_AFTER_SECONDS = env_int("ORDER_STUCK_AFTER_SECONDS", 60)

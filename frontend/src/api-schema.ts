@@ -534,7 +534,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The Idempotency-Key was used for a different order. */
+            /** @description The Idempotency-Key was used for a different order, or the order would hold more of a product unpaid than one client may (SHOP_MAX_UNPAID_SHARE; the error is on its line). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -973,7 +973,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The Idempotency-Key was used for a different order. */
+            /** @description The Idempotency-Key was used for a different order, or the order would hold more of a product unpaid than one client may (SHOP_MAX_UNPAID_SHARE; the error is on its line). */
             409: {
                 headers: {
                     [name: string]: unknown;

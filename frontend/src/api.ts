@@ -61,9 +61,13 @@ export async function placeOrder(body: PlaceOrderBody, idempotencyKey: string): 
     const placed = await json<{ reference: string }>(response);
     return { kind: "placed", reference: placed.reference, replayed: response.headers.has("Idempotent-Replayed") };
   }
-  if (response.status >= 400 && response.status < 500 && response.status !== 429) {
+  if (response.status >= 400 && response.status < 500) {
     const errors = await response.json().catch(() => ({}));
-    return { kind: "refused", status: response.status, errors: errors as FieldErrors };
+    // A 429 is the rate limits' ("wait a few seconds") unless it names the order's lines:
+    // a shopper whose unpaid order lapsed is told how long to wait.
+    if (response.status !== 429 || (errors && typeof errors === "object" && "lines" in errors)) {
+      return { kind: "refused", status: response.status, errors: errors as FieldErrors };
+    }
   }
   throw new HttpError(response.status);
 }

@@ -30,6 +30,14 @@ describe("errors in plain words", () => {
     expect(JSON.stringify(placementProblems(400, { lines: ["x"] }, []))).not.toMatch(/lines:/);
   });
 
+  it("shows the shop's limits on unpaid holds on the line, or as the wait, not as a used checkout", () => {
+    const share = "You can hold at most 10 of MUG until your payment goes through: lower the quantity.";
+    expect(placementProblems(409, { lines: { "0": { quantity: [share] } } }, ["MUG"]).bySku).toEqual({ MUG: share });
+    const wait = "Your earlier order was not paid in time, so its items went back on sale. You can place a new order in 2 minutes.";
+    expect(placementProblems(429, { lines: [wait] }, ["MUG"]).general).toEqual([wait]);
+    expect(placementProblems(409, { "Idempotency-Key": ["used"] }, ["MUG"]).general[0]).toMatch(/already used/);
+  });
+
   it("tells a decline, an authentication failure and a stock-out apart, with what it means for the money", () => {
     expect(failureExplanation(order({ state: "PAYMENT_FAILED", failure_reason: "Your card was declined." }))).toEqual({
       reason: "Your card was declined.",

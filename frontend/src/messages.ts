@@ -45,7 +45,7 @@ const messagesOf = (errors: FieldErrors | undefined): string[] =>
 /** The API's 4xx answer to a placement, mapped onto the form's fields and the cart's lines. */
 export function placementProblems(status: number, errors: FieldErrors, skus: string[]): PlacementProblems {
   const problems: PlacementProblems = { general: [], bySku: {} };
-  if (status === 409) {
+  if (status === 409 && !Array.isArray(errors) && "Idempotency-Key" in errors) {
     problems.general.push("This checkout was already used for a different order. Please press the button again.");
     return problems;
   }

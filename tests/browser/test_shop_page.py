@@ -280,3 +280,26 @@ def test_a_failed_3d_secure_check_says_no_money_was_taken(live_server, make_prod
         keep_screenshot(page, "desktop-3ds-failed")
 
     assert Order.objects.get().state == "PAYMENT_FAILED"
+
+
+def test_a_shopper_asking_for_more_than_one_client_may_hold_unpaid_is_told_on_the_line(
+    live_server, make_product, settings
+):
+    settings.SHOP_MAX_UNPAID_SHARE = 0.5
+    make_product("MUG-001", price="12.50", on_hand=20, name="Ceramic mug")
+
+    with shopper_page() as page:
+        page.goto(live_server.url + "/")
+        add_to_cart(page, "Ceramic mug", 20)
+        fill_checkout(page)
+        place_order_button(page).click()
+
+        mug = page.locator(".cart-line[data-sku=MUG-001]")
+        expect(mug).to_contain_text("You can hold at most 10 of Ceramic mug until your payment goes through")
+        keep_screenshot(page, "desktop-cart-unpaid-share")
+        assert Order.objects.count() == 0  # nothing written
+        page.get_by_label("Quantity of Ceramic mug").fill("10")
+        place_order_button(page).click()
+        expect(status(page)).to_have_text("Complete", timeout=FINAL_TIMEOUT)
+
+    assert [(o.state, o.total) for o in Order.objects.all()] == [("COMPLETED", 125)]

@@ -164,3 +164,64 @@ def test_the_sweeper_asks_about_orders_waiting_for_the_shopper_with_backoff(api,
     assert reads_by_a_sweep(waited=timedelta(minutes=7), last_asked=timedelta(minutes=3)) == 0
     assert reads_by_a_sweep(waited=timedelta(minutes=9), last_asked=timedelta(minutes=5)) == 20
     assert {o.state for o in Order.objects.filter(pk__in=[w.pk for w in waiting])} == {"VALIDATED"}
+
+
+def test_one_anonymous_unpaid_order_cannot_take_all_of_a_twenty_unit_product(
+    api, make_product, fake_stripe, held_pipeline, settings
+):
+    """OWASP OAT-021: a 3-D Secure order held 20 of 20 units for the whole hold; now one
+    client holds at most its share of what is for sale, and others can still buy."""
+    settings.SHOP_MAX_UNPAID_SHARE = 0.5
+    make_product("MUG-001", on_hand=20)
+
+    everything = place(api, {"MUG-001": 20}, pay_with=THREE_D_SECURE, email="hoarder@example.com", address="10.0.0.1")
+
+    assert everything.status_code == 409
+    assert everything.json() == {
+        "lines": {
+            "0": {
+                "quantity": [
+                    "You can hold at most 10 of Product MUG-001 until your payment goes through: lower the quantity, "
+                    "or complete the payment of your other order."
+                ]
+            }
+        }
+    }
+    assert Order.objects.count() == 0 and stock_of("MUG-001").reserved == 0  # nothing written
+    half = placed(place(api, {"MUG-001": 10}, pay_with=THREE_D_SECURE, email="hoarder@example.com", address="10.0.0.1"))
+    assert half.state == "VALIDATED"
+    for again in (
+        place(api, {"MUG-001": 1}, pay_with=THREE_D_SECURE, email="hoarder@example.com", address="10.0.0.7"),
+        place(api, {"MUG-001": 1}, pay_with=THREE_D_SECURE, email="alias@example.com", address="10.0.0.1"),
+    ):
+        assert again.status_code == 409
+        assert "(you already hold 10 in unpaid orders)" in again.json()["lines"]["0"]["quantity"][0]
+    someone_else = placed(place(api, {"MUG-001": 5}, email="else@example.com", address="10.0.0.2"))
+    assert someone_else.state == "VALIDATED"
+    assert stock_of("MUG-001").reserved == 15
+
+
+def test_a_client_whose_unpaid_orders_keep_lapsing_waits_longer_each_time(
+    api, make_product, held_pipeline, settings, monkeypatch
+):
+    settings.SHOP_HOLD_LAPSE_WAIT_SECONDS = 60
+    now = [1_800_000_000.0]
+    monkeypatch.setattr("orders.reservations.clock", lambda: now[0])
+    make_product("MUG-001", on_hand=20)
+    hoarder = {"email": "hoarder@example.com", "address": "10.0.0.1"}
+    waits = []
+    for _ in range(3):
+        order = placed(place(api, {"MUG-001": 2}, **hoarder))
+        assert release_reservation(order.pk, timezone.now() + timedelta(seconds=1))  # the hold lapses
+        refused = place(api, {"MUG-001": 2}, **hoarder)
+        assert refused.status_code == 429
+        assert refused.json()["lines"][0].startswith("Your earlier order was not paid in time")
+        waits.append(int(refused["Retry-After"]))
+        # The same client by its email alone, or by its address alone, waits too.
+        assert place(api, {"MUG-001": 1}, **{**hoarder, "address": "10.0.0.9"}).status_code == 429
+        assert place(api, {"MUG-001": 1}, **{**hoarder, "email": "new@example.com"}).status_code == 429
+        assert placed(place(api, {"MUG-001": 1}, email="else@example.com", address="10.0.0.2")).state == "VALIDATED"
+        now[0] += waits[-1]  # the wait is over
+
+    assert waits == [60, 120, 240]
+    assert Order.objects.filter(email="hoarder@example.com").count() == 3  # the refused were never written

@@ -57,3 +57,16 @@ def test_the_pipeline_of_one_order_stays_within_its_statement_budget(shopper, ma
     assert order.state == "COMPLETED"
     statements = data_statements(piped.captured_queries)
     assert len(statements) <= PIPELINE_BUDGET, "\n".join(statements)
+
+
+def test_the_stock_update_is_the_last_statement_of_the_accepting_transaction(shopper, make_product, held_pipeline):
+    """A hot product's row is locked from its update to the commit only, so buyers of one
+    product do not queue behind each other's order writes (issue 23)."""
+    make_product("MUG-001", on_hand=5)
+
+    with CaptureQueriesContext(connection) as accepted:
+        response = shopper.places({"MUG-001": 1})
+
+    assert response.status_code == 202, response.content
+    statements = data_statements(accepted.captured_queries)
+    assert statements[-1].startswith('UPDATE "inventory_stock"'), "\n".join(statements)

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from inventory.models import Stock, StockMovement
+from orders.audit import audit_invariants
 from orders.models import FINAL_STATES, Order, OrderEvent
 from orders.services import place_order
 from payments.models import Payment, SimulatedPaymentIntent
@@ -136,3 +137,36 @@ def test_two_products_bought_in_opposite_line_orders_concurrently_never_deadlock
     # One email each, whatever nudges the orders had.
     wait_until(lambda: len(shop.emails()) >= orders_count)
     assert sorted(m["To"] for m in shop.emails()) == sorted(f"buyer{n}@example.com" for n in range(orders_count))
+
+
+@pytest.mark.requires_postgres
+def test_many_buyers_of_the_last_units_of_one_product_in_threads_never_oversell(
+    transactional_db, make_product, held_pipeline
+):
+    """The reservation is the accepting transaction's last statement: buyers who read stock
+    that is gone by their update are rolled back and told what is left, never sold it."""
+    buyers = 40
+    make_product("LAMP-007", price="30.00", on_hand=7)
+
+    def buy(number: int) -> str:
+        placed = place_order(
+            email=f"buyer{number}@example.com",
+            lines=[{"sku": "LAMP-007", "quantity": 1 + number % 2}],  # one or two units each
+            payment_method="pm_card_visa",
+        )
+        return placed.order.state
+
+    states = all_at_once(buy, buyers)
+
+    validated = Order.objects.filter(state="VALIDATED")
+    assert set(states) == {"VALIDATED", "REJECTED"} and states.count("VALIDATED") == validated.count()
+    assert Order.objects.count() == buyers  # every buyer has exactly one order: no attempt left behind
+    taken = sum(line.quantity for order in validated for line in order.lines.all())
+    stock = stock_of("LAMP-007")
+    assert (stock.on_hand, stock.reserved) == (7, taken) and 6 <= taken <= 7  # a 2-unit buyer may find 1 left
+    for rejected in Order.objects.filter(state="REJECTED"):
+        assert rejected.failure_code == "out_of_stock"
+        assert "available" in rejected.failure_reason
+    assert not deadlocks()
+    assert_stock_invariants()
+    assert audit_invariants().ok

@@ -25,6 +25,8 @@ def use_fast_pipeline(settings, monkeypatch, folder: Path) -> None:
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"},
     }
     settings.HELD_UNITS_PER_CLIENT = 100_000
+    settings.SHOP_MAX_UNPAID_SHARE = 1
+    settings.SHOP_HOLD_LAPSE_WAIT_SECONDS = 0
     # Tests fail a provider on purpose, order after order: the circuit breakers stay closed
     # here, and each test that proves one sets the threshold (tests/fast/test_holds.py).
     settings.BREAKER_FAILURES = 1_000_000
