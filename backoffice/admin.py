@@ -36,6 +36,7 @@ from framework.permissions import NamedActionRefusals, require_permission
 from orders import selectors
 from orders.models import FINAL_STATES, Notification, Order, OrderLine
 from payments.models import Payment, Refund
+from payments.refund_reasons import active_reasons
 from payments.refunds import refundable_amount
 from receipts.models import Receipt
 from receipts.services import receipt_download_url
@@ -57,7 +58,7 @@ class OrderLineInline(ReadOnlyInline):
 
 class RefundInline(ReadOnlyInline):
     model = Refund
-    fields = ["created_at", "amount", "currency", "status", "reason", "requested_by", "error"]
+    fields = ["created_at", "amount", "currency", "status", "reason_code", "reason", "requested_by", "error"]
 
 
 class NotificationInline(ReadOnlyInline):
@@ -139,9 +140,14 @@ class RefundForm(ReasonForm):
 
     refund = forms.ChoiceField(widget=forms.RadioSelect, label="How much to refund")
     amount = forms.DecimalField(required=False, min_value=Decimal("0.01"), decimal_places=2, label="Amount")
+    # Required: refunds are counted by it (the monitoring page, the CSV export).
+    refund_reason = forms.ChoiceField(label="Refund reason", help_text="From the list kept under Payments.")
 
     def __init__(self, *args, order: Order, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["refund_reason"].choices = [("", "---------")] + [
+            (listed.code, listed.label) for listed in active_reasons()
+        ]
         payment = Payment.objects.filter(order=order).first()
         self.left = refundable_amount(payment) if payment else Decimal("0")
         currency = payment.currency if payment else order.currency
@@ -166,7 +172,7 @@ class RefundForm(ReasonForm):
                 help_text=f"Of {returnable.get(line.product_id, 0)} sold and not returned.",
             )
             self.return_fields[name] = line.product_id
-        self.order_fields(["refund", "amount", *self.return_fields, "reason"])
+        self.order_fields(["refund", "amount", "refund_reason", *self.return_fields, "reason"])
 
     def clean(self):
         data = super().clean()
@@ -185,6 +191,7 @@ class RefundForm(ReasonForm):
         return {
             **super().action_arguments(),
             "amount": self.refund_amount(),
+            "refund_reason": self.cleaned_data["refund_reason"],
             "return_units": self.return_units(),
         }
 
@@ -240,6 +247,7 @@ ORDER_ACTIONS = {
         plans.plan_refund,
         actions.refund_order,
         form=RefundForm,
+        reason_label="Note (kept in the order's history)",
     ),
     "cancel": OrderAction(
         "Cancel the order",

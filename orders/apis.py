@@ -27,10 +27,12 @@ from orders.selectors import (
     order_for_shopper,
     order_version,
     order_with_idempotency_key,
+    stored_credit_note,
     why_no_receipt,
 )
 from orders.services import IdempotencyConflict, InvalidOrderLines, place_order
 from payments.services import offered_test_payment_methods, stripe_js_publishable_key
+from receipts.credit_notes import credit_note_download_url
 from receipts.services import receipt_download_url
 
 
@@ -332,6 +334,28 @@ class OrderReceiptApi(APIView):
             return Response(body.data, status=status.HTTP_404_NOT_FOUND, headers=headers)
         assert order is not None  # why_no_receipt answered: the order exists and has its receipt
         return HttpResponseRedirect(receipt_download_url(order.receipt, base_url=request.build_absolute_uri("/")[:-1]))
+
+
+class OrderCreditNoteApi(APIView):
+    """GET /api/orders/<reference>/credit-notes/<number>: a redirect to a freshly signed link.
+
+    The refund email carries this stable address; the signed link it leads to expires quickly.
+    """
+
+    throttle_classes = [LookupByAddressThrottle]
+
+    @extend_schema(
+        responses={
+            302: OpenApiResponse(description="To a freshly signed link to the credit note's PDF."),
+            404: OpenApiResponse(description="No such stored credit note on this order."),
+            429: TOO_MANY,
+        }
+    )
+    def get(self, request, reference: str, number: str):
+        note = stored_credit_note(reference, number)
+        if note is None:
+            raise Http404("No such credit note.")
+        return HttpResponseRedirect(credit_note_download_url(note, base_url=request.build_absolute_uri("/")[:-1]))
 
 
 class PaymentMethodOptionOutput(serializers.Serializer):

@@ -11,11 +11,21 @@ from django.utils import timezone
 
 from orders.models import FINAL_STATES, Order, OrderEvent, OrderState
 from payments.models import Payment, Refund
-from receipts.models import Receipt
+from receipts.models import CreditNote, Receipt
 
 # Named rather than "not final": a list of states reads only their ranges of the
 # (state, updated_at) index, where NOT IN scans every order ever placed (400 ms at a million).
 OPEN_STATES = tuple(state for state in OrderState if state not in FINAL_STATES)
+
+
+def stored_credit_note(reference: str, number: str) -> CreditNote | None:
+    """The stored credit note numbered `number` (CN-00000001) of the order `reference`, or None."""
+    digits = number.upper().removeprefix("CN-")
+    if not digits.isdigit():
+        return None
+    return CreditNote.objects.filter(
+        order__reference=reference, sequence=int(digits), stored_at__isnull=False
+    ).first()
 
 
 def order_for_shopper(reference: str) -> Order | None:

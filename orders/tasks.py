@@ -7,7 +7,7 @@ import logging
 
 from django.conf import settings
 
-from orders import audit, notifications, pipeline, reservations, sweeper
+from orders import audit, notifications, pipeline, refund_documents, reservations, sweeper
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ def send_failure_notification(order_id: int) -> None:
 
 
 def send_refund_email(refund_id: int) -> None:
+    """The refund went through: its credit note first, then one email carrying the note's link."""
+    refund_documents.issue_refund_credit_note(refund_id)
     notifications.send_refund_email(refund_id)
 
 

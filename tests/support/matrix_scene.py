@@ -64,7 +64,11 @@ def build_scene() -> Scene:
             run_step(stuck, step)
     with run_tasks(execute=True):
         manager_actions.refund_order(
-            Order.objects.get(pk=completed), manager="scene", reason="a chipped mug", amount=Decimal("1.00")
+            Order.objects.get(pk=completed),
+            manager="scene",
+            reason="a chipped mug",
+            refund_reason="damaged",
+            amount=Decimal("1.00"),
         )
     states = dict(Order.objects.filter(pk__in=[completed, failed, stuck]).values_list("pk", "state"))
     assert [states[completed], states[failed], states[stuck]] == ["COMPLETED", "FAILED", "CONFIRMED"], states
