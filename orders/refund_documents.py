@@ -40,8 +40,7 @@ def issue_refund_credit_note(refund_id: int) -> CreditNote:
         history.step_succeeded(
             order,
             history.start_run(STEP, order),
-            detail=f"Credit note {note.number} issued for refund #{refund.pk} "
-            f"({refund.reason_code.label}){corrects}.",
+            detail=f"Credit note {note.number} issued for refund #{refund.pk} ({refund.reason_code.label}){corrects}.",
             credit_note=note.number,
             refund=refund.pk,
             reason_code=refund.reason_code_id,

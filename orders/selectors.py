@@ -23,9 +23,7 @@ def stored_credit_note(reference: str, number: str) -> CreditNote | None:
     digits = number.upper().removeprefix("CN-")
     if not digits.isdigit():
         return None
-    return CreditNote.objects.filter(
-        order__reference=reference, sequence=int(digits), stored_at__isnull=False
-    ).first()
+    return CreditNote.objects.filter(order__reference=reference, sequence=int(digits), stored_at__isnull=False).first()
 
 
 def order_for_shopper(reference: str) -> Order | None:

@@ -9,7 +9,9 @@ from receipts.services import InvalidReceiptLink, receipt_filename, receipt_for_
 def _pdf_download(storage: Storage, key: str, filename: str) -> FileResponse:
     if not storage.exists(key):
         raise Http404("Document file missing.")
-    response = FileResponse(storage.open(key, "rb"), content_type="application/pdf", as_attachment=True, filename=filename)
+    response = FileResponse(
+        storage.open(key, "rb"), content_type="application/pdf", as_attachment=True, filename=filename
+    )
     response["Cache-Control"] = "private, no-store"
     return response
 

@@ -105,7 +105,13 @@ def _reason(scene: dict) -> dict:
 
 
 def _refund_form(scene: dict) -> dict:
-    return {**_reason(scene), "refund": "part", "refund_reason": "damaged", "amount": "1.00", f"return_{scene['product']}": "0"}
+    return {
+        **_reason(scene),
+        "refund": "part",
+        "refund_reason": "damaged",
+        "amount": "1.00",
+        f"return_{scene['product']}": "0",
+    }
 
 
 def _bulk(action: str, order: str, *, confirmed: bool) -> Callable[[dict], dict]:
