@@ -17,6 +17,7 @@ from orders.selectors import open_orders_by_state
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+MONTH = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -106,4 +107,5 @@ def build_dashboard(now: datetime | None = None) -> dict:
         "failed_tasks": selectors.failed_tasks(),
         "alarms_firing": [(RULE_TITLES.get(f.rule, f.rule), f) for f in firing],
         "alarm_recipients": alarm_recipients(),
+        "refunds_by_reason": selectors.refunds_by_reason(now - DAY, now - MONTH),
     }

@@ -46,6 +46,7 @@ def build_scene() -> Scene:
     from orders.models import Order
     from orders.pipeline import run_step
     from payments.models import Payment, Refund, StripeEvent
+    from receipts.models import CreditNote
     from tests.support.admin_client import make_account
 
     run_tasks = TestCase.captureOnCommitCallbacks
@@ -93,6 +94,8 @@ def build_scene() -> Scene:
         "order_type": ContentType.objects.get_for_model(Order).pk,
         "payment": Payment.objects.get(order_id=completed).pk,
         "refund": Refund.objects.get(order_id=completed).pk,
+        "refund_reason": "damaged",
+        "credit_note": CreditNote.objects.get(order_id=completed).number,
         "stripe_event": StripeEvent.objects.create(event_id="evt_matrix", type="charge.refunded", payload={}).pk,
         "alarm": AlarmFiring.objects.create(rule="failed_orders", started_at=now, last_seen_at=now, summary="x").pk,
         "schedule": Schedule.objects.create(name="matrix", func="math.floor", schedule_type=Schedule.DAILY).pk,

@@ -169,6 +169,12 @@ def _group_names(scene: dict) -> list:
     return sorted(Group.objects.values_list("name", flat=True))
 
 
+def _reason_labels(scene: dict) -> list:
+    from payments.models import RefundReason
+
+    return sorted(RefundReason.objects.values_list("label", flat=True))
+
+
 def _password(scene: dict) -> str:
     from django.contrib.auth.models import User
 
@@ -475,6 +481,13 @@ ORDERS = [
     ),
     Access("Execution as JSON", "GET", ORDER + "{completed}/execution.json", ORDER_READERS, (VIEW_ORDER,)),
     Access("Download the receipt", "GET", ORDER + "{completed}/receipt/", ORDER_ACTORS, ("orders.download_receipt",)),
+    Access(
+        "Download a credit note",
+        "GET",
+        ORDER + "{completed}/credit-notes/{credit_note}/",
+        ORDER_ACTORS,
+        ("orders.download_receipt",),
+    ),
     Access("Export the order list (CSV)", "GET", ORDER + "export.csv", ORDER_ACTORS, ("orders.export_orders",)),
     Access(
         "Bulk redrive: confirmation page",
@@ -532,6 +545,17 @@ ORDERS = [
 RECORDS = [
     *model_pages("Payments", "payments.payment", "payment", view=ORDER_READERS),
     *model_pages("Refunds", "payments.refund", "refund", view=ORDER_READERS),
+    *model_pages(
+        "Refund reasons",
+        "payments.refundreason",
+        "refund_reason",
+        view=ORDER_READERS,
+        add=ONLY_SUPERUSER,
+        change=ONLY_SUPERUSER,
+        add_data=lambda scene: {"code": "late", "label": "Arrived late", "show_to_shopper": "on", "position": "9"},
+        change_data=lambda scene: {"label": "Damaged in transit", "show_to_shopper": "on", "position": "0"},
+        change_effect=_reason_labels,
+    ),
     *model_pages("Stripe webhook events", "payments.stripeevent", "stripe_event", view=ORDER_READERS),
     *model_pages(
         "Alarm firings",
