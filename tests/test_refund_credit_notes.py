@@ -2,7 +2,6 @@
 
 import re
 import subprocess
-from decimal import Decimal
 
 from django.conf import settings
 from django.core import mail
