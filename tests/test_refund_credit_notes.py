@@ -2,6 +2,7 @@
 
 import re
 import subprocess
+from decimal import Decimal
 
 from django.conf import settings
 from django.core import mail
@@ -9,6 +10,7 @@ from django.core import mail
 from payments.models import Refund
 from receipts.models import CreditNote
 from tests.support.downloads import download
+from tests.support.fake_stripe import deliver
 
 
 def refund_page(order) -> str:
@@ -108,3 +110,46 @@ def test_a_refund_without_a_reason_is_refused_and_nothing_is_written(shopper, ma
     assert Refund.objects.count() == CreditNote.objects.count() == 0
     assert order.events.count() == events_before
     assert not fake_stripe.calls_of("create_refund")
+
+
+def test_a_refund_made_in_stripes_dashboard_gets_a_reason_a_credit_note_and_one_email(
+    api, shopper, make_product, fake_stripe, manager
+):
+    make_product("MUG-001", price="12.50", on_hand=5, name="Ceramic mug")
+    order = shopper.buys({"MUG-001": 2})
+    [intent] = fake_stripe.intents_for(order.reference)
+    mail.outbox.clear()
+
+    event = fake_stripe.refund_in_dashboard(intent["id"], 750, reason="duplicate")
+    deliver(api, event)
+    deliver(api, event)  # delivered twice: still one refund, one note, one email
+
+    refund = Refund.objects.get()
+    assert (refund.amount, refund.status, refund.reason_code_id) == (Decimal("7.50"), "succeeded", "duplicate_charge")
+    assert refund.requested_by == "stripe dashboard"
+    [email] = refund_emails(order)
+    assert "We have refunded 7.50 USD" in email.body and "Reason: Duplicate charge" in email.body
+    number, pdf = credit_note_from_email(api, email)
+    text = pdf_text(pdf)
+    assert number == "CN-00000001" and "Credit note CN-00000001" in text
+    assert f"Corrects receipt: {order.receipt.number}" in text and "MUG-001" in text
+    assert "Refunded 7.50 USD" in text
+
+    page = manager.get("/admin/monitoring/").content.decode()
+    [row] = re.findall(r'<tr data-reason="Duplicate charge">(.*?)</tr>', page)
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", row) == ["Duplicate charge", "USD", "1", "7.50", "1", "7.50"]
+
+
+def test_our_own_refund_reported_back_by_stripe_is_not_taken_for_a_dashboard_refund(
+    api, shopper, make_product, fake_stripe, manager
+):
+    make_product("MUG-001", price="12.50", on_hand=5)
+    order = shopper.buys({"MUG-001": 2})
+    manager.post(refund_page(order), {"refund": "part", "amount": "5.00", "refund_reason": "goodwill", "reason": "x"})
+
+    [ours] = [event for event in fake_stripe.events if event["type"] == "charge.refunded"]
+    deliver(api, ours)
+
+    assert [(r.amount, r.requested_by) for r in Refund.objects.all()] == [(Decimal("5.00"), "manager")]
+    assert len(refund_emails(order)) == 1
+    assert CreditNote.objects.count() == 1

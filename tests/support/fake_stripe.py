@@ -277,6 +277,13 @@ class FakeStripe:
             self._authorize(intent)
             return self.event(_event_type_after_authorisation(intent), intent_id)
 
+    def refund_in_dashboard(self, intent_id: str, amount: int, *, reason: str | None = None) -> dict:
+        """Refund `amount` (minor units) as a person in Stripe's dashboard does; returns the charge.refunded event."""
+        with self._lock:
+            params = {"payment_intent": intent_id, "amount": amount, **({"reason": reason} if reason else {})}
+            self._create_refund(params)
+            return self.events[-1]
+
     def capture_in_dashboard(self, intent_id: str) -> None:
         """Someone captures the intent outside the shop (Stripe's dashboard)."""
         with self._lock:
@@ -614,6 +621,8 @@ class FakeStripe:
             "status": "succeeded",
         }
         self.refunds[refund["id"]] = refund
+        # Listed on the charge newest first, as API versions before 2022-11-15 list them in events.
+        charge.setdefault("refunds", {"object": "list", "data": []})["data"].insert(0, dict(refund))
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
         self._emit("charge.refunded", charge)
