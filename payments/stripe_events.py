@@ -24,8 +24,8 @@ from payments.gateways import get_gateway
 from payments.gateways.base import IntentStatus
 from payments.gateways.stripe_gateway import event_order_reference
 from payments.models import Payment, Refund, StripeEvent
-from payments.refund_reasons import reason_from_stripe
 from payments.money import from_minor_units
+from payments.refund_reasons import reason_from_stripe
 from payments.services import record_payment
 
 logger = logging.getLogger(__name__)
