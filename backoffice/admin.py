@@ -35,6 +35,7 @@ from framework.formatting import format_moment_compact
 from framework.permissions import NamedActionRefusals, require_permission
 from orders import selectors
 from orders.models import FINAL_STATES, Notification, Order, OrderLine
+from payments.authorizations import hold_lapses_at
 from payments.models import Payment, Refund
 from payments.refund_reasons import active_reasons
 from payments.refunds import refundable_amount
@@ -329,6 +330,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         "total",
         "payment_method",
         "payment_summary",
+        "authorization_lapses",
         "receipt_download",
         "failure_code",
         "failure_reason",
@@ -396,6 +398,22 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         amount = f"{payment.amount} {payment.currency}"
         refunded = f", {payment.amount_refunded} refunded" if payment.amount_refunded else ""
         return f"{payment.status} {amount}{refunded} {card} ({payment.provider} {payment.provider_reference})"
+
+    @admin.display(description="Card hold lapses")
+    def authorization_lapses(self, order):
+        """When the uncaptured authorisation lapses (the provider's word), and what the policy will do."""
+        payment = getattr(order, "payment", None)
+        lapses = hold_lapses_at(payment) if payment else None
+        if lapses is None:
+            return "-"
+        hours_left = int((lapses - timezone.now()).total_seconds() // 3600)
+        when = format_moment_compact(lapses)
+        if lapses <= timezone.now():
+            return f"{when} (lapsed)"
+        return (
+            f"{when} (in {hours_left} h; the lapse policy, {settings.AUTHORIZATION_LAPSE_POLICY}, "
+            f"acts {settings.AUTHORIZATION_LAPSE_ACT_HOURS} h before)"
+        )
 
     @admin.display(description="Receipt")
     def receipt_download(self, order):

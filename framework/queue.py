@@ -30,6 +30,7 @@ class Task(StrEnum):
     SWEEP_STUCK_ORDERS = "orders.tasks.sweep_stuck_orders"
     AUDIT_INVARIANTS = "orders.tasks.audit_invariants"
     RELEASE_EXPIRED_RESERVATIONS = "orders.tasks.release_expired_reservations"
+    SETTLE_LAPSING_HOLDS = "orders.tasks.settle_lapsing_holds"
     PROCESS_STRIPE_EVENT = "payments.tasks.process_stripe_event"
     ISSUE_REFUND = "payments.tasks.issue_refund"
     RECONCILE_PAYMENTS = "payments.tasks.reconcile_payments"

@@ -20,6 +20,7 @@ from django.db.models.functions import TruncMinute
 
 from framework.queue import Task
 from orders.models import FINAL_STATES, ActorKind, EventKind, Order, OrderEvent, OrderState
+from payments.authorizations import hold_lapses_before_q
 from payments.models import Payment, Refund, StripeEvent
 
 # The events that record one attempt of a pipeline step (a state-moving step writes
@@ -170,12 +171,13 @@ def stale_stripe_events(received_before: datetime) -> QuerySet[StripeEvent]:
     return StripeEvent.objects.filter(processed_at__isnull=True, received_at__lt=received_before)
 
 
-def authorisations_lapsing(authorised_before: datetime) -> QuerySet[Payment]:
-    """Payments authorised but not captured since before `authorised_before`, oldest first."""
+def authorisations_lapsing(lapsing_before: datetime) -> QuerySet[Payment]:
+    """Payments authorised, not captured, whose hold lapses before `lapsing_before`, soonest first
+    (`payments.authorizations`: the home tile's rule too)."""
     return (
-        Payment.objects.filter(status=Payment.Status.AUTHORIZED, updated_at__lt=authorised_before)
+        Payment.objects.filter(hold_lapses_before_q(lapsing_before))
         .select_related("order")
-        .order_by("updated_at")
+        .order_by("authorization_expires_at", "created_at")
     )
 
 

@@ -36,6 +36,8 @@ PIPELINE = Actor(ActorKind.PIPELINE)
 WEBHOOK = Actor(ActorKind.WEBHOOK)
 SWEEPER = Actor(ActorKind.SWEEPER)
 RECONCILER = Actor(ActorKind.RECONCILER)
+# The policy that settles card holds about to lapse (orders/lapsing_holds.py), run on a schedule.
+LAPSE_POLICY = Actor(ActorKind.SWEEPER, "authorisation lapse policy")
 
 
 def manager(username: str) -> Actor:

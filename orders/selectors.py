@@ -10,6 +10,7 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Min, P
 from django.utils import timezone
 
 from orders.models import FINAL_STATES, Order, OrderEvent, OrderState
+from payments.authorizations import hold_lapses_before_q, lapsing_within
 from payments.models import Payment, Refund
 from receipts.models import CreditNote, Receipt
 
@@ -145,9 +146,8 @@ def overdue_q() -> Q:
 
 
 def authorization_expiring_q() -> Q:
-    """Orders whose card hold is older than PAYMENT_AUTHORIZATION_WARN_HOURS and not captured yet."""
-    limit = timezone.now() - timedelta(hours=settings.PAYMENT_AUTHORIZATION_WARN_HOURS)
-    return Q(payment__status=Payment.Status.AUTHORIZED, payment__created_at__lt=limit)
+    """Orders whose card hold lapses within ALARM_AUTHORIZATION_EXPIRY_HOURS, not captured yet (the alarm's rule)."""
+    return hold_lapses_before_q(lapsing_within(timezone.now()), prefix="payment__")
 
 
 ATTENTION = {

@@ -7,7 +7,7 @@ import logging
 
 from django.conf import settings
 
-from orders import audit, notifications, pipeline, refund_documents, reservations, sweeper
+from orders import audit, lapsing_holds, notifications, pipeline, refund_documents, reservations, sweeper
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,10 @@ def audit_invariants() -> int:
         if check.violations:
             logger.error("invariant violated: %s (%d): %s", check.name, check.violations, "; ".join(check.examples))
     return report.violations
+
+
+def settle_lapsing_holds() -> int:
+    return lapsing_holds.settle_lapsing_holds()
 
 
 def release_expired_reservations() -> int:

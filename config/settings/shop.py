@@ -44,6 +44,3 @@ PIPELINE_BACKOFF_SCALE = env_float("PIPELINE_BACKOFF_SCALE", "1")
 ORDER_REDRIVE_DAYS = env_int("ORDER_REDRIVE_DAYS", 14)
 # How many orders one click of a bulk retry or redrive acts on at most.
 ORDER_BULK_ACTION_CAP = env_int("ORDER_BULK_ACTION_CAP", 50)
-# Authorisations older than this many hours count as close to expiring on the manager's home page
-# (card holds lapse after about 7 days).
-PAYMENT_AUTHORIZATION_WARN_HOURS = env_int("PAYMENT_AUTHORIZATION_WARN_HOURS", 120)

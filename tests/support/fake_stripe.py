@@ -171,6 +171,7 @@ class FakeStripe:
     faults: list = field(default_factory=list)
     on_call: dict = field(default_factory=dict)  # operation -> callback(params), run before the work
     check_books: bool = True  # the fixture checks no charge is without an order afterwards
+    hold_seconds: int = 7 * 24 * 3600  # an authorisation's capture_before, from its charge's creation
 
     def __post_init__(self):
         self._lock = threading.RLock()
@@ -469,7 +470,15 @@ class FakeStripe:
             "payment_method": intent["payment_method"],
             "payment_method_details": {
                 "type": "card",
-                "card": {"brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2034, "funding": "credit"},
+                "card": {
+                    "brand": brand,
+                    "last4": last4,
+                    "exp_month": 12,
+                    "exp_year": 2034,
+                    "funding": "credit",
+                    # Until when the hold may be captured (Stripe: about 7 days for online card payments).
+                    "capture_before": int(time.time()) + self.hold_seconds,
+                },
             },
             "refunded": False,
             "status": status,
