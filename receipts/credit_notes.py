@@ -5,20 +5,20 @@ whole or not at all where receipts are, and linked the same way (opaque, short-l
 Receipts know nothing of payments: the caller says what was refunded and why.
 """
 
-import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from orders.models import Order
 from receipts.models import CreditNote, DocumentSequence, Receipt
-from receipts.rendering import CreditNoteDocument, ReceiptLine, render_credit_note_pdf
+from receipts.rendering import CreditNoteDocument, render_credit_note_pdf
 from receipts.services import (
     InvalidReceiptLink,
     link_id_of,
+    receipt_lines,
+    record_stored,
     signed_document_url,
     store_whole_pdf,
 )
@@ -68,16 +68,7 @@ def credit_note_document(order: Order, note: CreditNote, refund: RefundMade) -> 
         receipt_number=note.receipt.number if note.receipt else "",
         customer_email=order.email,
         currency=refund.currency,
-        lines=tuple(
-            ReceiptLine(
-                sku=line.sku,
-                name=line.name,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                line_total=line.line_total,
-            )
-            for line in order.lines.all()
-        ),
+        lines=receipt_lines(order),
         order_total=order.total,
         amount=refund.amount,
         refunded_total=refund.refunded_total,
@@ -92,18 +83,7 @@ def issue_credit_note(order: Order, refund: RefundMade) -> CreditNote:
         return note
     key = f"credit-notes/{note.created_at:%Y}/{note.created_at:%m}/{note.number}.pdf"
     stored = store_whole_pdf(key, lambda: render_credit_note_pdf(credit_note_document(order, note, refund)))
-    recorded = {
-        "storage_key": key,
-        "size": len(stored),
-        "sha256": hashlib.sha256(stored).hexdigest(),
-        "stored_at": timezone.now(),
-    }
-    if CreditNote.objects.filter(pk=note.pk, stored_at__isnull=True).update(**recorded):
-        for field, value in recorded.items():
-            setattr(note, field, value)
-        return note
-    note.refresh_from_db()  # another worker recorded it first: its row is the truth
-    return note
+    return record_stored(note, key, stored)
 
 
 def credit_note_filename(note: CreditNote) -> str:

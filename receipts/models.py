@@ -8,18 +8,26 @@ def new_link_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-class Receipt(models.Model):
-    """The PDF receipt of one completed sale. Its number is its primary key, taken from the
-    database's sequence when the row is created, so numbers are unique without "last + 1".
-    The storage key is kept, never a URL: every download link is signed afresh."""
+class StoredDocument(models.Model):
+    """A PDF kept in the receipts' storage: its key (never a URL: every download link is signed
+    afresh), the random id its links carry, and what was read back once it was stored whole."""
 
-    order = models.OneToOneField("orders.Order", on_delete=models.PROTECT, related_name="receipt")
     storage_key = models.CharField(max_length=255, blank=True)
     link_id = models.CharField(max_length=32, unique=True, default=new_link_id, editable=False)
     size = models.PositiveIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True, help_text="Of the stored PDF, as read back after writing.")
     created_at = models.DateTimeField(auto_now_add=True)
     stored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Receipt(StoredDocument):
+    """The PDF receipt of one completed sale. Its number is its primary key, taken from the
+    database's sequence when the row is created, so numbers are unique without "last + 1"."""
+
+    order = models.OneToOneField("orders.Order", on_delete=models.PROTECT, related_name="receipt")
 
     def __str__(self) -> str:
         return f"Receipt {self.number}"
@@ -44,12 +52,9 @@ class DocumentSequence(models.Model):
         return f"{self.name}: {self.last}"
 
 
-class CreditNote(models.Model):
-    """The numbered PDF document of one refund, correcting the order's receipt.
-
-    Stored and linked like a receipt: the storage key is kept, never a URL; links carry the
-    random `link_id` and are signed afresh each time.
-    """
+class CreditNote(StoredDocument):
+    """The numbered PDF document of one refund, correcting the order's receipt; stored and
+    linked like a receipt."""
 
     sequence = models.PositiveBigIntegerField(unique=True, editable=False)
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="credit_notes")
@@ -57,12 +62,6 @@ class CreditNote(models.Model):
     receipt = models.ForeignKey(
         Receipt, on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes", help_text="It corrects."
     )
-    storage_key = models.CharField(max_length=255, blank=True)
-    link_id = models.CharField(max_length=32, unique=True, default=new_link_id, editable=False)
-    size = models.PositiveIntegerField(default=0)
-    sha256 = models.CharField(max_length=64, blank=True, help_text="Of the stored PDF, as read back after writing.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    stored_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["sequence"]

@@ -3,7 +3,7 @@
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeGuard
+from typing import TypeGuard, TypeVar
 
 from django.conf import settings
 from django.core import signing
@@ -17,7 +17,7 @@ from storages.backends.s3 import S3Storage
 from framework import metrics
 from framework.formatting import format_percent
 from orders.models import Order
-from receipts.models import Receipt
+from receipts.models import Receipt, StoredDocument
 from receipts.rendering import ReceiptDocument, ReceiptLine, render_receipt_pdf
 
 LINK_SALT = "receipts.download"
@@ -42,6 +42,20 @@ class PaidWith:
     reference: str = ""
 
 
+def receipt_lines(order: Order) -> tuple[ReceiptLine, ...]:
+    """The order's lines as its documents (receipt, credit notes) print them."""
+    return tuple(
+        ReceiptLine(
+            sku=line.sku,
+            name=line.name,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            line_total=line.line_total,
+        )
+        for line in order.lines.all()
+    )
+
+
 def receipt_document(order: Order, receipt: Receipt, paid_with: PaidWith = PaidWith()) -> ReceiptDocument:
     """What the receipt of this order shows: the shop, the order, its lines, totals and how it was paid."""
     return ReceiptDocument(
@@ -54,16 +68,7 @@ def receipt_document(order: Order, receipt: Receipt, paid_with: PaidWith = PaidW
         ordered_at=order.created_at,
         customer_email=order.email,
         currency=order.currency,
-        lines=tuple(
-            ReceiptLine(
-                sku=line.sku,
-                name=line.name,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                line_total=line.line_total,
-            )
-            for line in order.lines.all()
-        ),
+        lines=receipt_lines(order),
         subtotal=order.subtotal,
         tax_rate_percent=format_percent(order.tax_rate),
         tax=order.tax,
@@ -84,7 +89,15 @@ def issue_receipt(order: Order, paid_with: PaidWith = PaidWith()) -> Receipt:
         return receipt
     key = receipt_key(order, receipt)
     stored = store_whole_pdf(key, lambda: render_receipt_pdf(receipt_document(order, receipt, paid_with)))
-    # What the row records is what the storage holds, which may be an earlier attempt's rendering.
+    return record_stored(receipt, key, stored)
+
+
+Document = TypeVar("Document", bound=StoredDocument)
+
+
+def record_stored(document: Document, key: str, stored: bytes) -> Document:
+    """Record on the document's row what the storage holds at `key` (perhaps an earlier
+    attempt's rendering), once: a row another worker recorded first is the truth."""
     recorded = {
         "storage_key": key,
         "size": len(stored),
@@ -92,12 +105,12 @@ def issue_receipt(order: Order, paid_with: PaidWith = PaidWith()) -> Receipt:
         "stored_at": timezone.now(),
     }
     with transaction.atomic():
-        if Receipt.objects.filter(pk=receipt.pk, stored_at__isnull=True).update(**recorded):
+        if type(document)._default_manager.filter(pk=document.pk, stored_at__isnull=True).update(**recorded):
             for field, value in recorded.items():
-                setattr(receipt, field, value)
-            return receipt
-    receipt.refresh_from_db()  # another worker recorded it first: its row is the truth
-    return receipt
+                setattr(document, field, value)
+            return document
+    document.refresh_from_db()
+    return document
 
 
 def store_whole_pdf(key: str, render: Callable[[], bytes]) -> bytes:
