@@ -122,10 +122,24 @@ class OrderEventOutput(serializers.Serializer):
 class RefundOutput(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=14, decimal_places=2)
     currency = serializers.CharField()
-    reason = serializers.CharField(allow_blank=True)
+    reason = serializers.SerializerMethodField(
+        help_text="Why, from the shop's list of refund reasons; empty where the shop keeps the reason to itself."
+    )
+    credit_note = serializers.SerializerMethodField(
+        help_text="The number of the refund's credit note (CN-00000001), once issued; "
+        "`/api/orders/<reference>/credit-notes/<number>` downloads it."
+    )
     refunded_at = serializers.DateTimeField(
         source="updated_at", help_text="When the provider confirmed the refund (the money is on its way back)."
     )
+
+
+    def get_reason(self, refund) -> str:
+        return refund.reason_code.label if refund.reason_code.show_to_shopper else ""
+
+    def get_credit_note(self, refund) -> str:
+        note = getattr(refund, "credit_note", None)
+        return note.number if note and note.stored_at else ""
 
 
 class OrderOutput(serializers.Serializer):

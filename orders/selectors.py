@@ -37,7 +37,9 @@ def order_for_shopper(reference: str) -> Order | None:
             # The shopper sees money that went back, not a refund still being asked of the provider.
             Prefetch(
                 "refunds",
-                queryset=Refund.objects.filter(status=Refund.Status.SUCCEEDED).order_by("id"),
+                queryset=Refund.objects.filter(status=Refund.Status.SUCCEEDED)
+                .select_related("reason_code", "credit_note")
+                .order_by("id"),
                 to_attr="refunds_made",
             ),
         )

@@ -61,6 +61,7 @@ export interface Refund {
   amount: string;
   currency: string;
   reason: string;
+  credit_note: string;
   refunded_at: string;
 }
 
