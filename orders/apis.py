@@ -133,7 +133,6 @@ class RefundOutput(serializers.Serializer):
         source="updated_at", help_text="When the provider confirmed the refund (the money is on its way back)."
     )
 
-
     def get_reason(self, refund) -> str:
         return refund.reason_code.label if refund.reason_code.show_to_shopper else ""
 
