@@ -33,8 +33,20 @@ def refund_made(refund: Refund) -> RefundMade:
 def issue_refund_credit_note(refund_id: int) -> CreditNote:
     """Issue (once) the credit note of a refund that went through, and record it in the order's history."""
     refund = Refund.objects.select_related("order", "reason_code").get(pk=refund_id, status=Refund.Status.SUCCEEDED)
-    note = issue_credit_note(refund.order, refund_made(refund))
     order = refund.order
+    try:
+        note = issue_credit_note(order, refund_made(refund))
+    except Exception as error:
+        # The refund email waits for its note: a manager must know it is held up (storage down).
+        history.flag_order(
+            order,
+            actor=history.PIPELINE,
+            step=STEP,
+            finding=f"refund-{refund.pk}",
+            message=f"The credit note of refund #{refund.pk} could not be stored ({type(error).__name__}: {error}); "
+            "the shopper's refund email waits for it.",
+        )
+        raise
     if not order.events.filter(step=STEP, parameters__credit_note=note.number).exists():
         corrects = f", correcting receipt {note.receipt.number}" if note.receipt else ""
         history.step_succeeded(

@@ -4,9 +4,11 @@ import re
 import subprocess
 from decimal import Decimal
 
+import pytest
 from django.conf import settings
 from django.core import mail
 
+from backoffice.actions import refund_order
 from payments.models import Refund
 from receipts.models import CreditNote
 from tests.support.downloads import download
@@ -153,3 +155,29 @@ def test_our_own_refund_reported_back_by_stripe_is_not_taken_for_a_dashboard_ref
     assert [(r.amount, r.requested_by) for r in Refund.objects.all()] == [(Decimal("5.00"), "manager")]
     assert len(refund_emails(order)) == 1
     assert CreditNote.objects.count() == 1
+
+
+def test_a_credit_note_that_cannot_be_stored_holds_the_email_back_and_flags_the_order(
+    shopper, make_product, settings, tmp_path
+):
+    make_product("MUG-001", price="12.50", on_hand=5)
+    order = shopper.buys({"MUG-001": 2})
+    mail.outbox.clear()
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the credit notes' folder should be")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "receipts": {"BACKEND": "receipts.storage.ReceiptFileStorage", "OPTIONS": {"location": str(blocked)}},
+    }
+
+    # The task fails (in the cluster: a failed task on the monitoring page; inline here: raised).
+    with pytest.raises(NotADirectoryError):
+        refund_order(order, manager="morgan", reason="chipped", refund_reason="damaged", amount=Decimal("5.00"))
+
+    order.refresh_from_db()
+    assert Refund.objects.get().status == "succeeded"
+    assert order.needs_attention
+    [flag] = order.events.filter(step="issue_credit_note", kind="flagged")
+    assert "the shopper's refund email waits for it" in flag.summary
+    assert not refund_emails(order)
+    assert not CreditNote.objects.filter(stored_at__isnull=False).exists()
