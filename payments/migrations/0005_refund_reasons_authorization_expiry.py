@@ -1,5 +1,7 @@
-"""Refund reasons from a list (seeded here), required on every refund; when a payment's
-hold lapses. Refunds made before reasons existed are filed under "other"."""
+"""Refund reasons from a list (seeded here); when a payment's hold lapses. Refunds made
+before reasons existed are filed under "other"; 0006 then makes the reason required (in a
+migration of its own: PostgreSQL refuses to alter a table with row updates pending in the
+same transaction)."""
 
 from django.db import migrations, models
 import django.db.models.deletion
@@ -54,16 +56,6 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(seed_reasons, migrations.RunPython.noop),
-        migrations.AlterField(
-            model_name="refund",
-            name="reason_code",
-            field=models.ForeignKey(
-                db_column="reason_code",
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="refunds",
-                to="payments.refundreason",
-            ),
-        ),
         migrations.AlterField(
             model_name="refund",
             name="reason",
