@@ -16,7 +16,8 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdmin):
-    list_display = ["order", "amount", "currency", "status", "reason_code", "requested_by", "reason", "created_at"]
+    # No currency column: the reason took its room at 1280 px (the order page shows both).
+    list_display = ["order", "amount", "status", "reason_code", "requested_by", "reason", "created_at"]
     list_filter = ["status", "reason_code"]
     search_fields = ["order__reference"]
     list_select_related = ["order"]
