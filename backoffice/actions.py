@@ -273,11 +273,15 @@ def refund_order(
     *,
     manager: str,
     reason: str,
+    refund_reason: str,
     amount: Decimal | None = None,
     return_units: dict[int, int] | None = None,
     action_token: str = "",
 ) -> ActionResult:
     """Refund part or all of an order's captured payment, optionally putting units back in stock.
+
+    `refund_reason` is a code from the list of refund reasons (required); `reason` is the
+    manager's note for the history.
 
     `return_units` maps products to units returned to stock, at most what was sold and not
     returned. The refund goes to the provider once this commits (`payments.refunds`), and the
@@ -294,7 +298,14 @@ def refund_order(
                     f"{order.reference}: {sku} can take back between 0 and {returnable.get(product_id, 0)} units."
                 )
         try:
-            refund = request_refund(order, amount, requested_by=manager, reason=reason, action_token=action_token)
+            refund = request_refund(
+                order,
+                amount,
+                requested_by=manager,
+                reason_code=refund_reason,
+                reason=reason,
+                action_token=action_token,
+            )
         except RefundNotAllowed as error:
             raise ActionRefused(str(error))
         if returns:

@@ -36,9 +36,12 @@ from framework.permissions import NamedActionRefusals, require_permission
 from orders import selectors
 from orders.flow import STEPS
 from orders.models import FINAL_STATES, Notification, Order, OrderLine
+from payments.authorizations import hold_lapses_at
 from payments.models import Payment, Refund
+from payments.refund_reasons import active_reasons
 from payments.refunds import refundable_amount
-from receipts.models import Receipt
+from receipts.credit_notes import credit_note_download_url
+from receipts.models import CreditNote, Receipt
 from receipts.services import receipt_download_url
 
 
@@ -58,7 +61,28 @@ class OrderLineInline(ReadOnlyInline):
 
 class RefundInline(ReadOnlyInline):
     model = Refund
-    fields = ["created_at", "amount", "currency", "status", "reason", "requested_by", "error"]
+    fields = ["created_at", "amount", "currency", "status", "reason_code", "reason", "requested_by", "error"]
+
+
+class CreditNoteInline(ReadOnlyInline):
+    model = CreditNote
+    verbose_name_plural = "Credit notes"
+    fields = ["number_shown", "refund", "receipt", "created_at", "stored_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_view_permission(self, request, obj=None):
+        # Part of the order, as its receipt is: whoever reads the order sees its credit notes.
+        return request.user.has_perm("orders.view_order")
+
+    @admin.display(description="Credit note")
+    def number_shown(self, note: CreditNote):
+        if not note.stored_at:
+            return f"{note.number} (not stored yet)"
+        # Our own view, which signs a fresh short-lived link when it is clicked.
+        url = reverse("admin:orders_order_credit_note", args=[note.order_id, note.number])
+        return format_html('<a href="{}">Download credit note {}</a>', url, note.number)
 
 
 class NotificationInline(ReadOnlyInline):
@@ -140,9 +164,14 @@ class RefundForm(ReasonForm):
 
     refund = forms.ChoiceField(widget=forms.RadioSelect, label="How much to refund")
     amount = forms.DecimalField(required=False, min_value=Decimal("0.01"), decimal_places=2, label="Amount")
+    # Required: refunds are counted by it (the monitoring page, the CSV export).
+    refund_reason = forms.ChoiceField(label="Refund reason", help_text="From the list kept under Payments.")
 
     def __init__(self, *args, order: Order, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["refund_reason"].choices = [("", "---------")] + [
+            (listed.code, listed.label) for listed in active_reasons()
+        ]
         payment = Payment.objects.filter(order=order).first()
         self.left = refundable_amount(payment) if payment else Decimal("0")
         currency = payment.currency if payment else order.currency
@@ -167,7 +196,7 @@ class RefundForm(ReasonForm):
                 help_text=f"Of {returnable.get(line.product_id, 0)} sold and not returned.",
             )
             self.return_fields[name] = line.product_id
-        self.order_fields(["refund", "amount", *self.return_fields, "reason"])
+        self.order_fields(["refund", "amount", "refund_reason", *self.return_fields, "reason"])
 
     def clean(self):
         data = super().clean()
@@ -186,6 +215,7 @@ class RefundForm(ReasonForm):
         return {
             **super().action_arguments(),
             "amount": self.refund_amount(),
+            "refund_reason": self.cleaned_data["refund_reason"],
             "return_units": self.return_units(),
         }
 
@@ -249,6 +279,7 @@ ORDER_ACTIONS = {
         plans.plan_refund,
         actions.refund_order,
         form=RefundForm,
+        reason_label="Note (kept in the order's history)",
     ),
     "cancel": OrderAction(
         "Cancel the order",
@@ -289,7 +320,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
     search_help_text = "Reference, email, receipt number (R-00000012) or the provider's payment id (pi_...)."
     list_select_related = ["payment"]
     date_hierarchy = "created_at"
-    inlines = [OrderLineInline, RefundInline, NotificationInline]
+    inlines = [OrderLineInline, RefundInline, CreditNoteInline, NotificationInline]
     actions = ["redrive_selected", "retry_selected", "mark_handled_selected", "cancel_selected"]
     permission_names = {
         "redrive": "orders.redrive_order",
@@ -311,6 +342,7 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         "total",
         "payment_method",
         "payment_summary",
+        "authorization_lapses",
         "receipt_download",
         "failure_code",
         "failure_reason",
@@ -414,6 +446,22 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
         refunded = f", {payment.amount_refunded} refunded" if payment.amount_refunded else ""
         return f"{payment.status} {amount}{refunded} {card} ({payment.provider} {payment.provider_reference})"
 
+    @admin.display(description="Card hold lapses")
+    def authorization_lapses(self, order):
+        """When the uncaptured authorisation lapses (the provider's word), and what the policy will do."""
+        payment = getattr(order, "payment", None)
+        lapses = hold_lapses_at(payment) if payment else None
+        if lapses is None:
+            return "-"
+        hours_left = int((lapses - timezone.now()).total_seconds() // 3600)
+        when = format_moment_compact(lapses)
+        if lapses <= timezone.now():
+            return f"{when} (lapsed)"
+        return (
+            f"{when} (in {hours_left} h; the lapse policy, {settings.AUTHORIZATION_LAPSE_POLICY}, "
+            f"acts {settings.AUTHORIZATION_LAPSE_ACT_HOURS} h before)"
+        )
+
     @admin.display(description="Receipt")
     def receipt_download(self, order):
         receipt = getattr(order, "receipt", None)
@@ -432,6 +480,11 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
             path("<int:order_id>/note/", view(self.note_view), name="orders_order_note"),
             path("<int:order_id>/execution.json", view(self.execution_view), name="orders_order_execution"),
             path("<int:order_id>/receipt/", view(self.download_receipt_view), name="orders_order_receipt"),
+            path(
+                "<int:order_id>/credit-notes/<str:number>/",
+                view(self.download_credit_note_view),
+                name="orders_order_credit_note",
+            ),
             *super().get_urls(),
         ]
 
@@ -528,13 +581,26 @@ class OrderAdmin(NamedActionRefusals, admin.ModelAdmin):
             raise Http404("This order has no stored receipt.")
         return HttpResponseRedirect(receipt_download_url(receipt, base_url=request.build_absolute_uri("/")[:-1]))
 
+    def download_credit_note_view(self, request, order_id: int, number: str):
+        """Send a manager to a freshly signed link to one of the order's credit notes."""
+        require_permission(request.user, "orders.download_receipt")
+        order = get_object_or_404(Order, pk=order_id)
+        note = selectors.stored_credit_note(order.reference, number)
+        if note is None:
+            raise Http404("This order has no such stored credit note.")
+        return HttpResponseRedirect(credit_note_download_url(note, base_url=request.build_absolute_uri("/")[:-1]))
+
     # --- the list: export and bulk actions ------------------------------------------------
 
     def export_view(self, request):
         """The order list as it is filtered and searched now, as CSV."""
         require_permission(request.user, "orders.export_orders")
         changelist = self.get_changelist_instance(request)
-        orders = changelist.get_queryset(request).select_related("payment", "receipt").prefetch_related("lines")
+        orders = (
+            changelist.get_queryset(request)
+            .select_related("payment", "receipt")
+            .prefetch_related("lines", "refunds__reason_code", "credit_notes")
+        )
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
         return csv_download(f"orders-{stamp}.csv", order_rows(orders))
 
@@ -642,7 +708,9 @@ EXPORT_COLUMNS = [
     "payment_status",
     "provider_reference",
     "amount_refunded",
+    "refund_reasons",
     "receipt",
+    "credit_notes",
     "failure_code",
     "needs_attention",
     "redrive_count",
@@ -672,7 +740,13 @@ def _export_row(order: Order) -> list:
         payment.status if payment else "",
         payment.provider_reference if payment else "",
         payment.amount_refunded if payment else "",
+        "; ".join(
+            f"{refund.amount} {refund.reason_code.label}"
+            for refund in order.refunds.all()
+            if refund.status == Refund.Status.SUCCEEDED
+        ),
         receipt.number if receipt and receipt.stored_at else "",
+        "; ".join(note.number for note in order.credit_notes.all() if note.stored_at),
         order.failure_code,
         order.needs_attention,
         order.redrive_count,

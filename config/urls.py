@@ -10,8 +10,8 @@ from config.metrics_view import metrics
 from config.openapi import SchemaView
 from inventory.apis import ProductListApi
 from monitoring.views import monitoring_page
-from orders.apis import OrderDetailApi, OrderReceiptApi, PlaceOrderApi, ShopConfigApi
-from receipts.apis import ReceiptDownloadApi
+from orders.apis import OrderCreditNoteApi, OrderDetailApi, OrderReceiptApi, PlaceOrderApi, ShopConfigApi
+from receipts.apis import CreditNoteDownloadApi, ReceiptDownloadApi
 from staff.two_factor_views import enrolment_qr_code, second_factor_page
 
 # Refusals name the permission that is missing (framework/permissions.py).
@@ -42,9 +42,13 @@ urlpatterns = [
     path("api/place-order", PlaceOrderApi.as_view(), name="order-place-alias"),
     path("api/orders/<str:reference>/", OrderDetailApi.as_view(), name="order-detail"),
     path("api/orders/<str:reference>/receipt", OrderReceiptApi.as_view(), name="order-receipt"),
+    path(
+        "api/orders/<str:reference>/credit-notes/<str:number>", OrderCreditNoteApi.as_view(), name="order-credit-note"
+    ),
     path("api/payments/", include("payments.urls")),
     path("api/partner/v1/", include("partners.urls")),
     path("receipts/<str:token>", ReceiptDownloadApi.as_view(), name="receipt-download"),
+    path("credit-notes/<str:token>", CreditNoteDownloadApi.as_view(), name="credit-note-download"),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("metrics", metrics, name="metrics"),
     # The split view serves its start-up script as a file, so Swagger UI runs under the CSP.

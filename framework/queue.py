@@ -31,6 +31,7 @@ class Task(StrEnum):
     AUDIT_INVARIANTS = "orders.tasks.audit_invariants"
     RELEASE_EXPIRED_RESERVATIONS = "orders.tasks.release_expired_reservations"
     ANONYMISE_EXPIRED_SHOPPER_DATA = "orders.tasks.anonymise_expired_shopper_data"
+    SETTLE_LAPSING_HOLDS = "orders.tasks.settle_lapsing_holds"
     PROCESS_STRIPE_EVENT = "payments.tasks.process_stripe_event"
     ISSUE_REFUND = "payments.tasks.issue_refund"
     RECONCILE_PAYMENTS = "payments.tasks.reconcile_payments"

@@ -73,6 +73,14 @@ SCHEDULES: tuple[DeclaredSchedule, ...] = (
         func=Task.ANONYMISE_EXPIRED_SHOPPER_DATA,
         schedule_type=Schedule.DAILY,
     ),
+    # Captures or voids, by AUTHORIZATION_LAPSE_POLICY, orders in PAID whose card hold lapses
+    # within AUTHORIZATION_LAPSE_ACT_HOURS (orders/lapsing_holds.py).
+    DeclaredSchedule(
+        name="settle lapsing card holds",
+        func=Task.SETTLE_LAPSING_HOLDS,
+        schedule_type=Schedule.MINUTES,
+        minutes=15,
+    ),
     # Compares our payments with the provider's and flags disagreements for a manager;
     # its window is PAYMENT_RECONCILE_HOURS / PAYMENT_RECONCILE_AFTER_SECONDS.
     DeclaredSchedule(

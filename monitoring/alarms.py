@@ -38,6 +38,7 @@ from orders.audit import latest_audit_run
 from orders.holds import HELD_PREFIX
 from orders.models import ActorKind, HoldSide, Order, OrderState, PipelineHold, ScheduledRetry
 from orders.selectors import OPEN_STATES, open_orders_by_state, open_orders_untouched_since
+from payments.authorizations import lapsing_within
 from webhooks.selectors import endpoints_failing_since
 
 logger = logging.getLogger(__name__)
@@ -152,13 +153,14 @@ def webhook_endpoints_failing(now: datetime) -> Finding | None:
 
 
 def authorisations_lapsing(now: datetime) -> Finding | None:
-    """Card authorisations not captured that lapse within ALARM_AUTHORIZATION_EXPIRY_HOURS."""
-    hours = settings.PAYMENT_AUTHORIZATION_DAYS * 24 - settings.ALARM_AUTHORIZATION_EXPIRY_HOURS
-    payments = list(selectors.authorisations_lapsing(now - timedelta(hours=hours))[:MAX_ORDERS])
+    """Card authorisations not captured that lapse within ALARM_AUTHORIZATION_EXPIRY_HOURS (the
+    lapse policy acts before that: one firing means it could not settle them)."""
+    hours = settings.ALARM_AUTHORIZATION_EXPIRY_HOURS
+    payments = list(selectors.authorisations_lapsing(lapsing_within(now))[:MAX_ORDERS])
     if not payments:
         return None
     return Finding(
-        f"{len(payments)} payments authorised {hours} h ago or more are not captured: their authorisations lapse soon",
+        f"{len(payments)} payments are not captured and their authorisations lapse within {hours} h",
         {"orders": [p.order.reference for p in payments]},
         orders=[p.order for p in payments],
         finding="authorisation lapses uncaptured",

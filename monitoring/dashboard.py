@@ -19,6 +19,7 @@ from orders.selectors import open_orders_by_state, retrying_by_step
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+MONTH = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -114,4 +115,5 @@ def build_dashboard(now: datetime | None = None) -> dict:
         "holds": list(PipelineHold.objects.filter(released_at__isnull=True).order_by("placed_at")),
         "holds_waiting": ScheduledRetry.objects.filter(waiting_for__startswith=HELD_PREFIX).count(),
         "breakers": read_breakers(),
+        "refunds_by_reason": selectors.refunds_by_reason(now - DAY, now - MONTH),
     }

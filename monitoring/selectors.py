@@ -12,14 +12,16 @@ SQLite (the embedded default) the window's values are fetched and interpolated t
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, DurationField, ExpressionWrapper, F, FloatField, Func, Q, QuerySet
+from django.db.models import Count, DurationField, ExpressionWrapper, F, FloatField, Func, Q, QuerySet, Sum
 from django.db.models.functions import TruncMinute
 
 from framework.queue import Task
 from orders.models import FINAL_STATES, ActorKind, EventKind, Order, OrderEvent, OrderState
-from payments.models import Payment, StripeEvent
+from payments.authorizations import hold_lapses_before_q
+from payments.models import Payment, Refund, StripeEvent
 
 # The events that record one attempt of a pipeline step (a state-moving step writes
 # STATE_CHANGED, a step that leaves the state as it is STEP_SUCCEEDED; waiting is no attempt).
@@ -169,12 +171,13 @@ def stale_stripe_events(received_before: datetime) -> QuerySet[StripeEvent]:
     return StripeEvent.objects.filter(processed_at__isnull=True, received_at__lt=received_before)
 
 
-def authorisations_lapsing(authorised_before: datetime) -> QuerySet[Payment]:
-    """Payments authorised but not captured since before `authorised_before`, oldest first."""
+def authorisations_lapsing(lapsing_before: datetime) -> QuerySet[Payment]:
+    """Payments authorised, not captured, whose hold lapses before `lapsing_before`, soonest first
+    (`payments.authorizations`: the home tile's rule too)."""
     return (
-        Payment.objects.filter(status=Payment.Status.AUTHORIZED, updated_at__lt=authorised_before)
+        Payment.objects.filter(hold_lapses_before_q(lapsing_before))
         .select_related("order")
-        .order_by("updated_at")
+        .order_by("authorization_expires_at", "created_at")
     )
 
 
@@ -183,3 +186,43 @@ def orders_flagged_by(step: str, since: datetime) -> QuerySet[Order]:
     (kind, created_at) index bounds the search)."""
     flagged = OrderEvent.objects.filter(kind=EventKind.FLAGGED, step=step, created_at__gte=since).values("order_id")
     return Order.objects.filter(pk__in=flagged, needs_attention=True)
+
+
+@dataclass(frozen=True)
+class RefundsByReason:
+    reason: str
+    currency: str
+    last_day: int
+    last_day_amount: Decimal
+    last_month: int
+    last_month_amount: Decimal
+
+
+def refunds_by_reason(day_since: datetime, month_since: datetime) -> list[RefundsByReason]:
+    """Refunds that went through since `month_since`, by reason and currency, with the part since `day_since`.
+
+    One query; a refund's `updated_at` is when it went through (its last change).
+    """
+    in_day = Q(updated_at__gte=day_since)
+    rows = (
+        Refund.objects.filter(status=Refund.Status.SUCCEEDED, updated_at__gte=month_since)
+        .values("reason_code__label", "reason_code__position", "currency")
+        .annotate(
+            last_day=Count("id", filter=in_day),
+            last_day_amount=Sum("amount", filter=in_day),
+            last_month=Count("id"),
+            last_month_amount=Sum("amount"),
+        )
+        .order_by("reason_code__position", "reason_code__label", "currency")
+    )
+    return [
+        RefundsByReason(
+            reason=row["reason_code__label"],
+            currency=row["currency"],
+            last_day=row["last_day"],
+            last_day_amount=row["last_day_amount"] or Decimal("0"),
+            last_month=row["last_month"],
+            last_month_amount=row["last_month_amount"],
+        )
+        for row in rows
+    ]

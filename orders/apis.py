@@ -33,11 +33,13 @@ from orders.selectors import (
     order_for_shopper,
     order_version,
     order_with_idempotency_key,
+    stored_credit_note,
     why_no_receipt,
 )
 from orders.services import IdempotencyConflict, InvalidOrderLines, place_order
 from orders.waits import waiting_words
 from payments.services import offered_test_payment_methods, stripe_js_publishable_key
+from receipts.credit_notes import credit_note_download_url
 from receipts.services import receipt_download_url
 
 
@@ -147,10 +149,23 @@ class OrderEventOutput(serializers.Serializer):
 class RefundOutput(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=14, decimal_places=2)
     currency = serializers.CharField()
-    reason = serializers.CharField(allow_blank=True)
+    reason = serializers.SerializerMethodField(
+        help_text="Why, from the shop's list of refund reasons; empty where the shop keeps the reason to itself."
+    )
+    credit_note = serializers.SerializerMethodField(
+        help_text="The number of the refund's credit note (CN-00000001), once issued; "
+        "`/api/orders/<reference>/credit-notes/<number>` downloads it."
+    )
     refunded_at = serializers.DateTimeField(
         source="updated_at", help_text="When the provider confirmed the refund (the money is on its way back)."
     )
+
+    def get_reason(self, refund) -> str:
+        return refund.reason_code.label if refund.reason_code.show_to_shopper else ""
+
+    def get_credit_note(self, refund) -> str:
+        note = getattr(refund, "credit_note", None)
+        return note.number if note and note.stored_at else ""
 
 
 class OrderOutput(serializers.Serializer):
@@ -384,6 +399,28 @@ class OrderReceiptApi(APIView):
             return Response(body.data, status=status.HTTP_404_NOT_FOUND, headers=headers)
         assert order is not None  # why_no_receipt answered: the order exists and has its receipt
         return HttpResponseRedirect(receipt_download_url(order.receipt, base_url=request.build_absolute_uri("/")[:-1]))
+
+
+class OrderCreditNoteApi(APIView):
+    """GET /api/orders/<reference>/credit-notes/<number>: a redirect to a freshly signed link.
+
+    The refund email carries this stable address; the signed link it leads to expires quickly.
+    """
+
+    throttle_classes = [LookupByAddressThrottle]
+
+    @extend_schema(
+        responses={
+            302: OpenApiResponse(description="To a freshly signed link to the credit note's PDF."),
+            404: OpenApiResponse(description="No such stored credit note on this order."),
+            429: TOO_MANY,
+        }
+    )
+    def get(self, request, reference: str, number: str):
+        note = stored_credit_note(reference, number)
+        if note is None:
+            raise Http404("No such credit note.")
+        return HttpResponseRedirect(credit_note_download_url(note, base_url=request.build_absolute_uri("/")[:-1]))
 
 
 class PaymentMethodOptionOutput(serializers.Serializer):

@@ -37,6 +37,8 @@ PIPELINE = Actor(ActorKind.PIPELINE)
 WEBHOOK = Actor(ActorKind.WEBHOOK)
 SWEEPER = Actor(ActorKind.SWEEPER)
 RECONCILER = Actor(ActorKind.RECONCILER)
+# The policy that settles card holds about to lapse (orders/lapsing_holds.py), run on a schedule.
+LAPSE_POLICY = Actor(ActorKind.SWEEPER, "authorisation lapse policy")
 
 
 def manager(username: str) -> Actor:
@@ -298,9 +300,21 @@ def _raise_flag(order: Order) -> None:
 
 
 def refund_requested(
-    order: Order, *, actor: Actor, refund: int, amount: Decimal, currency: str, reason: str, action_token: str = ""
+    order: Order,
+    *,
+    actor: Actor,
+    refund: int,
+    amount: Decimal,
+    currency: str,
+    reason: str,
+    reason_code: str = "",
+    action_token: str = "",
 ) -> OrderEvent:
-    """A manager asked for part or all of a captured payment back (from the form `action_token` names)."""
+    """A manager asked for part or all of a captured payment back (from the form `action_token` names).
+
+    `reason` reads as the history shows it (the listed reason, then the note); `reason_code`
+    is the list's code, for counting.
+    """
     run = StepRun(step="request_refund", attempt=1, actor=actor)
     return _write(
         order,
@@ -312,6 +326,7 @@ def refund_requested(
         currency=currency,
         requested_by=actor.name,
         reason=reason,
+        reason_code=reason_code,
         action_token=action_token,
     )
 

@@ -33,6 +33,7 @@ from framework.formatting import format_percent
 from orders import history
 from orders.models import Notification, Order, OrderState
 from payments.models import Refund
+from receipts.models import CreditNote
 
 logger = logging.getLogger(__name__)
 
@@ -234,9 +235,23 @@ def _close(connection) -> None:
 
 
 def send_refund_email(refund_id: int) -> bool:
-    """Tell the shopper a manager's refund went back to their card (once per refund)."""
-    refund = Refund.objects.select_related("order", "payment").get(pk=refund_id)
-    extra = {"refund": refund, "refunded_total": refund.payment.amount_refunded}
+    """Tell the shopper a refund went back to their card, with its credit note's link (once per refund).
+
+    The reason is printed when its entry in the list says the shopper may see it.
+    """
+    refund = Refund.objects.select_related("order", "payment", "reason_code").get(pk=refund_id)
+    note = CreditNote.objects.filter(refund=refund, stored_at__isnull=False).first()
+    extra = {
+        "refund": refund,
+        "refunded_total": refund.payment.amount_refunded,
+        "reason_shown": refund.reason_code.label if refund.reason_code.show_to_shopper else "",
+        "credit_note": note,
+        # A stable address, as the receipt's: it redirects to a freshly signed link.
+        "credit_note_link": settings.PUBLIC_BASE_URL
+        + reverse("order-credit-note", args=[refund.order.reference, note.number])
+        if note
+        else "",
+    }
     try:
         return send_order_email(refund.order, Notification.Kind.REFUND, key=f"refund-{refund.pk}", extra=extra)
     except NotificationUncertain as uncertain:

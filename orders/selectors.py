@@ -24,12 +24,21 @@ from django.utils import timezone
 
 from inventory.models import StockMovement
 from orders.models import FINAL_STATES, EventKind, Order, OrderEvent, OrderState, ScheduledRetry
+from payments.authorizations import hold_lapses_before_q, lapsing_within
 from payments.models import Payment, Refund
-from receipts.models import Receipt
+from receipts.models import CreditNote, Receipt
 
 # Named rather than "not final": a list of states reads only their ranges of the
 # (state, updated_at) index, where NOT IN scans every order ever placed (400 ms at a million).
 OPEN_STATES = tuple(state for state in OrderState if state not in FINAL_STATES)
+
+
+def stored_credit_note(reference: str, number: str) -> CreditNote | None:
+    """The stored credit note numbered `number` (CN-00000001) of the order `reference`, or None."""
+    digits = number.upper().removeprefix("CN-")
+    if not digits.isdigit():
+        return None
+    return CreditNote.objects.filter(order__reference=reference, sequence=int(digits), stored_at__isnull=False).first()
 
 
 def order_for_shopper(reference: str) -> Order | None:
@@ -43,7 +52,9 @@ def order_for_shopper(reference: str) -> Order | None:
             # The shopper sees money that went back, not a refund still being asked of the provider.
             Prefetch(
                 "refunds",
-                queryset=Refund.objects.filter(status=Refund.Status.SUCCEEDED).order_by("id"),
+                queryset=Refund.objects.filter(status=Refund.Status.SUCCEEDED)
+                .select_related("reason_code", "credit_note")
+                .order_by("id"),
                 to_attr="refunds_made",
             ),
         )
@@ -157,9 +168,8 @@ def overdue_q() -> Q:
 
 
 def authorization_expiring_q() -> Q:
-    """Orders whose card hold is older than PAYMENT_AUTHORIZATION_WARN_HOURS and not captured yet."""
-    limit = timezone.now() - timedelta(hours=settings.PAYMENT_AUTHORIZATION_WARN_HOURS)
-    return Q(payment__status=Payment.Status.AUTHORIZED, payment__created_at__lt=limit)
+    """Orders whose card hold lapses within ALARM_AUTHORIZATION_EXPIRY_HOURS, not captured yet (the alarm's rule)."""
+    return hold_lapses_before_q(lapsing_within(timezone.now()), prefix="payment__")
 
 
 # How long after an attempt failed and was to be retried its order still counts as retrying,

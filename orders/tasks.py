@@ -7,7 +7,7 @@ import logging
 
 from django.conf import settings
 
-from orders import audit, erasure, notifications, pipeline, reservations, sweeper
+from orders import audit, erasure, lapsing_holds, notifications, pipeline, refund_documents, reservations, sweeper
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ def send_failure_notification(order_id: int) -> None:
 
 
 def send_refund_email(refund_id: int) -> None:
+    """The refund went through: its credit note first, then one email carrying the note's link."""
+    refund_documents.issue_refund_credit_note(refund_id)
     notifications.send_refund_email(refund_id)
 
 
@@ -47,6 +49,10 @@ def audit_invariants() -> int:
         if check.violations:
             logger.error("invariant violated: %s (%d): %s", check.name, check.violations, "; ".join(check.examples))
     return report.violations
+
+
+def settle_lapsing_holds() -> int:
+    return lapsing_holds.settle_lapsing_holds()
 
 
 def release_expired_reservations() -> int:

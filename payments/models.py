@@ -29,6 +29,12 @@ class Payment(models.Model):
     client_secret = models.CharField(
         max_length=255, blank=True, help_text="Lets the shopper's page authenticate (3-D Secure) while it waits."
     )
+    authorization_expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the provider's hold lapses and the amount can no longer be captured "
+        "(Stripe's capture_before; the simulated gateway's window).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -81,6 +87,31 @@ class SimulatedPaymentIntent(models.Model):
         return f"{self.reference} {self.status}"
 
 
+class RefundReason(models.Model):
+    """Why money went back, from a list managers keep in the admin (seeded by a migration).
+
+    Every refund names one, so refunds can be counted by reason; `show_to_shopper` says
+    whether the refund email and the credit note print it (not "fraud", say).
+    """
+
+    code = models.SlugField(max_length=40, primary_key=True)
+    label = models.CharField(max_length=100)
+    show_to_shopper = models.BooleanField(default=True)
+    active = models.BooleanField(default=True, help_text="Offered on the refund form.")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+# What a refund made outside the back office (Stripe's dashboard) is filed under when the
+# provider gives no reason we know.
+OTHER_REASON = "other"
+
+
 class Refund(models.Model):
     """A manager's refund of part or all of a captured payment.
 
@@ -98,7 +129,10 @@ class Refund(models.Model):
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3)
-    reason = models.CharField(max_length=200, blank=True)
+    reason = models.CharField(max_length=200, blank=True, help_text="The manager's note, kept in the history.")
+    reason_code = models.ForeignKey(
+        RefundReason, on_delete=models.PROTECT, related_name="refunds", db_column="reason_code"
+    )
     requested_by = models.CharField(max_length=150)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)

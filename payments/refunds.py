@@ -19,6 +19,7 @@ from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, GatewayResult, TransientGatewayError
 from payments.models import Payment, Refund
 from payments.money import from_minor_units, to_minor_units
+from payments.refund_reasons import UnknownRefundReason, reason_named
 from payments.services import record_payment, refund_payment
 
 logger = logging.getLogger(__name__)
@@ -37,13 +38,24 @@ def refundable_amount(payment: Payment) -> Decimal:
 
 
 def request_refund(
-    order: Order, amount: Decimal | None = None, *, requested_by: str, reason: str = "", action_token: str = ""
+    order: Order,
+    amount: Decimal | None = None,
+    *,
+    requested_by: str,
+    reason_code: str,
+    reason: str = "",
+    action_token: str = "",
 ) -> Refund:
     """Record a manager's refund of `amount` (all that is left when None) and queue it to the provider.
 
-    `action_token` names the confirmation form it came from, in the history, so that form
-    posted twice refunds once (`backoffice.actions`).
+    `reason_code` names a reason from the list (`payments.refund_reasons`), required;
+    `reason` is the manager's note. `action_token` names the confirmation form it came from,
+    in the history, so that form posted twice refunds once (`backoffice.actions`).
     """
+    try:
+        listed = reason_named(reason_code)
+    except UnknownRefundReason as error:
+        raise RefundNotAllowed(str(error)) from error
     with transaction.atomic():
         order = lock_order(order.pk)
         payment = Payment.objects.filter(order=order).first()
@@ -64,6 +76,7 @@ def request_refund(
             amount=amount,
             currency=payment.currency,
             reason=reason[:200],
+            reason_code=listed,
             requested_by=requested_by,
         )
         history.refund_requested(
@@ -72,7 +85,8 @@ def request_refund(
             refund=refund.pk,
             amount=amount,
             currency=refund.currency,
-            reason=reason,
+            reason=f"{listed.label}. {reason}" if reason else listed.label,
+            reason_code=listed.code,
             action_token=action_token,
         )
         enqueue_on_commit(Task.ISSUE_REFUND, refund.pk, group="payments")

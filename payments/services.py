@@ -111,6 +111,8 @@ def record_payment(order: Order, result: GatewayResult) -> Payment:
     payment.decline_code = result.decline_code or payment.decline_code
     payment.card_brand = result.card_brand or payment.card_brand
     payment.card_last4 = result.card_last4 or payment.card_last4
+    if result.capture_before:  # read with the hold, kept after it is captured or voided
+        payment.authorization_expires_at = result.capture_before
     # Only a payment waiting for the shopper needs its secret; forget it afterwards.
     payment.client_secret = result.client_secret if result.status == IntentStatus.REQUIRES_ACTION else ""
     payment.save()

@@ -9,8 +9,10 @@ one timely delivery; and each event id is stored once, so a duplicate is not eve
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from framework import metrics
@@ -21,8 +23,9 @@ from orders.models import OrderState as S
 from payments.gateways import get_gateway
 from payments.gateways.base import IntentStatus
 from payments.gateways.stripe_gateway import event_order_reference
-from payments.models import Payment, StripeEvent
+from payments.models import Payment, Refund, StripeEvent
 from payments.money import from_minor_units
+from payments.refund_reasons import reason_from_stripe
 from payments.services import record_payment
 
 logger = logging.getLogger(__name__)
@@ -84,7 +87,12 @@ def on_payment_intent(intent: dict) -> None:
 
 
 def on_charge_refunded(charge: dict) -> None:
-    """A refund went through (ours, or one made in Stripe's dashboard): bring the payment row up to date."""
+    """A refund went through (ours, or one made in Stripe's dashboard): bring the payment row up to date.
+
+    Money refunded at the provider beyond our own refunds (made or on their way) was refunded
+    in Stripe's dashboard: it becomes a refund of ours, filed under the reason Stripe gives,
+    and the shopper gets its credit note and email as for any refund.
+    """
     intent_id = charge.get("payment_intent")
     order = _order_for_intent(intent_id)
     if order is None or not intent_id:
@@ -93,14 +101,43 @@ def on_charge_refunded(charge: dict) -> None:
     current = get_gateway().retrieve(provider_reference=intent_id)  # outside any lock: a network call
     if current.status != IntentStatus.REFUNDED:
         return
+    reason = reason_from_stripe(_latest_refund_reason(charge))
     with transaction.atomic():
         order = lock_order(order.pk)
         before = Payment.objects.get(order=order).amount_refunded
         payment = record_payment(order, current)
-        if payment.amount_refunded != before:
-            history.refund_recorded(
-                order, actor=history.WEBHOOK, refunded=payment.amount_refunded, currency=payment.currency
+        if payment.amount_refunded == before:
+            return
+        history.refund_recorded(
+            order, actor=history.WEBHOOK, refunded=payment.amount_refunded, currency=payment.currency
+        )
+        ours = payment.refunds.filter(status__in=[Refund.Status.SUCCEEDED, Refund.Status.PENDING]).aggregate(
+            total=Sum("amount")
+        )["total"] or Decimal("0")
+        if payment.amount_refunded > ours:
+            refund = Refund.objects.create(
+                order=order,
+                payment=payment,
+                amount=payment.amount_refunded - ours,
+                currency=payment.currency,
+                reason_code=reason,
+                reason="Refunded in Stripe's dashboard.",
+                requested_by=DASHBOARD,
+                status=Refund.Status.SUCCEEDED,
             )
+            history.refund_succeeded(order, refund=refund.pk, amount=refund.amount, currency=refund.currency)
+            enqueue_on_commit(Task.SEND_REFUND_EMAIL, refund.pk)
+
+
+# Who a refund made in Stripe's dashboard is recorded as requested by.
+DASHBOARD = "stripe dashboard"
+
+
+def _latest_refund_reason(charge: dict) -> str | None:
+    """The `reason` of the charge's newest refund, where the event lists its refunds."""
+    refunds = (charge.get("refunds") or {}).get("data") or []
+    newest = max(refunds, key=lambda refund: refund.get("created") or 0, default=None)
+    return newest.get("reason") if newest else None
 
 
 def on_dispute_created(dispute: dict) -> None:

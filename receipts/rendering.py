@@ -54,6 +54,26 @@ class ReceiptDocument:
     payment_reference: str = ""
 
 
+@dataclass(frozen=True)
+class CreditNoteDocument:
+    """Everything a credit note shows: the receipt it corrects, its lines, what went back and why."""
+
+    number: str
+    issued_at: datetime
+    shop_name: str
+    shop_address: str
+    shop_tax_id: str
+    order_reference: str
+    receipt_number: str  # "" when the order never had a receipt stored
+    customer_email: str
+    currency: str
+    lines: tuple[ReceiptLine, ...]
+    order_total: Decimal
+    amount: Decimal
+    refunded_total: Decimal
+    reason: str  # "" when the reason is not for the shopper's eyes
+
+
 class BlockedResource(ValueError):
     pass
 
@@ -82,6 +102,13 @@ def render_receipt_html(document: ReceiptDocument) -> str:
 def render_receipt_pdf(document: ReceiptDocument) -> bytes:
     """The receipt as PDF bytes: A4, the line table's header repeated on every page."""
     html = HTML(string=render_receipt_html(document), base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=assets_fetcher())
+    return html.write_pdf(stylesheets=[_stylesheet()], font_config=_font_config())
+
+
+def render_credit_note_pdf(document: CreditNoteDocument) -> bytes:
+    """The credit note as PDF bytes, in the receipt's layout and stylesheet."""
+    page = render_to_string("receipts/credit_note.html", {"note": document})
+    html = HTML(string=page, base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=assets_fetcher())
     return html.write_pdf(stylesheets=[_stylesheet()], font_config=_font_config())
 
 

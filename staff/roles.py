@@ -88,6 +88,7 @@ ORDER_MANAGER = Role(
         RECEIVE_ALARMS,  # the roles that act on orders are the ones an alarm must wake
         "payments.view_payment",
         "payments.view_refund",
+        "payments.view_refundreason",
         "payments.view_stripeevent",
         "receipts.view_receipt",
         # The tiles of the manager's home page: failed and queued tasks, low-stock products.

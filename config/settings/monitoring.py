@@ -26,7 +26,9 @@ ALARM_MIN_CLUSTERS = env_int("ALARM_MIN_CLUSTERS", 1)
 # A partner's webhook endpoint failing this long (or switched off for failing) fires its alarm.
 ALARM_WEBHOOK_ENDPOINT_FAILING_SECONDS = env_int("ALARM_WEBHOOK_ENDPOINT_FAILING_SECONDS", 900)
 ALARM_WEBHOOK_AGE_SECONDS = env_int("ALARM_WEBHOOK_AGE_SECONDS", 300)  # a Stripe event unprocessed this long
-# Card authorisations lapse after PAYMENT_AUTHORIZATION_DAYS (Stripe: 7); warn this many hours before.
+# How long the simulated gateway holds an authorisation, and the hold assumed for a payment whose
+# provider gave no end (Stripe gives capture_before on the charge). The home tile, the order
+# filter and the alarm count an uncaptured hold lapsing within ALARM_AUTHORIZATION_EXPIRY_HOURS.
 PAYMENT_AUTHORIZATION_DAYS = env_int("PAYMENT_AUTHORIZATION_DAYS", 7)
 ALARM_AUTHORIZATION_EXPIRY_HOURS = env_int("ALARM_AUTHORIZATION_EXPIRY_HOURS", 24)
 ALARM_RECONCILER_WINDOW_HOURS = env_int("ALARM_RECONCILER_WINDOW_HOURS", 48)

@@ -33,6 +33,16 @@ PAYMENT_SIMULATED_FAULTS = env_bool("PAYMENT_SIMULATED_FAULTS", DEBUG)
 # call (0: the outage never ends), then the provider is back and a redrive of it authorises.
 SIMULATED_GATEWAY_OUTAGE = env_bool("SIMULATED_GATEWAY_OUTAGE", True)
 SIMULATED_GATEWAY_OUTAGE_SECONDS = env_int("SIMULATED_GATEWAY_OUTAGE_SECONDS", 60)
+# An order still in PAID whose card hold lapses within AUTHORIZATION_LAPSE_ACT_HOURS is settled
+# by the lapse policy (orders/lapsing_holds.py, each quarter hour): "capture" takes the payment
+# when the order may move on (else voids), "void" releases it; either way the shopper is emailed.
+AUTHORIZATION_LAPSE_POLICIES = ("capture", "void")
+AUTHORIZATION_LAPSE_POLICY = env_str("AUTHORIZATION_LAPSE_POLICY", "capture")
+if AUTHORIZATION_LAPSE_POLICY not in AUTHORIZATION_LAPSE_POLICIES:
+    raise ImproperlyConfigured(
+        f"Unknown AUTHORIZATION_LAPSE_POLICY {AUTHORIZATION_LAPSE_POLICY!r}: use 'capture' or 'void'."
+    )
+AUTHORIZATION_LAPSE_ACT_HOURS = env_int("AUTHORIZATION_LAPSE_ACT_HOURS", 36)
 STRIPE_SECRET_KEY = env_secret("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_secret("STRIPE_WEBHOOK_SECRET")
 # The key the shop page's Stripe.js uses to collect cards (pk_test_... or pk_live_...); public by design.

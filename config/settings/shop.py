@@ -55,9 +55,6 @@ ORDER_BULK_ACTION_CAP = env_int("ORDER_BULK_ACTION_CAP", 50)
 # ends; then the "anonymise expired shopper data" schedule erases it (orders/erasure.py),
 # keeping amounts, lines, receipt numbers and the ledger. docs/compliance.md.
 SHOPPER_DATA_RETENTION_DAYS = env_int("SHOPPER_DATA_RETENTION_DAYS", 730)
-# Authorisations older than this many hours count as close to expiring on the manager's home page
-# (card holds lapse after about 7 days).
-PAYMENT_AUTHORIZATION_WARN_HOURS = env_int("PAYMENT_AUTHORIZATION_WARN_HOURS", 120)
 # Circuit breakers around the providers the pipeline calls (framework/breakers.py): a
 # provider's breaker opens once, within BREAKER_WINDOW_SECONDS, at least BREAKER_FAILURES of
 # its calls failed AND they were at least BREAKER_FAILURE_RATIO of its calls; after

@@ -43,6 +43,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/orders/{reference}/credit-notes/{number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description GET /api/orders/<reference>/credit-notes/<number>: a redirect to a freshly signed link.
+         *
+         *     The refund email carries this stable address; the signed link it leads to expires quickly.
+         */
+        get: operations["orders_credit_notes_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/orders/{reference}/receipt": {
         parameters: {
             query?: never;
@@ -423,7 +444,10 @@ export interface components {
             /** Format: decimal */
             amount: string;
             currency: string;
-            reason: string;
+            /** @description Why, from the shop's list of refund reasons; empty where the shop keeps the reason to itself. */
+            readonly reason: string;
+            /** @description The number of the refund's credit note (CN-00000001), once issued; `/api/orders/<reference>/credit-notes/<number>` downloads it. */
+            readonly credit_note: string;
             /**
              * Format: date-time
              * @description When the provider confirmed the refund (the money is on its way back).
@@ -601,6 +625,43 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Detail"];
                 };
+            };
+            /** @description Too many requests from this client (or for this email); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+        };
+    };
+    orders_credit_notes_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                number: string;
+                reference: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To a freshly signed link to the credit note's PDF. */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such stored credit note on this order. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Too many requests from this client (or for this email); `Retry-After` says when to retry. */
             429: {

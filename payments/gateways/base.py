@@ -7,6 +7,7 @@ a provider's SDK.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -30,6 +31,8 @@ class GatewayResult:
     card_last4: str = ""
     client_secret: str = ""
     amount_refunded_minor: int = 0
+    # When an authorisation's hold lapses (it can no longer be captured); None when not held.
+    capture_before: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,10 @@ def _result(intent: SimulatedPaymentIntent) -> GatewayResult:
         card_brand=brand if status != IntentStatus.DECLINED else "",
         card_last4=last4 if status != IntentStatus.DECLINED else "",
         amount_refunded_minor=intent.amount_refunded_minor,
+        # The simulated hold lasts PAYMENT_AUTHORIZATION_DAYS from the authorisation, as Stripe's about 7.
+        capture_before=intent.created_at + timedelta(days=settings.PAYMENT_AUTHORIZATION_DAYS)
+        if status == IntentStatus.AUTHORIZED
+        else None,
     )
 
 

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import stripe
@@ -104,6 +105,10 @@ def intent_result(intent: dict) -> GatewayResult:
         card_last4=card.get("last4") or "",
         client_secret=(intent.get("client_secret") or "") if status == IntentStatus.REQUIRES_ACTION else "",
         amount_refunded_minor=refunded,
+        # The charge says until when the hold may be captured (Stripe: about 7 days for most cards).
+        capture_before=datetime.fromtimestamp(card["capture_before"], tz=UTC)
+        if status == IntentStatus.AUTHORIZED and card.get("capture_before")
+        else None,
     )
 
 

@@ -143,8 +143,9 @@ def test_a_manager_refunds_part_of_an_order_puts_a_unit_back_and_the_shopper_is_
         expect(page.get_by_label("Refund all (25.00 USD)")).not_to_be_checked()
         page.get_by_label("Refund part: the amount below").check()
         page.get_by_role("spinbutton", name="Amount").fill("12.50")
+        page.get_by_label("Refund reason").select_option("damaged")
         page.get_by_label("Back to stock: MUG-001").fill("1")
-        page.get_by_label("Reason").fill("One mug arrived chipped and came back")
+        page.get_by_label("Note").fill("One mug arrived chipped and came back")
         screenshots(page, "refund-confirmation")
         page.get_by_role("button", name="Refund").click()
 
@@ -160,7 +161,9 @@ def test_a_manager_refunds_part_of_an_order_puts_a_unit_back_and_the_shopper_is_
     )
     assert refund_email.recipients == ["shopper@example.com"]
     body = refund_email.part("text/plain")
-    assert "We have refunded 12.50 USD" in body and "One mug arrived chipped" in body
+    assert "We have refunded 12.50 USD" in body and "Reason: Damaged" in body
+    assert "One mug arrived chipped" not in body  # the note is for the staff
+    assert "Your credit note CN-00000001" in body
     assert re.search(r"Refunded so far: 12\.50 USD of 25\.00 USD", body)
     assert stock_of("MUG-001").on_hand == 4
 

@@ -49,7 +49,13 @@ def a_shop_with_history(make_product, shopper):
     sold = shopper.buys({"MUG-001": 2, "TEE-BLUE-XL": 1}, email="a.rather.long.address@shopper-example.com")
     shopper.buys({"MUG-001": 1}, pay_with="pm_sim_unavailable", email="second@example.com")
     shopper.buys({"MUG-001": 1}, pay_with="pm_card_chargeDeclined", email="third@example.com")
-    refund_order(sold, manager="morgan", reason="One mug arrived chipped and came back", amount=Decimal("12.50"))
+    refund_order(
+        sold,
+        manager="morgan",
+        reason="One mug arrived chipped and came back",
+        refund_reason="damaged",
+        amount=Decimal("12.50"),
+    )
     StripeEvent.objects.create(
         event_id="evt_1NqLbH2eZvKYlo2C0XbTlNdP",
         type="charge.dispute.created",

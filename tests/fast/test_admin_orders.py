@@ -128,6 +128,7 @@ def test_a_partial_refund_from_its_page_can_return_units_and_says_what_it_moves(
         action_page(order, "refund"),
         {
             "refund": "part",
+            "refund_reason": "damaged",
             "amount": "12.50",
             "reason": "chipped",
             f"return_{mug.pk}": "1",
@@ -145,7 +146,12 @@ def test_a_refund_posted_without_an_amount_refunds_nothing_and_asks_for_one(mana
     order = shopper.buys({"MUG-001": 2})
     page = manager.get(action_page(order, "refund")).content.decode()
 
-    for posted in ({}, {"refund": "part"}, {"refund": "part", "amount": "0"}, {"refund": "part", "amount": "0.00"}):
+    for posted in (
+        {},
+        {"refund": "part"},
+        {"refund": "part", "refund_reason": "damaged", "amount": "0"},
+        {"refund": "part", "amount": "0.00"},
+    ):
         response = manager.post(
             action_page(order, "refund"), {"reason": "chipped", "action_token": form_token(page), **posted}
         )
@@ -158,7 +164,8 @@ def test_a_refund_posted_without_an_amount_refunds_nothing_and_asks_for_one(mana
     assert (
         "Give the amount to refund"
         in manager.post(
-            action_page(order, "refund"), {"refund": "part", "reason": "chipped", "action_token": form_token(page)}
+            action_page(order, "refund"),
+            {"refund": "part", "refund_reason": "damaged", "reason": "chipped", "action_token": form_token(page)},
         ).content.decode()
     )
 
@@ -169,7 +176,10 @@ def test_refunding_all_is_a_choice_that_names_the_amount_left(manager, make_prod
     page = manager.get(action_page(order, "refund")).content.decode()
 
     assert "Refund all (40.00 USD)" in page
-    manager.post(action_page(order, "refund"), {"refund": "all", "reason": "lost", "action_token": form_token(page)})
+    manager.post(
+        action_page(order, "refund"),
+        {"refund": "all", "refund_reason": "damaged", "reason": "lost", "action_token": form_token(page)},
+    )
 
     assert [(r.amount, r.currency) for r in Refund.objects.all()] == [(Decimal("40.00"), "USD")]
 

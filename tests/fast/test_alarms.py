@@ -284,7 +284,9 @@ def test_an_authorisation_about_to_lapse_uncaptured_fires_and_flags_its_order(
     assert Payment.objects.get(order=order).status == Payment.Status.AUTHORIZED
     assert "authorisations_lapsing" not in rules_firing()
 
-    Payment.objects.filter(order=order).update(updated_at=timezone.now() - timedelta(days=6, hours=1))
+    lapses_at = Payment.objects.get(order=order).authorization_expires_at
+    assert lapses_at > timezone.now() + timedelta(days=6)  # the simulated gateway's window, read from it
+    Payment.objects.filter(order=order).update(authorization_expires_at=timezone.now() + timedelta(hours=23))
 
     assert "authorisations_lapsing" in rules_firing()
     order.refresh_from_db()

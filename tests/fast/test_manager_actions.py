@@ -238,12 +238,19 @@ def test_a_partial_refund_can_put_units_back_in_stock_through_the_ledger_and_ema
         order,
         manager="boss",
         reason="one mug came back chipped",
+        refund_reason="damaged",
         amount=Decimal("12.50"),
         return_units={mug.pk: 1},
         action_token="t1",
     )
     again = actions.refund_order(
-        order, manager="boss", reason="dup", amount=Decimal("12.50"), return_units={mug.pk: 1}, action_token="t1"
+        order,
+        manager="boss",
+        reason="dup",
+        refund_reason="damaged",
+        amount=Decimal("12.50"),
+        return_units={mug.pk: 1},
+        action_token="t1",
     )
 
     assert "refund of 12.50 USD requested, 1 unit back in stock" in result.message and again.already_done
@@ -254,16 +261,25 @@ def test_a_partial_refund_can_put_units_back_in_stock_through_the_ledger_and_ema
     assert stock_of("MUG-001").on_hand == 4
     refund_email = mail.outbox[-1]
     assert refund_email.subject == f"A refund for your order {order.reference}"
-    assert "We have refunded 12.50 USD" in refund_email.body and "one mug came back chipped" in refund_email.body
+    assert "We have refunded 12.50 USD" in refund_email.body and "Reason: Damaged" in refund_email.body
     with pytest.raises(ActionRefused, match="MUG-001 can take back between 0 and 1 units"):
-        actions.refund_order(order, manager="boss", reason="more", return_units={mug.pk: 2}, action_token="t2")
+        actions.refund_order(
+            order, manager="boss", reason="more", refund_reason="damaged", return_units={mug.pk: 2}, action_token="t2"
+        )
 
 
 def test_a_refund_without_a_return_leaves_the_stock_as_it_is(shopper, make_product):
     make_product("MUG-001", price="12.50", on_hand=5)
     order = shopper.buys({"MUG-001": 2})
 
-    actions.refund_order(order, manager="boss", reason="late delivery", amount=Decimal("5.00"), action_token="t1")
+    actions.refund_order(
+        order,
+        manager="boss",
+        reason="late delivery",
+        refund_reason="goodwill",
+        amount=Decimal("5.00"),
+        action_token="t1",
+    )
 
     assert sales_in_ledger(order) == [("sale", -2)]
     assert stock_of("MUG-001").on_hand == 3

@@ -43,11 +43,12 @@ def test_after_migrate_the_schedules_are_exactly_the_declared_ones(db):
     assert Schedule.objects.count() == len(SCHEDULES)
 
 
-def test_the_declared_schedules_are_the_sweeper_the_audit_the_release_the_reconciler_the_alarms_and_retention():
+def test_the_declared_schedules_are_the_sweeper_the_audit_the_release_the_holds_the_reconciler_alarms_retention():
     assert {(s.func, s.schedule_type, s.minutes, s.repeats) for s in SCHEDULES} == {
         ("orders.tasks.sweep_stuck_orders", Schedule.MINUTES, 1, -1),
         ("orders.tasks.audit_invariants", Schedule.MINUTES, 5, -1),
         ("orders.tasks.release_expired_reservations", Schedule.MINUTES, 1, -1),
+        ("orders.tasks.settle_lapsing_holds", Schedule.MINUTES, 15, -1),
         ("payments.tasks.reconcile_payments", Schedule.MINUTES, 10, -1),
         ("monitoring.tasks.evaluate_alarms", Schedule.MINUTES, 1, -1),
         ("orders.tasks.anonymise_expired_shopper_data", Schedule.DAILY, None, -1),

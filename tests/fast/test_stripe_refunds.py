@@ -42,7 +42,9 @@ def test_a_manager_refunds_part_of_a_completed_order_then_the_rest(shopper, make
     assert "Refund all or part" in manager.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
     assert "25.00 USD" in manager.get(refund_page(order)).content.decode()
 
-    response = manager.post(refund_page(order), {"refund": "part", "amount": "10.00", "reason": "Chipped mug"})
+    response = manager.post(
+        refund_page(order), {"refund": "part", "refund_reason": "damaged", "amount": "10.00", "reason": "Chipped mug"}
+    )
 
     assert response.status_code == 302
     order.refresh_from_db()
@@ -58,7 +60,9 @@ def test_a_manager_refunds_part_of_a_completed_order_then_the_rest(shopper, make
         "refund_payment",
     ]
 
-    manager.post(refund_page(order), {"refund": "all", "reason": "Refunded in full."})  # all that is left
+    manager.post(
+        refund_page(order), {"refund": "all", "refund_reason": "damaged", "reason": "Refunded in full."}
+    )  # all that is left
 
     order.refresh_from_db()
     assert (order.payment.status, order.payment.amount_refunded) == ("refunded", Decimal("25.00"))
@@ -73,8 +77,8 @@ def test_a_refund_sent_again_is_not_made_twice_but_two_equal_refunds_are_two(
     make_product("MUG-001", price="12.50", on_hand=5)
     order = shopper.buys({"MUG-001": 2})
 
-    manager.post(refund_page(order), {"refund": "part", "amount": "5.00", "reason": "test"})
-    manager.post(refund_page(order), {"refund": "part", "amount": "5.00", "reason": "test"})
+    manager.post(refund_page(order), {"refund": "part", "refund_reason": "damaged", "amount": "5.00", "reason": "test"})
+    manager.post(refund_page(order), {"refund": "part", "refund_reason": "damaged", "amount": "5.00", "reason": "test"})
     first, second = Refund.objects.all()
     Refund.objects.filter(pk=first.pk).update(status="pending")  # as if its task ran again
     issue_refund(first.pk)
@@ -87,7 +91,9 @@ def test_refunding_more_than_is_left_is_refused_and_nothing_happens(shopper, mak
     make_product("MUG-001", price="12.50", on_hand=5)
     order = shopper.buys({"MUG-001": 2})
 
-    response = manager.post(refund_page(order), {"refund": "part", "amount": "25.01", "reason": "test"})
+    response = manager.post(
+        refund_page(order), {"refund": "part", "refund_reason": "damaged", "amount": "25.01", "reason": "test"}
+    )
 
     assert response.status_code == 200
     assert "At most 25.00 USD is left to refund." in response.content.decode()
@@ -101,8 +107,10 @@ def test_a_yen_refund_is_sent_in_whole_yen_and_fractions_of_a_yen_are_refused(
     make_product("TEA-JP", price="1200", currency="JPY", on_hand=5)
     order = shopper.buys({"TEA-JP": 2})
 
-    refused = manager.post(refund_page(order), {"refund": "part", "amount": "0.50", "reason": "test"})
-    manager.post(refund_page(order), {"refund": "part", "amount": "500", "reason": "test"})
+    refused = manager.post(
+        refund_page(order), {"refund": "part", "refund_reason": "damaged", "amount": "0.50", "reason": "test"}
+    )
+    manager.post(refund_page(order), {"refund": "part", "refund_reason": "damaged", "amount": "500", "reason": "test"})
 
     assert "is not an amount of JPY" in refused.content.decode()
     assert [r["amount"] for r in fake_stripe.refunds.values()] == [500]
@@ -114,7 +122,9 @@ def test_an_order_not_yet_captured_cannot_be_refunded(shopper, make_product, fak
     make_product("MUG-001", price="12.50", on_hand=5)
     order = shopper.buys({"MUG-001": 2}, pay_with="pm_card_threeDSecure2Required")
 
-    response = manager.post(refund_page(order), {"refund": "part", "amount": "", "reason": "test"})
+    response = manager.post(
+        refund_page(order), {"refund": "part", "refund_reason": "damaged", "amount": "", "reason": "test"}
+    )
 
     assert "no captured payment to refund" in response.content.decode()
     assert Refund.objects.count() == 0
@@ -127,7 +137,7 @@ def test_a_refund_whose_answer_was_lost_stays_pending_and_the_reconciler_settles
     order = shopper.buys({"MUG-001": 2})
     fake_stripe.hang_next("create_refund")
 
-    manager.post(refund_page(order), {"refund": "part", "amount": "7.50", "reason": "test"})
+    manager.post(refund_page(order), {"refund": "part", "refund_reason": "damaged", "amount": "7.50", "reason": "test"})
     refund = Refund.objects.get()
     assert refund.status == "pending"
     order.refresh_from_db()
@@ -152,7 +162,7 @@ def test_a_refund_stripe_refuses_is_marked_failed_with_the_reason(shopper, make_
     get_gateway().refund(provider_reference=intent["id"], amount_minor=2000, idempotency_key="dashboard")
 
     manager.post(
-        refund_page(order), {"refund": "part", "amount": "10.00", "reason": "test"}
+        refund_page(order), {"refund": "part", "refund_reason": "damaged", "amount": "10.00", "reason": "test"}
     )  # our books still think 25.00 are left
 
     refund = Refund.objects.get()
@@ -169,7 +179,9 @@ def test_cancelling_a_partly_refunded_confirmed_order_refunds_the_rest(
     make_product("MUG-001", price="12.50", on_hand=5)
     order = held_pipeline.run_by_hand(shopper.buys({"MUG-001": 2}), "process_payment", "update_inventory")
     held_pipeline.run_inline()  # the refunds and the compensation run as in production
-    manager.post(refund_page(order), {"refund": "part", "amount": "10.00", "reason": "test"})
+    manager.post(
+        refund_page(order), {"refund": "part", "refund_reason": "damaged", "amount": "10.00", "reason": "test"}
+    )
 
     cancel_confirmed(manager, order)
 
@@ -206,7 +218,9 @@ def test_staff_who_may_only_view_orders_can_neither_refund_nor_cancel(shopper, m
     client.force_login(viewer)
 
     page = client.get(refund_page(order))
-    refused = client.post(refund_page(order), {"refund": "part", "amount": "5.00", "reason": "sneaky"})
+    refused = client.post(
+        refund_page(order), {"refund": "part", "refund_reason": "damaged", "amount": "5.00", "reason": "sneaky"}
+    )
 
     assert page.status_code == refused.status_code == 403
     assert "orders.refund_order" in refused.content.decode()  # the refusal names the missing permission

@@ -79,6 +79,7 @@ def test_every_api_answer_is_documented_and_none_is_a_server_error(api_schema):
         "POST /api/place-order",
         "GET /api/orders/{reference}/",
         "GET /api/orders/{reference}/receipt",
+        "GET /api/orders/{reference}/credit-notes/{number}",
         "GET /api/products/",
     }
 

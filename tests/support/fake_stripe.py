@@ -171,6 +171,7 @@ class FakeStripe:
     faults: list = field(default_factory=list)
     on_call: dict = field(default_factory=dict)  # operation -> callback(params), run before the work
     check_books: bool = True  # the fixture checks no charge is without an order afterwards
+    hold_seconds: int = 7 * 24 * 3600  # an authorisation's capture_before, from its charge's creation
 
     def __post_init__(self):
         self._lock = threading.RLock()
@@ -276,6 +277,13 @@ class FakeStripe:
             intent.update(payment_method=payment_method, last_payment_error=None)
             self._authorize(intent)
             return self.event(_event_type_after_authorisation(intent), intent_id)
+
+    def refund_in_dashboard(self, intent_id: str, amount: int, *, reason: str | None = None) -> dict:
+        """Refund `amount` (minor units) as a person in Stripe's dashboard does; returns the charge.refunded event."""
+        with self._lock:
+            params = {"payment_intent": intent_id, "amount": amount, **({"reason": reason} if reason else {})}
+            self._create_refund(params)
+            return self.events[-1]
 
     def capture_in_dashboard(self, intent_id: str) -> None:
         """Someone captures the intent outside the shop (Stripe's dashboard)."""
@@ -462,7 +470,15 @@ class FakeStripe:
             "payment_method": intent["payment_method"],
             "payment_method_details": {
                 "type": "card",
-                "card": {"brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2034, "funding": "credit"},
+                "card": {
+                    "brand": brand,
+                    "last4": last4,
+                    "exp_month": 12,
+                    "exp_year": 2034,
+                    "funding": "credit",
+                    # Until when the hold may be captured (Stripe: about 7 days for online card payments).
+                    "capture_before": int(time.time()) + self.hold_seconds,
+                },
             },
             "refunded": False,
             "status": status,
@@ -614,6 +630,8 @@ class FakeStripe:
             "status": "succeeded",
         }
         self.refunds[refund["id"]] = refund
+        # Listed on the charge newest first, as API versions before 2022-11-15 list them in events.
+        charge.setdefault("refunds", {"object": "list", "data": []})["data"].insert(0, dict(refund))
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
         self._emit("charge.refunded", charge)

@@ -53,6 +53,7 @@ def build_scene() -> Scene:
     from orders.pipeline import run_step
     from partners.services import issue_partner_key
     from payments.models import Payment, Refund, StripeEvent
+    from receipts.models import CreditNote
     from tests.support.admin_client import make_account
     from webhooks.models import WebhookDelivery, WebhookEndpoint
     from webhooks.outbox import write_event
@@ -73,7 +74,11 @@ def build_scene() -> Scene:
             run_step(stuck, step)
     with run_tasks(execute=True):
         manager_actions.refund_order(
-            Order.objects.get(pk=completed), manager="scene", reason="a chipped mug", amount=Decimal("1.00")
+            Order.objects.get(pk=completed),
+            manager="scene",
+            reason="a chipped mug",
+            refund_reason="damaged",
+            amount=Decimal("1.00"),
         )
     # An endpoint (added after the orders: it hears nothing of them) with one event it gave up on.
     endpoint = WebhookEndpoint.objects.create(url="https://192.0.32.10/scene", event_types=["order.paid"])
@@ -103,6 +108,8 @@ def build_scene() -> Scene:
         "order_type": ContentType.objects.get_for_model(Order).pk,
         "payment": Payment.objects.get(order_id=completed).pk,
         "refund": Refund.objects.get(order_id=completed).pk,
+        "refund_reason": "damaged",
+        "credit_note": CreditNote.objects.get(order_id=completed).number,
         "stripe_event": StripeEvent.objects.create(event_id="evt_matrix", type="charge.refunded", payload={}).pk,
         "hold": PipelineHold.objects.create(side="receipts", reason="bucket down", placed_by="scene", placed_at=now).pk,
         "alarm": AlarmFiring.objects.create(rule="failed_orders", started_at=now, last_seen_at=now, summary="x").pk,

@@ -107,7 +107,13 @@ def _reason(scene: dict) -> dict:
 
 
 def _refund_form(scene: dict) -> dict:
-    return {**_reason(scene), "refund": "part", "amount": "1.00", f"return_{scene['product']}": "0"}
+    return {
+        **_reason(scene),
+        "refund": "part",
+        "refund_reason": "damaged",
+        "amount": "1.00",
+        f"return_{scene['product']}": "0",
+    }
 
 
 def _bulk(action: str, order: str, *, confirmed: bool) -> Callable[[dict], dict]:
@@ -169,6 +175,12 @@ def _group_names(scene: dict) -> list:
     from django.contrib.auth.models import Group
 
     return sorted(Group.objects.values_list("name", flat=True))
+
+
+def _reason_labels(scene: dict) -> list:
+    from payments.models import RefundReason
+
+    return sorted(RefundReason.objects.values_list("label", flat=True))
 
 
 def _password(scene: dict) -> str:
@@ -500,6 +512,13 @@ ORDERS = [
     ),
     Access("Execution as JSON", "GET", ORDER + "{completed}/execution.json", ORDER_READERS, (VIEW_ORDER,)),
     Access("Download the receipt", "GET", ORDER + "{completed}/receipt/", ORDER_ACTORS, ("orders.download_receipt",)),
+    Access(
+        "Download a credit note",
+        "GET",
+        ORDER + "{completed}/credit-notes/{credit_note}/",
+        ORDER_ACTORS,
+        ("orders.download_receipt",),
+    ),
     Access("Export the order list (CSV)", "GET", ORDER + "export.csv", ORDER_ACTORS, ("orders.export_orders",)),
     Access(
         "Bulk redrive: confirmation page",
@@ -617,6 +636,17 @@ HOLDS = [
 RECORDS = [
     *model_pages("Payments", "payments.payment", "payment", view=ORDER_READERS),
     *model_pages("Refunds", "payments.refund", "refund", view=ORDER_READERS),
+    *model_pages(
+        "Refund reasons",
+        "payments.refundreason",
+        "refund_reason",
+        view=ORDER_READERS,
+        add=ONLY_SUPERUSER,
+        change=ONLY_SUPERUSER,
+        add_data=lambda scene: {"code": "late", "label": "Arrived late", "show_to_shopper": "on", "position": "9"},
+        change_data=lambda scene: {"label": "Damaged in transit", "show_to_shopper": "on", "position": "0"},
+        change_effect=_reason_labels,
+    ),
     *model_pages("Stripe webhook events", "payments.stripeevent", "stripe_event", view=ORDER_READERS),
     *model_pages(
         "Alarm firings",
