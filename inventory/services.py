@@ -80,6 +80,9 @@ def take_stock(lines: Sequence[StockLine]) -> bool:
         )
         if not taken:
             return False
+    # Only where a partner listens for stock.low: one read after the takes, still in the
+    # caller's transaction so the fact is written, or rolled back, with the sale.
+    _announce_low_stock({line.product_id: line.quantity for line in lines})
     return True
 
 

@@ -214,13 +214,13 @@ def pipeline_held(now: datetime) -> Finding | None:
 
 def held_captures_lapsing(now: datetime) -> Finding | None:
     """Captures are held while orders waiting for them near the end of their authorisation
-    (PAYMENT_AUTHORIZATION_DAYS, warned ALARM_AUTHORIZATION_EXPIRY_HOURS before): release the
+    (the hold's end as payments.authorizations reads it, warned ALARM_AUTHORIZATION_EXPIRY_HOURS
+    before; the lapse policy does not capture what a manager holds): release the
     hold, or the money held on those cards goes back to the shoppers with the goods still due."""
     if not PipelineHold.objects.filter(side=HoldSide.CAPTURES, released_at__isnull=True).exists():
         return None
-    hours = settings.PAYMENT_AUTHORIZATION_DAYS * 24 - settings.ALARM_AUTHORIZATION_EXPIRY_HOURS
     held = ScheduledRetry.objects.filter(step="update_inventory", waiting_for__startswith=HELD_PREFIX)
-    lapsing = selectors.authorisations_lapsing(now - timedelta(hours=hours)).filter(
+    lapsing = selectors.authorisations_lapsing(lapsing_within(now)).filter(
         order__state=OrderState.PAID, order__in=held.values("order")
     )
     payments = list(lapsing[:MAX_ORDERS])

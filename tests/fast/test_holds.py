@@ -159,8 +159,9 @@ def test_held_captures_near_the_end_of_an_authorisation_fire_the_urgent_alarm(se
     assert {f.rule for f in evaluate_alarms()} >= {"pipeline_held"}
     assert "held_captures_lapsing" not in {f.rule for f in evaluate_alarms()}
 
-    days = settings.PAYMENT_AUTHORIZATION_DAYS
-    Payment.objects.filter(order=order).update(updated_at=timezone.now() - timedelta(days=days - 1, hours=1))
+    # The card hold now lapses within the alarm's warning (the provider's end, kept on the payment).
+    lapses_at = timezone.now() + timedelta(hours=settings.ALARM_AUTHORIZATION_EXPIRY_HOURS - 1)
+    Payment.objects.filter(order=order).update(authorization_expires_at=lapses_at)
 
     assert "held_captures_lapsing" in {f.rule for f in evaluate_alarms()}
     urgent = [m for m in mail.outbox if "URGENT Held captures let authorisations lapse" in m.subject]
