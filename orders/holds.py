@@ -50,15 +50,27 @@ class HoldOn:
 
 
 def holds_on() -> dict[str, HoldOn]:
-    """The holds on now, by side (read through the shared cache)."""
-    holds = cache.get(CACHE_KEY)
+    """The holds on now, by side (read through the shared cache; from the database alone
+    while the cache cannot be reached, since a manager's hold must hold even then)."""
+    try:
+        holds = cache.get(CACHE_KEY)
+    except Exception as error:  # the cache backend's own errors differ by backend
+        logger.warning("holds read from the database, their cache is unavailable: %s", error)
+        return _holds_in_database()
     if holds is None:
-        holds = {
-            hold.side: HoldOn(hold.side, hold.reason, hold.placed_by, hold.placed_at)
-            for hold in PipelineHold.objects.filter(released_at__isnull=True)
-        }
-        cache.set(CACHE_KEY, holds, timeout=CACHE_SECONDS)
+        holds = _holds_in_database()
+        try:
+            cache.set(CACHE_KEY, holds, timeout=CACHE_SECONDS)
+        except Exception as error:
+            logger.warning("holds not cached, the cache is unavailable: %s", error)
     return holds
+
+
+def _holds_in_database() -> dict[str, HoldOn]:
+    return {
+        hold.side: HoldOn(hold.side, hold.reason, hold.placed_by, hold.placed_at)
+        for hold in PipelineHold.objects.filter(released_at__isnull=True)
+    }
 
 
 def _forget_cached_holds() -> None:

@@ -76,8 +76,15 @@ def check_gate(step: Step) -> Gate:
     if step.provider is None:
         return Gate(None)
     guard = breaker(step.provider)
-    reading = guard.read()
-    if not guard.may_call(reading, probe_seconds=step.lease_seconds()):
+    try:
+        reading = guard.read()
+        may_call = guard.may_call(reading, probe_seconds=step.lease_seconds())
+    except Exception as error:  # the cache backend's own errors differ by backend
+        # Without the shared cache there is no shared breaker: the step calls its provider
+        # and spends its attempts as it did before breakers (it fails open, never stuck).
+        logger.warning("%s breaker not read, its cache is unavailable: %s", step.provider, error)
+        return Gate(None)
+    if not may_call:
         return Gate(Wait(breaker_words(step.provider), history.PIPELINE, held=False), reading)
     return Gate(None, reading)
 
@@ -87,7 +94,12 @@ def provider_answered(step: Step, gate: Gate) -> None:
     that waited for the provider goes on now."""
     if step.provider is None or gate.reading is None:
         return
-    if breaker(step.provider).record_success(gate.reading):
+    try:
+        closed = breaker(step.provider).record_success(gate.reading)
+    except Exception as error:
+        logger.warning("%s breaker not told of a success, its cache is unavailable: %s", step.provider, error)
+        return
+    if closed:
         resume_waiting(step.provider)
 
 
@@ -97,8 +109,12 @@ def provider_failed(step: Step, error: Exception) -> Wait | None:
     if step.provider is None or not isinstance(error, PROVIDER_FAULTS[step.provider]):
         return None
     guard = breaker(step.provider)
-    guard.record_failure()
-    if guard.read().state is BreakerState.CLOSED:
+    try:
+        guard.record_failure()
+        if guard.read().state is BreakerState.CLOSED:
+            return None
+    except Exception as cache_error:
+        logger.warning("%s breaker not told of a failure, its cache is unavailable: %s", step.provider, cache_error)
         return None
     return Wait(breaker_words(step.provider), history.PIPELINE, held=False)
 
