@@ -12,7 +12,8 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from orders.models import Order
-from tests.support.browser import chromium_page
+from tests.support.admin_client import authenticator_app
+from tests.support.browser import chromium_page, type_second_factor
 from tests.support.settings_probe import in_fresh_process, production_environment
 from tests.support.shop_page import FINAL_TIMEOUT, add_to_cart, fill_checkout, place_order_button, status
 
@@ -138,7 +139,8 @@ def test_the_shop_page_places_an_order_under_the_policy(live_server, make_produc
 
 
 def test_the_admin_works_under_the_policy(live_server, make_product, watched_page):
-    get_user_model().objects.create_superuser("boss", "boss@shop.example", PASSWORD)
+    boss = get_user_model().objects.create_superuser("boss", "boss@shop.example", PASSWORD)
+    authenticator_app(boss)  # a superuser moves money: the second factor's page comes next
     make_product("MUG-001", on_hand=5, name="Ceramic mug")
     page = watched_page
 
@@ -146,6 +148,7 @@ def test_the_admin_works_under_the_policy(live_server, make_product, watched_pag
     page.get_by_label("Username").fill("boss")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    type_second_factor(page, boss)
     expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
     page.goto(live_server.url + "/admin/inventory/product/")
     expect(page.get_by_role("link", name="MUG-001")).to_be_visible()

@@ -36,7 +36,11 @@ def test_a_manager_sets_up_an_authenticator_app_on_first_login_and_keeps_the_rec
         expect(page.get_by_role("heading", name="Set up two-factor login")).to_be_visible()
         qr = page.get_by_test_id("qr")
         expect(qr).to_be_visible()
-        assert qr.evaluate("image => image.complete && image.naturalWidth > 0"), "the QR code did not load"
+        # Visible is the <img> laid out; loaded is its picture fetched and decoded (a deadline).
+        page.wait_for_function(
+            "() => { const i = document.querySelector('[data-testid=qr]'); return i.complete && i.naturalWidth > 0 }",
+            timeout=15_000,
+        )
         save_screenshot(page, request.node.name, "1-enrolment")
 
         key = page.get_by_test_id("key").inner_text()
