@@ -96,7 +96,7 @@ def test_stripe_down_while_orders_are_placed_fails_none_and_every_order_complete
     shoppers.wait_for_placed(1)
     first = shoppers.placed[0]
     shopper_read = wait_until(
-        lambda: waiting_seen(shop, first), timeout=30, message="the shopper's status never said the payment waits"
+        lambda: waiting_seen(shop, first), timeout=60, message="the shopper's status never said the payment waits"
     )
     shop.manage("evaluate_alarms")
     time.sleep(OUTAGE_SECONDS)  # the outage itself: Stripe stays down this long

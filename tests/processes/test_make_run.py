@@ -17,7 +17,8 @@ def steps_of_make_run(tmp_path: Path, *pretend_changed: str) -> str:
     page = tmp_path / "index.html"
     for done in (installed, page):
         done.touch()
-    command = ["make", "-n", f"STAMP={installed}", f"FRONTEND={page}", f"STATIC_ROOT={tmp_path / 'static'}"]
+    command = ["make", "-n", f"STAMP={installed}", f"NODE_MODULES={installed}", f"FRONTEND={page}"]
+    command += [f"STATIC_ROOT={tmp_path / 'static'}"]
     command += [f"-W{path}" for path in pretend_changed]
     result = subprocess.run(
         [*command, "serve-setup"],
