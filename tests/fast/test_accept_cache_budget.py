@@ -10,9 +10,9 @@ from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.fast.test_statement_budget import ACCEPT_BUDGET, data_statements
 from tests.support import counting_cache
 from tests.support.ordering import place
+from tests.support.statements import ACCEPT_BUDGET, data_statements
 
 # Two limits (address, email): one read of both windows' counts each, one pipelined increment.
 REDIS_ROUND_TRIPS = 3

@@ -16,20 +16,13 @@ from orders.models import EventKind, Order
 from payments.models import Refund, SimulatedPaymentIntent, StripeEvent
 from receipts.models import Receipt
 from tests.support.invariants import stock_of
+from tests.support.order_admin import action_page, form_token, listed
 
 pytestmark = pytest.mark.usefixtures("stock_invariants_hold")
 
 
 def order_page(order) -> str:
     return f"/admin/orders/order/{order.pk}/change/"
-
-
-def action_page(order, name) -> str:
-    return f"/admin/orders/order/{order.pk}/action/{name}/"
-
-
-def form_token(html: str) -> str:
-    return re.search(r'name="action_token" value="([^"]+)"', html).group(1)
 
 
 def test_the_order_page_is_read_only_and_shows_the_timeline_history_and_emails(manager, make_product, shopper):
@@ -194,10 +187,6 @@ def test_a_note_is_added_to_the_history(manager, make_product, shopper):
 
     assert order.events.filter(kind=EventKind.NOTE_ADDED).count() == 1
     assert "Called the shopper." in manager.get(order_page(order)).content.decode()
-
-
-def listed(response) -> set[str]:
-    return set(re.findall(r"ord_[A-Za-z0-9_-]{22}", response.content.decode()))
 
 
 def test_failed_orders_show_up_as_needing_attention_and_filters_find_by_payment_sku_and_failure(

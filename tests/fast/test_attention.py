@@ -15,8 +15,8 @@ from backoffice.actions import ActionRefused
 from orders import history
 from orders.models import EventKind, Order, OrderEvent
 from orders.pipeline import run_step
-from tests.fast.test_admin_orders import action_page, form_token, listed
-from tests.fast.test_metrics import TOKEN, scrape
+from tests.support.metrics_scrape import TOKEN, scrape
+from tests.support.order_admin import action_page, form_token, listed
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("stock_invariants_hold")
@@ -246,7 +246,7 @@ def test_retrying_now_lists_a_receipt_waiting_for_its_retry_row_however_long_ago
 
     from orders import pipeline
     from orders.models import ScheduledRetry
-    from tests.fast.test_recovery import break_receipt_storage
+    from tests.support.faults import break_receipt_storage
 
     make_product("MUG-001", on_hand=5)
     order = shopper.buys({"MUG-001": 1})

@@ -13,7 +13,6 @@ import pytest
 import yaml
 from django.core import mail
 from prometheus_client import REGISTRY
-from prometheus_client.parser import text_string_to_metric_families
 
 from config.metrics_view import ShopFactsCollector
 from orders import sweeper
@@ -21,11 +20,11 @@ from orders.models import Order
 from payments.reconciliation import reconcile_payments
 from tests.support.due_retries import run_due_retries
 from tests.support.fake_stripe import deliver
+from tests.support.metrics_scrape import TOKEN, scrape
 from tests.support.processes import PROJECT_DIR
 from tests.support.settings_probe import in_fresh_process
 
 DEPLOY = PROJECT_DIR / "deploy"
-TOKEN = "s3cret-metrics-token"
 
 
 def value(name: str, **labels: str) -> float:
@@ -49,17 +48,6 @@ class Counts:
 
 def s(name: str, **labels: str) -> tuple[str, dict]:
     return (name, labels)
-
-
-def scrape(client, token: str = TOKEN) -> dict[tuple[str, tuple], float]:
-    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {token}")
-    assert response.status_code == 200, response.content
-    assert response["Content-Type"].startswith("text/plain; version=")
-    samples = {}
-    for family in text_string_to_metric_families(response.content.decode()):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ a worker is still working on."""
 
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from django.utils import timezone
 from django_q.models import OrmQ
@@ -14,15 +13,8 @@ from orders.models import Order, OrderEvent, PipelineTick, ScheduledRetry
 from orders.recovery import claim_tick, fire_due_retries, nudge_lost_orders
 from payments.models import SimulatedPaymentIntent
 from tests.support.due_retries import run_due_retries
+from tests.support.faults import break_receipt_storage
 from tests.support.waiting import wait_until
-
-
-def break_receipt_storage(settings) -> Path:
-    """Put a plain file where the receipts' folder goes: every store fails until it is removed."""
-    folder = Path(settings.STORAGES["receipts"]["OPTIONS"]["location"])
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    folder.write_text("not a folder")
-    return folder
 
 
 def test_a_failing_receipt_frees_the_worker_and_its_retry_runs_when_due_not_before(

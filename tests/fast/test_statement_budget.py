@@ -7,11 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from orders import pipeline
 from orders.models import Order
-
-ACCEPT_BUDGET = 7  # read the products, insert the order and its line, units held unpaid, reserve, state, history
-# payment, capture, receipt, email: four steps, each taking its lease as it counts its attempts;
-# and the managers' holds, read once through the cache (then kept there for a minute)
-PIPELINE_BUDGET = 48
+from tests.support.statements import ACCEPT_BUDGET, PIPELINE_BUDGET, data_statements
 
 
 @pytest.fixture(autouse=True)
@@ -25,12 +21,6 @@ def _subscriptions_read(transactional_db):
     OUTBOX.subscriptions.read_at = float("inf")  # the period never ends during the count
     yield
     OUTBOX.subscriptions.forget()
-
-
-def data_statements(queries: list[dict]) -> list[str]:
-    """Reads and writes of the shop's tables: no transaction control, no task queue."""
-    statements = (q["sql"] for q in queries)
-    return [sql for sql in statements if sql.split()[0] in ("SELECT", "INSERT", "UPDATE") and "django_q" not in sql]
 
 
 def test_accepting_a_single_line_order_stays_within_its_statement_budget(shopper, make_product, held_pipeline):

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 import requests
@@ -347,3 +348,11 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.section("fault figures")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+def break_receipt_storage(settings) -> Path:
+    """Put a plain file where the receipts' folder goes: every store fails until it is removed."""
+    folder = Path(settings.STORAGES["receipts"]["OPTIONS"]["location"])
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.write_text("not a folder")
+    return folder

@@ -1,0 +1,13 @@
+"""The statement budgets of accepting an order and of its pipeline, and the statements that
+count against them (tests/fast/test_statement_budget.py, tests/fast/test_accept_cache_budget.py)."""
+
+ACCEPT_BUDGET = 7  # read the products, insert the order and its line, units held unpaid, reserve, state, history
+# payment, capture, receipt, email: four steps, each taking its lease as it counts its attempts;
+# and the managers' holds, read once through the cache (then kept there for a minute)
+PIPELINE_BUDGET = 48
+
+
+def data_statements(queries: list[dict]) -> list[str]:
+    """Reads and writes of the shop's tables: no transaction control, no task queue."""
+    statements = (q["sql"] for q in queries)
+    return [sql for sql in statements if sql.split()[0] in ("SELECT", "INSERT", "UPDATE") and "django_q" not in sql]
