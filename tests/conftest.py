@@ -53,6 +53,12 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
 def _fast_pipeline(settings, tmp_path, monkeypatch):
     """Inline tasks, tiny backoffs, receipts and emails kept inside the test's own folder."""
     use_fast_pipeline(settings, monkeypatch, tmp_path)
+    yield
+    # The outbox keeps which webhook endpoints listen for a moment (webhooks/outbox.py); a
+    # test's endpoints are rolled back with it, so the next test must not write to them.
+    from webhooks.outbox import OUTBOX
+
+    OUTBOX.subscriptions.forget()
 
 
 @pytest.fixture

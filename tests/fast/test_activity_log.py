@@ -75,7 +75,9 @@ def test_a_managers_refund_is_in_the_log_as_a_reference_to_the_orders_history_no
     make_product("MUG-001", on_hand=5)
     order = shopper.buys({"MUG-001": 2})
 
-    actions.refund_order(order, manager="mona", reason="chipped", amount=Decimal("5.00"), action_token="t1")
+    actions.refund_order(
+        order, manager="mona", reason="chipped", refund_reason="damaged", amount=Decimal("5.00"), action_token="t1"
+    )
 
     entries = list(LogEntry.objects.filter(actor__username="mona"))
     events = OrderEvent.objects.filter(order=order, actor="mona")

@@ -63,7 +63,9 @@ def test_erase_shopper_removes_the_address_and_keeps_the_books_and_a_clean_audit
     mine = shopper.buys({"MUG-001": 2}, email=ANN)
     declined = shopper.buys({"MUG-001": 1}, email=ANN, pay_with="pm_card_chargeDeclined")
     other = shopper.buys({"MUG-001": 1}, email="bob@example.com")
-    actions.refund_order(mine, manager="boss", reason="chipped", amount=Decimal("5.00"), action_token="t1")
+    actions.refund_order(
+        mine, manager="boss", reason="chipped", refund_reason="damaged", amount=Decimal("5.00"), action_token="t1"
+    )
     notification = Notification.objects.filter(order=mine).first()
     Notification.objects.filter(pk=notification.pk).update(error=f"550 <{ANN.lower()}>: mailbox full")
     history.email_uncertain(

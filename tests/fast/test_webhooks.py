@@ -270,7 +270,9 @@ def test_a_refund_is_heard_after_the_orders_earlier_events(receiver, shopper, ma
     make_product("MUG-001", on_hand=20)
     order = shopper.buys({"MUG-001": 2})
 
-    manager_actions.refund_order(order, manager="mo", reason="a chipped mug", amount=Decimal("5.00"))
+    manager_actions.refund_order(
+        order, manager="mo", reason="a chipped mug", refund_reason="damaged", amount=Decimal("5.00")
+    )
     deliver_all(endpoint, lambda: len(receiver.accepted()) >= 4)
 
     assert [r.event["type"] for r in receiver.accepted()] == [*ORDER_EVENTS, "refund.created"]
