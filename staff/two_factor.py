@@ -1,7 +1,8 @@
 """Two factors for the staff who move money: a password, then a code from an authenticator app.
 
-Who needs one: whoever may refund or cancel an order (`MONEY_PERMISSIONS`: the Order manager
-role, and every superuser). Stock clerks keep their password alone. The devices are
+Who needs one: whoever may refund or cancel an order, or change what a product costs
+(`MONEY_PERMISSIONS`: the Order manager and Stock clerk roles, and every superuser); an
+auditor, who only reads, keeps the password alone. The devices are
 django-otp's: a TOTP device (the authenticator app, RFC 6238) and a static device holding
 the recovery codes, each good once. django-otp checks the codes and throttles wrong guesses;
 this module says who must have them, enrols, and verifies a session
@@ -21,8 +22,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from framework.activity import record_staff_activity
 
-# Holding any of these makes the second factor required.
-MONEY_PERMISSIONS = ("orders.refund_order", "orders.cancel_order", "payments.add_refund")
+# Holding any of these makes the second factor required: money back to a shopper, or a price
+# (a stranger who sets a price to 0.01 moves money as surely as one who refunds).
+MONEY_PERMISSIONS = ("orders.refund_order", "orders.cancel_order", "payments.add_refund", "inventory.change_product")
 RECOVERY_CODES = 10
 APP_DEVICE, RECOVERY_DEVICE = "authenticator app", "recovery codes"
 

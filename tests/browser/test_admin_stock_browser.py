@@ -4,11 +4,13 @@ Screenshots of each step: artifacts/<test>/ (see tests/browser.py).
 """
 
 import pytest
+from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from inventory.models import StockMovement
 from staff.services import create_staff
-from tests.support.browser import chromium_page, save_screenshot
+from tests.support.admin_client import authenticator_app
+from tests.support.browser import chromium_page, save_screenshot, type_second_factor
 from tests.support.catalog import HEADER
 from tests.support.invariants import assert_stock_invariants, stock_of
 
@@ -29,9 +31,12 @@ def log_in(page, url: str, username: str = "kim") -> None:
     """Open an admin page on a laptop-sized window and log in on the form it sends the visitor to."""
     page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(url)
+    clerk = get_user_model().objects.get(username=username)
+    authenticator_app(clerk)  # a clerk sets prices: the second factor's page comes next
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    type_second_factor(page, clerk)
 
 
 def test_a_clerk_finds_a_low_product_restocks_it_and_sees_the_ledger_line(live_server, make_product, request):

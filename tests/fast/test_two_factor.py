@@ -1,6 +1,7 @@
 """Two factors for staff who move money: an Order manager (who refunds) gets past the
 password to the refund page only with a code from an authenticator app or a recovery code
-(each good once); a stock clerk logs in with the password alone."""
+(each good once); a stock clerk, who sets prices, needs one too; an auditor logs in with
+the password alone."""
 
 import base64
 import io
@@ -84,21 +85,25 @@ def test_a_wrong_code_is_refused_and_the_next_try_waits(staff_client):
     assert mona.get("/admin/").status_code == 302
 
 
-def test_a_stock_clerk_logs_in_with_the_password_alone(staff_client, make_product):
+def test_a_stock_clerk_who_sets_prices_needs_the_second_factor_and_an_auditor_does_not(staff_client, make_product):
     make_product("MUG-001", on_hand=5)
     clerk = password_login(make_account("clerk", "carla"))
+    auditor = password_login(make_account("auditor", "ada"))
 
-    assert clerk.get("/admin/inventory/product/").status_code == 200
-    assert clerk.get("/admin/two-factor/").status_code == 302  # nothing to set up
+    refused = clerk.get("/admin/inventory/product/")
+    assert refused.status_code == 302 and refused["Location"].startswith("/admin/two-factor/")
+    assert auditor.get("/admin/inventory/product/").status_code == 200
+    assert auditor.get("/admin/two-factor/").status_code == 302  # nothing to set up
 
 
 def test_create_staff_prints_the_enrolment_link_for_a_role_that_moves_money(db, settings):
     settings.PUBLIC_BASE_URL = "https://shop.example"
     said = {}
-    for role in ("manager", "clerk"):
+    for role in ("manager", "clerk", "auditor"):
         out = io.StringIO()
         call_command("create_staff", f"new-{role}", "--role", role, "--email", f"{role}@shop.example", stdout=out)
         said[role] = out.getvalue()
 
     assert "https://shop.example/admin/two-factor/" in said["manager"] and "authenticator app" in said["manager"]
-    assert "two-factor" not in said["clerk"]
+    assert "https://shop.example/admin/two-factor/" in said["clerk"]
+    assert "two-factor" not in said["auditor"]
