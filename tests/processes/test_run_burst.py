@@ -40,6 +40,9 @@ def make_run_environment(shop: Shop, port: int) -> dict[str, str]:
     env.update(
         VAR_DIR=str(shop.var_dir),  # the SQLite database and the secret key, as under var/
         PORT=str(port),
+        # The pools' ports too: PORT+1 and PORT+2 may be another process's ephemeral ports.
+        SHOP_PORT=str(free_port()),
+        BACKOFFICE_PORT=str(free_port()),
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
         EMAIL_FILE_PATH=str(shop.email_dir),
         PYTHONUNBUFFERED="1",
@@ -89,8 +92,8 @@ def served(tmp_path):
     run = Process("run", [PYTHON, "bin/run", "Procfile"], env, tmp_path / "run.log")
     shop.processes.append(run)
     try:
-        run.wait_for_log(rf"Listening at: http://127\.0\.0\.1:{port + 1}")  # the shop's pool
-        run.wait_for_log(rf"Listening at: http://127\.0\.0\.1:{port + 2}")  # the back office's
+        run.wait_for_log(rf"Listening at: http://127\.0\.0\.1:{env['SHOP_PORT']}")  # the shop's pool
+        run.wait_for_log(rf"Listening at: http://127\.0\.0\.1:{env['BACKOFFICE_PORT']}")  # the back office's
         run.wait_for_log(r"Q Cluster .+ running")
         shop.url = f"http://127.0.0.1:{port}"
         wait_until(lambda: in_stock(shop), timeout=START_TIMEOUT, message="the shop does not answer")
