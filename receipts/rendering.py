@@ -94,9 +94,39 @@ def assets_fetcher() -> ProjectAssetsFetcher:
     return ProjectAssetsFetcher(allowed_protocols=["file"], timeout=1)
 
 
+# The numbers of a line (quantity, unit price, line total) are one table cell, not three: a
+# cell is the costliest box WeasyPrint lays out. They stay in their columns because every
+# character of an amount is as wide as a digit (DejaVu Sans's digits and U+2007, the figure
+# space, are all 0.636 em) except its point (U+2008, the punctuation space, is as wide), so
+# an amount padded with figure spaces to AMOUNT_DIGITS digits is as wide as its column
+# (receipt.css sets `.price` to the same width) and ends under its heading.
+AMOUNT_DIGITS = 12
+FIGURE_SPACE = "\u2007"
+PUNCTUATION_SPACE = "\u2008"
+
+
+def amount_field(amount: Decimal) -> str:
+    """The amount right-aligned in a field as wide as a price column (AMOUNT_DIGITS digits
+    and a point), padded with spaces as wide as the characters they stand for."""
+    text = str(amount)
+    digits = len(text) - text.count(".")
+    point = "" if "." in text else PUNCTUATION_SPACE
+    return FIGURE_SPACE * max(AMOUNT_DIGITS - digits, 0) + point + text
+
+
+def line_figures(line: ReceiptLine) -> str:
+    """A line's quantity, unit price and line total as the text of its one numbers cell."""
+    return f"{line.quantity}{amount_field(line.unit_price)}{amount_field(line.line_total)}"
+
+
+def printed_lines(lines: tuple[ReceiptLine, ...]) -> list[tuple[ReceiptLine, str]]:
+    """Each line with the text of its numbers cell, as receipt.html and credit_note.html print them."""
+    return [(line, line_figures(line)) for line in lines]
+
+
 def render_receipt_html(document: ReceiptDocument) -> str:
     """The receipt as HTML, every piece of shop data escaped."""
-    return render_to_string("receipts/receipt.html", {"receipt": document})
+    return render_to_string("receipts/receipt.html", {"receipt": document, "lines": printed_lines(document.lines)})
 
 
 def render_receipt_pdf(document: ReceiptDocument) -> bytes:
@@ -107,7 +137,7 @@ def render_receipt_pdf(document: ReceiptDocument) -> bytes:
 
 def render_credit_note_pdf(document: CreditNoteDocument) -> bytes:
     """The credit note as PDF bytes, in the receipt's layout and stylesheet."""
-    page = render_to_string("receipts/credit_note.html", {"note": document})
+    page = render_to_string("receipts/credit_note.html", {"note": document, "lines": printed_lines(document.lines)})
     html = HTML(string=page, base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=assets_fetcher())
     return html.write_pdf(stylesheets=[_stylesheet()], font_config=_font_config())
 

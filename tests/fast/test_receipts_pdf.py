@@ -1,7 +1,9 @@
 """The receipt PDF: what a shopper reads in it, its pages and fonts, and safe rendering."""
 
+import html
 import io
 import re
+import subprocess
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -261,3 +263,49 @@ def test_the_renderer_refuses_any_resource_but_the_receipt_assets(web_server):
         with pytest.raises((BlockedResource, ValueError)):
             fetcher.fetch(url)
     assert web_server.requests == []
+
+
+def word_boxes(pdf: bytes) -> list[tuple[str, float, float, float]]:
+    """Every word of the first page as poppler places it: (text, left, right, top), in points."""
+    xhtml = subprocess.run(["pdftotext", "-bbox", "-l", "1", "-", "-"], input=pdf, capture_output=True, check=True)
+    return [
+        (html.unescape(text), float(left), float(right), float(top))
+        for left, top, right, text in re.findall(
+            r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', xhtml.stdout.decode()
+        )
+    ]
+
+
+def test_each_number_of_a_line_ends_under_its_heading_whatever_its_length():
+    lines = (
+        ReceiptLine("A-1", "Pin", 2, Decimal("0.50"), Decimal("1.00")),
+        ReceiptLine("LONGSKU-0042", "Desk", 12, Decimal("1234.00"), Decimal("14808.00")),
+        ReceiptLine(
+            "B-2",
+            "Lamp with a linen shade, a brass stem and an oak base, its name long enough to wrap in its cell",
+            3,
+            Decimal("9.99"),
+            Decimal("29.97"),
+        ),
+    )
+    words = word_boxes(render_receipt_pdf(document_with_lines(0, lines=lines)))
+
+    def right_edge(text: str) -> float:
+        return next(right for word, _, right, _ in words if word == text)
+
+    def left_edge(text: str) -> float:
+        return next(left for word, left, _, _ in words if word == text)
+
+    for quantity, unit, total in (("2", "0.50", "1.00"), ("12", "1234.00", "14808.00"), ("3", "9.99", "29.97")):
+        row = next(top for word, _, _, top in words if word == total)
+        in_row = {word: right for word, _, right, top in words if abs(top - row) < 1}
+        assert in_row[quantity] == pytest.approx(right_edge("Qty"), abs=0.5)
+        assert in_row[unit] == pytest.approx(right_edge("price"), abs=0.5)
+        assert in_row[total] == pytest.approx(right_edge("total"), abs=0.5)
+    item_column = left_edge("Item")
+    assert left_edge("Pin") == pytest.approx(item_column, abs=1.5)
+    assert left_edge("Desk") == pytest.approx(item_column, abs=1.5)
+    lamp = next(top for word, _, _, top in words if word == "Lamp")
+    second_line = min(left for word, left, _, top in words if lamp + 5 < top < lamp + 15)
+    assert left_edge("Lamp") == pytest.approx(item_column, abs=1.5)
+    assert second_line == pytest.approx(item_column, abs=1.5)  # the wrapped name stays in its column
