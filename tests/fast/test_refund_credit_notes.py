@@ -61,8 +61,9 @@ def test_a_partial_refund_with_a_reason_issues_credit_note_1_emailed_once_and_co
     text = pdf_text(pdf)
     assert "Credit note CN-00000001" in text
     assert f"Corrects receipt: {order.receipt.number}" in text
-    assert "MUG-001" in text and "Ceramic mug" in text
+    assert "MUG-001 Ceramic mug 2 12.50 25.00" in text
     assert "Refunded 10.00 USD" in text and "Reason: Damaged" in text
+    assert "Credit note CN-00000001 · Page 1 of 1" in text  # the note, not a receipt, at its foot
     assert CreditNote.objects.get().refund == refund
 
     history = " ".join(e.summary for e in order.events.all())
