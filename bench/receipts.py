@@ -7,12 +7,15 @@ over the N renders after it (warm), as a long-lived cluster worker sees them.
 The shop's receipt is rendered beside the template it replaced (bench/fixtures/receipt_2026_11,
 rendered the way it was: its stylesheet linked, fetched and parsed for every receipt), the two
 alternating render by render, so their ratio is measured on the same machine at the same moment
-whatever else the machine is doing.
+whatever else the machine is doing. Python calls per render (cProfile, deterministic, one
+render of each after the timed ones) are the cross-check a loaded machine cannot move.
 """
 
+import cProfile
 import dataclasses
 import json
 import os
+import pstats
 import resource
 import statistics
 import sys
@@ -55,6 +58,13 @@ def _timed(render, document) -> tuple[float, float]:
     started, cpu_started = time.perf_counter(), time.process_time()
     render(document)
     return (time.perf_counter() - started) * 1000, (time.process_time() - cpu_started) * 1000
+
+
+def _python_calls(render, document) -> int:
+    """Python function calls in one render: a count, not a timing, so load does not move it."""
+    profile = cProfile.Profile()
+    profile.runcall(render, document)
+    return pstats.Stats(profile).total_calls
 
 
 def main(renders: int) -> dict:
@@ -105,6 +115,7 @@ def main(renders: int) -> dict:
             wall_ms, cpu_ms = _timed(render, numbered)
             wall.append(wall_ms)
             cpu.append(cpu_ms)
+    calls, old_calls = _python_calls(render_receipt_pdf, document), _python_calls(render_old_receipt_pdf, document)
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     median_cpu_ms, old_median_cpu_ms = statistics.median(cpu_times), statistics.median(old_cpu_times)
     return {
@@ -119,8 +130,11 @@ def main(renders: int) -> dict:
             "pdf_bytes": len(old_pdf),
             "median_ms": round(statistics.median(old_times), 2),
             "median_cpu_ms": round(old_median_cpu_ms, 2),
+            "python_calls": old_calls,
         },
+        "python_calls": calls,
         "new_over_old_cpu": round(median_cpu_ms / old_median_cpu_ms, 3),
+        "new_over_old_calls": round(calls / old_calls, 3),
         "baseline_rss_mb": _mb(baseline_rss),
         "peak_rss_mb": _mb(_peak_kib()),
         "first_render_growth_mb": _mb(after_cold_peak - baseline_rss),

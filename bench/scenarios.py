@@ -72,7 +72,7 @@ def measure_receipt_ceiling(plan: Plan, stack: Stack) -> dict:
     result["ceiling_per_s"] = round(os.cpu_count() / (result["median_ms"] / 1000), 1)
     log(
         f"receipts: median {result['median_ms']} ms, ceiling {result['ceiling_per_s']}/s; CPU new / 2026-11 template "
-        f"{result['new_over_old_cpu']}"
+        f"{result['new_over_old_cpu']}, Python calls {result['new_over_old_calls']}"
     )
     return result
 
