@@ -242,6 +242,12 @@ def render(results: dict) -> str:
             f"- the receipt's 2026-11 template (bench/fixtures/receipt_2026_11), rendered alternately with "
             f"today's in the same process: {old['median_cpu_ms']:.1f} ms CPU against {receipts['median_cpu_ms']:.1f}, "
             f"new / old = **{receipts['new_over_old_cpu']:.2f}** (target ≤ 0.5)"
+            + (
+                f"; Python calls per render {receipts['python_calls']:,} against {old['python_calls']:,} "
+                f"({receipts['new_over_old_calls']:.2f})"
+                if "python_calls" in old
+                else ""
+            )
         )
     if page := results.get("monitoring_page"):
         ceiling_lines.append(
