@@ -17,13 +17,17 @@ import json
 import os
 import pstats
 import resource
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
 
 OLD_TEMPLATE_DIR = Path(__file__).resolve().parent / "fixtures" / "receipt_2026_11"
+# The first page of each template's receipt, to compare the two looks side by side.
+PNG_DIR = Path(__file__).resolve().parent / "results"
 
 
 def _mb(kib: int) -> float:
@@ -65,6 +69,17 @@ def _python_calls(render, document) -> int:
     profile = cProfile.Profile()
     profile.runcall(render, document)
     return pstats.Stats(profile).total_calls
+
+
+def _first_page_png(pdf: bytes, name: str) -> str:
+    """The PDF's first page as bench/results/<name>.png (pdftoppm, 100 dpi); "" without poppler."""
+    if not shutil.which("pdftoppm"):
+        return ""
+    target = PNG_DIR / name
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "100", "-f", "1", "-l", "1", "-singlefile", "-", str(target)], input=pdf, check=True
+    )
+    return str(target.with_suffix(".png").relative_to(PNG_DIR.parent.parent))
 
 
 def main(renders: int) -> dict:
@@ -135,6 +150,7 @@ def main(renders: int) -> dict:
         "python_calls": calls,
         "new_over_old_cpu": round(median_cpu_ms / old_median_cpu_ms, 3),
         "new_over_old_calls": round(calls / old_calls, 3),
+        "pngs": {"new": _first_page_png(pdf, "receipt-new"), "old": _first_page_png(old_pdf, "receipt-2026-11")},
         "baseline_rss_mb": _mb(baseline_rss),
         "peak_rss_mb": _mb(_peak_kib()),
         "first_render_growth_mb": _mb(after_cold_peak - baseline_rss),

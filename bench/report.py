@@ -248,6 +248,11 @@ def render(results: dict) -> str:
                 if "python_calls" in old
                 else ""
             )
+            + (
+                f"; the two looks side by side: `{receipts['pngs']['new']}`, `{receipts['pngs']['old']}`"
+                if receipts.get("pngs", {}).get("new")
+                else ""
+            )
         )
     if page := results.get("monitoring_page"):
         ceiling_lines.append(
