@@ -8,7 +8,7 @@ carrying markup or a URL is printed as text and fetches nothing.
 
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -120,8 +120,11 @@ def line_figures(line: ReceiptLine) -> str:
 
 
 def printed_lines(lines: tuple[ReceiptLine, ...]) -> list[tuple[ReceiptLine, str]]:
-    """Each line with the text of its numbers cell, as receipt.html and credit_note.html print them."""
-    return [(line, line_figures(line)) for line in lines]
+    """Each line with the text of its numbers cell, as receipt.html and credit_note.html print them.
+
+    The item's cell keeps its white space (`pre-wrap`, for the tab before the item), so runs of
+    white space in a name (a newline, a tab) are folded to one space here, as HTML would."""
+    return [(replace(line, name=" ".join(line.name.split())), line_figures(line)) for line in lines]
 
 
 def render_receipt_html(document: ReceiptDocument) -> str:

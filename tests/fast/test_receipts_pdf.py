@@ -309,3 +309,13 @@ def test_each_number_of_a_line_ends_under_its_heading_whatever_its_length():
     second_line = min(left for word, left, _, top in words if lamp + 5 < top < lamp + 15)
     assert left_edge("Lamp") == pytest.approx(item_column, abs=1.5)
     assert second_line == pytest.approx(item_column, abs=1.5)  # the wrapped name stays in its column
+
+
+def test_white_space_in_a_product_name_is_folded_as_html_folds_it():
+    line = ReceiptLine("MUG-001", "Blue\nmug\t\tlarge", 1, Decimal("2.50"), Decimal("2.50"))
+    words = word_boxes(render_receipt_pdf(document_with_lines(0, lines=(line,))))
+
+    rows = {word: top for word, _, _, top in words if word in ("Blue", "mug", "large")}
+    assert len(set(rows.values())) == 1  # one line, not broken where the name had a newline
+    spacing = [left for word, left, _, _ in words if word in ("mug", "large")]
+    assert spacing[1] - spacing[0] < 30  # one space between them, not a tab stop's worth
