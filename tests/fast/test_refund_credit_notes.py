@@ -63,6 +63,7 @@ def test_a_partial_refund_with_a_reason_issues_credit_note_1_emailed_once_and_co
     assert f"Corrects receipt: {order.receipt.number}" in text
     assert "MUG-001 Ceramic mug 2 12.50 25.00" in text
     assert "Refunded 10.00 USD" in text and "Reason: Damaged" in text
+    assert "Order total 25.00 USD" in text and "Refunded so far 10.00 USD" in text
     assert "Credit note CN-00000001 · Page 1 of 1" in text  # the note, not a receipt, at its foot
     assert CreditNote.objects.get().refund == refund
 
