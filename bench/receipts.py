@@ -96,12 +96,14 @@ def main(renders: int) -> dict:
     from receipts.services import receipt_document
 
     # A typical receipt: three lines of products from the bench catalog.
+    # Its totals add up, as a real order's do, so the bench's PNGs read like a real receipt.
     products = list(Product.objects.order_by("pk")[:3])
+    subtotal = sum((p.price * 2 for p in products), Decimal("0"))
     order = Order.objects.create(
         email="receipts@example.com",
         currency="USD",
-        subtotal=Decimal("0"),
-        total=Decimal("0"),
+        subtotal=subtotal,
+        total=subtotal,
         payment_method="pm_card_visa",
         request_hash="bench",
     )
