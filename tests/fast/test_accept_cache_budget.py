@@ -46,7 +46,7 @@ def test_accepting_an_order_costs_redis_three_round_trips_whatever_came_before_i
     url = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/7")
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "framework.redis_cache.SharedClientRedisCache",
             "LOCATION": url,
             "KEY_PREFIX": "budget",
             "OPTIONS": {"connection_class": counting_cache.CountingConnection},
