@@ -25,7 +25,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import backoffice_capacity, report
+from bench import backoffice_capacity, notify_commits, report
 from bench.database import Db
 from bench.log import log
 from bench.machine import describe_machine, read_versions
@@ -134,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             results["brokers"][broker] = run_broker(plan, db_name, workdir, broker, results["ceilings"], db)
         # On servers of its own, on the hosts' bridge: the run's database is not touched.
         results["scale_out"] = measure_scale_out(plan, workdir / "scale-out")
+        # Also on a server of its own: the ORM broker's NOTIFY at 8 to 128 connections.
+        results["notify_commits"] = notify_commits.measure(plan)
+        log("NOTIFY at commit (median commits/s · latency):\n" + notify_commits.render(results["notify_commits"]))
         # Last: a million orders of history would slow every scenario's reset before it.
         results["monitoring_page"] = measure_monitoring_page(plan, db, Stack(env=migrate_env, workdir=workdir))
         # On the same history: shoppers beside five slow admin requests, through nginx.

@@ -16,8 +16,11 @@ limit, by validation, or a replay must not use up another limit's quota) lists i
 with `throttles_charged_on_success = True` and calls `charge_throttles(request)` once it has
 succeeded.
 
-A throttle may read other cache entries the view needs in the same round trip
-(`read_along`: the placement's lapse marks); the view finds them with `entries_read_along`.
+A view's throttles read their counters together, in one round trip (`read_entries`: the
+first throttle asked reads for all of them), and a throttle may read other cache entries
+the view needs in the same round trip (`read_along`: the placement's lapse marks); the view
+finds them with `entries_read_along`. Accepting an order costs the cache two round trips:
+one read, one pipelined charge (tests/fast/test_accept_cache_budget.py).
 
 Rates are read from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] when a request comes, not
 when this module is imported (DRF's SimpleRateThrottle binds them at import), so a setting
@@ -30,7 +33,7 @@ same instant may each pass the check once before either is charged.
 import hashlib
 import logging
 import time
-from typing import cast
+from typing import Any, cast
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
@@ -42,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 PENDING_CHARGES = "_throttle_charges"
 READ_ALONG = "_throttle_read_along"
+ENTRIES_READ = "_throttle_entries_read"
 
 
 def client_address(request) -> str | None:
@@ -89,20 +93,18 @@ class RateThrottle(SimpleRateThrottle):
         if self.rate is None:
             return True
         try:
-            key = self.get_cache_key(request, view)
-            if key is None:
+            keys = self.window_keys(request, view)
+            if keys is None:
                 return True
-            window, self.elapsed = divmod(self.timer(), self.duration)  # type: ignore[misc]  # DRF's class-attribute clock
-            this_key, last_key = f"{key}:{int(window)}", f"{key}:{int(window) - 1}"
-            along = self.read_along(request)
-            found = self.cache.get_many([this_key, last_key, *along])
+            this_key, last_key, along = keys
+            found = self.read_entries(request, view, [this_key, last_key, *along])
             request.__dict__.setdefault(READ_ALONG, {}).update({entry: found.get(entry) for entry in along})
         except APIException:
             raise  # the request's own fault (a body that is not JSON): the client's answer
         except Exception as error:  # the cache backend's own errors differ by backend
             logger.warning("rate limit %s not counted, its cache is unavailable: %s", self.scope, error)
             return True
-        self.counts = (int(found.get(this_key, 0)), int(found.get(last_key, 0)))
+        self.counts = (int(found.get(this_key) or 0), int(found.get(last_key) or 0))
         if self.estimate() + 1 > self.num_requests:
             return False
         charge = (this_key, 2 * self.duration)  # kept while it is this window or the last one
@@ -111,6 +113,32 @@ class RateThrottle(SimpleRateThrottle):
         else:
             add_to_counters(self.cache, [charge])
         return True
+
+    def window_keys(self, request, view) -> tuple[str, str, list[str]] | None:
+        """This window's and the last one's counter keys and the entries read along, or
+        None when the request is not counted (no key); sets the window's elapsed seconds."""
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return None
+        window, self.elapsed = divmod(self.timer(), self.duration)  # type: ignore[misc]  # DRF's class-attribute clock
+        return f"{key}:{int(window)}", f"{key}:{int(window) - 1}", self.read_along(request)
+
+    def read_entries(self, request, view, wanted: list[str]) -> dict[str, Any]:
+        """The cache entries `wanted` (None: not there). The first of a view's throttles to
+        ask reads every one of its throttles' entries in one round trip, not one each."""
+        read = request.__dict__.get(ENTRIES_READ)
+        if read is not None and all(key in read for key in wanted):
+            return read
+        keys = list(wanted)
+        if read is None:
+            others = [t for t in view.get_throttles() if type(t) is not type(self) and isinstance(t, RateThrottle)]
+            for other in others:
+                if other.rate is not None and (other_keys := other.window_keys(request, view)) is not None:
+                    keys += [other_keys[0], other_keys[1], *other_keys[2]]
+        found = self.cache.get_many(keys)
+        read = request.__dict__.setdefault(ENTRIES_READ, {})
+        read.update({key: found.get(key) for key in keys})
+        return read
 
     def read_along(self, request) -> list[str]:
         """Keys of entries the view needs, read in this throttle's round trip (none here)."""

@@ -10,7 +10,8 @@ from .queue import REDIS_URL
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache with one redis-py client per process, not one per operation.
+            "BACKEND": "framework.redis_cache.SharedClientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "cache",
         }

@@ -84,7 +84,7 @@ def test_the_stripe_webhook_is_never_throttled(api, make_product, fake_stripe, l
 
 def test_the_limits_hold_on_redis_when_redis_url_is_set(api, make_product, settings):
     url = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/7")
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+    settings.CACHES = {"default": {"BACKEND": "framework.redis_cache.SharedClientRedisCache", "LOCATION": url}}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": RATES}
     caches["default"].clear()
     make_product("MUG-001", on_hand=100)
@@ -99,7 +99,7 @@ def test_the_shared_cache_is_the_database_by_default_and_redis_with_redis_url(tm
     code = "result = settings.CACHES['default']['BACKEND']"
     assert in_fresh_process(tmp_path, {}, code) == "django.core.cache.backends.db.DatabaseCache"
     with_redis = in_fresh_process(tmp_path, {"REDIS_URL": "redis://127.0.0.1:6379/7"}, code)
-    assert with_redis == "django.core.cache.backends.redis.RedisCache"
+    assert with_redis == "framework.redis_cache.SharedClientRedisCache"
 
 
 def test_failure_emails_to_one_address_are_capped_per_hour(api, make_product, settings):

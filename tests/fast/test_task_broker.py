@@ -3,7 +3,8 @@
 import threading
 
 import pytest
-from django.db import connections
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django_q.conf import Conf
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
@@ -36,6 +37,18 @@ def test_queued_tasks_come_out_oldest_first_and_each_once(broker):
     assert taken == ["first", "second", "third"]
     assert broker.dequeue() is None  # all three are locked for this cluster until acknowledged
     assert OrmQ.objects.filter(key="test-broker").count() == 3
+
+
+def test_an_enqueue_in_a_transaction_notifies_after_its_commit_not_in_it(broker):
+    # In it, the transaction would commit under PostgreSQL's database-wide NOTIFY lock.
+    with CaptureQueriesContext(connection) as sent:
+        with transaction.atomic():
+            broker.enqueue(package("accepted"))
+            in_transaction = [q["sql"] for q in sent.captured_queries if "pg_notify" in q["sql"]]
+        after_commit = [q["sql"] for q in sent.captured_queries if "pg_notify" in q["sql"]]
+
+    assert in_transaction == []
+    assert len(after_commit) == 1
 
 
 def test_an_enqueue_wakes_a_cluster_waiting_on_an_empty_queue(broker, monkeypatch):

@@ -1,0 +1,52 @@
+"""Queries built by the ORM once per process (framework.compiled_query): the same rows as the
+ORM's own query for every value, compiled once, and refused where a lookup rewrites its value."""
+
+import pytest
+from django.db.models import Count
+
+from framework.compiled_query import CompiledQuery, Mark, ip_address_mark
+from orders.models import Order
+from orders.reservations import _HELD_BY_EMAIL_OR_ADDRESS, _held_units
+from tests.support.ordering import place, placed
+
+
+def test_a_clients_held_units_read_by_the_compiled_query_match_the_orms_own_query(api, make_product, held_pipeline):
+    make_product("MUG-001", on_hand=100)
+    make_product("CAP-001", on_hand=100)
+    placed(place(api, {"MUG-001": 2}, email="Ann@Example.com"))
+    placed(place(api, {"CAP-001": 3}, email="bob@example.com"))
+
+    for email, address in [("ann@example.com", "10.9.9.9"), ("BOB@example.com", "127.0.0.1"), ("x@y.z", "10.1.1.1")]:
+        compiled = sorted(_HELD_BY_EMAIL_OR_ADDRESS.rows(email=email, address=address))
+        assert compiled == sorted(_held_units(email, address)), (email, address)
+    # Any case of the email; the address of both orders (the test client's).
+    assert _HELD_BY_EMAIL_OR_ADDRESS.rows(email="ANN@EXAMPLE.COM", address="10.9.9.9") == [
+        (Order.objects.get(email="Ann@Example.com").lines.get().product_id, 2)
+    ]
+    assert sum(units for _, units in _HELD_BY_EMAIL_OR_ADDRESS.rows(email="x@y.z", address="127.0.0.1")) == 5
+
+
+def test_a_compiled_query_is_built_once_and_run_with_each_value(db, monkeypatch):
+    built = []
+
+    def by_state(state):
+        built.append(state)
+        return Order.objects.filter(state=state).values("state").annotate(n=Count("pk")).values_list("state", "n")
+
+    query = CompiledQuery(by_state, state=Mark("\x1estate\x1e"))
+    assert query.rows(state="VALIDATED") == []
+    assert query.rows(state="COMPLETED") == []
+    assert len(built) == 1
+
+
+def test_a_lookup_that_rewrites_its_value_is_refused_when_compiled(db):
+    query = CompiledQuery(lambda email: Order.objects.filter(email__contains=email), email=Mark("\x1eemail\x1e"))
+    with pytest.raises(ValueError, match="rewriting lookup"):
+        query.rows(email="ann")
+
+
+def test_an_ip_address_value_goes_through_its_fields_conversion(db):
+    query = CompiledQuery(
+        lambda address: Order.objects.filter(placed_from=address).values_list("pk"), address=ip_address_mark()
+    )
+    assert query.rows(address="2001:db8::1") == []
