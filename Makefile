@@ -98,8 +98,8 @@ image: system-packages
 	bin/image
 
 ## The image test at full length: builds the image, runs migrate twice at once, then web,
-## backoffice, cluster and nginx from it against PostgreSQL and Redis, and compose.yaml
-## with podman-compose (`make test` runs it bounded).
+## backoffice, cluster and nginx from it against PostgreSQL and Redis, where a shopper buys
+## through 3-D Secure in Chromium, and compose.yaml with podman-compose (`make test` runs it bounded).
 image-test: system-packages $(STAMP)
 	IMAGE_TEST_PROFILE=full $(BIN)/pytest -n 0 -m image
 

@@ -3,26 +3,20 @@ PAYMENT_GATEWAY=stripe and pointed at the local Stripe server of the test; and a
 paying by card in Chromium with the shop on its production settings."""
 
 import json
-from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import expect
 
 from orders.models import Order
 from tests.support.fake_stripe import WEBHOOK_SECRET, WEBHOOK_URL, sign
 from tests.support.invariants import stock_of
-from tests.support.shop_page import (  # noqa: F401
-    FINAL_TIMEOUT,
+from tests.support.shop_page import (  # noqa: F401  (_orm_beside_playwright: the page's autouse fixture)
+    PRODUCTION_PAGE_ENV,
     _orm_beside_playwright,
-    keep_screenshot,
-    place_order_button,
-    ready_to_pay,
+    buy_by_card_through_3d_secure,
     serve_built_assets,
     shopper_page,
-    status,
 )
-from tests.support.stripe_js import PUBLISHABLE_KEY, bank_challenge, route_stripe_js
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -43,16 +37,8 @@ def stripe_env(fake_stripe) -> dict[str, str]:
 
 @pytest.fixture
 def production_env(stripe_env) -> dict[str, str]:
-    """deploy/production.env's choices on loopback: debug off (so every production setting must
-    be given), Stripe with a publishable key (the page collects cards with Stripe.js, under the
-    policy that lets it in), no simulated faults. Not its HTTPS settings: no TLS proxy here."""
-    return {
-        **stripe_env,
-        "DJANGO_DEBUG": "false",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
-        "PAYMENT_SIMULATED_FAULTS": "false",
-    }
+    """deploy/production.env's choices on loopback (PRODUCTION_PAGE_ENV), with the test's Stripe."""
+    return {**stripe_env, **PRODUCTION_PAGE_ENV, "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}
 
 
 def test_a_shopper_pays_by_card_through_3d_secure_on_the_production_settings(
@@ -64,20 +50,7 @@ def test_a_shopper_pays_by_card_through_3d_secure_on_the_production_settings(
 
     with shopper_page() as page:
         serve_built_assets(page)
-        route_stripe_js(page, fake_stripe, shop.url)
-        ready_to_pay(page, shop.url, "Ceramic mug")
-        page.get_by_label("Card number").fill("4000 0027 6000 3184")  # Stripe's test card asking for 3-D Secure 2
-        place_order_button(page).click()
-        challenge = page.get_by_role("dialog", name="3D Secure test payment page")
-        expect(challenge).to_be_visible(timeout=FINAL_TIMEOUT)
-        keep_screenshot(page, "production-3ds-challenge")
-        bank_challenge(page).get_by_role("button", name="Complete authentication").click()
-
-        expect(status(page)).to_have_text("Complete", timeout=FINAL_TIMEOUT)
-        keep_screenshot(page, "production-3ds-completed")
-        with page.expect_download() as download:
-            page.get_by_role("link", name="Download your receipt (PDF)").click()
-        receipt = Path(download.value.path()).read_bytes()
+        receipt = buy_by_card_through_3d_secure(page, fake_stripe, shop.url, "Ceramic mug", name="production")
         policy = page.request.get(page.url).headers["content-security-policy"]
         assert page.policy_violations == []
 

@@ -167,15 +167,31 @@ class ComposeStack:
     def up(self) -> subprocess.CompletedProcess:
         return self.compose("up", "-d", "--no-deps", timeout=BUILD_TIMEOUT)
 
-    def logs(self) -> str:
+    def container_names(self) -> list[str]:
         label = f"label=io.podman.compose.project={self.project}"
         command = [podman(), "ps", "-a", "--filter", label, "--format", "{{.Names}}"]
-        listed = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        return subprocess.run(command, capture_output=True, text=True, timeout=60).stdout.split()
+
+    def logs(self) -> str:
         logs = []
-        for name in listed.stdout.split():
+        for name in self.container_names():
             logged = subprocess.run([podman(), "logs", name], capture_output=True, text=True, timeout=60)
             logs.append(f"==== {name}\n{logged.stdout[-3000:]}{logged.stderr[-3000:]}")
         return "\n".join(logs)
 
     def down(self) -> None:
+        """Stop and remove the stack, its network and every volume its containers used.
+
+        podman-compose's `down -v` removes the named volumes, not the anonymous ones a container
+        made for an image's VOLUME it does not mount (the shop image's /var/lib/shop in
+        `secrets`): those are noted first and removed after it."""
+        volumes = set()
+        each_volume = '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}'
+        for name in self.container_names():
+            mounts = subprocess.run(
+                [podman(), "inspect", name, "--format", each_volume], capture_output=True, text=True, timeout=60
+            )
+            volumes.update(mounts.stdout.split())
         self.compose("down", "-v", "-t", "10", timeout=300)
+        for volume in volumes:  # the named ones are gone already: podman says so, harmlessly
+            subprocess.run([podman(), "volume", "rm", "-f", volume], capture_output=True, timeout=60)

@@ -7,10 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from inventory.models import Product, StockMovement
 from inventory.services import adjust_stock
 from tests.support.browser import chromium_page
+from tests.support.fake_stripe import FakeStripe
+from tests.support.stripe_js import PUBLISHABLE_KEY, bank_challenge, route_stripe_js
 
 PROJECT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR") or PROJECT / "var" / "test-artifacts") / "shop"
@@ -19,6 +22,17 @@ DIST = PROJECT / "frontend" / "dist"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 FINAL_TIMEOUT = 20_000
+# deploy/production.env's choices for the shop page, beside Stripe's secrets: debug off (so
+# every production setting must be given), Stripe with a publishable key (the page collects
+# cards with Stripe.js, under the policy that lets it in), no simulated faults. Not its HTTPS
+# settings: no TLS proxy in the tests.
+PRODUCTION_PAGE_ENV = {
+    "DJANGO_DEBUG": "false",
+    "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+    "PAYMENT_SIMULATED_FAULTS": "false",
+}
+# Stripe's test card that asks for 3-D Secure 2 (pm_card_threeDSecure2Required).
+CARD_ASKING_FOR_3D_SECURE = "4000 0027 6000 3184"
 
 
 @pytest.fixture(autouse=True)
@@ -101,3 +115,25 @@ def ready_to_pay(page, shop_url: str, product: str) -> None:
 
 def place_order_button(page):
     return page.get_by_role("button", name="Place order")
+
+
+def buy_by_card_through_3d_secure(page, fake_stripe: FakeStripe, shop_url: str, product: str, *, name: str) -> bytes:
+    """A shopper buys `product` at `shop_url` with the card that asks for 3-D Secure, completes
+    the bank's challenge, waits for the order to say Complete and downloads its receipt from
+    the order's page; returns the receipt's bytes. Stripe.js is routed to its stand-in
+    (tests/support/stripe_js.py) under the page's own policy; the challenge and the completed
+    order are kept as screenshots `<name>-3ds-challenge` and `<name>-3ds-completed`."""
+    route_stripe_js(page, fake_stripe, shop_url)
+    ready_to_pay(page, shop_url, product)
+    page.get_by_label("Card number").fill(CARD_ASKING_FOR_3D_SECURE)
+    place_order_button(page).click()
+    challenge = page.get_by_role("dialog", name="3D Secure test payment page")
+    expect(challenge).to_be_visible(timeout=FINAL_TIMEOUT)
+    keep_screenshot(page, f"{name}-3ds-challenge")
+    bank_challenge(page).get_by_role("button", name="Complete authentication").click()
+
+    expect(status(page)).to_have_text("Complete", timeout=FINAL_TIMEOUT)
+    keep_screenshot(page, f"{name}-3ds-completed")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download your receipt (PDF)").click()
+    return Path(download.value.path()).read_bytes()
