@@ -1,5 +1,6 @@
 """The shopper's order page, in Debian's Chromium against the real API: what it says after
-the order ended (refunded, cancelled, rejected), and the facts every order page carries.
+the order ended (refunded, cancelled, rejected), what it says while a step waits for a
+provider that is down, and the facts every order page carries.
 
 Screenshots are kept in var/test-artifacts/shop/ beside the other shop page's.
 """
@@ -14,6 +15,7 @@ from playwright.sync_api import expect
 from backoffice.actions import refund_order
 from orders.services import cancel_order
 from payments.models import Refund
+from tests.support.due_retries import run_due_retries
 from tests.support.shop_page import (  # noqa: F401  (_orm_beside_playwright: the page's autouse fixture)
     FINAL_TIMEOUT,
     PHONE,
@@ -119,3 +121,34 @@ def test_the_order_page_gives_the_date_it_was_placed_and_labels_each_line_s_tota
         expect(page.get_by_role("row", name="Ceramic mug")).to_contain_text("$12.50 each")
         expect(page.get_by_role("row", name="Ceramic mug")).to_contain_text("$25.00")
         keep_screenshot(page, "desktop-order-placed-on")
+
+
+def test_while_stripe_is_down_the_order_page_says_calmly_that_the_payment_waits_and_moves_on_once_it_is_back(
+    live_server, make_product, shopper, fake_stripe, settings
+):
+    # Stripe answers 503 to every charge: two failures open its breaker, the payment waits.
+    settings.BREAKER_FAILURES = 2
+    settings.BREAKER_COOL_DOWN_SECONDS = 0.1
+    settings.STEP_WAIT_RECHECK_SECONDS = 0.05
+    make_product("MUG-001", price="12.50", on_hand=5, name="Ceramic mug")
+    fake_stripe.fail_next("create_intent", status=503, times=1_000_000)
+    order = shopper.buys({"MUG-001": 1})
+
+    with shopper_page(PHONE) as page:
+        page.goto(f"{live_server.url}/orders/{order.reference}")
+
+        expect(status(page)).to_have_text(
+            "Your payment is waiting to go through; there is nothing you need to do.", timeout=FINAL_TIMEOUT
+        )
+        expect(page.get_by_text("Waiting: it goes on shortly, nothing to do")).to_be_visible()
+        expect(page.get_by_text(re.compile("fail|error|circuit|stripe", re.IGNORECASE))).to_have_count(0)
+        assert_no_serious_axe_violations(page)
+        keep_screenshot(page, "phone-order-payment-waiting")
+
+        fake_stripe.faults.clear()  # Stripe is back: the next probe closes the breaker
+        run_due_retries()
+
+        expect(status(page)).to_have_text("Complete", timeout=FINAL_TIMEOUT)
+        expect(page.get_by_text("Waiting: it goes on shortly, nothing to do")).to_have_count(0)
+        keep_screenshot(page, "phone-order-payment-went-through")
+    assert len(fake_stripe.intents_for(order.reference)) == 1

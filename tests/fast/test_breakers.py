@@ -114,6 +114,30 @@ def test_a_probe_that_succeeds_closes_it_with_a_clean_window(clock):
     assert guard.read().state is BreakerState.CLOSED
 
 
+@pytest.mark.parametrize("probe_succeeds", [True, False], ids=["probe answered", "probe failed"])
+def test_a_half_open_breaker_with_no_traffic_stays_half_open_until_its_one_probe_decides(clock, probe_succeeds):
+    guard = half_open_breaker(clock)
+    # Nobody calls for an hour: the failures that opened it leave the window, the cool-down
+    # is long over, and still it neither closes by itself nor lets more than one call through.
+    clock.now += 3600
+
+    idle = guard.read()
+    assert (idle.state, idle.failures) == (BreakerState.HALF_OPEN, 0)
+    assert [guard.may_call(guard.read(), probe_seconds=5) for _ in range(3)] == [True, False, False]
+    assert guard.read().state is BreakerState.HALF_OPEN
+
+    if probe_succeeds:
+        assert guard.record_success(idle) is True
+        assert guard.read().state is BreakerState.CLOSED
+        assert guard.may_call(guard.read(), probe_seconds=5)
+    else:
+        assert guard.record_failure() is False  # not a new opening: the same outage, a new cool-down
+        assert guard.read().state is BreakerState.OPEN
+        assert not guard.may_call(guard.read(), probe_seconds=5)
+        clock.now += 10
+        assert [guard.may_call(guard.read(), probe_seconds=5) for _ in range(2)] == [True, False]
+
+
 def test_a_probe_whose_worker_died_frees_the_way_after_its_lease(clock):
     guard = half_open_breaker(clock, RedisCache(_redis_url(), {"KEY_PREFIX": uuid.uuid4().hex}))
     assert guard.may_call(guard.read(), probe_seconds=1)

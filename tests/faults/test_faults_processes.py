@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -180,39 +179,24 @@ class ReceiptStorage:
     stored: Callable[[], list[bytes]]
 
 
-@pytest.fixture(params=["local files", "S3"])
-def receipt_storage(request, shop) -> ReceiptStorage:
-    if request.param == "local files":
-        receipts, put_aside = shop.var_dir / "private", shop.var_dir / "private-away"
+@pytest.fixture
+def receipt_storage(shop) -> ReceiptStorage:
+    """The shop's receipts on local files, and a way to break and mend them. (S3's outage,
+    with its breaker, is the providers' scenario: tests/faults/test_faults_providers.py.)"""
+    receipts, put_aside = shop.var_dir / "private", shop.var_dir / "private-away"
 
-        def go_down() -> None:
-            receipts.mkdir(exist_ok=True)
-            receipts.rename(put_aside)
-            receipts.write_text("not a folder: every receipt store fails")
+    def go_down() -> None:
+        receipts.mkdir(exist_ok=True)
+        receipts.rename(put_aside)
+        receipts.write_text("not a folder: every receipt store fails")
 
-        def come_back() -> None:
-            receipts.unlink()
-            put_aside.rename(receipts)
+    def come_back() -> None:
+        receipts.unlink()
+        put_aside.rename(receipts)
 
-        return ReceiptStorage(
-            "local files", go_down, come_back, lambda: [path.read_bytes() for path in receipts.rglob("*.pdf")]
-        )
-    local_aws, bucket = request.getfixturevalue("local_aws"), request.getfixturevalue("s3_bucket")
-    endpoint = urlsplit(local_aws.endpoint_url)
-    link = request.getfixturevalue("cuttable_link")(endpoint.hostname, endpoint.port)
-    shop.extra_env.update(
-        local_aws.environ(),
-        AWS_STORAGE_BUCKET_NAME=bucket,
-        AWS_S3_ENDPOINT_URL=link.url,  # through a link the test can cut
-        AWS_S3_REGION_NAME=local_aws.region,
+    return ReceiptStorage(
+        "local files", go_down, come_back, lambda: [path.read_bytes() for path in receipts.rglob("*.pdf")]
     )
-    s3 = local_aws.client("s3")
-
-    def stored() -> list[bytes]:
-        listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
-        return [s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read() for item in listed]
-
-    return ReceiptStorage("S3", link.cut, link.mend, stored)
 
 
 def test_receipt_storage_down_and_back_keeps_payments_flowing_and_stores_every_receipt_whole(
@@ -239,38 +223,6 @@ def test_receipt_storage_down_and_back_keeps_payments_flowing_and_stores_every_r
     assert captured_during >= OUTAGE_SECONDS  # at least one a second, of about three placed
     stored = receipt_storage.stored()
     assert len(stored) == figures.orders and all(pdf.startswith(b"%PDF") and b"%%EOF" in pdf[-1024:] for pdf in stored)
-
-
-def test_smtp_down_and_back_keeps_payments_flowing_and_sends_each_confirmation_once(
-    shop, stocked, smtp_server, report_fault
-):
-    shop.extra_env.update(
-        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
-        EMAIL_HOST="127.0.0.1",
-        EMAIL_PORT=str(smtp_server.port),
-        EMAIL_TIMEOUT="5",
-    )
-    shop.start_web()
-    shop.start_cluster(workers=2)
-    shoppers = Shoppers(lambda: shop.url, SKUS, scenario_size(full=200, bounded=80), per_second=3).start()
-
-    back_at, captured_during = run_through_an_outage(
-        shop, shoppers, go_down=smtp_server.stop, come_back=smtp_server.start
-    )
-    figures = figures_of(
-        f"SMTP down {OUTAGE_SECONDS} s ({captured_during} payments taken meanwhile)",
-        shoppers,
-        shop,
-        recovery_budget=RECOVERY_BUDGET,
-        fault_over_at=back_at,
-        emails=lambda: [received.message for received in smtp_server.received],
-    )
-    report_fault(figures)
-    figures.assert_held()
-    assert figures.states == {"COMPLETED": figures.orders}
-    assert captured_during >= OUTAGE_SECONDS
-    confirmed = {received.message["Message-ID"] for received in smtp_server.received}
-    assert len(confirmed) == len(smtp_server.received) == figures.orders
 
 
 def test_stripe_errors_timeouts_and_a_cluster_killed_during_a_hang_charge_each_order_once(

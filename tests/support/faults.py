@@ -23,6 +23,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -356,3 +357,58 @@ def break_receipt_storage(settings) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     folder.write_text("not a folder")
     return folder
+
+
+def reached_at(base_url: str, references: list[str], state: str) -> tuple[list[float], list[float]]:
+    """When each order was placed, and when it first entered `state` (orders that never did
+    are left out), by what its status URL shows: POSIX seconds on the shop's clock, which is
+    this machine's."""
+    session = requests.Session()
+    placed, entered = [], []
+    for reference in references:
+        body = session.get(f"{base_url}/api/orders/{reference}/", timeout=30).json()
+        placed.append(datetime.fromisoformat(body["created_at"]).timestamp())
+        into = [event["at"] for event in body["history"] if event["to_state"] == state]
+        if into:
+            entered.append(datetime.fromisoformat(min(into)).timestamp())
+    return placed, entered
+
+
+@dataclass(frozen=True)
+class Window:
+    """A stretch of the run, in POSIX seconds (the clock the shop stamps its history with)."""
+
+    start: float
+    end: float
+
+    def rate(self, times: list[float]) -> float:
+        """How many of `times` fall in the window, per second."""
+        return sum(1 for t in times if self.start <= t < self.end) / (self.end - self.start)
+
+
+@dataclass(frozen=True)
+class SalesRates:
+    """The pace of sales (orders reaching PAID, which every further state follows) in two
+    equal windows of one run, everything up and then the outage, beside the pace orders
+    were placed at in each (the offered load, the same in both)."""
+
+    placed_baseline: float
+    placed_outage: float
+    baseline: float
+    outage: float
+
+    @property
+    def ratio(self) -> float:
+        return self.outage / self.baseline if self.baseline else 0.0
+
+    def words(self) -> str:
+        return (
+            f"paid {self.baseline:.2f}/s with everything up, {self.outage:.2f}/s during the outage "
+            f"({self.ratio:.0%}); placed {self.placed_baseline:.2f}/s, {self.placed_outage:.2f}/s"
+        )
+
+
+def sales_rates(base_url: str, references: list[str], *, baseline: Window, outage: Window) -> SalesRates:
+    """The rates of orders placed and reaching PAID in each window (from the orders' histories)."""
+    placed, paid = reached_at(base_url, references, "PAID")
+    return SalesRates(baseline.rate(placed), outage.rate(placed), baseline.rate(paid), outage.rate(paid))
