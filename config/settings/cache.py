@@ -7,6 +7,12 @@ as the task broker, its own key prefix).
 
 from .queue import REDIS_URL
 
+# Django's database cache keeps 300 entries by default and, past that, deletes a third of
+# them in key order, live or not. The circuit breakers' state lives beside every client's
+# rate-limit counters, so a busy sale would cull an open breaker and close it. Expired
+# entries are still deleted; live ones are bounded by the clients of one window.
+DATABASE_CACHE_OPTIONS = {"MAX_ENTRIES": 10_000_000}
+
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -21,6 +27,7 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "django_cache",
+            "OPTIONS": DATABASE_CACHE_OPTIONS,
         },
         # The task clusters' status on the database broker (queue.py).
         "queue_status": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_q_status"},

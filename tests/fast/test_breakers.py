@@ -177,3 +177,19 @@ def test_two_processes_share_one_breaker(clock, clients):
     assert not here.may_call(here.read(), probe_seconds=5)
     assert there.record_success(there.read())
     assert here.read().state is BreakerState.CLOSED
+
+
+@pytest.mark.django_db
+def test_an_open_breaker_outlives_a_sales_worth_of_rate_limit_counters_in_the_database_cache(clock):
+    from config.settings.cache import DATABASE_CACHE_OPTIONS
+
+    call_command("createcachetable", "breaker_cull_test_cache", verbosity=0)
+    shop_cache = DatabaseCache("breaker_cull_test_cache", {"OPTIONS": DATABASE_CACHE_OPTIONS})
+    guard = stripe_breaker(clock, shop_cache)
+    for _ in range(3):
+        guard.record_failure()
+
+    # A thousand shoppers' counters, each key sorting after the breaker's.
+    shop_cache.set_many({f"throttle:{n:05d}": 1 for n in range(1000)}, timeout=60)
+
+    assert guard.read().state is BreakerState.OPEN
