@@ -25,8 +25,8 @@ class ActivityLogAdmin(ReadOnlyAdmin):
     search_fields = ["object_repr", "object_pk", "actor__username", "actor_email"]
     list_select_related = ["actor", "content_type"]
     date_hierarchy = "timestamp"
-    fields = ["timestamp", "who", "what", "object_shown", "before_and_after", "details", "remote_addr"]
-    readonly_fields = fields
+    readonly_fields = ("timestamp", "who", "what", "object_shown", "before_and_after", "details", "remote_addr")
+    fields = readonly_fields
     ordering = ["-timestamp", "-id"]
 
     @admin.display(description="Who", ordering="actor__username")

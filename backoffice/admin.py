@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from django import forms
 from django.conf import settings
@@ -169,13 +169,13 @@ class RefundForm(ReasonForm):
 
     def __init__(self, *args, order: Order, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["refund_reason"].choices = [("", "---------")] + [
+        cast(forms.ChoiceField, self.fields["refund_reason"]).choices = [("", "---------")] + [
             (listed.code, listed.label) for listed in active_reasons()
         ]
         payment = Payment.objects.filter(order=order).first()
         self.left = refundable_amount(payment) if payment else Decimal("0")
         currency = payment.currency if payment else order.currency
-        self.fields["refund"].choices = [
+        cast(forms.ChoiceField, self.fields["refund"]).choices = [
             (self.REFUND_ALL, f"Refund all ({self.left} {currency})"),
             (self.REFUND_PART, "Refund part: the amount below"),
         ]
@@ -199,7 +199,8 @@ class RefundForm(ReasonForm):
         self.order_fields(["refund", "amount", "refund_reason", *self.return_fields, "reason"])
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("refund") == self.REFUND_PART and data.get("amount") is None and "amount" not in self.errors:
             self.add_error("amount", "Give the amount to refund, or choose \u201cRefund all\u201d.")
         return data

@@ -5,6 +5,8 @@ database by default (created by `migrate`), Redis when REDIS_URL is set (the sam
 as the task broker, its own key prefix).
 """
 
+from typing import Any
+
 from .queue import REDIS_URL
 
 # Django's database cache keeps 300 entries by default and, past that, deletes a third of
@@ -13,6 +15,7 @@ from .queue import REDIS_URL
 # entries are still deleted; live ones are bounded by the clients of one window.
 DATABASE_CACHE_OPTIONS = {"MAX_ENTRIES": 10_000_000}
 
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
