@@ -22,6 +22,7 @@ from framework.queue import Task
 from orders.models import FINAL_STATES, ActorKind, EventKind, Order, OrderEvent, OrderState
 from payments.authorizations import hold_lapses_before_q
 from payments.models import Payment, Refund, StripeEvent
+from payments.money import to_cents
 
 # The events that record one attempt of a pipeline step (a state-moving step writes
 # STATE_CHANGED, a step that leaves the state as it is STEP_SUCCEEDED; waiting is no attempt).
@@ -220,9 +221,9 @@ def refunds_by_reason(day_since: datetime, month_since: datetime) -> list[Refund
             reason=row["reason_code__label"],
             currency=row["currency"],
             last_day=row["last_day"],
-            last_day_amount=row["last_day_amount"] or Decimal("0"),
+            last_day_amount=to_cents(row["last_day_amount"] or 0),
             last_month=row["last_month"],
-            last_month_amount=row["last_month_amount"],
+            last_month_amount=to_cents(row["last_month_amount"]),
         )
         for row in rows
     ]

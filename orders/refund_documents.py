@@ -9,6 +9,7 @@ from django.db.models import Sum
 
 from orders import history
 from payments.models import Refund
+from payments.money import to_cents
 from receipts.credit_notes import RefundMade, issue_credit_note
 from receipts.models import CreditNote
 
@@ -25,7 +26,7 @@ def refund_made(refund: Refund) -> RefundMade:
         refund_id=refund.pk,
         amount=refund.amount,
         currency=refund.currency,
-        refunded_total=refunded_total or refund.amount,
+        refunded_total=to_cents(refunded_total or refund.amount),
         reason=reason.label if reason.show_to_shopper else "",
     )
 

@@ -23,3 +23,9 @@ def from_minor_units(amount_minor: int, currency: str) -> Decimal:
     """Turn the provider's integer back into a Decimal amount (1234 USD -> 12.34)."""
     factor = minor_units_per_major(currency)
     return (Decimal(amount_minor) / factor).quantize(Decimal("0.01"))
+
+
+def to_cents(amount: Decimal | int) -> Decimal:
+    """A sum of stored amounts as the database stores one (10 -> 10.00): SQLite returns a
+    Decimal column's SUM without its two places, and documents print it as it comes."""
+    return Decimal(amount).quantize(Decimal("0.01"))
