@@ -29,7 +29,7 @@ from orders.notifications import (
     send_order_email,
 )
 from orders.sns import publish_final_state
-from orders.transitions import end_order, set_state, stock_lines
+from orders.transitions import end_order, set_state, set_state_from, stock_lines
 from payments.gateways.base import IntentStatus
 from payments.models import Payment
 from payments.services import (
@@ -153,6 +153,12 @@ def process_payment(order: Order, run: StepRun) -> After:
     if order.state != S.VALIDATED:
         return After.STOP
     result = authorize_payment(order)  # outside any lock: a network call
+    if result.status in (IntentStatus.AUTHORIZED, IntentStatus.CAPTURED):
+        with transaction.atomic():
+            # The usual answer: the move takes the lock and checks the state in one statement.
+            if set_state_from(order, S.VALIDATED, S.PAID, run):
+                record_payment(order, result)
+                return After.NEXT_STEP
     with transaction.atomic():
         order = relock(order)
         if order.state in FAILURE_ENDS and result.status in MONEY_HOLDING:
@@ -204,11 +210,9 @@ def deduct_stock_and_capture_payment(order: Order, run: StepRun) -> After:
             move_stock(StockMove.DEDUCT, stock_lines(order), order_id=order.pk)
     result = capture_payment(order)  # after the deduction, outside the lock
     with transaction.atomic():
-        order = relock(order)
-        if order.state != S.PAID:
+        if not set_state_from(order, S.PAID, S.CONFIRMED, run):
             return After.STOP
         record_payment(order, result)
-        set_state(order, S.CONFIRMED, run)
     return After.NEXT_STEP
 
 
@@ -244,12 +248,14 @@ def send_confirmation(order: Order, run: StepRun) -> After:
     except NotificationUncertain as not_known:
         uncertain = not_known
     with transaction.atomic():
+        if uncertain is None:
+            set_state_from(order, S.CONFIRMED, S.COMPLETED, run)
+            return After.STOP
         order = lock_order(order.pk)
         if order.state == S.CONFIRMED:
             set_state(order, S.COMPLETED, run)
-        if uncertain is not None:
-            # After completing, which settles the flags of the receipt and the email.
-            flag_uncertain_email(order, uncertain, actor=run.actor, step=run.step)
+        # After completing, which settles the flags of the receipt and the email.
+        flag_uncertain_email(order, uncertain, actor=run.actor, step=run.step)
     return After.STOP
 
 
