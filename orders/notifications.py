@@ -19,11 +19,10 @@ placing orders bound to fail. The ones over the cap are marked CAPPED and never 
 
 import logging
 import smtplib
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import connection as database
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -31,6 +30,7 @@ from django.utils import timezone
 
 from framework import metrics
 from framework.formatting import format_percent
+from framework.inserts import insert_if_absent
 from orders import history
 from orders.models import Notification, Order, OrderState
 from payments.models import Refund
@@ -105,8 +105,11 @@ def _claim(order: Order, kind: str, key: str) -> Notification | None:
     """
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.NOTIFICATION_CLAIM_SECONDS)
-    if claimed := _claim_first(order, kind, key, now):
-        return claimed
+    # Nearly always the first and only claim: one statement, the unique (order, kind, key)
+    # deciding between racing workers. A row already there is judged under its lock.
+    claim = Notification(order=order, kind=kind, key=key, status=Notification.Status.SENDING, claimed_at=now)
+    if insert_if_absent(claim):
+        return claim
     with transaction.atomic():
         notification = Notification.objects.select_for_update().get(order=order, kind=kind, key=key)
         if notification.status in (Notification.Status.SENT, Notification.Status.CAPPED):
@@ -126,31 +129,6 @@ def _claim(order: Order, kind: str, key: str) -> Notification | None:
             notification.save(update_fields=["status", "claimed_at"])
             return notification
     raise NotificationUncertain(notification, why)
-
-
-def _claim_first(order: Order, kind: str, key: str, now: datetime) -> Notification | None:
-    """The claim of an email never tried before, taken by one statement (the unique
-    (order, kind, key) decides between racing workers); None when a row was there already.
-
-    `get_or_create` under a lock took a locking read, a savepoint and the insert for what
-    is, nearly always, the first and only claim.
-    """
-    claim = Notification(order=order, kind=kind, key=key, status=Notification.Status.SENDING, claimed_at=now)
-    fields = [f for f in Notification._meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(claim, add=True), database) for f in fields]
-    qn = database.ops.quote_name
-    with database.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {qn(Notification._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {qn('id')}",
-            values,
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    claim.pk = row[0]
-    claim._state.adding, claim._state.db = False, database.alias
-    return claim
 
 
 # What happened to the shopper's money, by failure end: the money side runs after the
