@@ -10,10 +10,18 @@ are not in it (the end-to-end scenarios have those).
 
 Issue 23 holds the pipeline to half a receipt: the 2026-11 template (bench/receipts.py) is
 rendered here too, between orders, so the ratio is taken in the same run.
+
+Two counts that do not depend on the machine's load are taken after the timed orders, on a
+few more with the receipt's rendering replaced by the bytes of one real rendering: the
+statements an order sends to the database (everything through Django's cursor: reads,
+writes, savepoints, the cache's table on the database broker; not BEGIN and COMMIT), and
+the Python calls it makes (cProfile).
 """
 
+import cProfile
 import json
 import os
+import pstats
 import statistics
 import sys
 import time
@@ -80,6 +88,8 @@ def main(orders: int) -> dict:
         render_old_receipt_pdf(document)
         old_receipts.append(time.process_time() - started)
 
+    statements, calls = _counts(place, pipeline.advance_order, services)
+    pending += statements["orders"]
     completed = Order.objects.filter(pk__in=pending, state="COMPLETED").count()
     if completed != len(pending):
         raise SystemExit(f"{len(pending) - completed} of {len(pending)} orders did not complete")
@@ -88,14 +98,54 @@ def main(orders: int) -> dict:
     database_ms = 1000 * sum(d for _, d in per_order) / len(per_order)
     old_receipt_ms = 1000 * statistics.median(old_receipts)
     return {
-        "orders": len(pending),
+        "orders": len(per_order),
         "pipeline_python_ms": round(python_ms, 2),
         "pipeline_postgres_ms": round(database_ms, 2),
         "pipeline_cpu_ms": round(python_ms + database_ms, 2),
         "receipt_cpu_ms": round(1000 * statistics.median(receipts), 2),
         "old_receipt_cpu_ms": round(old_receipt_ms, 2),
         "pipeline_over_old_receipt": round((python_ms + database_ms) / old_receipt_ms, 3),
+        "statements_per_order": statements["per_order"],
+        "python_calls_per_order": calls,
     }
+
+
+COUNTED_ORDERS = 5
+
+
+def _counts(place, advance, services) -> tuple[dict, int]:
+    """Statements and Python calls per order (both deterministic), the receipt's rendering
+    replaced by one real rendering's bytes so that neither counts WeasyPrint."""
+    from django.db import connection
+
+    render = services.render_receipt_pdf
+    rendered: list[bytes] = []
+
+    def once(document):
+        if not rendered:
+            rendered.append(render(document))
+        return rendered[0]
+
+    services.render_receipt_pdf = once
+    advance(place())  # renders the one receipt
+    orders = [place() for _ in range(2 * COUNTED_ORDERS)]
+    sent: list[str] = []
+
+    def count(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        for order_id in orders[:COUNTED_ORDERS]:
+            advance(order_id)
+    profile = cProfile.Profile()
+    profile.enable()
+    for order_id in orders[COUNTED_ORDERS:]:
+        advance(order_id)
+    profile.disable()
+    services.render_receipt_pdf = render
+    calls = sum(row[1] for row in pstats.Stats(profile).stats.values())  # type: ignore[attr-defined]
+    return {"orders": orders, "per_order": len(sent) / COUNTED_ORDERS}, round(calls / COUNTED_ORDERS)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,10 @@ since the window's first failure, which is the part of the window that matters.
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import BaseCache, caches
@@ -85,10 +86,15 @@ class CircuitBreaker:
 
     def read(self) -> Reading:
         """The breaker's state and counts, in one cache read."""
+        return self.read_with(())[0]
+
+    def read_with(self, others: Sequence[str]) -> tuple[Reading, dict[str, Any]]:
+        """`read`, and the entries `others` of the same cache found with it (absent ones
+        left out): one round trip for a caller that needs both before a call."""
         now = self._clock()
         windows = self._window_keys(now)
         keys = [self._key("opened"), *(k for pair in windows for k in pair)]
-        found = self.cache.get_many(keys)
+        found = self.cache.get_many([*keys, *others])
         opened_at = found.get(self._key("opened"))
         failures = sum(int(found.get(f, 0)) for f, _ in windows)
         calls = sum(int(found.get(c, 0)) for _, c in windows)
@@ -98,7 +104,7 @@ class CircuitBreaker:
             state = BreakerState.OPEN
         else:
             state = BreakerState.HALF_OPEN
-        return Reading(self.provider, state, opened_at, failures, calls)
+        return Reading(self.provider, state, opened_at, failures, calls), {k: found[k] for k in others if k in found}
 
     def may_call(self, reading: Reading, *, probe_seconds: float) -> bool:
         """Whether a call may go out now: always while closed, never while open; while

@@ -57,6 +57,12 @@ def holds_on() -> dict[str, HoldOn]:
     except Exception as error:  # the cache backend's own errors differ by backend
         logger.warning("holds read from the database, their cache is unavailable: %s", error)
         return _holds_in_database()
+    return holds_from_cache(holds)
+
+
+def holds_from_cache(holds: dict[str, HoldOn] | None) -> dict[str, HoldOn]:
+    """`holds_on` for a caller that read the cache's entry (CACHE_KEY) itself, with other
+    entries in the same round trip; None when it was not there."""
     if holds is None:
         holds = _holds_in_database()
         try:

@@ -262,6 +262,18 @@ def lock_order(order_id: int) -> Order:
     return Order.objects.select_for_update(of=("self",)).get(pk=order_id)
 
 
+def relock(order: Order) -> Order:
+    """`lock_order` for an order the caller holds: the row locked until the transaction
+    ends, and `order` itself brought up to date with it (what it carries besides its
+    columns, such as its prefetched lines, stays). Whoever handed the instance over (the
+    pipeline's runner) then holds what the step wrote once it commits, without reading the
+    row again."""
+    fresh = lock_order(order.pk)
+    for field in Order._meta.concrete_fields:
+        setattr(order, field.attname, getattr(fresh, field.attname))
+    return order
+
+
 class Notification(models.Model):
     """One email to the shopper. (order, kind, key) is unique, so no email goes twice: the
     pipeline's emails have an empty key (one each per order); a manager's resend is keyed by

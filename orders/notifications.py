@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from framework import metrics
 from framework.formatting import format_percent
+from framework.inserts import insert_if_absent
 from orders import history
 from orders.models import Notification, Order, OrderState
 from payments.models import Refund
@@ -104,12 +105,13 @@ def _claim(order: Order, kind: str, key: str) -> Notification | None:
     """
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.NOTIFICATION_CLAIM_SECONDS)
+    # Nearly always the first and only claim: one statement, the unique (order, kind, key)
+    # deciding between racing workers. A row already there is judged under its lock.
+    claim = Notification(order=order, kind=kind, key=key, status=Notification.Status.SENDING, claimed_at=now)
+    if insert_if_absent(claim):
+        return claim
     with transaction.atomic():
-        notification, created = Notification.objects.select_for_update().get_or_create(
-            order=order, kind=kind, key=key, defaults={"claimed_at": now}
-        )
-        if created:
-            return notification
+        notification = Notification.objects.select_for_update().get(order=order, kind=kind, key=key)
         if notification.status in (Notification.Status.SENT, Notification.Status.CAPPED):
             return None
         if notification.status == Notification.Status.UNCERTAIN:

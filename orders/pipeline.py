@@ -79,7 +79,7 @@ def run_step(order_id: int, step_name: str, *, order: Order | None = None) -> Af
     `order`, when the caller has just read it, saves reading it again for the first
     attempt; a step locks the row and checks its state again before changing it.
     """
-    after = _attempt(order_id, STEPS[step_name], order)
+    after, _ = _attempt(order_id, STEPS[step_name], order)
     if after is After.NEXT_STEP:
         enqueue_advance(order_id)
     return after
@@ -97,16 +97,19 @@ def run_due_retry(retry_id: int) -> None:
     retry = ScheduledRetry.objects.filter(pk=retry_id).first()
     if retry is None:
         return
-    after = _attempt(retry.order_id, STEPS[retry.step], None, attempts_before=retry.attempt)
+    after, _ = _attempt(retry.order_id, STEPS[retry.step], None, attempts_before=retry.attempt)
     # Unless the attempt moved it on: failed again (another attempt), or waits again (another due time).
     ScheduledRetry.objects.filter(pk=retry.pk, attempt=retry.attempt, due_at=retry.due_at).delete()
     if after is After.NEXT_STEP:
         enqueue_advance(retry.order_id)
 
 
-def _attempt(order_id: int, step: Step, order: Order | None, *, attempts_before: int = 0) -> After:
+def _attempt(order_id: int, step: Step, order: Order | None, *, attempts_before: int = 0) -> tuple[After, Order | None]:
     """Run the step with its retry policy; when the database goes away on the way, wait for
-    it to answer again (up to DATABASE_PATIENCE_SECONDS) and start the attempt over."""
+    it to answer again (up to DATABASE_PATIENCE_SECONDS) and start the attempt over.
+
+    Returns the outcome and the order the last attempt was given, which a step that moved
+    the order on has brought up to date under its lock (`relock`)."""
     patience_ends = time.monotonic() + DATABASE_PATIENCE_SECONDS
     while True:
         try:
@@ -142,7 +145,9 @@ def _database_back(deadline: float) -> bool:
     return True
 
 
-def _attempt_with_retries(order_id: int, step: Step, order: Order | None, *, attempts_before: int) -> After:
+def _attempt_with_retries(
+    order_id: int, step: Step, order: Order | None, *, attempts_before: int
+) -> tuple[After, Order | None]:
     exhausted = EXHAUSTED[step.when_exhausted]
     for tries in range(attempts_before + 1, step.retry.max_attempts + 1):
         if order is None or tries > attempts_before + 1:
@@ -150,17 +155,17 @@ def _attempt_with_retries(order_id: int, step: Step, order: Order | None, *, att
         gate = waits.check_gate(step)
         if gate.wait is not None:  # held, or its provider is down: no call, no attempt spent
             waits.wait_for(order_id, step, gate.wait, attempts=tries - 1)
-            return After.STOP
+            return After.STOP, order
         run = history.start_run(step.name, order, earlier=recovery.take_lease(order_id, step))
         try:
             after = step.run(order, run)
         except StepFailed as error:
             exhausted(order_id, run, error)
-            return After.STOP
+            return After.STOP, order
         except GatewayConfigurationError as error:
             # Our configuration, not the shopper's card: leave the order where it is, loudly.
             _flag_order(order_id, run, error)
-            return After.STOP
+            return After.STOP, order
         except Exception as error:
             if isinstance(error, DATABASE_AWAY) and not _database_answers():
                 raise  # not the step's failure: it must not use up an attempt (see `_attempt`)
@@ -168,15 +173,15 @@ def _attempt_with_retries(order_id: int, step: Step, order: Order | None, *, att
                 # The provider's words stay in the log; the shopper sees a reason meant for them.
                 logger.error("order %s %s: payment provider error: %s", order.reference, step.name, error)
                 exhausted(order_id, run, StepFailed("payment_error", PAYMENT_ERROR_REASON))
-                return After.STOP
+                return After.STOP, order
             logger.warning("order %s %s attempt %d failed: %s", order.reference, step.name, run.attempt, error)
             if wait := waits.provider_failed(step, error):
                 # Its provider is down, as its breaker now says: wait for it, keeping an attempt.
                 waits.wait_for(order_id, step, wait, attempts=tries, failed=(run, error))
-                return After.STOP
+                return After.STOP, order
             if tries == step.retry.max_attempts:
                 exhausted(order_id, run, error)
-                return After.STOP
+                return After.STOP, order
             delay = step.retry.delay(tries)
             with transaction.atomic():
                 locked = lock_order(order_id)
@@ -186,12 +191,12 @@ def _attempt_with_retries(order_id: int, step: Step, order: Order | None, *, att
                     due_at = timezone.now() + timedelta(seconds=delay)
                 history.step_retrying(locked, run, error, due_at=due_at)
             if step.requeues_retries:
-                return After.STOP  # the worker is free; the tick queues the retry when due
+                return After.STOP, order  # the worker is free; the tick queues the retry when due
             time.sleep(delay)
         else:
             waits.provider_answered(step, gate)
-            return after
-    return After.STOP
+            return after, order
+    return After.STOP, order
 
 
 # A chain of steps hands over to the queue after this long, well inside the cluster's task
@@ -211,8 +216,12 @@ def advance_order(order_id: int) -> None:
     message would.
     """
     started = time.monotonic()
-    while (order := Order.objects.filter(pk=order_id).first()) and (step := next_step(order)):
-        if _attempt(order_id, step, order) is not After.NEXT_STEP:
+    # Read once: a step that moves the order on leaves this instance as it committed it
+    # (`relock`), lines included, so the next step needs no read of its own.
+    order = Order.objects.filter(pk=order_id).prefetch_related("lines").first()
+    while order and (step := next_step(order)):
+        after, order = _attempt(order_id, step, order)
+        if after is not After.NEXT_STEP:
             return
         if time.monotonic() - started > CHAIN_SECONDS:
             enqueue(Task.ADVANCE_ORDER, order_id)

@@ -3,7 +3,10 @@
 Each step is given the order as read just before its attempt, locks the row, checks the
 state, does its work, and records the outcome through `orders.history`. It returns
 `After.NEXT_STEP` when it moved the order on and the next step is due, `After.STOP` when the
-order waits, ended or belongs to another worker. No lock is held across a provider call.
+order waits, ended or belongs to another worker. A step that returns `After.NEXT_STEP` took
+its last lock with `relock(order)`, so the instance it was given is the order as it
+committed it: the runner hands it to the next step without reading the row again. No lock
+is held across a provider call.
 `orders.flow` says which step runs in which state, with its retry policy.
 """
 
@@ -16,7 +19,7 @@ from framework.queue import Task, enqueue_on_commit
 from inventory.services import Shortage, StockMove, is_stock_deducted, move_stock, reserve_stock, shortages, take_stock
 from orders import history
 from orders.history import StepRun
-from orders.models import FAILURE_ENDS, Notification, Order, OrderLine, lock_order
+from orders.models import FAILURE_ENDS, Notification, Order, OrderLine, lock_order, relock
 from orders.models import OrderState as S
 from orders.notifications import (
     NotificationCapped,
@@ -26,7 +29,7 @@ from orders.notifications import (
     send_order_email,
 )
 from orders.sns import publish_final_state
-from orders.transitions import end_order, set_state, stock_lines
+from orders.transitions import end_order, set_state, set_state_from, stock_lines
 from payments.gateways.base import IntentStatus
 from payments.models import Payment
 from payments.services import (
@@ -68,7 +71,7 @@ def validate_order(order: Order, run: StepRun) -> After:
     re-drives one that was written PENDING and never validated.
     """
     with transaction.atomic():
-        order = lock_order(order.pk)
+        order = relock(order)
         if order.state != S.PENDING:
             return After.STOP
         return reserve_or_reject(order, list(order.lines.select_related("product")), run)
@@ -150,8 +153,14 @@ def process_payment(order: Order, run: StepRun) -> After:
     if order.state != S.VALIDATED:
         return After.STOP
     result = authorize_payment(order)  # outside any lock: a network call
+    if result.status in (IntentStatus.AUTHORIZED, IntentStatus.CAPTURED):
+        with transaction.atomic():
+            # The usual answer: the move takes the lock and checks the state in one statement.
+            if set_state_from(order, S.VALIDATED, S.PAID, run):
+                record_payment(order, result)
+                return After.NEXT_STEP
     with transaction.atomic():
-        order = lock_order(order.pk)
+        order = relock(order)
         if order.state in FAILURE_ENDS and result.status in MONEY_HOLDING:
             # The order ended while the provider answered (its reservation released, a manager
             # cancelled): its compensation may have run before this hold existed; run it again.
@@ -194,18 +203,16 @@ def deduct_stock_and_capture_payment(order: Order, run: StepRun) -> After:
     Its label in the history stays `update_inventory`, the original design's name.
     """
     with transaction.atomic():
-        order = lock_order(order.pk)
+        order = relock(order)
         if order.state != S.PAID:
             return After.STOP
         if not is_stock_deducted(order.pk):
             move_stock(StockMove.DEDUCT, stock_lines(order), order_id=order.pk)
     result = capture_payment(order)  # after the deduction, outside the lock
     with transaction.atomic():
-        order = lock_order(order.pk)
-        if order.state != S.PAID:
+        if not set_state_from(order, S.PAID, S.CONFIRMED, run):
             return After.STOP
         record_payment(order, result)
-        set_state(order, S.CONFIRMED, run)
     return After.NEXT_STEP
 
 
@@ -216,7 +223,7 @@ def generate_receipt(order: Order, run: StepRun) -> After:
     payment = Payment.objects.filter(order=order).first() or Payment()
     issue_receipt(order, PaidWith(payment.card_brand, payment.card_last4, payment.provider_reference))
     with transaction.atomic():
-        order = lock_order(order.pk)
+        order = relock(order)
         history.step_succeeded(order, run)
     return After.NEXT_STEP
 
@@ -241,12 +248,14 @@ def send_confirmation(order: Order, run: StepRun) -> After:
     except NotificationUncertain as not_known:
         uncertain = not_known
     with transaction.atomic():
+        if uncertain is None:
+            set_state_from(order, S.CONFIRMED, S.COMPLETED, run)
+            return After.STOP
         order = lock_order(order.pk)
         if order.state == S.CONFIRMED:
             set_state(order, S.COMPLETED, run)
-        if uncertain is not None:
-            # After completing, which settles the flags of the receipt and the email.
-            flag_uncertain_email(order, uncertain, actor=run.actor, step=run.step)
+        # After completing, which settles the flags of the receipt and the email.
+        flag_uncertain_email(order, uncertain, actor=run.actor, step=run.step)
     return After.STOP
 
 

@@ -23,6 +23,7 @@ publish. `end_order` gives the stock back first, in the same transaction.
 import logging
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from framework.queue import Task, enqueue_on_commit
@@ -76,18 +77,64 @@ def set_state(
     if new_state not in TRANSITIONS[order.state]:
         raise IllegalTransition(f"{order.reference}: {order.state} -> {new_state} is not allowed")
     from_state = order.state
-    order.state = new_state
+    changes = _moved(from_state, new_state, failure_code, failure_reason)
+    for field, value in changes.items():
+        setattr(order, field, value)
+    order.save(update_fields=[*changes, "updated_at"])
+    _entered(order, from_state, run, failure_code=failure_code, failure_reason=failure_reason)
+
+
+def set_state_from(order: Order, expected: str, new_state: str, run: history.StepRun) -> bool:
+    """`set_state` for an order the caller has not locked, expected in state `expected`: one
+    `UPDATE ... WHERE state = expected RETURNING` the row locks it (until the transaction
+    ends, as `lock_order` would), checks its state and writes the move, and brings `order`
+    up to date with the row. False, with nothing written and `order` as it was, when the
+    order is no longer in `expected`: the caller decides as it would have under the lock.
+
+    The lock and the write a step's last transaction starts with, in one statement instead
+    of a locking read, its model instance and a save.
+    """
+    if new_state not in TRANSITIONS[expected]:
+        raise IllegalTransition(f"{order.reference}: {expected} -> {new_state} is not allowed")
+    changes = {**_moved(expected, new_state, "", ""), "updated_at": timezone.now()}
+    meta = Order._meta
+    qn = connection.ops.quote_name
+    fields = {f.attname: f for f in meta.concrete_fields}
+    assignments = ", ".join(f"{qn(fields[name].column)} = %s" for name in changes)
+    values = [fields[name].get_db_prep_save(value, connection) for name, value in changes.items()]
+    moved = list(
+        Order.objects.raw(
+            f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(meta.pk.column)} = %s AND "
+            f"{qn(fields['state'].column)} = %s RETURNING {', '.join(qn(f.column) for f in fields.values())}",
+            [*values, order.pk, expected],
+        )
+    )
+    if not moved:
+        return False
+    for name in fields:
+        setattr(order, name, getattr(moved[0], name))
+    _entered(order, expected, run)
+    return True
+
+
+def _moved(from_state: str, new_state: str, failure_code: str, failure_reason: str) -> dict[str, object]:
+    """The columns a move from `from_state` to `new_state` writes, besides `updated_at`."""
     # The step that moved the order is done with it: its lease ends (orders.recovery).
-    order.worked_until = None
-    fields = ["state", "updated_at", "worked_until"]
+    changes: dict[str, object] = {"state": new_state, "worked_until": None}
     if failure_code or failure_reason or from_state in FAILURE_ENDS:
         # A redriven order is no longer failed: the shopper's page stops giving the reason.
-        order.failure_code, order.failure_reason = failure_code, failure_reason
-        fields += ["failure_code", "failure_reason"]
+        changes.update(failure_code=failure_code, failure_reason=failure_reason)
     if new_state == S.COMPLETED:
-        order.completed_at = timezone.now()
-        fields += ["completed_at"]
-    order.save(update_fields=fields)
+        changes["completed_at"] = timezone.now()
+    return changes
+
+
+def _entered(
+    order: Order, from_state: str, run: history.StepRun, *, failure_code: str = "", failure_reason: str = ""
+) -> None:
+    """What follows a move written to the order's row: its flag settled, its end's jobs
+    queued for the commit, its history event."""
+    new_state = order.state
     if new_state == S.COMPLETED and order.needs_attention:
         # Completing means the receipt and the email finally went: their flag is settled.
         history.clear_flag(order)

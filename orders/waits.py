@@ -29,7 +29,8 @@ from django.utils import timezone
 from framework.breakers import BreakerState, Provider, Reading, breaker
 from orders import history
 from orders.flow import FLOW, Step, next_step, steps_calling
-from orders.holds import holds_on
+from orders.holds import CACHE_KEY as HOLDS_KEY
+from orders.holds import HoldOn, holds_from_cache, holds_on
 from orders.models import Order, ScheduledRetry, lock_order
 from payments.gateways.base import TransientGatewayError
 
@@ -71,22 +72,35 @@ def breaker_words(provider: str) -> str:
 def check_gate(step: Step) -> Gate:
     """Whether the step may make its call now (a hold, then its provider's breaker); taking
     the breaker's one probe when it is half-open."""
-    if step.held_by and (hold := holds_on().get(step.held_by)):
-        return Gate(Wait(hold.why, history.manager(hold.placed_by), held=True))
     if step.provider is None:
-        return Gate(None)
+        return _held(step, holds_on()) or Gate(None)
     guard = breaker(step.provider)
     try:
-        reading = guard.read()
-        may_call = guard.may_call(reading, probe_seconds=step.lease_seconds())
+        # The holds and the breaker in one round trip to the cache.
+        reading, cached = guard.read_with([HOLDS_KEY] if step.held_by else [])
     except Exception as error:  # the cache backend's own errors differ by backend
         # Without the shared cache there is no shared breaker: the step calls its provider
         # and spends its attempts as it did before breakers (it fails open, never stuck).
+        # A manager's hold holds even then (read from the database).
+        logger.warning("%s breaker not read, its cache is unavailable: %s", step.provider, error)
+        return _held(step, holds_on()) or Gate(None)
+    if held := _held(step, holds_from_cache(cached.get(HOLDS_KEY)) if step.held_by else {}):
+        return held
+    try:
+        may_call = guard.may_call(reading, probe_seconds=step.lease_seconds())
+    except Exception as error:
         logger.warning("%s breaker not read, its cache is unavailable: %s", step.provider, error)
         return Gate(None)
     if not may_call:
         return Gate(Wait(breaker_words(step.provider), history.PIPELINE, held=False), reading)
     return Gate(None, reading)
+
+
+def _held(step: Step, holds: dict[str, HoldOn]) -> Gate | None:
+    """The gate of a step its side's hold stops, if one is on."""
+    if step.held_by and (hold := holds.get(step.held_by)):
+        return Gate(Wait(hold.why, history.manager(hold.placed_by), held=True))
+    return None
 
 
 def provider_answered(step: Step, gate: Gate) -> None:

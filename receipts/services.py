@@ -9,13 +9,14 @@ from django.conf import settings
 from django.core import signing
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
 from framework import metrics
 from framework.formatting import format_percent
+from framework.inserts import insert_if_absent
 from orders.models import Order
 from receipts.models import Receipt, StoredDocument
 from receipts.rendering import ReceiptDocument, ReceiptLine, render_receipt_pdf
@@ -81,9 +82,10 @@ def receipt_document(order: Order, receipt: Receipt, paid_with: PaidWith = PaidW
 
 def issue_receipt(order: Order, paid_with: PaidWith = PaidWith()) -> Receipt:
     """Number, render and store the order's receipt, once; a repeat returns the stored one."""
-    try:
-        receipt, _ = Receipt.objects.get_or_create(order=order)
-    except IntegrityError:  # another worker created it a moment ago
+    # Numbered once: the unique order decides between racing workers; a row already there
+    # (an earlier attempt's, another worker's) is the receipt.
+    receipt = Receipt(order=order)
+    if not insert_if_absent(receipt):
         receipt = Receipt.objects.get(order=order)
     if receipt.stored_at:
         return receipt
