@@ -127,7 +127,11 @@ def test_gunicorn_workers_killed_during_a_burst_of_placements_answer_no_5xx_and_
     shop.start_web(workers=3, threads=4)
     [server] = [p for p in shop.processes if p.name == "web"]
     shop.start_cluster(workers=2)
-    shoppers = Shoppers(lambda: shop.url, SKUS, scenario_size(full=200, bounded=100), concurrency=8).start()
+    # Paced so the burst outlasts the killer's first three kills (2.96 s into it, seed 15)
+    # however fast the shop answers.
+    shoppers = Shoppers(
+        lambda: shop.url, SKUS, scenario_size(full=200, bounded=100), concurrency=8, per_second=20
+    ).start()
 
     def kill_one(chance: random.Random) -> bool:
         workers = server.children()
