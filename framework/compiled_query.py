@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
+from django.db.models.query import ModelIterable
 
 
 @dataclass(frozen=True)
@@ -36,24 +37,42 @@ def ip_address_mark(example: str = "192.0.2.235") -> Mark:
     return Mark(example, lambda connection, value: connection.ops.adapt_ipaddressfield_value(value))
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    """A query's SQL, its parameters' slots, and what turns its rows into model instances."""
+
+    sql: str
+    # Each parameter: (the value's name, None) where a mark was, (None, the constant) otherwise.
+    slots: list[tuple[str | None, Any]]
+    # Django's converters per column (position, (converters, expression)), as the ORM applies
+    # them to the rows it reads: decimals, booleans and dates on SQLite, say.
+    converters: list[tuple[int, tuple[list[Any], Any]]]
+    model: Any
+    # The model's fields read (attribute names) and their columns, then (annotation, column).
+    attnames: list[str]
+    model_columns: slice
+    annotations: list[tuple[str, int]]
+
+
 class CompiledQuery:
     """`build(**marks)` returns the query with each named value in place; `rows(**values)`
-    runs its SQL, compiled once per database alias and vendor, with the values given."""
+    runs its SQL, compiled once per database alias and vendor, with the values given, and
+    `instances(**values)` reads a model query's rows as its model's instances."""
 
     def __init__(self, build: Callable[..., QuerySet[Any]], **marks: Mark) -> None:
         self._build = build
         self._marks = marks
-        self._compiled: dict[tuple[str, str], tuple[str, list[tuple[str | None, Any]]]] = {}
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
 
-    def _compile(self, using: str) -> tuple[str, list[tuple[str | None, Any]]]:
+    def _compile(self, using: str) -> _Compiled:
         connection = connections[using]
         queryset = self._build(**{name: mark.example for name, mark in self._marks.items()})
-        sql, params = queryset.query.get_compiler(using=using).as_sql()
+        compiler = queryset.query.get_compiler(using=using)
+        sql, params = compiler.as_sql()
         adapted = {
             name: mark.adapt(connection, mark.example) if mark.adapt else mark.example
             for name, mark in self._marks.items()
         }
-        # Each parameter: (the value's name, None) where a mark was, (None, the constant) otherwise.
         slots: list[tuple[str | None, Any]] = []
         for param in params:
             name = next((name for name, value in adapted.items() if _same(param, value)), None)
@@ -61,25 +80,64 @@ class CompiledQuery:
         missing = set(self._marks) - {name for name, _ in slots}
         if missing:
             raise ValueError(f"values not passed through as parameters (a rewriting lookup?): {sorted(missing)}")
-        return sql, slots
+        klass_info = compiler.klass_info or {}
+        if klass_info.get("related_klass_infos"):
+            raise ValueError("select_related is not supported: its rows are not one model's")
+        fields = klass_info.get("select_fields") or []
+        columns = [expression for expression, _sql, _alias in compiler.select]
+        return _Compiled(
+            sql=sql,
+            slots=slots,
+            converters=list(compiler.get_converters(columns).items()),
+            # A values() or values_list() query has no instances: its rows are what it reads.
+            model=klass_info.get("model") if queryset._iterable_class is ModelIterable else None,
+            attnames=[columns[i].target.attname for i in fields],
+            model_columns=slice(fields[0], fields[-1] + 1) if fields else slice(0),
+            annotations=list((compiler.annotation_col_map or {}).items()),
+        )
 
-    def rows(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[tuple[Any, ...]]:
-        """The query's rows for these values (raw database values, as `values_list` reads them
-        before Django's converters: plain ints and strings for the queries this is for)."""
+    def _run(self, using: str, values: dict[str, Any]) -> tuple[_Compiled, list[tuple[Any, ...]]]:
         connection = connections[using]
         key = (using, connection.vendor)
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compiled[key] = self._compile(using)
-        sql, slots = compiled
         adapted = {}
         for name, value in values.items():
             adapt = self._marks[name].adapt
             adapted[name] = adapt(connection, value) if adapt else value
-        params = [adapted[name] if name else constant for name, constant in slots]
+        params = [adapted[name] if name else constant for name, constant in compiled.slots]
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+            cursor.execute(compiled.sql, params)
+            return compiled, cursor.fetchall()
+
+    def rows(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[tuple[Any, ...]]:
+        """The query's rows for these values (raw database values, as `values_list` reads them
+        before Django's converters: plain ints and strings for the queries this is for)."""
+        return self._run(using, values)[1]
+
+    def instances(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[Any]:
+        """The rows of a query of model instances (`Model.objects.filter(...)`, annotations
+        allowed, no `select_related`) as the ORM would return them: each value through the
+        field's converters, each row through `Model.from_db`, each annotation an attribute."""
+        compiled, rows = self._run(using, values)
+        if compiled.model is None:
+            raise ValueError("not a query of model instances")
+        connection = connections[using]
+        model, attnames, columns = compiled.model, compiled.attnames, compiled.model_columns
+        found = []
+        for raw in rows:
+            row = list(raw)
+            for position, (converters, expression) in compiled.converters:
+                value = row[position]
+                for converter in converters:
+                    value = converter(value, expression, connection)
+                row[position] = value
+            instance = model.from_db(using, attnames, row[columns])
+            for name, position in compiled.annotations:
+                setattr(instance, name, row[position])
+            found.append(instance)
+        return found
 
 
 def _same(param: Any, value: Any) -> bool:

@@ -50,3 +50,29 @@ def test_an_ip_address_value_goes_through_its_fields_conversion(db):
         lambda address: Order.objects.filter(placed_from=address).values_list("pk"), address=ip_address_mark()
     )
     assert query.rows(address="2001:db8::1") == []
+
+
+def test_a_model_query_reads_as_the_orms_own_instances_with_their_annotations(db, make_product):
+    from inventory.models import Product
+    from orders.services import _products_for, _products_with_skus
+
+    make_product("MUG-001", on_hand=7)
+    make_product("CAP-001", on_hand=3)
+    compiled = _products_for(["CAP-001", "MUG-001", "NOPE-1"])
+    orms = {p.sku: p for p in _products_with_skus(a="CAP-001", b="MUG-001", c="NOPE-1")}
+    assert set(compiled) == set(orms) == {"CAP-001", "MUG-001"}
+    for sku, product in compiled.items():
+        assert isinstance(product, Product) and not product._state.adding
+        fields = [f.attname for f in Product._meta.concrete_fields]
+        # Each value of the type the ORM gives it (a Decimal price, a bool, an aware datetime).
+        assert [(getattr(product, f), type(getattr(product, f))) for f in fields] == [
+            (getattr(orms[sku], f), type(getattr(orms[sku], f))) for f in fields
+        ]
+        assert product.units_for_sale == orms[sku].units_for_sale
+    assert compiled["MUG-001"].units_for_sale == 7
+
+
+def test_a_query_of_values_has_no_instances(db):
+    query = CompiledQuery(lambda state: Order.objects.filter(state=state).values_list("pk"), state=Mark("\x1es\x1e"))
+    with pytest.raises(ValueError, match="model instances"):
+        query.instances(state="VALIDATED")
