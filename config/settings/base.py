@@ -65,7 +65,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "framework.middleware.DatabaseUnavailableMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp's, with the settings' policy built once per process.
+    "framework.content_security_policy.CSPMiddleware",
     # Last, as django-axes asks: it answers a locked-out login itself.
     "axes.middleware.AxesMiddleware",
 ]
