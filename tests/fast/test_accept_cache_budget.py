@@ -20,7 +20,9 @@ REDIS_ROUND_TRIPS = 2
 # Sent and received together: the keys named eight times (about 100 bytes each: prefix, scope,
 # the sha256 of the email, the window), four counts and four replies back (909 when each limit read its own).
 REDIS_BYTES = 1000
-DATABASE_CACHE_STATEMENTS = 9  # one read of every entry, and the database cache's incr (a read, a count, a write) twice
+# One read of every entry, and one UPDATE per limit adding one to the count read (9 through
+# the database cache's own incr: a read, a count, a read and a write, twice).
+DATABASE_CACHE_STATEMENTS = 3
 
 GENEROUS = {"order_placement_address": "100000/min", "order_placement_email": "100000/hour"}
 
@@ -95,3 +97,23 @@ def test_accepting_an_order_on_the_database_cache_stays_within_its_statements(
     assert writes and max(len(sql) for sql in writes) < 400, writes
     shop_statements = [s for s in data_statements(accepted.captured_queries) if "django_cache" not in s]
     assert len(shop_statements) <= ACCEPT_BUDGET, "\n".join(shop_statements)
+
+
+def test_a_count_changed_since_it_was_read_still_gets_its_one_on_the_database_cache(db, settings):
+    from framework.throttling import Charge, add_to_counters
+
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}
+    }
+    cache = caches["default"]
+    cache.clear()
+    cache.add("window", 3, 60)
+    with CaptureQueriesContext(connection) as charged:
+        add_to_counters(cache, [Charge("window", 60, seen=3)])
+    assert cache.get("window") == 4 and len(charged.captured_queries) == 1
+    # Another request's charge came first: the count is not the one read, Django's incr adds the one.
+    add_to_counters(cache, [Charge("window", 60, seen=3)])
+    assert cache.get("window") == 5
+    add_to_counters(cache, [Charge("first", 60)])
+    assert cache.get("first") == 1
+    cache.clear()
