@@ -47,6 +47,10 @@ def child_exit(server, worker):
 
 
 if settings.LOG_FORMAT == "json":
+    from framework.gunicorn_logger import AccessLinesWhenLogged
+
+    # The access lines stay off (below); without this, each request built one anyway.
+    logger_class = AccessLinesWhenLogged
     _handler = {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}
     logconfig_dict = {
         "version": 1,
