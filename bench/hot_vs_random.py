@@ -2,15 +2,21 @@
 
     python -m bench.hot_vs_random                      # 3 rounds of 6 s each way
     python -m bench.hot_vs_random --rounds 5 --seconds 10 --cluster
+    python -m bench.hot_vs_random --bench-row --broker orm --waits
 
 Makes the bench's database (bench/database.py, with plenty of the hot product, so no order
-is refused), starts gunicorn as bench/stack.py does (Redis broker) and, with `--cluster`, the
-django-q2 cluster working through the pipeline beside it (whose stock deductions lock the
-hot product's row too), then posts orders with wrk at 8 connections in alternating runs: all
-for random products among 1,000, then all for the hot product (which goes first alternates
-each round), the database reset between runs. On a machine shared with others only the ratio
-of runs side by side means something: the median of each side and the median of the
-per-round ratios hot / random are printed, with a `BENCH_JSON` line.
+is refused), starts gunicorn as bench/stack.py does (Redis broker, or the database's with
+`--broker orm`) and, with `--cluster`, the django-q2 cluster working through the pipeline
+beside it (whose stock deductions lock the hot product's row too), then posts orders with
+wrk at 8 connections in alternating runs: all for random products among 1,000, then all for
+the hot product (which goes first turns each round), the database reset between runs. Each
+run counts the units reserved (one per order, orders that reached VALIDATED), as the bench's
+hot row does. `--bench-row` measures what that row of `make bench` divides: random products
+with no cluster running (scenario 1), against random and hot products with the cluster
+beside (scenario 3), the cluster stopped and started between runs. On a machine shared with
+others only the ratio of runs side by side means something: the median of each kind and the
+medians of the per-round ratios are printed, with a `BENCH_JSON` line; `--waits` prints what
+the database's backends waited on in each run (`WaitSampler`).
 """
 
 import argparse
