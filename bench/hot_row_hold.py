@@ -76,6 +76,7 @@ def measure(orders: int, *, random_products: bool = False) -> dict:
 
     from django.test import Client
 
+    from bench.accept_inprocess import post_order
     from bench.database import HOT_SKU
     from orders.models import Order
     from orders.pipeline import run_step
@@ -84,17 +85,7 @@ def measure(orders: int, *, random_products: bool = False) -> dict:
     with timed_holds() as accepting:
         for n in range(orders):
             sku = f"BENCH-{random.randint(1, 1000):04d}" if random_products else HOT_SKU
-            body = {"email": f"shopper{n % 1000}@example.com", "lines": [{"sku": sku, "quantity": 1}]}
-            body["payment_method"] = "pm_card_visa"
-            answer = client.post(
-                "/api/orders/",
-                json.dumps(body),
-                content_type="application/json",
-                HTTP_IDEMPOTENCY_KEY=f"hot-{n}",
-                HTTP_X_FORWARDED_FOR=f"10.0.{(n % 997) // 250}.{(n % 997) % 250 + 1}",  # as bench/orders.lua
-            )
-            if answer.status_code != 202:
-                raise RuntimeError(f"order {n}: {answer.status_code} {answer.content[:300]!r}")
+            post_order(client, n, sku, key=f"hot-{n}")
     ids = list(Order.objects.order_by("pk").values_list("pk", flat=True))
     for order_id in ids:
         run_step(order_id, "process_payment")
