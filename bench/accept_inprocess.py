@@ -26,6 +26,22 @@ from bench.procfs import cpu_seconds
 PRODUCTS = 1000
 
 
+def post_order(client, n: int, sku: str, *, key: str) -> None:
+    """Post the `n`th order of a run, one unit of `sku`, from the email and the address
+    bench/orders.lua would send it from, through Django's test `client`; it must be accepted."""
+    body = {"email": f"shopper{n % 1000}@example.com", "lines": [{"sku": sku, "quantity": 1}]}
+    body["payment_method"] = "pm_card_visa"
+    answer = client.post(
+        "/api/orders/",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=key,
+        HTTP_X_FORWARDED_FOR=f"10.0.{(n % 997) // 250}.{(n % 997) % 250 + 1}",  # as bench/orders.lua
+    )
+    if answer.status_code != 202:
+        raise RuntimeError(f"order {n}: {answer.status_code} {answer.content[:300]!r}")
+
+
 def post_orders(orders: int, slice_size: int) -> list[dict]:
     """Post `orders` orders (random products, 1,000 emails and 997 addresses in turn, a fresh
     Idempotency-Key each), timing each slice; the Django settings must be set up already."""
@@ -43,20 +59,7 @@ def post_orders(orders: int, slice_size: int) -> list[dict]:
     for start in range(0, orders, slice_size):
         cpu, db_cpu = time.process_time(), cpu_seconds(backend)
         for n in range(start, start + slice_size):
-            body = {
-                "email": f"shopper{n % 1000}@example.com",
-                "lines": [{"sku": f"BENCH-{random.randint(1, PRODUCTS):04d}", "quantity": 1}],
-                "payment_method": "pm_card_visa",
-            }
-            answer = client.post(
-                "/api/orders/",
-                json.dumps(body),
-                content_type="application/json",
-                HTTP_IDEMPOTENCY_KEY=f"in-{n}",
-                HTTP_X_FORWARDED_FOR=f"10.0.{(n % 997) // 250}.{(n % 997) % 250 + 1}",  # as bench/orders.lua
-            )
-            if answer.status_code != 202:
-                raise RuntimeError(f"order {n}: {answer.status_code} {answer.content[:300]!r}")
+            post_order(client, n, f"BENCH-{random.randint(1, PRODUCTS):04d}", key=f"in-{n}")
         slices.append(
             {
                 "after": start,

@@ -217,7 +217,9 @@ def measure_hot_product(ctx: ScenarioContext) -> dict:
 
     wrk posts orders for the hot product (8 connections, where pgbench's hot row does best)
     in rounds of `hot_seconds` until the stock is gone; the orders after the last unit are
-    answered REJECTED.
+    answered REJECTED. Then the same for random products (`_random_beside_the_cluster`), so
+    that the hot product's rate is compared with the rate of any product under the same
+    conditions, the cluster working beside both.
     """
     db, stock = ctx.db, ctx.plan.hot_stock
     db.reset(hot_stock=stock)
@@ -273,6 +275,7 @@ def measure_hot_product(ctx: ScenarioContext) -> dict:
     reserve_span = (last_reservation - first_accept).total_seconds()
     sale_span = (last_sale - first_accept).total_seconds()
     db.reset()
+    random_products = _random_beside_the_cluster(ctx, units=stock)
     result = {
         "stock": stock,
         "orders": load["accepted"],
@@ -283,9 +286,43 @@ def measure_hot_product(ctx: ScenarioContext) -> dict:
         "deducted_per_s": round(stock / sale_span, 1),
         "load": load,
         "cpu": load.pop("cpu"),
+        "random_beside_cluster": random_products,
+        "hot_over_random": round(stock / reserve_span / random_products["reserved_per_s"], 3),
     }
-    log(f"[{ctx.broker}] hot product: {result['reserved_per_s']} units reserved/s, sold {sold} of {stock}")
+    log(
+        f"[{ctx.broker}] hot product: {result['reserved_per_s']} units reserved/s, sold {sold} of {stock}; "
+        f"random products beside the cluster {random_products['reserved_per_s']}/s: "
+        f"hot / random {result['hot_over_random']}"
+    )
     return result
+
+
+def _random_beside_the_cluster(ctx: ScenarioContext, *, units: int) -> dict:
+    """Orders for random products, posted as the hot product's are (wrk, 8 connections, rounds
+    of `hot_seconds`, the cluster working beside) until `units` are reserved: units reserved/s
+    from the orders' own timestamps, as the hot product's. The database is reset afterwards."""
+    db = ctx.db
+    db.reset()
+
+    def reserved() -> int:
+        return db.one(
+            "SELECT count(*) FROM orders_orderevent WHERE step = 'validate_order' AND to_state = 'VALIDATED'"
+        )[0]
+
+    rounds = []
+    while len(rounds) < 10 and (not rounds or reserved() < units):
+        rounds.append(run_wrk(ctx.stack.url, connections=8, seconds=ctx.plan.hot_seconds))
+    if errors := sum(r["errors"] for r in rounds):
+        raise BenchError(f"random products beside the cluster: {errors} errors: {rounds[-1]['error_sample']}")
+    db.wait_until_settled(ctx.broker, ctx.plan.settle_timeout)
+    count, span = db.one(
+        """
+        SELECT count(*), extract(epoch FROM max(e.created_at) - (SELECT min(created_at) FROM orders_order))
+        FROM orders_orderevent e WHERE e.step = 'validate_order' AND e.to_state = 'VALIDATED'
+        """
+    )
+    db.reset()
+    return {"rounds": len(rounds), "orders": count, "reserved_per_s": round(count / float(span), 1)}
 
 
 def measure_framework_floor(ctx: ScenarioContext) -> dict:
