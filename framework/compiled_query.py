@@ -27,7 +27,7 @@ class Mark:
     constant, and `adapt(connection, value)`, the conversion Django's field applies to it on
     its way to the driver (an IP address field's, say); None for values passed as they are."""
 
-    example: str
+    example: str | int
     adapt: Callable[[Any, Any], Any] | None = None
 
 
@@ -63,9 +63,9 @@ class CompiledQuery:
             raise ValueError(f"values not passed through as parameters (a rewriting lookup?): {sorted(missing)}")
         return sql, slots
 
-    def rows(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[tuple[Any, ...]]:
-        """The query's rows for these values (raw database values, as `values_list` reads them
-        before Django's converters: plain ints and strings for the queries this is for)."""
+    def sql_with_params(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> tuple[str, list[Any]]:
+        """The query's SQL and its parameters for these values, for a caller that sends it
+        inside a statement of its own (as a subquery)."""
         connection = connections[using]
         key = (using, connection.vendor)
         compiled = self._compiled.get(key)
@@ -76,8 +76,13 @@ class CompiledQuery:
         for name, value in values.items():
             adapt = self._marks[name].adapt
             adapted[name] = adapt(connection, value) if adapt else value
-        params = [adapted[name] if name else constant for name, constant in slots]
-        with connection.cursor() as cursor:
+        return sql, [adapted[name] if name else constant for name, constant in slots]
+
+    def rows(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[tuple[Any, ...]]:
+        """The query's rows for these values (raw database values, as `values_list` reads them
+        before Django's converters: plain ints and strings for the queries this is for)."""
+        sql, params = self.sql_with_params(using=using, **values)
+        with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
