@@ -28,7 +28,7 @@ class Mark:
     constant, and `adapt(connection, value)`, the conversion Django's field applies to it on
     its way to the driver (an IP address field's, say); None for values passed as they are."""
 
-    example: str
+    example: str | int
     adapt: Callable[[Any, Any], Any] | None = None
 
 
@@ -96,7 +96,7 @@ class CompiledQuery:
             annotations=list((compiler.annotation_col_map or {}).items()),
         )
 
-    def _run(self, using: str, values: dict[str, Any]) -> tuple[_Compiled, list[tuple[Any, ...]]]:
+    def _prepare(self, using: str, values: dict[str, Any]) -> tuple[_Compiled, list[Any]]:
         connection = connections[using]
         key = (using, connection.vendor)
         compiled = self._compiled.get(key)
@@ -106,8 +106,17 @@ class CompiledQuery:
         for name, value in values.items():
             adapt = self._marks[name].adapt
             adapted[name] = adapt(connection, value) if adapt else value
-        params = [adapted[name] if name else constant for name, constant in compiled.slots]
-        with connection.cursor() as cursor:
+        return compiled, [adapted[name] if name else constant for name, constant in compiled.slots]
+
+    def sql_with_params(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> tuple[str, list[Any]]:
+        """The query's SQL and its parameters for these values, for a caller that sends it
+        inside a statement of its own (as a subquery)."""
+        compiled, params = self._prepare(using, values)
+        return compiled.sql, params
+
+    def _run(self, using: str, values: dict[str, Any]) -> tuple[_Compiled, list[tuple[Any, ...]]]:
+        compiled, params = self._prepare(using, values)
+        with connections[using].cursor() as cursor:
             cursor.execute(compiled.sql, params)
             return compiled, cursor.fetchall()
 

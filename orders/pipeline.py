@@ -156,7 +156,10 @@ def _attempt_with_retries(
         if gate.wait is not None:  # held, or its provider is down: no call, no attempt spent
             waits.wait_for(order_id, step, gate.wait, attempts=tries - 1)
             return After.STOP, order
-        run = history.start_run(step.name, order, earlier=recovery.take_lease(order_id, step))
+        lease = recovery.take_lease(order_id, step)
+        if lease.state is not None and lease.state != order.state:
+            order = Order.objects.get(pk=order_id)  # moved on since it was read: the step sees it as it is
+        run = history.start_run(step.name, order, earlier=lease.earlier_attempts)
         try:
             after = step.run(order, run)
         except StepFailed as error:
@@ -219,10 +222,15 @@ def advance_order(order_id: int) -> None:
     # Read once: a step that moves the order on leaves this instance as it committed it
     # (`relock`), lines included, so the next step needs no read of its own.
     order = Order.objects.filter(pk=order_id).prefetch_related("lines").first()
-    while order and (step := next_step(order)):
+    # Steps that left the state as it was (the receipt) and succeeded in this chain: their
+    # work is stored, so whether it is done needs no read again.
+    done: list[Step] = []
+    while order and (step := next_step(order, done=done)):
         after, order = _attempt(order_id, step, order)
         if after is not After.NEXT_STEP:
             return
+        if not step.moves_to:
+            done.append(step)
         if time.monotonic() - started > CHAIN_SECONDS:
             enqueue(Task.ADVANCE_ORDER, order_id)
             return

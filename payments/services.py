@@ -14,6 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from framework import metrics
+from framework.compiled_query import CompiledQuery, Mark
 from orders.models import Order
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, GatewayResult, IntentStatus, PaymentMethodOption
@@ -61,17 +62,26 @@ def offered_test_payment_methods() -> tuple[PaymentMethodOption, ...]:
     return get_gateway().test_payment_methods()
 
 
-def _payment_awaiting_authentication(order: Order) -> Payment | None:
-    return (
-        Payment.objects.filter(order=order, status=Payment.Status.REQUIRES_ACTION)
+# Asked before every authorisation: written by the ORM once per process.
+_AWAITING_AUTHENTICATION = CompiledQuery(
+    lambda order_id: (
+        Payment.objects.filter(order_id=order_id, status=Payment.Status.REQUIRES_ACTION)
         .exclude(provider_reference="")
-        .first()
-    )
+        .values_list("provider_reference")[:1]
+    ),
+    order_id=Mark(-7_340_321),
+)
+
+
+def _reference_awaiting_authentication(order: Order) -> str | None:
+    """The provider's reference of the order's payment waiting for the shopper, if one is."""
+    rows = _AWAITING_AUTHENTICATION.rows(order_id=order.pk)
+    return rows[0][0] if rows else None
 
 
 def awaiting_authentication(order: Order) -> bool:
     """Whether the order's payment waits for the shopper to authenticate (3-D Secure)."""
-    return _payment_awaiting_authentication(order) is not None
+    return _reference_awaiting_authentication(order) is not None
 
 
 def authorize_payment(order: Order) -> GatewayResult:
@@ -80,8 +90,8 @@ def authorize_payment(order: Order) -> GatewayResult:
     An authorisation already waiting for the shopper (3-D Secure) is read, not asked for
     again: asking again with its key would only replay the first answer.
     """
-    if waiting := _payment_awaiting_authentication(order):
-        return get_gateway().retrieve(provider_reference=waiting.provider_reference)
+    if waiting := _reference_awaiting_authentication(order):
+        return get_gateway().retrieve(provider_reference=waiting)
     return get_gateway().authorize(
         order_reference=order.reference,
         amount_minor=to_minor_units(order.total, order.currency),
@@ -91,20 +101,44 @@ def authorize_payment(order: Order) -> GatewayResult:
     )
 
 
+def payment_of(order: Order) -> Payment | None:
+    """The order's payment row, None when it has none yet.
+
+    The row this process last wrote or read for this `order` instance when there is one (the
+    pipeline hands one instance from step to step), so a chain of steps reads it once. What
+    the steps read from it (the provider's reference, the amount, the card) does not change
+    once authorised, and `record_payment` writes only what the answer it records sets.
+    """
+    cached = Order.payment.related.get_cached_value(order, default=None)
+    if isinstance(cached, Payment):
+        return cached
+    payment = Payment.objects.filter(order=order).first()
+    if payment is not None:
+        payment.order = order  # remembered on the instance, both ways
+    return payment
+
+
+# What `record_payment` writes of a row that exists: what an answer sets, never a column the
+# answer does not speak of (the amount refunded only from a refund's answer).
+_RECORDED = ["status", "provider_reference", "decline_code", "card_brand", "card_last4", "client_secret", "updated_at"]
+
+
 def record_payment(order: Order, result: GatewayResult) -> Payment:
     """Write the provider's answer into the order's payment row.
 
     Runs inside the order's transaction, under its lock, which makes it the row's only
-    writer: the row is read, or made, and written once.
+    writer: the row is read (or taken from `payment_of`'s instance), or made, and written once.
     """
-    payment = Payment.objects.filter(order=order).first() or Payment(
+    payment = payment_of(order) or Payment(
         order=order, provider=get_gateway().name, amount=order.total, currency=order.currency
     )
     was = payment.status if payment.pk else None
+    fields = list(_RECORDED)
     payment.status = PAYMENT_STATUS_FOR[result.status]
     if result.status == IntentStatus.REFUNDED:
         refunded = from_minor_units(result.amount_refunded_minor, order.currency)
         payment.amount_refunded = min(refunded, payment.amount)
+        fields.append("amount_refunded")
         if payment.amount_refunded < payment.amount:
             payment.status = Payment.Status.PARTIALLY_REFUNDED
     payment.provider_reference = result.reference or payment.provider_reference
@@ -113,9 +147,10 @@ def record_payment(order: Order, result: GatewayResult) -> Payment:
     payment.card_last4 = result.card_last4 or payment.card_last4
     if result.capture_before:  # read with the hold, kept after it is captured or voided
         payment.authorization_expires_at = result.capture_before
+        fields.append("authorization_expires_at")
     # Only a payment waiting for the shopper needs its secret; forget it afterwards.
     payment.client_secret = result.client_secret if result.status == IntentStatus.REQUIRES_ACTION else ""
-    payment.save()
+    payment.save(update_fields=fields if payment.pk else None)
     if payment.status != was:
         # An outcome is a change of the payment's status: reading the same answer again
         # (compensation reading a decline) is no new outcome.
@@ -156,7 +191,9 @@ def authentication_expired(payment: Payment) -> bool:
 
 def capture_payment(order: Order) -> GatewayResult:
     """Take the held amount once the inventory is deducted (network call)."""
-    payment = Payment.objects.get(order=order)
+    payment = payment_of(order)
+    if payment is None:
+        raise Payment.DoesNotExist(f"order {order.reference} has no payment to capture")
     return get_gateway().capture(
         provider_reference=payment.provider_reference,
         amount_minor=to_minor_units(payment.amount, payment.currency),

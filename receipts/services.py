@@ -9,7 +9,6 @@ from django.conf import settings
 from django.core import signing
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from storages.backends.s3 import S3Storage
@@ -106,11 +105,11 @@ def record_stored(document: Document, key: str, stored: bytes) -> Document:
         "sha256": hashlib.sha256(stored).hexdigest(),
         "stored_at": timezone.now(),
     }
-    with transaction.atomic():
-        if type(document)._default_manager.filter(pk=document.pk, stored_at__isnull=True).update(**recorded):
-            for field, value in recorded.items():
-                setattr(document, field, value)
-            return document
+    # One statement, atomic on its own: the row's `stored_at` decides between racing workers.
+    if type(document)._default_manager.filter(pk=document.pk, stored_at__isnull=True).update(**recorded):
+        for field, value in recorded.items():
+            setattr(document, field, value)
+        return document
     document.refresh_from_db()
     return document
 

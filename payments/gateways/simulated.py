@@ -31,6 +31,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from framework.inserts import insert_if_absent
 from payments.gateways.base import (
     GatewayError,
     GatewayResult,
@@ -146,6 +147,25 @@ def _is_chargeable(payment_method: str) -> bool:
     return payment_method in SUCCEEDING_FAULTS or payment_method.removeprefix("pm_card_") in CARD_BRANDS
 
 
+def _authorization_fault(
+    behaviour: str, order_reference: str, call_number: int
+) -> tuple[TransientGatewayError | None, bool]:
+    """The failure the `call_number`th authorisation call with this behaviour simulates, if
+    any, and whether the intent is answered all the same (a failure before the charge took nothing)."""
+    if (behaviour == "pm_sim_unavailable" and _outage_goes_on(order_reference)) or (
+        behaviour == "pm_sim_transient_error" and call_number == 1
+    ):
+        return TransientGatewayError("Simulated connection error before the charge."), False
+    if behaviour == "pm_sim_timeout" and call_number == 1:
+        return TransientGatewayError("Simulated timeout: the charge went through, the answer was lost."), True
+    return None, True
+
+
+def _answer(behaviour: str) -> str:
+    """The status an authorisation gives an intent still new."""
+    return REQUIRES_CAPTURE if _is_chargeable(behaviour) else DECLINED
+
+
 class SimulatedGateway:
     name = "simulated"
 
@@ -161,42 +181,41 @@ class SimulatedGateway:
     def authorize(
         self, *, order_reference: str, amount_minor: int, currency: str, payment_method: str, idempotency_key: str
     ) -> GatewayResult:
+        behaviour = _behaviour(payment_method)
         with transaction.atomic():
-            intent, created = SimulatedPaymentIntent.objects.select_for_update().get_or_create(
+            # Nearly always the key's first call: one insert, the call counted and answered as
+            # the intent is written; the unique key decides between racing calls.
+            intent = SimulatedPaymentIntent(
                 idempotency_key=idempotency_key,
-                defaults={
-                    "reference": "pi_sim_" + secrets.token_hex(12),
-                    "payment_method": payment_method,
-                    "amount_minor": amount_minor,
-                    "currency": currency,
-                    "status": "new",
-                },
+                reference="pi_sim_" + secrets.token_hex(12),
+                payment_method=payment_method,
+                amount_minor=amount_minor,
+                currency=currency,
+                status="new",
+                calls=1,
             )
-            if (intent.amount_minor, intent.currency, intent.payment_method) != (
-                amount_minor,
-                currency,
-                payment_method,
-            ):
-                raise GatewayError("Idempotency key reused with different parameters.")
-            SimulatedPaymentIntent.objects.filter(pk=intent.pk).update(calls=F("calls") + 1)
-            call_number = intent.calls + 1
-            payment_method = _behaviour(payment_method)
-
-            if (payment_method == "pm_sim_unavailable" and _outage_goes_on(order_reference)) or (
-                payment_method == "pm_sim_transient_error" and call_number == 1
-            ):
-                fault = TransientGatewayError("Simulated connection error before the charge.")
-            else:
-                fault = None
-                if intent.status == "new":
-                    intent.status = REQUIRES_CAPTURE if _is_chargeable(payment_method) else DECLINED
+            call_number = 1
+            fault, charged = _authorization_fault(behaviour, order_reference, call_number)
+            if charged:
+                intent.status = _answer(behaviour)
+            if not insert_if_absent(intent):
+                intent = SimulatedPaymentIntent.objects.select_for_update().get(idempotency_key=idempotency_key)
+                if (intent.amount_minor, intent.currency, intent.payment_method) != (
+                    amount_minor,
+                    currency,
+                    payment_method,
+                ):
+                    raise GatewayError("Idempotency key reused with different parameters.")
+                SimulatedPaymentIntent.objects.filter(pk=intent.pk).update(calls=F("calls") + 1)
+                call_number = intent.calls + 1
+                fault, charged = _authorization_fault(behaviour, order_reference, call_number)
+                if charged and intent.status == "new":
+                    intent.status = _answer(behaviour)
                     intent.save(update_fields=["status", "updated_at"])
-                if payment_method == "pm_sim_timeout" and call_number == 1:
-                    fault = TransientGatewayError("Simulated timeout: the charge went through, the answer was lost.")
         # Raised after the commit: a lost answer must not undo the charge it reports on.
         if fault:
             raise fault
-        if payment_method == "pm_sim_hang" and call_number == 1:
+        if behaviour == "pm_sim_hang" and call_number == 1:
             time.sleep(HANG_SECONDS)
         return _result(intent)
 
