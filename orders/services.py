@@ -17,7 +17,7 @@ from typing import Any, TypedDict
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from framework import log_context
@@ -197,11 +197,12 @@ def _write_and_validate(
         # Through the models' compiled inserts: the ORM's save() would build both statements
         # afresh on every request (framework/compiled_writes.py).
         order = Order(**order_fields)
-        writes_for(Order).insert([order])
-        for line in order_lines:
-            line.pk = None  # written afresh when a first attempt was rolled back
-            line.order = order
-        writes_for(OrderLine).insert(order_lines)
+        with connection.cursor() as cursor:  # one for both
+            writes_for(Order).insert([order], cursor=cursor)
+            for line in order_lines:
+                line.pk = None  # written afresh when a first attempt was rolled back
+                line.order = order
+            writes_for(OrderLine).insert(order_lines, cursor=cursor)
         # After the insert, so that a replayed key is answered before any cap is counted.
         check_lapse_wait(email=order.email, client_address=order.placed_from, read=lapse_marks)
         check_units_held(email=order.email, client_address=order.placed_from, lines=order_lines)
