@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from framework import facts, log_context, metrics
 from framework.activity import record_staff_activity
+from framework.compiled_writes import writes_for
 from orders.models import FINAL_STATES, ActorKind, EventKind, Order, OrderEvent, OrderState
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def _write(
 ) -> OrderEvent:
     duration_ms = run.elapsed_ms()
     metrics.count_on_commit(lambda: _count_attempt(run.step, outcome, duration_ms))
-    event = OrderEvent.objects.create(
+    event = OrderEvent(
         order=order,
         kind=kind,
         step=run.step,
@@ -103,6 +104,8 @@ def _write(
         actor_kind=run.actor.kind,
         actor=run.actor.name,
     )
+    # The compiled insert: every state change and step writes one of these (framework/compiled_writes.py).
+    writes_for(OrderEvent).insert([event])
     if run.actor.kind == ActorKind.MANAGER:
         # A person's act on an order is in the staff activity log too: an entry that points at
         # this event (its parameters stay here, written once), with the state it moved.

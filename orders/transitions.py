@@ -23,9 +23,10 @@ publish. `end_order` gives the stock back first, in the same transaction.
 import logging
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError
 from django.utils import timezone
 
+from framework.compiled_writes import writes_for
 from framework.queue import Task, enqueue_on_commit
 from inventory.services import StockLine, StockMove, is_stock_deducted, move_stock
 from orders import history
@@ -77,10 +78,12 @@ def set_state(
     if new_state not in TRANSITIONS[order.state]:
         raise IllegalTransition(f"{order.reference}: {order.state} -> {new_state} is not allowed")
     from_state = order.state
-    changes = _moved(from_state, new_state, failure_code, failure_reason)
+    changes = {**_moved(from_state, new_state, failure_code, failure_reason), "updated_at": timezone.now()}
     for field, value in changes.items():
         setattr(order, field, value)
-    order.save(update_fields=[*changes, "updated_at"])
+    # The compiled update (framework/compiled_writes.py): what `save(update_fields=...)` writes.
+    if not writes_for(Order).update(order.pk, changes):
+        raise DatabaseError(f"{order.reference}: the order's row is gone")
     _entered(order, from_state, run, failure_code=failure_code, failure_reason=failure_reason)
 
 
@@ -97,22 +100,11 @@ def set_state_from(order: Order, expected: str, new_state: str, run: history.Ste
     if new_state not in TRANSITIONS[expected]:
         raise IllegalTransition(f"{order.reference}: {expected} -> {new_state} is not allowed")
     changes = {**_moved(expected, new_state, "", ""), "updated_at": timezone.now()}
-    meta = Order._meta
-    qn = connection.ops.quote_name
-    fields = {f.attname: f for f in meta.concrete_fields}
-    assignments = ", ".join(f"{qn(fields[name].column)} = %s" for name in changes)
-    values = [fields[name].get_db_prep_save(value, connection) for name, value in changes.items()]
-    moved = list(
-        Order.objects.raw(
-            f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(meta.pk.column)} = %s AND "
-            f"{qn(fields['state'].column)} = %s RETURNING {', '.join(qn(f.column) for f in fields.values())}",
-            [*values, order.pk, expected],
-        )
-    )
-    if not moved:
+    moved = writes_for(Order).update_returning(order.pk, changes, where={"state": expected})
+    if moved is None:
         return False
-    for name in fields:
-        setattr(order, name, getattr(moved[0], name))
+    for name, value in moved.items():
+        setattr(order, name, value)
     _entered(order, expected, run)
     return True
 
