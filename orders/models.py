@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
 
+from framework.compiled_query import CompiledQuery, Mark
+
 
 def new_reference() -> str:
     """An order reference nobody can guess: 128 random bits, URL-safe."""
@@ -260,6 +262,20 @@ class OrderEvent(models.Model):
 def lock_order(order_id: int) -> Order:
     """The order row, locked until the caller's transaction ends."""
     return Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+
+
+# Built by the ORM once per process: a step that changed nothing of the order's row needs its
+# lock and its state, not the row read into an instance (about 1,400 Python calls).
+_LOCKED_STATE = CompiledQuery(
+    lambda order_id: Order.objects.select_for_update(of=("self",)).filter(pk=order_id).values_list("state"),
+    order_id=Mark(-7_315_911),
+)
+
+
+def lock_state(order_id: int) -> str | None:
+    """The order's state, its row locked until the caller's transaction ends (None: no row)."""
+    rows = _LOCKED_STATE.rows(order_id=order_id)
+    return rows[0][0] if rows else None
 
 
 def relock(order: Order) -> Order:

@@ -20,7 +20,7 @@ from framework.queue import Task, enqueue_on_commit
 from inventory.services import Shortage, StockMove, is_stock_deducted, move_stock, reserve_stock, shortages, take_stock
 from orders import history
 from orders.history import StepRun
-from orders.models import FAILURE_ENDS, Notification, Order, OrderLine, lock_order, relock
+from orders.models import FAILURE_ENDS, Notification, Order, OrderLine, lock_order, lock_state, relock
 from orders.models import OrderState as S
 from orders.notifications import (
     NotificationCapped,
@@ -224,9 +224,12 @@ def generate_receipt(order: Order, run: StepRun) -> After:
         return After.STOP
     payment = payment_of(order) or Payment()
     issue_receipt(order, PaidWith(payment.card_brand, payment.card_last4, payment.provider_reference))
-    # No lock to take: the receipt is stored once whoever runs this, the state is as it was;
-    # the next step's lease reads the state again before that step runs.
-    history.step_succeeded(order, run)
+    with transaction.atomic():
+        # The row's lock and its state only: this step changed nothing else of the order, so
+        # the runner's instance stays as it is (a manager may have cancelled meanwhile).
+        if lock_state(order.pk) != S.CONFIRMED:
+            return After.STOP
+        history.step_succeeded(order, run)
     return After.NEXT_STEP
 
 

@@ -7,8 +7,8 @@ ACCEPT_BUDGET = 7  # read the products, insert the order and its line, units hel
 # for a minute). The order and its lines, the payment row and whether the receipt is stored
 # read once per chain; each usual move one UPDATE ... RETURNING with its history event; the
 # receipt's and the email's claims and the simulated gateway's intent one INSERT ... ON
-# CONFLICT each.
-PIPELINE_BUDGET = 30
+# CONFLICT each; the receipt step's lock is its order's state alone.
+PIPELINE_BUDGET = 31
 
 
 def data_statements(queries: list[dict]) -> list[str]:
