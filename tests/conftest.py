@@ -210,3 +210,16 @@ def fake_stripe(request, settings):
         if server.check_books and "transactional_db" in request.fixturenames:
             assert_stock_invariants()
             assert_no_charge_without_order(server)
+
+
+@pytest.fixture
+def subscriptions_read_once(transactional_db):
+    """Which event types have a webhook endpoint is read once per WEBHOOK_SUBSCRIPTIONS_SECONDS
+    per process (webhooks/outbox.py), not once per order: read it before counting."""
+    from webhooks.outbox import OUTBOX
+
+    OUTBOX.subscriptions.forget()
+    OUTBOX.subscriptions.endpoints_for("order.placed")
+    OUTBOX.subscriptions.read_at = float("inf")  # the period never ends during the count
+    yield
+    OUTBOX.subscriptions.forget()

@@ -24,6 +24,9 @@ REDIS_BYTES = 1000
 # the database cache's own incr: a read, a count, a read and a write, twice).
 DATABASE_CACHE_STATEMENTS = 3
 
+# Which event types have a webhook endpoint is read once before counting (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("subscriptions_read_once")
+
 GENEROUS = {"order_placement_address": "100000/min", "order_placement_email": "100000/hour"}
 
 

@@ -9,18 +9,8 @@ from orders import pipeline
 from orders.models import Order
 from tests.support.statements import ACCEPT_BUDGET, PIPELINE_BUDGET, data_statements
 
-
-@pytest.fixture(autouse=True)
-def _subscriptions_read(transactional_db):
-    """Which event types have a webhook endpoint is read once per WEBHOOK_SUBSCRIPTIONS_SECONDS
-    per process (webhooks/outbox.py), not once per order: read it before counting."""
-    from webhooks.outbox import OUTBOX
-
-    OUTBOX.subscriptions.forget()
-    OUTBOX.subscriptions.endpoints_for("order.placed")
-    OUTBOX.subscriptions.read_at = float("inf")  # the period never ends during the count
-    yield
-    OUTBOX.subscriptions.forget()
+# Which event types have a webhook endpoint is read once before counting (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("subscriptions_read_once")
 
 
 def test_accepting_a_single_line_order_stays_within_its_statement_budget(shopper, make_product, held_pipeline):
