@@ -20,6 +20,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
 from django.db.models.query import ModelIterable
+from django.db.models.sql import UpdateQuery
 
 
 @dataclass(frozen=True)
@@ -69,17 +70,7 @@ class CompiledQuery:
         queryset = self._build(**{name: mark.example for name, mark in self._marks.items()})
         compiler = queryset.query.get_compiler(using=using)
         sql, params = compiler.as_sql()
-        adapted = {
-            name: mark.adapt(connection, mark.example) if mark.adapt else mark.example
-            for name, mark in self._marks.items()
-        }
-        slots: list[tuple[str | None, Any]] = []
-        for param in params:
-            name = next((name for name, value in adapted.items() if _same(param, value)), None)
-            slots.append((name, None) if name else (None, param))
-        missing = set(self._marks) - {name for name, _ in slots}
-        if missing:
-            raise ValueError(f"values not passed through as parameters (a rewriting lookup?): {sorted(missing)}")
+        slots = _slots(connection, self._marks, params)
         klass_info = compiler.klass_info or {}
         if klass_info.get("related_klass_infos"):
             raise ValueError("select_related is not supported: its rows are not one model's")
@@ -102,11 +93,8 @@ class CompiledQuery:
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compiled[key] = self._compile(using)
-        adapted = {}
-        for name, value in values.items():
-            adapt = self._marks[name].adapt
-            adapted[name] = adapt(connection, value) if adapt else value
-        return compiled, [adapted[name] if name else constant for name, constant in compiled.slots]
+        adapted = {name: _adapt(self._marks[name], connection, value) for name, value in values.items()}
+        return compiled, _fill(compiled.slots, adapted)
 
     def sql_with_params(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> tuple[str, list[Any]]:
         """The query's SQL and its parameters for these values, for a caller that sends it
@@ -149,5 +137,67 @@ class CompiledQuery:
         return found
 
 
+class CompiledUpdate:
+    """An ORM update compiled once per process: `build(**marks)` returns the queryset to
+    update and its changes (`{"reserved": F("reserved") + quantity}`), as `update()` takes
+    them; `run(**values)` sends its SQL with the values given and returns the rows updated."""
+
+    def __init__(self, build: Callable[..., tuple[QuerySet[Any], dict[str, Any]]], **marks: Mark) -> None:
+        self._build = build
+        self._marks = marks
+        self._compiled: dict[tuple[str, str], tuple[str, list[tuple[str | None, Any]]]] = {}
+
+    def _compile(self, using: str) -> tuple[str, list[tuple[str | None, Any]]]:
+        queryset, changes = self._build(**{name: mark.example for name, mark in self._marks.items()})
+        # As QuerySet.update() builds its query, short of running it.
+        query = queryset.query.chain(UpdateQuery)
+        assert isinstance(query, UpdateQuery)
+        query.add_update_values(changes)
+        sql, params = query.get_compiler(using=using).as_sql()
+        return sql, _slots(connections[using], self._marks, params)
+
+    def run(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> int:
+        """Update the rows for these values; how many were updated."""
+        connection = connections[using]
+        key = (using, connection.vendor)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = self._compile(using)
+        sql, slots = compiled
+        adapted = {name: _adapt(self._marks[name], connection, value) for name, value in values.items()}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, _fill(slots, adapted))
+            return cursor.rowcount
+
+
+def _adapt(mark: Mark, connection: Any, value: Any) -> Any:
+    return mark.adapt(connection, value) if mark.adapt else value
+
+
+def _slots(connection: Any, marks: dict[str, Mark], params: Any) -> list[tuple[str | None, Any]]:
+    """Each parameter of compiled SQL: (the value's name, the type the driver was given it as
+    or None) where a mark was, (None, the constant) otherwise; refuses SQL that lost a mark
+    (a lookup that rewrote its value)."""
+    adapted = {name: _adapt(mark, connection, mark.example) for name, mark in marks.items()}
+    slots: list[tuple[str | None, Any]] = []
+    for param in params:
+        name = next((name for name, value in adapted.items() if _same(param, value)), None)
+        # psycopg 3's typed integers (Int4), which Django gives an expression's values.
+        typed = type(param) if name and type(param) is not type(adapted[name]) else None
+        slots.append((name, typed) if name else (None, param))
+    missing = set(marks) - {name for name, _ in slots}
+    if missing:
+        raise ValueError(f"values not passed through as parameters (a rewriting lookup?): {sorted(missing)}")
+    return slots
+
+
+def _fill(slots: list[tuple[str | None, Any]], values: dict[str, Any]) -> list[Any]:
+    """The parameters of compiled SQL: each mark's value (typed as the ORM typed it), each constant."""
+    return [(extra(values[name]) if extra else values[name]) if name else extra for name, extra in slots]
+
+
 def _same(param: Any, value: Any) -> bool:
+    # An int subclass (psycopg's Int4) is the int it wraps; a bool is not an int here.
+    if isinstance(param, int) and type(value) is int and type(param) is not bool:
+        return param == value
     return type(param) is type(value) and param == value

@@ -16,6 +16,7 @@ from django.db.models import F, QuerySet, Sum
 
 from framework import facts
 from framework.activity import record_staff_activity
+from framework.compiled_query import CompiledUpdate, Mark
 from inventory.models import Product, Stock, StockMovement
 
 
@@ -40,6 +41,24 @@ def _lock_stock(product_ids: Iterable[int]) -> dict[int, Stock]:
     return {row.product_id: row for row in rows}
 
 
+# Built by the ORM once per process (framework.compiled_query): the accepting request's
+# stock take was 580 of its 4,240 Python calls, most of them building this one statement.
+_TAKE_UNITS = CompiledUpdate(
+    lambda product_id, quantity: (
+        Stock.objects.filter(product_id=product_id, on_hand__gte=F("reserved") + quantity),
+        {"reserved": F("reserved") + quantity},
+    ),
+    product_id=Mark(-7_315_919),
+    quantity=Mark(-7_315_923),
+)
+
+
+def _take_units(line: StockLine) -> bool:
+    """Reserve one line's units if its product has them for sale: one conditional update,
+    so the check and the take are one statement under the row's lock."""
+    return _TAKE_UNITS.run(product_id=line.product_id, quantity=line.quantity) > 0
+
+
 def reserve_stock(lines: Sequence[StockLine]) -> list[Shortage]:
     """Reserve every one of an order's lines, or nothing: returns all short lines at once.
 
@@ -51,10 +70,7 @@ def reserve_stock(lines: Sequence[StockLine]) -> list[Shortage]:
     taken: list[StockLine] = []
     short: list[StockLine] = []
     for line in sorted(lines, key=lambda line: line.product_id):
-        enough = Stock.objects.filter(product_id=line.product_id, on_hand__gte=F("reserved") + line.quantity).update(
-            reserved=F("reserved") + line.quantity
-        )
-        (taken if enough else short).append(line)
+        (taken if _take_units(line) else short).append(line)
     if not short:
         _announce_low_stock({line.product_id: line.quantity for line in taken})
         return []
@@ -75,10 +91,7 @@ def take_stock(lines: Sequence[StockLine]) -> bool:
         # One conditional update: the check and the take are one statement under the row's
         # lock, so two buyers of the last unit can never both pass (the CHECK constraints
         # stand behind it).
-        taken = Stock.objects.filter(product_id=line.product_id, on_hand__gte=F("reserved") + line.quantity).update(
-            reserved=F("reserved") + line.quantity
-        )
-        if not taken:
+        if not _take_units(line):
             return False
     # Only where a partner listens for stock.low: one read after the takes, still in the
     # caller's transaction so the fact is written, or rolled back, with the sale.

@@ -76,3 +76,39 @@ def test_a_query_of_values_has_no_instances(db):
     query = CompiledQuery(lambda state: Order.objects.filter(state=state).values_list("pk"), state=Mark("\x1es\x1e"))
     with pytest.raises(ValueError, match="model instances"):
         query.instances(state="VALIDATED")
+
+
+def test_a_compiled_update_takes_units_only_while_the_product_has_them(db, make_product):
+    from inventory.models import Stock
+    from inventory.services import StockLine, _take_units
+
+    mug = make_product("MUG-001", on_hand=5)
+    cap = make_product("CAP-001", on_hand=5)
+
+    assert _take_units(StockLine(mug.pk, 3))
+    assert not _take_units(StockLine(mug.pk, 3))  # 2 left for sale: nothing taken
+    assert _take_units(StockLine(mug.pk, 2))
+    assert _take_units(StockLine(cap.pk, 1))  # the same statement, another product's values
+
+    stock = {row.product_id: (row.on_hand, row.reserved) for row in Stock.objects.all()}
+    assert stock == {mug.pk: (5, 5), cap.pk: (5, 1)}
+
+
+def test_a_compiled_update_is_built_once(db, make_product):
+    from django.db.models import F
+
+    from framework.compiled_query import CompiledUpdate
+    from inventory.models import Stock
+
+    mug = make_product("MUG-001", on_hand=5)
+    built = []
+
+    def release(product_id, quantity):
+        built.append(product_id)
+        return Stock.objects.filter(product_id=product_id), {"on_hand": F("on_hand") + quantity}
+
+    update = CompiledUpdate(release, product_id=Mark(-1_234_567), quantity=Mark(-7_654_321))
+    assert update.run(product_id=mug.pk, quantity=2) == 1
+    assert update.run(product_id=mug.pk + 1000, quantity=2) == 0
+    assert len(built) == 1
+    assert Stock.objects.get(product=mug).on_hand == 7
