@@ -51,7 +51,7 @@ def render_old_receipt_pdf(document) -> bytes:
     from django.template import engines
     from weasyprint import HTML
 
-    from receipts.rendering import _font_config
+    from receipts.pdf import _font_config
 
     template = engines["django"].from_string((OLD_TEMPLATE_DIR / "receipt.html").read_text())
     html = HTML(string=template.render({"receipt": document}), base_url=OLD_TEMPLATE_DIR.as_uri() + "/")

@@ -15,7 +15,7 @@ compiles (the mark would not be found among the parameters).
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
@@ -39,12 +39,18 @@ def ip_address_mark(example: str = "192.0.2.235") -> Mark:
 
 
 @dataclass(frozen=True)
-class _Compiled:
-    """A query's SQL, its parameters' slots, and what turns its rows into model instances."""
+class _CompiledSql:
+    """A statement's SQL and its parameters' slots."""
 
     sql: str
     # Each parameter: (the value's name, None) where a mark was, (None, the constant) otherwise.
     slots: list[tuple[str | None, Any]]
+
+
+@dataclass(frozen=True)
+class _Compiled(_CompiledSql):
+    """A query's SQL, its parameters' slots, and what turns its rows into model instances."""
+
     # Django's converters per column (position, (converters, expression)), as the ORM applies
     # them to the rows it reads: decimals, booleans and dates on SQLite, say.
     converters: list[tuple[int, tuple[list[Any], Any]]]
@@ -55,15 +61,39 @@ class _Compiled:
     annotations: list[tuple[str, int]]
 
 
-class CompiledQuery:
+C = TypeVar("C", bound=_CompiledSql)
+
+
+class _CompiledOnce(Generic[C]):
+    """What a compiled query and a compiled update share: the statement built by `build` with
+    a mark in place of each value, compiled once per database alias and vendor, then filled
+    with the values of each run."""
+
+    def __init__(self, build: Callable[..., Any], **marks: Mark) -> None:
+        self._build = build
+        self._marks = marks
+        self._compiled: dict[tuple[str, str], C] = {}
+
+    def _compile(self, using: str) -> C:
+        raise NotImplementedError
+
+    def _prepare(self, using: str, values: dict[str, Any]) -> tuple[C, list[Any]]:
+        connection = connections[using]
+        key = (using, connection.vendor)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = self._compile(using)
+        adapted = {name: _adapt(self._marks[name], connection, value) for name, value in values.items()}
+        return compiled, _fill(compiled.slots, adapted)
+
+
+class CompiledQuery(_CompiledOnce[_Compiled]):
     """`build(**marks)` returns the query with each named value in place; `rows(**values)`
     runs its SQL, compiled once per database alias and vendor, with the values given, and
     `instances(**values)` reads a model query's rows as its model's instances."""
 
     def __init__(self, build: Callable[..., QuerySet[Any]], **marks: Mark) -> None:
-        self._build = build
-        self._marks = marks
-        self._compiled: dict[tuple[str, str], _Compiled] = {}
+        super().__init__(build, **marks)
 
     def _compile(self, using: str) -> _Compiled:
         connection = connections[using]
@@ -86,15 +116,6 @@ class CompiledQuery:
             model_columns=slice(fields[0], fields[-1] + 1) if fields else slice(0),
             annotations=list((compiler.annotation_col_map or {}).items()),
         )
-
-    def _prepare(self, using: str, values: dict[str, Any]) -> tuple[_Compiled, list[Any]]:
-        connection = connections[using]
-        key = (using, connection.vendor)
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            compiled = self._compiled[key] = self._compile(using)
-        adapted = {name: _adapt(self._marks[name], connection, value) for name, value in values.items()}
-        return compiled, _fill(compiled.slots, adapted)
 
     def sql_with_params(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> tuple[str, list[Any]]:
         """The query's SQL and its parameters for these values, for a caller that sends it
@@ -137,36 +158,28 @@ class CompiledQuery:
         return found
 
 
-class CompiledUpdate:
+class CompiledUpdate(_CompiledOnce[_CompiledSql]):
     """An ORM update compiled once per process: `build(**marks)` returns the queryset to
     update and its changes (`{"reserved": F("reserved") + quantity}`), as `update()` takes
     them; `run(**values)` sends its SQL with the values given and returns the rows updated."""
 
     def __init__(self, build: Callable[..., tuple[QuerySet[Any], dict[str, Any]]], **marks: Mark) -> None:
-        self._build = build
-        self._marks = marks
-        self._compiled: dict[tuple[str, str], tuple[str, list[tuple[str | None, Any]]]] = {}
+        super().__init__(build, **marks)
 
-    def _compile(self, using: str) -> tuple[str, list[tuple[str | None, Any]]]:
+    def _compile(self, using: str) -> _CompiledSql:
         queryset, changes = self._build(**{name: mark.example for name, mark in self._marks.items()})
         # As QuerySet.update() builds its query, short of running it.
         query = queryset.query.chain(UpdateQuery)
         assert isinstance(query, UpdateQuery)
         query.add_update_values(changes)
         sql, params = query.get_compiler(using=using).as_sql()
-        return sql, _slots(connections[using], self._marks, params)
+        return _CompiledSql(sql, _slots(connections[using], self._marks, params))
 
     def run(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> int:
         """Update the rows for these values; how many were updated."""
-        connection = connections[using]
-        key = (using, connection.vendor)
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            compiled = self._compiled[key] = self._compile(using)
-        sql, slots = compiled
-        adapted = {name: _adapt(self._marks[name], connection, value) for name, value in values.items()}
-        with connection.cursor() as cursor:
-            cursor.execute(sql, _fill(slots, adapted))
+        compiled, params = self._prepare(using, values)
+        with connections[using].cursor() as cursor:
+            cursor.execute(compiled.sql, params)
             return cursor.rowcount
 
 

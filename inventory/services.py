@@ -16,7 +16,7 @@ from django.db.models import F, QuerySet, Sum
 
 from framework import facts
 from framework.activity import record_staff_activity
-from framework.compiled_query import CompiledUpdate, Mark
+from framework.compiled_query import CompiledQuery, CompiledUpdate, Mark
 from inventory.models import Product, Stock, StockMovement
 
 
@@ -53,6 +53,19 @@ _TAKE_UNITS = CompiledUpdate(
 )
 
 
+# Every other change of a stock row's counts, built once too: a sale's deduction moves each
+# of its lines (three to five hundred Python calls a line through the ORM's update()).
+_MOVE_UNITS = CompiledUpdate(
+    lambda product_id, reserved, on_hand: (
+        Stock.objects.filter(product_id=product_id),
+        {"reserved": F("reserved") + reserved, "on_hand": F("on_hand") + on_hand},
+    ),
+    product_id=Mark(-7_315_929),
+    reserved=Mark(-7_315_931),
+    on_hand=Mark(-7_315_937),
+)
+
+
 def _take_units(line: StockLine) -> bool:
     """Reserve one line's units if its product has them for sale: one conditional update,
     so the check and the take are one statement under the row's lock."""
@@ -75,7 +88,7 @@ def reserve_stock(lines: Sequence[StockLine]) -> list[Shortage]:
         _announce_low_stock({line.product_id: line.quantity for line in taken})
         return []
     for line in taken:
-        Stock.objects.filter(product_id=line.product_id).update(reserved=F("reserved") - line.quantity)
+        _MOVE_UNITS.run(product_id=line.product_id, reserved=-line.quantity, on_hand=0)
     return shortages(line for line in lines if line in short)
 
 
@@ -135,9 +148,10 @@ def move_stock(move: StockMove, lines: Sequence[StockLine], *, order_id: int) ->
             for line in lines
         )
     for line in sorted(lines, key=lambda line: line.product_id):
-        updated = Stock.objects.filter(product_id=line.product_id).update(
-            reserved=F("reserved") + reserved_sign * line.quantity,
-            on_hand=F("on_hand") + on_hand_sign * line.quantity,
+        updated = _MOVE_UNITS.run(
+            product_id=line.product_id,
+            reserved=reserved_sign * line.quantity,
+            on_hand=on_hand_sign * line.quantity,
         )
         if not updated:
             raise Stock.DoesNotExist(f"no stock row for product {line.product_id}")
@@ -148,8 +162,8 @@ def is_stock_deducted(order_id: int) -> bool:
 
     Counted, not merely looked for: a redriven order may be sold, returned and sold again.
     """
-    net = _sales_and_returns().filter(order_id=order_id).aggregate(net=Sum("quantity"))["net"]
-    return bool(net) and net < 0
+    rows = _NET_SOLD.rows(order_id=order_id)
+    return bool(rows) and rows[0][0] < 0
 
 
 def orders_with_stock_deducted() -> "QuerySet[StockMovement, dict[str, Any]]":
@@ -166,6 +180,20 @@ def orders_with_stock_deducted() -> "QuerySet[StockMovement, dict[str, Any]]":
 
 def _sales_and_returns() -> QuerySet[StockMovement]:
     return StockMovement.objects.filter(reason__in=[StockMovement.Reason.SALE, StockMovement.Reason.RETURN])
+
+
+# Read at every deduction, built once per process: an order's net units sold (no row: none).
+_NET_SOLD = CompiledQuery(
+    lambda order_id: (
+        _sales_and_returns()
+        .filter(order_id=order_id)
+        .order_by()
+        .values("order_id")
+        .annotate(net=Sum("quantity"))
+        .values_list("net")
+    ),
+    order_id=Mark(-7_315_941),
+)
 
 
 class StockAdjustmentError(ValueError):

@@ -29,6 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from framework import metrics
+from framework.compiled_writes import writes_for
 from framework.formatting import format_percent
 from framework.inserts import insert_if_absent
 from orders import history
@@ -209,8 +210,9 @@ def send_order_email(order: Order, kind: str, *, key: str = "", extra: dict | No
         raise NotificationUncertain(notification, why) from error
     finally:
         _close(connection)
-    Notification.objects.filter(pk=notification.pk).update(
-        status=Notification.Status.SENT, sent_at=timezone.now(), error=""
+    # Through the model's compiled update: every order's confirmation passes here.
+    writes_for(Notification).update(
+        notification.pk, {"status": Notification.Status.SENT, "sent_at": timezone.now(), "error": ""}
     )
     metrics.EMAILS.labels(kind, "sent").inc()
     return True

@@ -4,8 +4,9 @@ Each step is given the order as read just before its attempt, locks the row, che
 state, does its work, and records the outcome through `orders.history`. It returns
 `After.NEXT_STEP` when it moved the order on and the next step is due, `After.STOP` when the
 order waits, ended or belongs to another worker. A step that returns `After.NEXT_STEP` took
-its last lock with `relock(order)` (or changed nothing of the order's row), so the instance
-it was given is the order as it committed it: the runner hands it to the next step without
+its last lock with `relock(order)` or `set_state_from` (whose RETURNING brings the instance
+up to date), or changed nothing of the order's row, so the instance it was given is the
+order as it committed it: the runner hands it to the next step without
 reading the row again, unless the next step's lease finds the state moved on meanwhile. No lock
 is held across a provider call.
 `orders.flow` says which step runs in which state, with its retry policy.
@@ -205,8 +206,9 @@ def deduct_stock_and_capture_payment(order: Order, run: StepRun) -> After:
     Its label in the history stays `update_inventory`, the original design's name.
     """
     with transaction.atomic():
-        order = relock(order)
-        if order.state != S.PAID:
+        # The row's lock and its state only: nothing else of the row changes before its state
+        # does below, and that update's RETURNING brings the instance up to date.
+        if lock_state(order.pk) != S.PAID:
             return After.STOP
         if not is_stock_deducted(order.pk):
             move_stock(StockMove.DEDUCT, stock_lines(order), order_id=order.pk)

@@ -4,6 +4,10 @@ The content is a plain value (`ReceiptDocument`), so rendering needs no database
 same content always gives the same page layout. Shop data is escaped by the template
 engine, and WeasyPrint may load only the project's own receipt assets: a product name
 carrying markup or a URL is printed as text and fetches nothing.
+
+WeasyPrint itself (receipts/pdf.py) is imported by the first PDF rendered, not with this
+module: the shop's web workers import this one (through the receipt links) and never render,
+and WeasyPrint with its fonts and images libraries is some 40 MB of each process that loads it.
 """
 
 import functools
@@ -15,11 +19,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
-from weasyprint import CSS, HTML
-from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher
-
-ASSETS_DIR = settings.BASE_DIR / "receipts" / "static" / "receipts"
 
 
 @dataclass(frozen=True)
@@ -74,26 +73,6 @@ class CreditNoteDocument:
     reason: str  # "" when the reason is not for the shopper's eyes
 
 
-class BlockedResource(ValueError):
-    pass
-
-
-class ProjectAssetsFetcher(URLFetcher):
-    """WeasyPrint may load the project's own receipt assets and nothing else: no network,
-    no other file, so shop data that smuggles in a URL cannot make the renderer fetch it."""
-
-    def fetch(self, url, headers=None):
-        root = ASSETS_DIR.as_uri() + "/"
-        if url.startswith(root) and ".." not in url and "%" not in url:
-            return super().fetch(url, headers)
-        raise BlockedResource(f"receipt rendering refused to fetch {url}")
-
-
-def assets_fetcher() -> ProjectAssetsFetcher:
-    """The only URL fetcher receipt rendering uses."""
-    return ProjectAssetsFetcher(allowed_protocols=["file"], timeout=1)
-
-
 # The numbers of a line (quantity, unit price, line total) are one table cell, not three: a
 # cell is the costliest box WeasyPrint lays out. They stay in their columns because every
 # character of an amount is as wide as a digit (DejaVu Sans's digits and U+2007, the figure
@@ -134,15 +113,18 @@ def render_receipt_html(document: ReceiptDocument) -> str:
 
 def render_receipt_pdf(document: ReceiptDocument) -> bytes:
     """The receipt as PDF bytes: A4, the line table's header repeated on every page."""
-    html = HTML(string=render_receipt_html(document), base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=assets_fetcher())
-    return html.write_pdf(stylesheets=[_stylesheet()], font_config=_font_config())
+    from receipts.pdf import html_to_pdf  # WeasyPrint loads where PDFs are made (module docstring)
+
+    return html_to_pdf(render_receipt_html(document))
 
 
 def render_credit_note_pdf(document: CreditNoteDocument) -> bytes:
     """The credit note as PDF bytes, in the receipt's layout and stylesheet."""
-    page = render_to_string("receipts/credit_note.html", {"note": document, "lines": printed_lines(document.lines)})
-    html = HTML(string=page, base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=assets_fetcher())
-    return html.write_pdf(stylesheets=[_stylesheet()], font_config=_font_config())
+    from receipts.pdf import html_to_pdf
+
+    return html_to_pdf(
+        render_to_string("receipts/credit_note.html", {"note": document, "lines": printed_lines(document.lines)})
+    )
 
 
 @functools.cache
@@ -172,18 +154,3 @@ def warm_up(**signal_arguments) -> None:
             render_receipt_pdf(sample)
     except Exception:  # a worker must start whatever happens here; its first receipt is merely slower
         logging.getLogger(__name__).warning("receipt renderer warm-up failed", exc_info=True)
-
-
-@functools.cache
-def _font_config() -> FontConfiguration:
-    """One font configuration per process: building it (fontconfig's font list) for every
-    receipt was a sixth of each render (BENCHMARKS.md)."""
-    return FontConfiguration()
-
-
-@functools.cache
-def _stylesheet() -> CSS:
-    """The receipt's stylesheet, parsed once per process: parsing it for every receipt was a
-    tenth of each render (BENCHMARKS.md). WeasyPrint applies a parsed `CSS` to any number of
-    documents; it is given as a user stylesheet, which no author sheet overrides here."""
-    return CSS(filename=ASSETS_DIR / "receipt.css", url_fetcher=assets_fetcher(), font_config=_font_config())

@@ -5,7 +5,16 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
 from inventory.models import Stock, StockMovement
-from inventory.services import StockAdjustmentError, StockLine, adjust_stock, reserve_stock, set_stock_level
+from inventory.services import (
+    StockAdjustmentError,
+    StockLine,
+    StockMove,
+    adjust_stock,
+    is_stock_deducted,
+    move_stock,
+    reserve_stock,
+    set_stock_level,
+)
 from tests.support.invariants import stock_of
 
 # Every scenario ends with the ledger summing to on hand and no stock below zero.
@@ -120,3 +129,25 @@ def test_the_database_itself_refuses_impossible_stock(make_product, change):
 
     stock = stock_of("MUG-001")
     assert (stock.on_hand, stock.reserved) == (5, 0)
+
+
+def test_an_orders_stock_reads_as_deducted_from_its_sale_to_its_return_and_again_once_sold_again(
+    make_product, shopper, held_pipeline
+):
+    make_product("MUG-001", on_hand=5)
+    order = shopper.buys({"MUG-001": 3})
+    held_pipeline.lose_queued()
+    lines = [StockLine(line.product_id, line.quantity) for line in order.lines.all()]
+
+    def moved(move: StockMove) -> tuple[bool, int, int]:
+        with transaction.atomic():
+            move_stock(move, lines, order_id=order.pk)
+        stock = stock_of("MUG-001")
+        return is_stock_deducted(order.pk), stock.on_hand, stock.reserved
+
+    assert not is_stock_deducted(order.pk)
+    assert moved(StockMove.DEDUCT) == (True, 2, 0)  # its reservation became the sale
+    assert moved(StockMove.RETURN) == (False, 5, 0)
+    with transaction.atomic():
+        assert reserve_stock(lines) == []  # redriven: reserved again,
+    assert moved(StockMove.DEDUCT) == (True, 2, 0)  # and sold again

@@ -4,6 +4,7 @@ import html
 import io
 import re
 import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,14 +15,8 @@ from pypdf import PdfReader
 from weasyprint import HTML
 
 from orders.models import Order
-from receipts.rendering import (
-    ASSETS_DIR,
-    BlockedResource,
-    ReceiptDocument,
-    ReceiptLine,
-    assets_fetcher,
-    render_receipt_pdf,
-)
+from receipts.pdf import ASSETS_DIR, BlockedResource, assets_fetcher
+from receipts.rendering import ReceiptDocument, ReceiptLine, render_receipt_pdf
 from receipts.services import receipt_storage
 
 A4_POINTS = (595.28, 841.89)
@@ -319,3 +314,17 @@ def test_white_space_in_a_product_name_is_folded_as_html_folds_it():
     assert len(set(rows.values())) == 1  # one line, not broken where the name had a newline
     spacing = [left for word, left, _, _ in words if word in ("mug", "large")]
     assert spacing[1] - spacing[0] < 30  # one space between them, not a tab stop's worth
+
+
+def test_a_web_process_with_every_url_loaded_has_not_loaded_the_pdf_renderer():
+    # WeasyPrint is about 40 MB of a process: the shop's web workers link to receipts but
+    # never render one (the cluster does), so they must not carry it.
+    probe = (
+        "import sys, django; django.setup(); "
+        "from django.urls import get_resolver; get_resolver().url_patterns; "
+        "import config.wsgi, orders.apis, receipts.services, backoffice.actions; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('weasyprint', 'pydyf', 'fontTools')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+
+    assert loaded.strip().splitlines()[-1] == "[]"
