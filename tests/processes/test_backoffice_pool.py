@@ -42,11 +42,12 @@ def test_nginx_sends_the_back_office_to_its_pool_and_shoppers_to_theirs(shop, ma
     for path in ("/admin/login/?via=nginx", "/metrics?via=nginx", "/api/products/?via=nginx", "/health/live?via=nginx"):
         assert requests.get(f"{front}{path}", timeout=30).status_code == 200, path
 
+    # Each pool writes its access line after its answer went out: wait for each pool's last.
     wait_until(lambda: served_by(backoffice_pool, "/metrics?via=nginx"), timeout=10, message="access log")
+    wait_until(lambda: served_by(shop_pool, "/health/live?via=nginx"), timeout=10, message="access log")
     assert served_by(backoffice_pool, "/admin/login/?via=nginx")
     assert not served_by(shop_pool, "/admin/login/?via=nginx")
     assert served_by(shop_pool, "/api/products/?via=nginx")
-    assert served_by(shop_pool, "/health/live?via=nginx")
     assert not served_by(backoffice_pool, "/api/products/?via=nginx")
 
 
