@@ -28,6 +28,7 @@ import requests
 from framework.breakers import BreakerState, Provider, breaker
 from monitoring.models import AlarmFiring
 from orders import holds
+from orders.models import Notification, Order
 from tests.support.fake_stripe import WEBHOOK_SECRET
 from tests.support.faults import FaultFigures, SalesRates, Shoppers, Window, figures_of, sales_rates, scenario_size
 from tests.support.processes import Shop
@@ -343,8 +344,18 @@ def test_smtp_down_while_sales_go_on_keeps_their_pace_and_sends_each_confirmatio
 
     assert_rode_it_out(shop, outage, figures, Provider.SMTP)
     assert outage.shopper_read == "Your confirmation email is waiting to be sent; it follows shortly."
+    # A message the outage cut off mid-send may or may not have arrived: by the shop's rule it
+    # is never sent again, and its order completes flagged for a manager (docs/pipeline.md).
+    # At most one can be in flight per cluster worker when the server goes.
+    cut_off = set(
+        Notification.objects.filter(
+            kind=Notification.Kind.CONFIRMATION, status=Notification.Status.UNCERTAIN
+        ).values_list("order__reference", flat=True)
+    )
+    assert len(cut_off) <= 2
+    assert Order.objects.filter(reference__in=cut_off, needs_attention=True).count() == len(cut_off)
     to_shoppers = [r for r in smtp_server.received if r.recipients[0].startswith("shopper")]
-    assert len({r.message["Message-ID"] for r in to_shoppers}) == len(to_shoppers) == figures.orders
+    assert len({r.message["Message-ID"] for r in to_shoppers}) == len(to_shoppers) == figures.orders - len(cut_off)
     assert sorted(r.recipients[0] for r in to_shoppers) == sorted(
-        shop.order(reference)["email"] for reference in outage.shoppers.placed
+        shop.order(reference)["email"] for reference in outage.shoppers.placed if reference not in cut_off
     )
