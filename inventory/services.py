@@ -162,8 +162,7 @@ def is_stock_deducted(order_id: int) -> bool:
 
     Counted, not merely looked for: a redriven order may be sold, returned and sold again.
     """
-    rows = _NET_SOLD.rows(order_id=order_id)
-    return bool(rows) and rows[0][0] < 0
+    return bool(_STOCK_DEDUCTED.rows(order_id=order_id))
 
 
 def orders_with_stock_deducted() -> "QuerySet[StockMovement, dict[str, Any]]":
@@ -182,16 +181,9 @@ def _sales_and_returns() -> QuerySet[StockMovement]:
     return StockMovement.objects.filter(reason__in=[StockMovement.Reason.SALE, StockMovement.Reason.RETURN])
 
 
-# Read at every deduction, built once per process: an order's net units sold (no row: none).
-_NET_SOLD = CompiledQuery(
-    lambda order_id: (
-        _sales_and_returns()
-        .filter(order_id=order_id)
-        .order_by()
-        .values("order_id")
-        .annotate(net=Sum("quantity"))
-        .values_list("net")
-    ),
+# Read at every deduction, built once per process: the order among `orders_with_stock_deducted`.
+_STOCK_DEDUCTED = CompiledQuery(
+    lambda order_id: orders_with_stock_deducted().filter(order_id=order_id),
     order_id=Mark(-7_315_941),
 )
 
