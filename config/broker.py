@@ -16,7 +16,8 @@ empty dequeue waits on LISTEN: the next step starts at once, and an idle cluster
 nothing. A notification that goes missing only delays a task to the next wait's end. The
 NOTIFY goes after the enqueuing transaction's commit, never in it: PostgreSQL commits every
 transaction that sent one under a single database-wide lock (docs/deployment.md, "Which
-task broker to scale out on").
+task broker to scale out on"). The shop queues every task after its commit, and there the
+task's row and its NOTIFY are one statement.
 
 A database that does not answer makes an empty dequeue: the pusher tries again a wait later.
 Raising would stop it, and django-q's sentinel starts a new one only about ten seconds on.
@@ -33,6 +34,7 @@ from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
 from django_q.conf import Conf
+from django_q.models import OrmQ
 from psycopg import sql
 
 logger = logging.getLogger(__name__)
@@ -95,14 +97,33 @@ class ListeningOrmBroker(ORM):
         return f"django_q.{self.list_key}"
 
     def enqueue(self, task):
+        connection = connections[Conf.ORM]
+        if not connection.in_atomic_block:
+            # Every task of the shop is queued here, once its transaction has committed
+            # (framework/queue.py): the row and its NOTIFY go in one statement, one commit,
+            # not the ORM's create and a NOTIFY of its own (two round trips and two commits).
+            with connection.cursor() as cursor:
+                row = [self.list_key or Conf.CLUSTER_NAME, task, timezone.now(), self.channel]
+                cursor.execute(self._enqueue_sql(connection), row)
+                task_id, _notified = cursor.fetchone()
+            return task_id
         task_id = super().enqueue(task)
-        # After the commit, in a statement of its own (at once outside a transaction): a
-        # transaction that sent a NOTIFY commits under a database-wide lock held through its
-        # WAL flush, so accepting transactions queued there with their stock rows locked
-        # (bench/notify_commits.py: 317 commits/s at 128 connections, 322 ms per commit; 1,033/s
-        # and 25 ms with the NOTIFY after it). Robust: an order committed is not failed by it.
+        # After the commit, in a statement of its own: a transaction that sent a NOTIFY
+        # commits under a database-wide lock held through its WAL flush, so accepting
+        # transactions queued there with their stock rows locked (bench/notify_commits.py:
+        # 317 commits/s at 128 connections, 322 ms per commit; 1,033/s and 25 ms with the
+        # NOTIFY after it). Robust: an order committed is not failed by it.
         transaction.on_commit(self._notify, using=Conf.ORM, robust=True)
         return task_id
+
+    @staticmethod
+    def _enqueue_sql(connection) -> str:
+        """The task's row and the NOTIFY of its channel, in one statement."""
+        table = connection.ops.quote_name(OrmQ._meta.db_table)
+        return (
+            f"WITH queued AS (INSERT INTO {table} (key, payload, lock) VALUES (%s, %s, %s) RETURNING id) "
+            "SELECT id, pg_notify(%s, '') FROM queued"
+        )
 
     def _notify(self) -> None:
         with connections[Conf.ORM].cursor() as cursor:

@@ -82,6 +82,53 @@ class ModelWrites(Generic[M]):
             self._saved(row, pk, using)
         return None
 
+    def insert_with_children(
+        self, row: M, children: Sequence[Model], *, parent_field: str, using: str = DEFAULT_DB_ALIAS
+    ) -> None:
+        """Insert the new `row` and its new `children` (rows of one model whose `parent_field`
+        points at it), each left as `insert` leaves it: on PostgreSQL in one statement (the
+        parent's insert a CTE whose key the children's rows take), elsewhere in two."""
+        connection = connections[using]
+        if connection.vendor != "postgresql" or not children:
+            with connection.cursor() as cursor:
+                self.insert([row], using=using, cursor=cursor)
+                if children:
+                    for child in children:
+                        setattr(child, parent_field, row)
+                    writes_for(type(children[0])).insert(children, using=using, cursor=cursor)
+            return
+        child_writes = writes_for(type(children[0]))
+        parent_column = child_writes._by_name[child_writes.model._meta.get_field(parent_field).attname]
+        key = ("insert_with_children", connection.alias, len(children), parent_field, child_writes.model)
+        sql = self._sql.get(key)
+        if sql is None:
+            qn = connection.ops.quote_name
+            parent = self._insert_sql(connection, 1, if_absent=False)
+            one = (
+                "("
+                + ", ".join("(SELECT * FROM parent)" if f is parent_column else "%s" for f in child_writes._fields)
+                + ")"
+            )
+            sql = (
+                f"WITH parent AS ({parent}) "
+                f"INSERT INTO {qn(child_writes.model._meta.db_table)} "
+                f"({', '.join(qn(f.column) for f in child_writes._fields)}) VALUES {', '.join([one] * len(children))} "
+                f"RETURNING {qn(child_writes._pk.column)}, {qn(parent_column.column)}"
+            )
+            self._sql[key] = sql
+        params = self._insert_values(row, connection)
+        skip = child_writes._fields.index(parent_column)
+        for child in children:
+            values = child_writes._insert_values(child, connection)
+            params += values[:skip] + values[skip + 1 :]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            written = cursor.fetchall()
+        self._saved(row, written[0][1], using)
+        for child, (pk, _parent_pk) in zip(children, written, strict=True):
+            setattr(child, parent_field, row)
+            child_writes._saved(child, pk, using)
+
     def insert_if_absent(self, row: M, *, using: str = DEFAULT_DB_ALIAS) -> bool:
         """Insert `row` unless one of its unique constraints finds a row already there
         (`INSERT ... ON CONFLICT DO NOTHING`); True when it was inserted and is saved."""
@@ -130,15 +177,14 @@ class ModelWrites(Generic[M]):
         values: Mapping[str, Any],
         *,
         where: Mapping[str, Any] | None = None,
+        along: Sequence[Model] = (),
         using: str = DEFAULT_DB_ALIAS,
     ) -> int:
         """Write `values` (by attribute name) to the row `pk`, only while its columns hold
-        `where`'s values when given; the number of rows written (0 or 1)."""
-        connection = connections[using]
-        sql, params = self._update(connection, pk, values, where, returning=False)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount
+        `where`'s values when given; the number of rows written (0 or 1). `along`: new rows
+        (of models `writes_for` takes) inserted only when the row was written, each left as
+        `insert` leaves it; on PostgreSQL in the same statement."""
+        return 0 if self._update_and_insert(pk, values, where, along, using, returning=False) is None else 1
 
     def update_returning(
         self,
@@ -146,16 +192,14 @@ class ModelWrites(Generic[M]):
         values: Mapping[str, Any],
         *,
         where: Mapping[str, Any] | None = None,
+        along: Sequence[Model] = (),
         using: str = DEFAULT_DB_ALIAS,
     ) -> dict[str, Any] | None:
         """`update`, in one statement with the row read back (`UPDATE ... RETURNING`, which
         locks it until the transaction ends): every column by attribute name, converted as a
         query converts it; None when no row matched."""
         connection = connections[using]
-        sql, params = self._update(connection, pk, values, where, returning=True)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+        row = self._update_and_insert(pk, values, where, along, using, returning=True)
         if row is None:
             return None
         read: dict[str, Any] = {}
@@ -164,6 +208,67 @@ class ModelWrites(Generic[M]):
                 value = convert(value, column, connection)
             read[name] = value
         return read
+
+    def _update_and_insert(
+        self,
+        pk: Any,
+        values: Mapping[str, Any],
+        where: Mapping[str, Any] | None,
+        along: Sequence[Model],
+        using: str,
+        *,
+        returning: bool,
+    ) -> tuple | None:
+        """The update's returned row (`returning`; else an empty tuple), None when no row
+        matched; `along` inserted when one did. On PostgreSQL one statement: the update a CTE,
+        each new row inserted from it (`INSERT ... SELECT ... FROM updated`, so only when it
+        matched), their keys read back after the updated row's columns."""
+        connection = connections[using]
+        in_one = bool(along) and connection.vendor == "postgresql"
+        sql, params = self._update(connection, pk, values, where, returning=returning or in_one)
+        if in_one:
+            others = [writes_for(type(row)) for row in along]
+            key = ("update_and_insert", connection.alias, sql, tuple(other.model for other in others))
+            combined = self._sql.get(key)
+            if combined is None:
+                inserts = [
+                    f"added{n} AS ({other._insert_select_sql(connection, 'updated')})" for n, other in enumerate(others)
+                ]
+                keys = ", ".join(f"(SELECT * FROM added{n})" for n in range(len(others)))
+                combined = self._sql[key] = (
+                    f"WITH updated AS ({sql}), {', '.join(inserts)} SELECT updated.*, {keys} FROM updated"
+                )
+            for other, row in zip(others, along, strict=True):
+                params += other._insert_values(row, connection)
+            with connection.cursor() as cursor:
+                cursor.execute(combined, params)
+                written = cursor.fetchone()
+            if written is None:
+                return None
+            for other, row, new_pk in zip(others, along, written[-len(along) :], strict=True):
+                other._saved(row, new_pk, using)
+            return tuple(written[: -len(along)]) if returning else ()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            written = cursor.fetchone() if returning else (() if cursor.rowcount else None)
+        if written is None:
+            return None
+        for row in along:
+            writes_for(type(row)).insert([row], using=using)
+        return tuple(written) if returning else ()
+
+    def _insert_select_sql(self, connection: Any, source: str) -> str:
+        """`INSERT ... SELECT <one row's values> FROM source RETURNING <key>`: one new row
+        when `source` (a CTE of the same statement) has one."""
+        key = ("insert_select", connection.alias, connection.vendor, source)
+        sql = self._sql.get(key)
+        if sql is None:
+            qn = connection.ops.quote_name
+            sql = self._sql[key] = (
+                f"INSERT INTO {qn(self.model._meta.db_table)} ({', '.join(qn(f.column) for f in self._fields)}) "
+                f"SELECT {', '.join(['%s'] * len(self._fields))} FROM {source} RETURNING {qn(self._pk.column)}"
+            )
+        return sql
 
     def _update(
         self, connection: Any, pk: Any, values: Mapping[str, Any], where: Mapping[str, Any] | None, *, returning: bool

@@ -31,6 +31,7 @@ same instant may each pass the check once before either is charged.
 """
 
 import base64
+import datetime
 import hashlib
 import logging
 import pickle
@@ -184,8 +185,9 @@ class Charge(NamedTuple):
 
 def add_to_counters(cache, charges: list[Charge]) -> None:
     """Add one to each counter: on Redis in one round trip (one script: INCR and EXPIRE); on
-    the database cache by one statement each when the count is still the one read (else,
-    and elsewhere, through the cache's own add, or incr when the counter was there)."""
+    the database cache where the count is still the one read, in one statement on
+    PostgreSQL and one each elsewhere (else, and on other caches, through the cache's own
+    add, or incr when the counter was there)."""
     try:
         if isinstance(cache, RedisCache):
             # Django's RedisCache has no pipelining: its incr alone is two round trips. One
@@ -196,7 +198,7 @@ def add_to_counters(cache, charges: list[Charge]) -> None:
             _add_one_script(client)(keys=keys, args=[charge.seconds for charge in charges], client=client)
             return
         if isinstance(cache, DatabaseCache):
-            charges = [charge for charge in charges if not _add_if_unchanged(cache, charge)]
+            charges = _add_on_database(cache, charges)
         for key, seconds, seen in charges:
             # Not there when this request read it: the window's first, added at once (Django's
             # add, which also culls the table) without incr's read that would find nothing.
@@ -222,6 +224,55 @@ def _add_one_script(client) -> Any:
     if not _scripts:
         _scripts.append(client.register_script(ADD_ONE))
     return _scripts[0]
+
+
+def _add_on_database(cache: DatabaseCache, charges: list[Charge]) -> list[Charge]:
+    """Add one to each counter on the database cache where it still holds the count read
+    earlier in the request; the charges that could not be added so (left for Django's own
+    add and incr). On PostgreSQL all of them in one statement, elsewhere one each."""
+    connection = connections[router.db_for_write(cache.cache_model_class)]
+    if not charges:
+        return []
+    if connection.vendor != "postgresql":
+        return [charge for charge in charges if not _add_if_unchanged(cache, charge)]
+    added = _add_in_one_statement(cache, connection, charges)
+    return [charge for charge in charges if cache.make_and_validate_key(charge.key) not in added]
+
+
+def _add_in_one_statement(cache: DatabaseCache, connection, charges: list[Charge]) -> set[str]:
+    """The keys of `charges` added to in one statement, a data-modifying CTE per counter:
+    one more than the count read, while the row still holds it and lives (as
+    `_add_if_unchanged`); a counter that was not there is inserted at one, over an expired
+    row of its key but not a live one (what Django's add does, without the count of the
+    whole table it runs before every add, which grows with every window's counters)."""
+    quote = connection.ops.quote_name
+    table, key, value, expires = quote(cache._table), quote("cache_key"), quote("value"), quote("expires")  # type: ignore[attr-defined]  # Django's
+    now = tz_now().replace(microsecond=0)
+    protocol = cache.pickle_protocol
+
+    def encoded(count: int) -> str:
+        return base64.b64encode(pickle.dumps(count, protocol)).decode("latin1")
+
+    parts, params = [], []
+    for n, charge in enumerate(charges):
+        if charge.seen is None:
+            parts.append(
+                f"c{n} AS (INSERT INTO {table} ({key}, {value}, {expires}) VALUES (%s, %s, %s) "
+                f"ON CONFLICT ({key}) DO UPDATE SET {value} = EXCLUDED.{value}, {expires} = EXCLUDED.{expires} "
+                f"WHERE {table}.{expires} < %s RETURNING {key})"
+            )
+            until = now + datetime.timedelta(seconds=charge.seconds)
+            params += [cache.make_and_validate_key(charge.key), encoded(1), until, now]
+        else:
+            parts.append(
+                f"c{n} AS (UPDATE {table} SET {value} = %s "
+                f"WHERE {key} = %s AND {value} = %s AND {expires} > %s RETURNING {key})"
+            )
+            params += [encoded(charge.seen + 1), cache.make_and_validate_key(charge.key), encoded(charge.seen), now]
+    union = " UNION ALL ".join(f"SELECT {key} FROM c{n}" for n in range(len(charges)))
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} {union}", params)
+        return {added for (added,) in cursor.fetchall()}
 
 
 def _add_if_unchanged(cache: DatabaseCache, charge: Charge) -> bool:

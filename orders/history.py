@@ -88,9 +88,26 @@ def _write(
     error: str = "",
     **parameters,
 ) -> OrderEvent:
-    duration_ms = run.elapsed_ms()
-    metrics.count_on_commit(lambda: _count_attempt(run.step, outcome, duration_ms))
-    event = OrderEvent(
+    event = _event(order, run, kind, outcome, from_state=from_state, to_state=to_state, error=error, **parameters)
+    # The compiled insert: every state change and step writes one of these (framework/compiled_writes.py).
+    writes_for(OrderEvent).insert([event])
+    _record_written(order, run, event)
+    return event
+
+
+def _event(
+    order: Order,
+    run: StepRun,
+    kind: EventKind,
+    outcome: str,
+    *,
+    from_state: str = "",
+    to_state: str = "",
+    error: str = "",
+    **parameters,
+) -> OrderEvent:
+    """The event, not yet written."""
+    return OrderEvent(
         order=order,
         kind=kind,
         step=run.step,
@@ -100,15 +117,19 @@ def _write(
         to_state=to_state,
         error=error[:2000],
         parameters=parameters,
-        duration_ms=duration_ms,
+        duration_ms=run.elapsed_ms(),
         actor_kind=run.actor.kind,
         actor=run.actor.name,
     )
-    # The compiled insert: every state change and step writes one of these (framework/compiled_writes.py).
-    writes_for(OrderEvent).insert([event])
+
+
+def _record_written(order: Order, run: StepRun, event: OrderEvent) -> None:
+    """What follows an event written: its attempt counted at the commit, a person's act logged."""
+    metrics.count_on_commit(lambda: _count_attempt(run.step, event.outcome, event.duration_ms))
     if run.actor.kind == ActorKind.MANAGER:
         # A person's act on an order is in the staff activity log too: an entry that points at
         # this event (its parameters stay here, written once), with the state it moved.
+        to_state = event.to_state
         moved = {"state": event.from_state} if to_state else {}
         record_staff_activity(
             actor=run.actor.name,
@@ -119,7 +140,6 @@ def _write(
             order_event=event.pk,
             step=run.step,
         )
-    return event
 
 
 def _count_attempt(step: str, outcome: str, duration_ms: int) -> None:
@@ -153,27 +173,36 @@ def _as_error(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def state_changed(
-    order: Order, run: StepRun, *, from_state: str, failure_code: str = "", failure_reason: str = ""
+def state_change(
+    order: Order, run: StepRun, *, from_state: str, to_state: str, failure_code: str = "", failure_reason: str = ""
 ) -> OrderEvent:
-    """The order moved from `from_state` to its current state; a failure end keeps its reason as the error.
+    """The event of the order's move from `from_state` to `to_state`, not yet written: the
+    move's own statement writes it (`transitions.set_state`), then `state_changed` records
+    the rest. A failure end keeps its reason as the error.
 
     The outcome is the actor's: a step that could not go on failed, but a cancellation is
     what the manager asked for, so it succeeded (its reason is still kept)."""
-    failed = (failure_code or failure_reason) and order.state != OrderState.CANCELLED
+    failed = (failure_code or failure_reason) and to_state != OrderState.CANCELLED
     outcome = Outcome.FAILED if failed else Outcome.SUCCEEDED
-    _count_state_change(order, from_state)
-    _announce_state(order, from_state)
-    return _write(
+    return _event(
         order,
         run,
         EventKind.STATE_CHANGED,
         outcome,
         from_state=from_state,
-        to_state=order.state,
+        to_state=to_state,
         error=failure_reason,
         failure_code=failure_code,
     )
+
+
+def state_changed(order: Order, run: StepRun, *, from_state: str, written: OrderEvent) -> OrderEvent:
+    """The order moved from `from_state` to its current state, and its event (`state_change`)
+    was `written` with the move: counted, announced to other systems, a person's act logged."""
+    _count_state_change(order, from_state)
+    _announce_state(order, from_state)
+    _record_written(order, run, written)
+    return written
 
 
 # The facts other systems hear of (framework/facts.py; docs/webhooks.md's catalogue): the

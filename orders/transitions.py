@@ -30,7 +30,7 @@ from framework.compiled_writes import writes_for
 from framework.queue import Task, enqueue_on_commit
 from inventory.services import StockLine, StockMove, is_stock_deducted, move_stock
 from orders import history
-from orders.models import FAILURE_ENDS, FINAL_STATES, Order, OrderLine
+from orders.models import FAILURE_ENDS, FINAL_STATES, Order, OrderEvent, OrderLine
 from orders.models import OrderState as S
 
 logger = logging.getLogger(__name__)
@@ -79,12 +79,16 @@ def set_state(
         raise IllegalTransition(f"{order.reference}: {order.state} -> {new_state} is not allowed")
     from_state = order.state
     changes = {**_moved(from_state, new_state, failure_code, failure_reason), "updated_at": timezone.now()}
+    event = history.state_change(
+        order, run, from_state=from_state, to_state=new_state, failure_code=failure_code, failure_reason=failure_reason
+    )
     for field, value in changes.items():
         setattr(order, field, value)
-    # The compiled update (framework/compiled_writes.py): what `save(update_fields=...)` writes.
-    if not writes_for(Order).update(order.pk, changes):
+    # The compiled update (framework/compiled_writes.py): what `save(update_fields=...)` writes,
+    # the move's history event with it.
+    if not writes_for(Order).update(order.pk, changes, along=[event]):
         raise DatabaseError(f"{order.reference}: the order's row is gone")
-    _entered(order, from_state, run, failure_code=failure_code, failure_reason=failure_reason)
+    _entered(order, from_state, run, event)
 
 
 def set_state_from(order: Order, expected: str, new_state: str, run: history.StepRun) -> bool:
@@ -100,12 +104,13 @@ def set_state_from(order: Order, expected: str, new_state: str, run: history.Ste
     if new_state not in TRANSITIONS[expected]:
         raise IllegalTransition(f"{order.reference}: {expected} -> {new_state} is not allowed")
     changes = {**_moved(expected, new_state, "", ""), "updated_at": timezone.now()}
-    moved = writes_for(Order).update_returning(order.pk, changes, where={"state": expected})
+    event = history.state_change(order, run, from_state=expected, to_state=new_state)
+    moved = writes_for(Order).update_returning(order.pk, changes, where={"state": expected}, along=[event])
     if moved is None:
         return False
     for name, value in moved.items():
         setattr(order, name, value)
-    _entered(order, expected, run)
+    _entered(order, expected, run, event)
     return True
 
 
@@ -121,11 +126,9 @@ def _moved(from_state: str, new_state: str, failure_code: str, failure_reason: s
     return changes
 
 
-def _entered(
-    order: Order, from_state: str, run: history.StepRun, *, failure_code: str = "", failure_reason: str = ""
-) -> None:
-    """What follows a move written to the order's row: its flag settled, its end's jobs
-    queued for the commit, its history event."""
+def _entered(order: Order, from_state: str, run: history.StepRun, event: OrderEvent) -> None:
+    """What follows a move written to the order's row with its history `event`: its flag
+    settled, its end's jobs queued for the commit, the event recorded."""
     new_state = order.state
     if new_state == S.COMPLETED and order.needs_attention:
         # Completing means the receipt and the email finally went: their flag is settled.
@@ -134,7 +137,7 @@ def _entered(
         enqueue_on_commit(Task.PUBLISH_ORDER_STATE, order.pk)
     for task in ON_ENTERING.get(new_state, ()):
         enqueue_on_commit(task, order.pk)
-    history.state_changed(order, run, from_state=from_state, failure_code=failure_code, failure_reason=failure_reason)
+    history.state_changed(order, run, from_state=from_state, written=event)
     log = logger.error if new_state == S.FAILED else logger.info
     log("order %s %s -> %s (%s)", order.reference, from_state, new_state, run.step)
 

@@ -7,11 +7,13 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from framework.compiled_writes import ModelWrites, writes_for
 from inventory.models import Product
-from orders.models import Order, OrderLine, OrderState
+from orders.history import StepRun
+from orders.models import EventKind, Order, OrderEvent, OrderLine, OrderState
 
 
 def _order(**fields) -> Order:
@@ -87,6 +89,56 @@ def test_an_update_writes_only_while_its_condition_holds_and_returns_the_row_con
     assert isinstance(row["total"], Decimal) and row["needs_attention"] is False
     assert row == {f.attname: getattr(Order.objects.get(pk=order.pk), f.attname) for f in Order._meta.concrete_fields}
     assert writes_for(Order).update(order.pk + 1000, {"state": "PAID"}) == 0
+
+
+def test_an_order_and_its_lines_inserted_together_are_one_statement_on_postgresql(transactional_db, make_product):
+    lines = [
+        OrderLine(product=make_product(sku, on_hand=5), sku=sku, name=sku, quantity=n, unit_price=Decimal("2.50"))
+        for n, sku in enumerate(["MUG-001", "CAP-001"], start=1)
+    ]
+    for line in lines:
+        line.line_total = line.unit_price * line.quantity
+    order = _order(idempotency_key="key-1")
+
+    with CaptureQueriesContext(connection) as sent:
+        writes_for(Order).insert_with_children(order, lines, parent_field="order")
+
+    assert len(sent.captured_queries) == (1 if connection.vendor == "postgresql" else 2)
+    assert order.pk and not order._state.adding and all(line.order_id == order.pk for line in lines)
+    assert [line.pk for line in lines] == list(order.lines.order_by("pk").values_list("pk", flat=True))
+    assert [(line.sku, line.quantity, line.line_total) for line in Order.objects.get(pk=order.pk).lines.all()] == [
+        ("MUG-001", 1, Decimal("2.50")),
+        ("CAP-001", 2, Decimal("5.00")),
+    ]
+    # A replayed key fails the whole statement: no lines without their order.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        writes_for(Order).insert_with_children(_order(idempotency_key="key-1"), [lines[0]], parent_field="order")
+    assert OrderLine.objects.count() == 2
+
+
+def test_rows_along_an_update_are_written_only_when_it_matched(transactional_db):
+    order = _order()
+    writes_for(Order).insert([order])
+    run = StepRun(step="validate_order", attempt=1)
+    refused = OrderEvent(order=order, kind=EventKind.STATE_CHANGED, step="pay", attempt=1, to_state="PAID")
+
+    moved = writes_for(Order).update_returning(
+        order.pk, {"state": "PAID"}, where={"state": "VALIDATED"}, along=[refused]
+    )
+    assert moved is None and refused.pk is None and not OrderEvent.objects.exists()
+
+    event = OrderEvent(
+        order=order, kind=EventKind.STATE_CHANGED, step=run.step, attempt=1, from_state="PENDING", to_state="VALIDATED"
+    )
+    with CaptureQueriesContext(connection) as sent:
+        written = writes_for(Order).update(order.pk, {"state": "VALIDATED"}, where={"state": "PENDING"}, along=[event])
+    assert written == 1 and len(sent.captured_queries) == (1 if connection.vendor == "postgresql" else 2)
+    assert event.pk and not event._state.adding
+    assert list(OrderEvent.objects.values_list("pk", "to_state")) == [(event.pk, "VALIDATED")]
+    paid = OrderEvent(order=order, kind=EventKind.STATE_CHANGED, step="pay", attempt=1, to_state="PAID")
+    row = writes_for(Order).update_returning(order.pk, {"state": "PAID"}, where={"state": "VALIDATED"}, along=[paid])
+    assert row is not None and row["state"] == "PAID" and row["total"] == Decimal("12.00") and paid.pk
+    assert Order.objects.get(pk=order.pk).events.count() == 2
 
 
 def test_a_model_with_save_signals_or_its_own_save_is_refused(db):

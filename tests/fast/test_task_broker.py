@@ -51,6 +51,17 @@ def test_an_enqueue_in_a_transaction_notifies_after_its_commit_not_in_it(broker)
     assert len(after_commit) == 1
 
 
+def test_an_enqueue_after_the_commit_writes_the_row_and_its_notify_in_one_statement(broker):
+    # How every task of the shop is queued (framework/queue.py: once its transaction commits).
+    with CaptureQueriesContext(connection) as sent:
+        task_id = broker.enqueue(package("accepted"))
+
+    statements = [q["sql"] for q in sent.captured_queries]
+    assert len(statements) == 1 and "pg_notify" in statements[0] and "INSERT" in statements[0], statements
+    assert OrmQ.objects.get(pk=task_id).payload == package("accepted")
+    assert SignedPackage.loads(broker.dequeue()[0][1])["name"] == "accepted"
+
+
 def test_an_enqueue_wakes_a_cluster_waiting_on_an_empty_queue(broker, monkeypatch):
     # The wait outlasts the test's patience: only the notification can end it in time.
     monkeypatch.setattr(broker_module, "WAIT_SECONDS", 120)
