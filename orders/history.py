@@ -77,18 +77,9 @@ def start_run(step: str, order: Order, *, actor: Actor = PIPELINE, earlier: int 
     return StepRun(step=step, attempt=previous + 1, actor=actor)
 
 
-def _write(
-    order: Order,
-    run: StepRun,
-    kind: EventKind,
-    outcome: str,
-    *,
-    from_state: str = "",
-    to_state: str = "",
-    error: str = "",
-    **parameters,
-) -> OrderEvent:
-    event = _event(order, run, kind, outcome, from_state=from_state, to_state=to_state, error=error, **parameters)
+def _write(order: Order, run: StepRun, kind: EventKind, outcome: str, **fields) -> OrderEvent:
+    """`_event`'s event (`fields` as it takes them), written now and recorded."""
+    event = _event(order, run, kind, outcome, **fields)
     # The compiled insert: every state change and step writes one of these (framework/compiled_writes.py).
     writes_for(OrderEvent).insert([event])
     _record_written(order, run, event)
