@@ -111,8 +111,7 @@ class ModelWrites(Generic[M]):
             )
             sql = (
                 f"WITH parent AS ({parent}) "
-                f"INSERT INTO {qn(child_writes.model._meta.db_table)} "
-                f"({', '.join(qn(f.column) for f in child_writes._fields)}) VALUES {', '.join([one] * len(children))} "
+                f"{child_writes._insert_into(connection)} VALUES {', '.join([one] * len(children))} "
                 f"RETURNING {qn(child_writes._pk.column)}, {qn(parent_column.column)}"
             )
             self._sql[key] = sql
@@ -152,16 +151,18 @@ class ModelWrites(Generic[M]):
         setattr(row, self._pk.attname, pk)
         row._state.adding, row._state.db = False, using
 
+    def _insert_into(self, connection: Any) -> str:
+        """`INSERT INTO <table> (<every column but the key>)`: the head of each insert."""
+        qn = connection.ops.quote_name
+        return f"INSERT INTO {qn(self.model._meta.db_table)} ({', '.join(qn(f.column) for f in self._fields)})"
+
     def _insert_sql(self, connection: Any, rows: int, *, if_absent: bool, returning: bool = True) -> str:
         key = ("insert", connection.alias, connection.vendor, rows, if_absent, returning)
         sql = self._sql.get(key)
         if sql is None:
             qn = connection.ops.quote_name
             one = f"({', '.join(['%s'] * len(self._fields))})"
-            sql = (
-                f"INSERT INTO {qn(self.model._meta.db_table)} ({', '.join(qn(f.column) for f in self._fields)}) "
-                f"VALUES {', '.join([one] * rows)}"
-            )
+            sql = f"{self._insert_into(connection)} VALUES {', '.join([one] * rows)}"
             if if_absent:
                 sql += " ON CONFLICT DO NOTHING"
             if returning:
@@ -265,7 +266,7 @@ class ModelWrites(Generic[M]):
         if sql is None:
             qn = connection.ops.quote_name
             sql = self._sql[key] = (
-                f"INSERT INTO {qn(self.model._meta.db_table)} ({', '.join(qn(f.column) for f in self._fields)}) "
+                f"{self._insert_into(connection)} "
                 f"SELECT {', '.join(['%s'] * len(self._fields))} FROM {source} RETURNING {qn(self._pk.column)}"
             )
         return sql

@@ -32,6 +32,7 @@ same instant may each pass the check once before either is charged.
 
 import base64
 import datetime
+import functools
 import hashlib
 import logging
 import pickle
@@ -226,6 +227,11 @@ def _add_one_script(client) -> Any:
     return _scripts[0]
 
 
+def _encoded_count(count: int, *, protocol: int) -> str:
+    """A count as Django's database cache writes a value: a pickle, base64."""
+    return base64.b64encode(pickle.dumps(count, protocol)).decode("latin1")
+
+
 def _add_on_database(cache: DatabaseCache, charges: list[Charge]) -> list[Charge]:
     """Add one to each counter on the database cache where it still holds the count read
     earlier in the request; the charges that could not be added so (left for Django's own
@@ -248,11 +254,7 @@ def _add_in_one_statement(cache: DatabaseCache, connection, charges: list[Charge
     quote = connection.ops.quote_name
     table, key, value, expires = quote(cache._table), quote("cache_key"), quote("value"), quote("expires")  # type: ignore[attr-defined]  # Django's
     now = tz_now().replace(microsecond=0)
-    protocol = cache.pickle_protocol
-
-    def encoded(count: int) -> str:
-        return base64.b64encode(pickle.dumps(count, protocol)).decode("latin1")
-
+    encoded = functools.partial(_encoded_count, protocol=cache.pickle_protocol)
     parts, params = [], []
     for n, charge in enumerate(charges):
         if charge.seen is None:
@@ -289,11 +291,7 @@ def _add_if_unchanged(cache: DatabaseCache, charge: Charge) -> bool:
     db = router.db_for_write(cache.cache_model_class)
     connection = connections[db]
     quote = connection.ops.quote_name
-    protocol = cache.pickle_protocol
-
-    def encoded(count: int) -> str:
-        return base64.b64encode(pickle.dumps(count, protocol)).decode("latin1")
-
+    encoded = functools.partial(_encoded_count, protocol=cache.pickle_protocol)
     now = connection.ops.adapt_datetimefield_value(tz_now())
     with connection.cursor() as cursor:
         cursor.execute(
