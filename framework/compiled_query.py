@@ -11,8 +11,14 @@ Only for queries whose values reach the SQL unchanged as parameters: plain compa
 (`field=value`, `Upper(Value(value))`), not lookups that rewrite their value (`iexact`,
 `contains` and the like escape it on some databases), which `CompiledQuery` refuses when it
 compiles (the mark would not be found among the parameters).
+
+On PostgreSQL the statement is sent apart from its values and prepared
+(framework.prepared_statements), and its constants are written into it as literals: a
+generic plan sees them, as the partial indexes written for them need.
 """
 
+import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -21,6 +27,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
 from django.db.models.query import ModelIterable
 from django.db.models.sql import UpdateQuery
+
+from framework.prepared_statements import quote_literal, statement_cursor
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,10 @@ class _CompiledOnce(Generic[C]):
         key = (using, connection.vendor)
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compiled[key] = self._compile(using)
+            compiled = self._compile(using)
+            if connection.vendor == "postgresql":
+                compiled = _with_constants_written(connection, compiled)
+            self._compiled[key] = compiled
         adapted = {name: _adapt(self._marks[name], connection, value) for name, value in values.items()}
         return compiled, _fill(compiled.slots, adapted)
 
@@ -125,7 +136,7 @@ class CompiledQuery(_CompiledOnce[_Compiled]):
 
     def _run(self, using: str, values: dict[str, Any]) -> tuple[_Compiled, list[tuple[Any, ...]]]:
         compiled, params = self._prepare(using, values)
-        with connections[using].cursor() as cursor:
+        with statement_cursor(using) as cursor:
             cursor.execute(compiled.sql, params)
             return compiled, cursor.fetchall()
 
@@ -178,7 +189,7 @@ class CompiledUpdate(_CompiledOnce[_CompiledSql]):
     def run(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> int:
         """Update the rows for these values; how many were updated."""
         compiled, params = self._prepare(using, values)
-        with connections[using].cursor() as cursor:
+        with statement_cursor(using) as cursor:
             cursor.execute(compiled.sql, params)
             return cursor.rowcount
 
@@ -202,6 +213,25 @@ def _slots(connection: Any, marks: dict[str, Mark], params: Any) -> list[tuple[s
     if missing:
         raise ValueError(f"values not passed through as parameters (a rewriting lookup?): {sorted(missing)}")
     return slots
+
+
+def _with_constants_written(connection: Any, compiled: C) -> C:
+    """`compiled` with each constant parameter written into its SQL as a literal."""
+    pieces = _PLACEHOLDERS.split(compiled.sql)  # text, placeholder, text, ..., text
+    slots = iter(compiled.slots)
+    sql, kept = [pieces[0]], list[tuple[str | None, Any]]()
+    for placeholder, text in zip(pieces[1::2], pieces[2::2], strict=True):
+        if placeholder == "%s":
+            name, extra = next(slots)
+            if name is None:
+                placeholder = quote_literal(connection, extra)
+            else:
+                kept.append((name, extra))
+        sql += [placeholder, text]
+    return dataclasses.replace(compiled, sql="".join(sql), slots=kept)
+
+
+_PLACEHOLDERS = re.compile(r"(%%|%s)")
 
 
 def _fill(slots: list[tuple[str | None, Any]], values: dict[str, Any]) -> list[Any]:

@@ -14,6 +14,9 @@ reads back through the converters a query would apply: the rows are the ORM's. W
 left out is what these models do not use: `save()` overrides and `pre_save`/`post_save`
 receivers, which `writes_for` refuses (django-auditlog's registrations are receivers), and
 expressions as values (`F("stock") - 1`): plain values only.
+
+On PostgreSQL the statements are sent apart from their values and prepared
+(framework.prepared_statements).
 """
 
 import functools
@@ -25,6 +28,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field, Model
 from django.db.models.fields import AutoFieldMixin
 from django.db.models.signals import post_save, pre_save
+
+from framework.prepared_statements import statement_cursor
 
 M = TypeVar("M", bound=Model)
 
@@ -63,7 +68,7 @@ class ModelWrites(Generic[M]):
         `cursor`: one of `using`'s the caller writes several models' rows through (a cursor
         costs some 30 Python calls to open)."""
         if cursor is None:
-            with connections[using].cursor() as cursor:
+            with statement_cursor(using) as cursor:
                 return self.insert(rows, using=using, cursor=cursor)
         connection = connections[using]
         params = [value for row in rows for value in self._insert_values(row, connection)]
@@ -90,7 +95,7 @@ class ModelWrites(Generic[M]):
         parent's insert a CTE whose key the children's rows take), elsewhere in two."""
         connection = connections[using]
         if connection.vendor != "postgresql" or not children:
-            with connection.cursor() as cursor:
+            with statement_cursor(using) as cursor:
                 self.insert([row], using=using, cursor=cursor)
                 if children:
                     for child in children:
@@ -120,7 +125,7 @@ class ModelWrites(Generic[M]):
         for child in children:
             values = child_writes._insert_values(child, connection)
             params += values[:skip] + values[skip + 1 :]
-        with connection.cursor() as cursor:
+        with statement_cursor(using) as cursor:
             cursor.execute(sql, params)
             written = cursor.fetchall()
         self._saved(row, written[0][1], using)
@@ -132,7 +137,7 @@ class ModelWrites(Generic[M]):
         """Insert `row` unless one of its unique constraints finds a row already there
         (`INSERT ... ON CONFLICT DO NOTHING`); True when it was inserted and is saved."""
         connection = connections[using]
-        with connection.cursor() as cursor:
+        with statement_cursor(using) as cursor:
             cursor.execute(self._insert_sql(connection, 1, if_absent=True), self._insert_values(row, connection))
             inserted = cursor.fetchone()
         if inserted is None:
@@ -241,7 +246,7 @@ class ModelWrites(Generic[M]):
                 )
             for other, row in zip(others, along, strict=True):
                 params += other._insert_values(row, connection)
-            with connection.cursor() as cursor:
+            with statement_cursor(using) as cursor:
                 cursor.execute(combined, params)
                 written = cursor.fetchone()
             if written is None:
@@ -249,7 +254,7 @@ class ModelWrites(Generic[M]):
             for other, row, new_pk in zip(others, along, written[-len(along) :], strict=True):
                 other._saved(row, new_pk, using)
             return tuple(written[: -len(along)]) if returning else ()
-        with connection.cursor() as cursor:
+        with statement_cursor(using) as cursor:
             cursor.execute(sql, params)
             written = cursor.fetchone() if returning else (() if cursor.rowcount else None)
         if written is None:

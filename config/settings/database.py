@@ -25,3 +25,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Prepare a statement the second time a connection sends it through
+    # framework.prepared_statements' cursor (the statements written once per process), so a
+    # connection opened for one request (DATABASE_CONN_MAX_AGE=0) prepares nothing it would
+    # throw away. Django's own cursors never prepare. A pooler in transaction mode in front
+    # of PostgreSQL must keep prepared statements (PgBouncer 1.21+: max_prepared_statements).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 1

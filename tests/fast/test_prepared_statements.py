@@ -1,0 +1,89 @@
+"""Statements written once per process, prepared on PostgreSQL (framework.prepared_statements):
+the same rows as before, planned once per connection, their constants in the plan, their
+text still logged with its values, and a rollback survived."""
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from framework.compiled_query import CompiledQuery, Mark
+from inventory.models import Product
+from orders.reservations import _HELD_BY_EMAIL_OR_ADDRESS, _held_units
+from tests.support.ordering import place, placed
+
+pytestmark = pytest.mark.requires_postgres
+
+
+def _prepared() -> dict[str, str]:
+    """This connection's prepared statements: name -> SQL."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, statement FROM pg_prepared_statements")
+        return dict(cursor.fetchall())
+
+
+def _held_units_prepared() -> str:
+    names = [name for name, sql in _prepared().items() if sql.startswith(_HELD_BY_EMAIL_OR_ADDRESS_SQL_HEAD)]
+    assert len(names) == 1, _prepared()
+    return names[0]
+
+
+_HELD_BY_EMAIL_OR_ADDRESS_SQL_HEAD = 'SELECT "orders_orderline"."product_id"'
+
+
+def test_a_compiled_query_is_prepared_on_its_second_run_and_reads_the_orms_rows(api, make_product, held_pipeline):
+    make_product("MUG-001", on_hand=100)
+    placed(place(api, {"MUG-001": 2}, email="ann@example.com"))
+    connection.close()  # a connection of its own, none of its statements prepared yet
+
+    first = _HELD_BY_EMAIL_OR_ADDRESS.rows(email="ANN@example.com", address="10.9.9.9")
+    assert not [sql for sql in _prepared().values() if sql.startswith(_HELD_BY_EMAIL_OR_ADDRESS_SQL_HEAD)]
+    second = _HELD_BY_EMAIL_OR_ADDRESS.rows(email="ann@EXAMPLE.com", address="10.9.9.9")
+
+    statement = _prepared()[_held_units_prepared()]
+    # Values are parameters; the unpaid state, a constant, is written in for the partial indexes.
+    assert "$1" in statement and "$2" in statement and "$3" not in statement
+    assert statement.count("'VALIDATED'") == 2
+    assert first == second == list(_held_units("ann@example.com", "10.9.9.9"))
+    assert [units for _, units in second] == [2]
+
+
+def test_the_generic_plan_of_a_prepared_query_reads_the_partial_indexes_of_its_constants(api, make_product):
+    make_product("MUG-001", on_hand=100)
+    connection.close()
+    for _ in range(2):
+        _HELD_BY_EMAIL_OR_ADDRESS.rows(email="ann@example.com", address="10.9.9.9")
+    name = _held_units_prepared()
+
+    with connection.cursor() as cursor:
+        # The plan PostgreSQL keeps for every value once custom plans cost it no less.
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        try:
+            cursor.execute(f"EXPLAIN EXECUTE {name}('ann@example.com', '10.9.9.9')")
+            plan = "\n".join(line for (line,) in cursor.fetchall())
+        finally:
+            cursor.execute("RESET plan_cache_mode")
+    assert "order_unpaid_by_email" in plan or "order_unpaid_by_address" in plan, plan
+
+
+def test_a_prepared_statement_is_logged_with_its_values_as_any_other(db):
+    query = CompiledQuery(lambda sku: Product.objects.filter(sku=sku).values_list("pk"), sku=Mark("\x1esku\x1e"))
+    with CaptureQueriesContext(connection) as sent:
+        for _ in range(3):
+            assert query.rows(sku="MUG-001") == []
+    assert [captured["sql"].count("'MUG-001'") for captured in sent.captured_queries] == [1, 1, 1]
+
+
+def test_a_rollback_drops_the_prepared_statements_and_the_next_runs_read_right(transactional_db, make_product):
+    product = make_product("MUG-001", on_hand=4)
+    query = CompiledQuery(lambda sku: Product.objects.filter(sku=sku).values_list("pk"), sku=Mark("\x1esku\x1e"))
+    for _ in range(2):
+        assert query.rows(sku="MUG-001") == [(product.pk,)]
+    assert _prepared()
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert query.rows(sku="MUG-001") == [(product.pk,)]
+        raise RuntimeError("the order is refused")
+
+    for _ in range(3):
+        assert query.rows(sku="MUG-001") == [(product.pk,)]
+        assert query.rows(sku="CAP-001") == []
