@@ -37,6 +37,8 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 from psycopg import sql
 
+from framework.prepared_statements import statement_cursor
+
 logger = logging.getLogger(__name__)
 
 
@@ -101,8 +103,9 @@ class ListeningOrmBroker(ORM):
         if not connection.in_atomic_block:
             # Every task of the shop is queued here, once its transaction has committed
             # (framework/queue.py): the row and its NOTIFY go in one statement, one commit,
-            # not the ORM's create and a NOTIFY of its own (two round trips and two commits).
-            with connection.cursor() as cursor:
+            # not the ORM's create and a NOTIFY of its own (two round trips and two commits);
+            # prepared on PostgreSQL, as every statement written once per process.
+            with statement_cursor(Conf.ORM) as cursor:
                 row = [self.list_key or Conf.CLUSTER_NAME, task, timezone.now(), self.channel]
                 cursor.execute(self._enqueue_sql(connection), row)
                 task_id, _notified = cursor.fetchone()

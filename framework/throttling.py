@@ -48,6 +48,8 @@ from rest_framework.exceptions import APIException
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from framework.prepared_statements import statement_cursor
+
 logger = logging.getLogger(__name__)
 
 PENDING_CHARGES = "_throttle_charges"
@@ -255,7 +257,8 @@ def _add_in_one_statement(cache: DatabaseCache, connection, charges: list[Charge
     table, key, value, expires = quote(cache._table), quote("cache_key"), quote("value"), quote("expires")  # type: ignore[attr-defined]  # Django's
     now = tz_now().replace(microsecond=0)
     encoded = functools.partial(_encoded_count, protocol=cache.pickle_protocol)
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[Any] = []
     for n, charge in enumerate(charges):
         if charge.seen is None:
             parts.append(
@@ -272,7 +275,8 @@ def _add_in_one_statement(cache: DatabaseCache, connection, charges: list[Charge
             )
             params += [encoded(charge.seen + 1), cache.make_and_validate_key(charge.key), encoded(charge.seen), now]
     union = " UNION ALL ".join(f"SELECT {key} FROM c{n}" for n in range(len(charges)))
-    with connection.cursor() as cursor:
+    # One shape per mix of counters seen and new: prepared (framework.prepared_statements).
+    with statement_cursor(connection.alias) as cursor:
         cursor.execute(f"WITH {', '.join(parts)} {union}", params)
         return {added for (added,) in cursor.fetchall()}
 
