@@ -92,7 +92,9 @@ def measure_monitoring_page(plan: Plan, db: Db, stack: Stack) -> dict:
 def measure_accepts(ctx: ScenarioContext) -> dict:
     """Scenario 1: accepting orders alone (no cluster running), at fixed concurrencies."""
     plan, stack, db, broker, sampler = ctx.plan, ctx.stack, ctx.db, ctx.broker, ctx.sampler
-    run_wrk(stack.url, connections=8, seconds=1)  # warm every worker up
+    # Warm every worker up; its last orders stored before the reset, whose TRUNCATE an order
+    # still in gunicorn's backlog could otherwise deadlock with.
+    _wait_for_trailing_accepts(db, run_wrk(stack.url, connections=8, seconds=1))
     db.purge_queue(broker)
     db.reset()
     sampler.sample()
