@@ -13,12 +13,9 @@ Only for queries whose values reach the SQL unchanged as parameters: plain compa
 compiles (the mark would not be found among the parameters).
 
 On PostgreSQL the statement is sent apart from its values and prepared
-(framework.prepared_statements), and its constants are written into it as literals: a
-generic plan sees them, as the partial indexes written for them need.
+(framework.prepared_statements).
 """
 
-import dataclasses
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -28,7 +25,7 @@ from django.db.models import QuerySet
 from django.db.models.query import ModelIterable
 from django.db.models.sql import UpdateQuery
 
-from framework.prepared_statements import quote_literal, statement_cursor
+from framework.prepared_statements import statement_cursor
 
 
 @dataclass(frozen=True)
@@ -90,10 +87,7 @@ class _CompiledOnce(Generic[C]):
         key = (using, connection.vendor)
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compile(using)
-            if connection.vendor == "postgresql":
-                compiled = _with_constants_written(connection, compiled)
-            self._compiled[key] = compiled
+            compiled = self._compiled[key] = self._compile(using)
         adapted = {name: _adapt(self._marks[name], connection, value) for name, value in values.items()}
         return compiled, _fill(compiled.slots, adapted)
 
@@ -213,25 +207,6 @@ def _slots(connection: Any, marks: dict[str, Mark], params: Any) -> list[tuple[s
     if missing:
         raise ValueError(f"values not passed through as parameters (a rewriting lookup?): {sorted(missing)}")
     return slots
-
-
-def _with_constants_written(connection: Any, compiled: C) -> C:
-    """`compiled` with each constant parameter written into its SQL as a literal."""
-    pieces = _PLACEHOLDERS.split(compiled.sql)  # text, placeholder, text, ..., text
-    slots = iter(compiled.slots)
-    sql, kept = [pieces[0]], list[tuple[str | None, Any]]()
-    for placeholder, text in zip(pieces[1::2], pieces[2::2], strict=True):
-        if placeholder == "%s":
-            name, extra = next(slots)
-            if name is None:
-                placeholder = quote_literal(connection, extra)
-            else:
-                kept.append((name, extra))
-        sql += [placeholder, text]
-    return dataclasses.replace(compiled, sql="".join(sql), slots=kept)
-
-
-_PLACEHOLDERS = re.compile(r"(%%|%s)")
 
 
 def _fill(slots: list[tuple[str | None, Any]], values: dict[str, Any]) -> list[Any]:

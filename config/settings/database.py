@@ -26,9 +26,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Prepare a statement the second time a connection sends it through
-    # framework.prepared_statements' cursor (the statements written once per process), so a
-    # connection opened for one request (DATABASE_CONN_MAX_AGE=0) prepares nothing it would
-    # throw away. Django's own cursors never prepare. A pooler in transaction mode in front
-    # of PostgreSQL must keep prepared statements (PgBouncer 1.21+: max_prepared_statements).
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 1
+    # framework/prepared_statements.py: prepare a statement the second time a connection
+    # sends it through its cursor (the statements written once per process), so a connection
+    # opened for one request (DATABASE_CONN_MAX_AGE=0) prepares nothing it would throw away;
+    # Django's own cursors never prepare. Plan each execution afresh: a generic plan made
+    # while a table was small kept scanning it as it grew. A pooler in transaction mode in
+    # front of PostgreSQL must keep prepared statements (PgBouncer 1.21+: max_prepared_statements).
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["prepare_threshold"] = 1
+    _options["options"] = f"{_options.get('options', '')} -c plan_cache_mode=force_custom_plan".strip()
