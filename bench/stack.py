@@ -57,7 +57,6 @@ def stack_env(db_name: str, workdir: Path, broker: str) -> dict[str, str]:
         DJANGO_SECRET_KEY=os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DATABASE_URL=f"{PG_URL}/{db_name}",
-        DATABASE_CONN_MAX_AGE="600",
         VAR_DIR=str(workdir),
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
         EMAIL_FILE_PATH=str(workdir / "emails"),

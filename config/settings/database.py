@@ -7,17 +7,25 @@ the task broker (queue.py) only reads which engine this chose.
 
 import dj_database_url
 
-from config.env import env_int, env_secret
+from config.env import env_bool, env_int, env_secret
 
 from .base import VAR_DIR
 
 DATABASES = {
     "default": dj_database_url.parse(
         env_secret("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        # Before a kept connection serves a new request or task it is checked with one
+        # `SELECT 1`, so a database that restarted or failed over meanwhile costs no request
+        # an error.
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+_ON_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+# A server's connection is kept for ten minutes by default: opening one starts a server
+# process and authenticates it, which costs more than a whole accepted order, and only a
+# connection that lives uses its prepared statements (below). SQLite opens a file.
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0 if _ON_SQLITE else 600)
+if _ON_SQLITE:
     # The web server and the cluster share one file: wait for locks rather than fail,
     # and take the write lock at BEGIN so concurrent writers queue instead of deadlocking.
     DATABASES["default"]["OPTIONS"] = {

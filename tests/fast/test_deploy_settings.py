@@ -35,3 +35,9 @@ def test_check_deploy_names_what_the_defaults_leave_open(tmp_path):
 
     for check in ("security.W004", "security.W008", "security.W012", "security.W016", "payments.W001", "payments.W002"):
         assert check in done.stderr
+
+
+def test_the_production_settings_keep_database_connections_and_check_them_before_reuse(tmp_path):
+    code = "db = settings.DATABASES['default']; result = [db['CONN_MAX_AGE'], db['CONN_HEALTH_CHECKS']]"
+
+    assert in_fresh_process(tmp_path, production_environment(), code) == [600, True]
