@@ -3,6 +3,7 @@ import secrets
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
+from django.db.models.lookups import IsNull
 
 from framework.compiled_query import CompiledQuery, Mark
 
@@ -93,8 +94,21 @@ class Order(models.Model):
             # per-client cap on units held read only these.
             models.Index(fields=["created_at"], condition=Q(state="VALIDATED"), name="order_unpaid_created"),
             # The per-client cap reads a client's own unpaid orders only (reservations.check_units_held).
-            models.Index(fields=["placed_from"], condition=Q(state="VALIDATED"), name="order_unpaid_by_address"),
-            models.Index(Upper("email"), condition=Q(state="VALIDATED"), name="order_unpaid_by_email"),
+            # Each condition names its own column, so only the read by address can use the
+            # index by address and only the read by email the one by email: on statistics
+            # that still described an empty table (a new shop, a database without autovacuum)
+            # the planner found the wrong one as cheap and read every unpaid order through it
+            # (2,011 buffers for the read by address after 2,000 orders; 5 with its own).
+            models.Index(
+                fields=["placed_from"],
+                condition=Q(state="VALIDATED", placed_from__isnull=False),
+                name="order_unpaid_by_address",
+            ),
+            models.Index(
+                Upper("email"),
+                condition=Q(IsNull(Upper("email"), False), state="VALIDATED"),
+                name="order_unpaid_by_email",
+            ),
             # The flagged orders (few at any time): the home tile counts them without reading every order.
             models.Index(fields=["updated_at"], condition=Q(needs_attention=True), name="order_flagged"),
         ]
