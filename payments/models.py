@@ -162,3 +162,15 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.type}"
+
+
+class ReconcilerProgress(models.Model):
+    """How far the reconciler has compared: every settled order changed up to
+    (`order_changed_at`, `order_id`), in that order. The next run starts after it."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    order_changed_at = models.DateTimeField()
+    order_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.name} through order #{self.order_id} changed at {self.order_changed_at}"

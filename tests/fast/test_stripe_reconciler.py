@@ -104,3 +104,34 @@ def test_an_event_whose_processing_failed_is_processed_by_the_reconciler(
     order.refresh_from_db()
     assert order.needs_attention
     assert deliver(api, dispute).json()["duplicate"] is True
+
+
+def test_each_run_asks_stripe_only_about_the_orders_settled_since_the_last_one(shopper, make_product, fake_stripe):
+    make_product("MUG-001", price="12.50", on_hand=10)
+    first = [shopper.buys({"MUG-001": 1}) for _ in range(2)]
+
+    assert reconcile_payments() == 0
+    assert len(fake_stripe.calls_of("retrieve_intent")) == 2
+    later = shopper.buys({"MUG-001": 1})
+    assert reconcile_payments() == 0
+
+    asked = [call.path.rsplit("/", 1)[-1] for call in fake_stripe.calls_of("retrieve_intent")]
+    assert asked[2:] == [later.payment.provider_reference]
+    assert sorted(asked[:2]) == sorted(order.payment.provider_reference for order in first)
+
+
+def test_a_payment_stripe_could_not_be_asked_about_is_compared_on_the_next_run(shopper, make_product, broken_books):
+    fake_stripe = broken_books
+    make_product("MUG-001", price="12.50", on_hand=5)
+    order = shopper.buys({"MUG-001": 2})
+    [intent] = fake_stripe.intents_for(order.reference)
+    intent["status"] = "canceled"  # Stripe's books say otherwise than ours
+    fake_stripe.fail_next("retrieve_intent", status=500)
+
+    assert reconcile_payments() == 0  # Stripe did not answer: nothing is known yet
+    order.refresh_from_db()
+    assert not order.needs_attention
+
+    assert reconcile_payments() == 1
+    order.refresh_from_db()
+    assert order.needs_attention
