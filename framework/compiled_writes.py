@@ -285,7 +285,13 @@ class ModelWrites(Generic[M]):
         if sql is None:
             qn = connection.ops.quote_name
             fields = self._by_name
-            conditions = [f"{qn(self._pk.column)} = %s", *(f"{qn(fields[name].column)} = %s" for name in where)]
+            # The row is found by its key alone; `where` only checks it. Written so, a check can
+            # never be taken for a way to the row: with `state = 'VALIDATED'` the planner, whose
+            # statistics said few orders were unpaid, read the index of unpaid orders (or the
+            # one by state) whole and filtered it by key, 3,194 buffers instead of 4 with 2,000
+            # orders unpaid. A NULL value matches a NULL column.
+            checks = (f"{qn(fields[name].column)} IS NOT DISTINCT FROM %s" for name in where)
+            conditions = [f"{qn(self._pk.column)} = %s", *checks]
             sql = (
                 f"UPDATE {qn(self.model._meta.db_table)} "
                 f"SET {', '.join(f'{qn(fields[name].column)} = %s' for name in values)} "

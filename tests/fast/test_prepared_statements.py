@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from framework.compiled_query import CompiledQuery, Mark
 from inventory.models import Product
 from orders.reservations import _HELD_BY_EMAIL_OR_ADDRESS, _held_units
+from tests.support.bulk_orders import add_orders
 from tests.support.ordering import place, placed
 
 pytestmark = pytest.mark.requires_postgres
@@ -25,25 +26,6 @@ def _held_units_prepared() -> list[str]:
     """The names this connection prepared the units-held read under."""
     head = 'SELECT "orders_orderline"."product_id"'
     return [name for name, sql in _prepared().items() if sql.startswith(head)]
-
-
-def _add_unpaid_orders(product: Product, orders: int, *, clients: int) -> None:
-    """`orders` unpaid orders of one unit of `product`, from `clients` emails and addresses in turn."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO orders_order (reference, email, state, currency, subtotal, tax_rate, tax, total,"
-            " payment_method, request_hash, failure_code, failure_reason, needs_attention, created_at,"
-            " updated_at, redrive_count, placed_from)"
-            " SELECT 'ord_' || n, 'shopper' || n %% %s || '@example.com', 'VALIDATED', 'USD', 12.50, 0, 0, 12.50,"
-            " 'pm_card_visa', md5(n::text), '', '', false, now(), now(), 0, '10.0.0.0'::inet + n %% %s"
-            " FROM generate_series(1, %s) AS n",
-            [clients, clients, orders],
-        )
-        cursor.execute(
-            "INSERT INTO orders_orderline (order_id, product_id, sku, name, quantity, unit_price, line_total)"
-            " SELECT id, %s, 'MUG-001', 'Mug', 1, 12.50, 12.50 FROM orders_order",
-            [product.pk],
-        )
 
 
 def test_a_compiled_query_is_prepared_on_its_second_run_and_reads_the_orms_rows(api, make_product, held_pipeline):
@@ -64,36 +46,24 @@ def test_a_compiled_query_is_prepared_on_its_second_run_and_reads_the_orms_rows(
 def test_a_prepared_query_is_planned_for_its_table_as_it_grew(make_product):
     product = make_product("MUG-001", on_hand=100)
     connection.close()
+    with connection.cursor() as cursor:
+        # Statistics of the empty tables, a new shop's (and whatever an earlier test's ANALYZE
+        # left, which it writes outside its transaction, replaced).
+        cursor.execute("ANALYZE orders_order, orders_orderline")
     for _ in range(7):  # past the five executions after which PostgreSQL may keep a generic plan
         _HELD_BY_EMAIL_OR_ADDRESS.rows(email="ann@example.com", address="10.9.9.9")
     [name] = _held_units_prepared()
     # A sale's worth of unpaid orders from other clients, with no ANALYZE since.
-    _add_unpaid_orders(product, 20000, clients=20000)
+    add_orders(product, 20000, clients=20000)
     with connection.cursor() as cursor:
         _sql, params = _HELD_BY_EMAIL_OR_ADDRESS.sql_with_params(email="ann@example.com", address="10.9.9.9")
         cursor.execute(f"EXPLAIN EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
         plan = "\n".join(line for (line,) in cursor.fetchall())
 
-    assert "order_unpaid_by_email" in plan and "order_unpaid_by_address" in plan, plan
+    # Planned for the orders there now, through an index; which index the planner takes on
+    # statistics of empty tables is tests/fast/test_plans_on_stale_statistics.py's concern.
     assert "Seq Scan on orders_order" not in plan, plan
-
-
-def test_the_units_held_read_takes_each_clients_own_index_on_statistics_of_an_empty_table(make_product):
-    product = make_product("MUG-001", on_hand=100)
-    with connection.cursor() as cursor:
-        # What a new shop's first hour looks like to the planner without autovacuum: the
-        # tables analysed while empty, then a sale's unpaid orders from many clients.
-        cursor.execute("ANALYZE orders_order, orders_orderline")
-    _add_unpaid_orders(product, 2000, clients=997)
-    sql, params = _HELD_BY_EMAIL_OR_ADDRESS.sql_with_params(email="shopper5@example.com", address="10.0.0.5")
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + sql, params)
-        plan = "\n".join(line for (line,) in cursor.fetchall())
-
-    # Each half through its own index, not the other half's index read whole and filtered.
-    assert "Index Cond: (placed_from = " in plan, plan
-    assert "Index Cond: (upper((email)::text) = " in plan, plan
-    assert "Filter" not in plan, plan
+    assert "Index" in plan, plan
 
 
 def test_a_prepared_statement_is_logged_with_its_values_as_any_other(db):
