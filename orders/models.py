@@ -90,9 +90,14 @@ class Order(models.Model):
             models.Index(fields=["state", "updated_at"], name="order_state_updated"),
             # Partners read orders by when they last changed, across states (partners/apis.py's cursor).
             models.Index(fields=["updated_at", "id"], name="order_updated"),
-            # The unpaid orders (few at any time): the reservation release pass and the
-            # per-client cap on units held read only these.
-            models.Index(fields=["created_at"], condition=Q(state="VALIDATED"), name="order_unpaid_created"),
+            # The unpaid orders (few at any time) by age: the reservation release pass reads
+            # only these. Its condition names its own column, as the two below do, so that no
+            # other read of unpaid orders can take it for a whole-index scan (see below).
+            models.Index(
+                fields=["created_at"],
+                condition=Q(state="VALIDATED", created_at__isnull=False),
+                name="order_unpaid_created",
+            ),
             # The per-client cap reads a client's own unpaid orders only (reservations.check_units_held).
             # Each condition names its own column, so only the read by address can use the
             # index by address and only the read by email the one by email: on statistics
