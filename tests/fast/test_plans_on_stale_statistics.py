@@ -69,3 +69,11 @@ def test_a_state_change_finds_its_order_by_key_alone(make_product, completed, ex
 
     assert "Index Scan using orders_order_pkey" in plan, plan
     assert "order_unpaid" not in plan and "order_state_updated" not in plan, plan
+
+
+def test_the_orders_table_is_vacuumed_and_analysed_after_a_small_share_of_it_changes(db):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'orders_order'")
+        (options,) = cursor.fetchone()
+
+    assert sorted(options) == ["autovacuum_analyze_scale_factor=0.005", "autovacuum_vacuum_scale_factor=0.01"]
