@@ -29,11 +29,9 @@ from bench import backoffice_capacity, notify_commits, report
 from bench.database import Db
 from bench.log import log
 from bench.machine import describe_machine, read_versions
-from bench.meters import CpuMeter, MemorySampler, find_redis_pid
 from bench.plan import Plan, quick_from_env
 from bench.scale_out import measure_scale_out
 from bench.scenarios import (
-    ScenarioContext,
     measure_accepts,
     measure_costs_over_data,
     measure_framework_floor,
@@ -44,26 +42,17 @@ from bench.scenarios import (
     measure_pgbench_ceilings,
     measure_receipt_ceiling,
     measure_sustained_e2e,
+    web_stack,
 )
 from bench.stack import ROOT, BenchError, Stack, clean_workdir, drop_database, recreate_database, stack_env
 from bench.webhooks_hanging import measure_webhooks_hanging
 
 
-def run_broker(plan: Plan, db_name: str, workdir: Path, broker: str, ceilings: dict, db: Db) -> dict:
+def run_broker(plan: Plan, workdir: Path, broker: str, ceilings: dict, db: Db) -> dict:
     """Every scenario against one broker's stack, started and stopped here."""
-    env = stack_env(db_name, workdir, broker)
-    stack = Stack(env=env, workdir=workdir)
-    sampler = MemorySampler()
-    meter = CpuMeter(stack, Db(db.name).list_backend_pids, find_redis_pid())
-    ctx = ScenarioContext(plan, stack, db, broker, sampler, meter)
-    meter.start()
     result: dict = {"broker": broker}
-    try:
-        db.reset()
-        db.purge_queue(broker)
-        stack.start_web(plan.web_workers, plan.web_threads)
-        sampler.web = stack.web
-        sampler.start()
+    with web_stack(plan, db, workdir, broker) as ctx:
+        stack, sampler = ctx.stack, ctx.sampler
         result["web"] = stack.web_config
         result["accept"] = measure_accepts(ctx)
         result["floor"] = measure_framework_floor(ctx)
@@ -89,10 +78,6 @@ def run_broker(plan: Plan, db_name: str, workdir: Path, broker: str, ceilings: d
             result["webhooks_hanging"] = measure_webhooks_hanging(ctx, rate=steady)
         sampler.sample()
         result["memory"] = sampler.summarise()
-    finally:
-        meter.close()
-        sampler.close()
-        stack.close()
     return result
 
 
@@ -131,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         db.reset()
         results["brokers"] = {}
         for broker in plan.brokers:
-            results["brokers"][broker] = run_broker(plan, db_name, workdir, broker, results["ceilings"], db)
+            results["brokers"][broker] = run_broker(plan, workdir, broker, results["ceilings"], db)
         # On servers of its own, on the hosts' bridge: the run's database is not touched.
         results["scale_out"] = measure_scale_out(plan, workdir / "scale-out")
         # Also on a server of its own: the ORM broker's NOTIFY at 8 to 128 connections.

@@ -9,15 +9,16 @@ import os
 import statistics
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bench.database import HOT_SKU, PLENTY, Db, wait_for_row
 from bench.load_tools import place_one_order, run_pgbench, run_wrk
 from bench.log import log
-from bench.meters import CpuMeter, MemorySampler, convert_kib_to_mb
+from bench.meters import CpuMeter, MemorySampler, convert_kib_to_mb, find_redis_pid
 from bench.plan import Plan
-from bench.stack import BenchError, Stack
+from bench.stack import BenchError, Stack, stack_env
 
 
 def pick_median_run(runs: list[dict], key: str) -> dict:
@@ -46,6 +47,27 @@ class ScenarioContext:
         after = self.meter.snapshot()
         result["cpu"] = CpuMeter.spent(before, after, load_tool=result["wrk_cpu_s"], orders=orders(result))
         return result
+
+
+@contextmanager
+def web_stack(plan: Plan, db: Db, workdir, broker: str) -> Iterator[ScenarioContext]:
+    """One broker's stack with its web server up on an emptied database, the CPU meter and
+    the memory sampler running; all stopped on leaving."""
+    stack = Stack(env=stack_env(db.name, workdir, broker), workdir=workdir)
+    sampler = MemorySampler()
+    meter = CpuMeter(stack, Db(db.name).list_backend_pids, find_redis_pid())
+    meter.start()
+    try:
+        db.reset()
+        db.purge_queue(broker)
+        stack.start_web(plan.web_workers, plan.web_threads)
+        sampler.web = stack.web
+        sampler.start()
+        yield ScenarioContext(plan, stack, db, broker, sampler, meter)
+    finally:
+        meter.close()
+        sampler.close()
+        stack.close()
 
 
 def measure_pgbench_ceilings(plan: Plan, db: Db, db_name: str, ids: dict[str, int]) -> dict:
