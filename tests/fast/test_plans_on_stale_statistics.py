@@ -42,8 +42,9 @@ STATISTICS = pytest.mark.parametrize("completed", [0, 3000], ids=["analysed empt
 
 def test_the_units_held_read_takes_each_clients_own_index(make_product):
     # Analysed with every order paid, the (state, updated_at) index still looks as cheap for
-    # a half as the client's own; PostgreSQL's autovacuum analyses a sale's unpaid orders
-    # soon (docs/operations.md), and nothing written here can break that tie.
+    # a half as the client's own, and the indexes' conditions do not break that tie: only
+    # autovacuum's next analysis of a sale's unpaid orders does (docs/deployment.md, "The
+    # database"). Left open: BENCHMARKS.md, the eighth session's section.
     analyse_with(make_product, completed=0)
 
     plan = explain(*_HELD_BY_EMAIL_OR_ADDRESS.sql_with_params(email="shopper5@example.com", address="10.0.0.5"))
