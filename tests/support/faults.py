@@ -72,6 +72,7 @@ class Shoppers:
         self.per_second = per_second  # the pace of new orders over all threads; None: as fast as answered
         self.random = random.Random(seed)
         self.answers: Counter[int] = Counter()
+        self.in_flight = 0  # requests sent and not answered yet
         self.placed: list[str] = []
         self.given_up = 0  # orders the shopper stopped retrying: never accepted, never charged
         self.errors: list[str] = []  # bodies of 5xx answers, to show what broke
@@ -127,6 +128,8 @@ class Shoppers:
         key = str(uuid.uuid4())
         give_up_at = time.monotonic() + SHOPPER_PATIENCE_SECONDS
         while True:
+            with self._lock:
+                self.in_flight += 1
             try:
                 response = session.post(
                     f"{self._base_url()}/api/orders/",
@@ -143,6 +146,7 @@ class Shoppers:
                 status, response = CONNECTION_FAILED, None
                 session = requests.Session()  # the connection is gone; a page would open a new one
             with self._lock:
+                self.in_flight -= 1
                 self.answers[status] += 1
                 if status >= 500 and response is not None:
                     self.error_types[f"{status} {response.headers.get('Content-Type')}"] += 1
