@@ -39,6 +39,13 @@ FINAL_STATES = frozenset(
 FAILURE_ENDS = FINAL_STATES - {OrderState.COMPLETED}
 
 
+def unpaid_condition() -> IsNotDistinctFrom:
+    """An order is unpaid, as the per-client cap's read and its two indexes write it: the read
+    can use a partial index only where the two conditions match, and `IS NOT DISTINCT FROM`
+    keeps every other index from answering it (framework/lookups.py)."""
+    return IsNotDistinctFrom(F("state"), OrderState.VALIDATED.value)
+
+
 class Order(models.Model):
     """An order and the source of truth of its pipeline: a queue message only nudges it.
 
@@ -108,15 +115,15 @@ class Order(models.Model):
             # state is checked `IS NOT DISTINCT FROM` here and in the read, which no index's key
             # answers: with `state = 'VALIDATED'`, statistics taken while every order was paid
             # made the index on (state, updated_at) look cheaper and the cap read every unpaid
-            # order through it (framework/lookups.py).
+            # order through it (`unpaid_condition`).
             models.Index(
                 fields=["placed_from"],
-                condition=Q(IsNotDistinctFrom(F("state"), "VALIDATED"), placed_from__isnull=False),
+                condition=Q(unpaid_condition(), placed_from__isnull=False),
                 name="order_unpaid_by_address",
             ),
             models.Index(
                 Upper("email"),
-                condition=Q(IsNotDistinctFrom(F("state"), "VALIDATED"), IsNull(Upper("email"), False)),
+                condition=Q(unpaid_condition(), IsNull(Upper("email"), False)),
                 name="order_unpaid_by_email",
             ),
             # The flagged orders (few at any time): the home tile counts them without reading every order.

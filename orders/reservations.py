@@ -27,14 +27,13 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
-from django.db.models import F, QuerySet, Sum, Value
+from django.db.models import QuerySet, Sum, Value
 from django.db.models.functions import Upper
 from django.utils import timezone
 
 from framework.compiled_query import CompiledQuery, Mark, ip_address_mark
-from framework.lookups import IsNotDistinctFrom
 from orders import history
-from orders.models import Order, OrderLine, lock_order
+from orders.models import Order, OrderLine, lock_order, unpaid_condition
 from orders.models import OrderState as S
 from orders.transitions import end_order
 
@@ -91,8 +90,8 @@ def _held_units(email: str, address: str | None = None) -> QuerySet:
     # No ordering: SQLite refuses an ORDER BY inside the UNION's parts (the model orders by date).
     # Upper(email) = Upper(value), the index's expression, not `iexact`, which escapes its
     # value for LIKE on SQLite (framework.compiled_query passes values through unchanged).
-    # The state as the indexes' conditions write it, which only they answer (orders/models.py).
-    unpaid = Order.objects.filter(IsNotDistinctFrom(F("state"), S.VALIDATED)).order_by()
+    # The state as the indexes' conditions write it, which only they answer.
+    unpaid = Order.objects.filter(unpaid_condition()).order_by()
     same_client = unpaid.alias(email_upper=Upper("email")).filter(email_upper=Upper(Value(email))).values("pk")
     if address is not None:
         same_client = same_client.union(unpaid.filter(placed_from=address).values("pk"))
