@@ -22,7 +22,7 @@ On PostgreSQL the statements are sent apart from their values and prepared
 import functools
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field, Model
@@ -90,48 +90,60 @@ class ModelWrites(Generic[M]):
     def insert_with_children(
         self, row: M, children: Sequence[Model], *, parent_field: str, using: str = DEFAULT_DB_ALIAS
     ) -> None:
-        """Insert the new `row` and its new `children` (rows of one model whose `parent_field`
-        points at it), each left as `insert` leaves it: on PostgreSQL in one statement (the
-        parent's insert a CTE whose key the children's rows take), elsewhere in two."""
+        """Insert the new `row` and its new `children` (rows of one or more models, each
+        pointing at it by `parent_field`; an order's lines and its first history event), each
+        left as `insert` leaves it: on PostgreSQL in one statement (the parent's insert a CTE
+        whose key each child row takes), elsewhere in one per model."""
         connection = connections[using]
+        groups = _by_model(children)
         if connection.vendor != "postgresql" or not children:
             with statement_cursor(using) as cursor:
                 self.insert([row], using=using, cursor=cursor)
-                if children:
-                    for child in children:
+                for group in groups:
+                    for child in group:
                         setattr(child, parent_field, row)
-                    writes_for(type(children[0])).insert(children, using=using, cursor=cursor)
+                    writes_for(type(group[0])).insert(group, using=using, cursor=cursor)
             return
-        child_writes = writes_for(type(children[0]))
-        parent_column = child_writes._by_name[child_writes.model._meta.get_field(parent_field).attname]
-        key = ("insert_with_children", connection.alias, len(children), parent_field, child_writes.model)
+        group_writes = [writes_for(type(group[0])) for group in groups]
+        parent_columns = [w._by_name[cast(Field, w.model._meta.get_field(parent_field)).attname] for w in group_writes]
+        shape = tuple((w.model, len(group)) for w, group in zip(group_writes, groups, strict=True))
+        key = ("insert_with_children", connection.alias, parent_field, shape)
         sql = self._sql.get(key)
         if sql is None:
-            qn = connection.ops.quote_name
-            parent = self._insert_sql(connection, 1, if_absent=False)
-            one = (
-                "("
-                + ", ".join("(SELECT * FROM parent)" if f is parent_column else "%s" for f in child_writes._fields)
-                + ")"
-            )
-            sql = (
-                f"WITH parent AS ({parent}) "
-                f"{child_writes._insert_into(connection)} VALUES {', '.join([one] * len(children))} "
-                f"RETURNING {qn(child_writes._pk.column)}, {qn(parent_column.column)}"
-            )
-            self._sql[key] = sql
+            sql = self._sql[key] = self._insert_with_children_sql(connection, group_writes, parent_columns, groups)
         params = self._insert_values(row, connection)
-        skip = child_writes._fields.index(parent_column)
-        for child in children:
-            values = child_writes._insert_values(child, connection)
-            params += values[:skip] + values[skip + 1 :]
+        for writes, parent_column, group in zip(group_writes, parent_columns, groups, strict=True):
+            skip = writes._fields.index(parent_column)
+            for child in group:
+                values = writes._insert_values(child, connection)
+                params += values[:skip] + values[skip + 1 :]
         with statement_cursor(using) as cursor:
             cursor.execute(sql, params)
             written = cursor.fetchall()
         self._saved(row, written[0][1], using)
-        for child, (pk, _parent_pk) in zip(children, written, strict=True):
+        for child, (pk, _parent_pk) in zip((c for group in groups for c in group), written, strict=True):
             setattr(child, parent_field, row)
-            child_writes._saved(child, pk, using)
+            writes_for(type(child))._saved(child, pk, using)
+
+    def _insert_with_children_sql(
+        self, connection: Any, group_writes: list["ModelWrites"], parent_columns: list[Field], groups: list[list[Model]]
+    ) -> str:
+        """`WITH parent AS (<insert>), c0 AS (<children of one model>), ... SELECT` each
+        child's key and the parent's, in the children's order."""
+        qn = connection.ops.quote_name
+        parts = [f"parent AS ({self._insert_sql(connection, 1, if_absent=False)})"]
+        selects = []
+        for n, (writes, parent_column, group) in enumerate(zip(group_writes, parent_columns, groups, strict=True)):
+            one = (
+                "(" + ", ".join("(SELECT * FROM parent)" if f is parent_column else "%s" for f in writes._fields) + ")"
+            )
+            pk, parent = qn(writes._pk.column), qn(parent_column.column)
+            parts.append(
+                f"c{n} AS ({writes._insert_into(connection)} VALUES {', '.join([one] * len(group))} "
+                f"RETURNING {pk}, {parent})"
+            )
+            selects.append(f"SELECT {pk}, {parent} FROM c{n}")
+        return f"WITH {', '.join(parts)} {' UNION ALL '.join(selects)}"
 
     def insert_if_absent(self, row: M, *, using: str = DEFAULT_DB_ALIAS) -> bool:
         """Insert `row` unless one of its unique constraints finds a row already there
@@ -348,6 +360,17 @@ def _none_is_null(field: Field) -> bool:
     own does (a JSONField too: JSON's null is `Value(None, JSONField())`), so its five or
     so conversion calls are skipped for the empty times and keys of a new row."""
     return type(field).__module__.startswith("django.db.models.fields")
+
+
+def _by_model(rows: Sequence[Model]) -> list[list[Model]]:
+    """`rows` in runs of one model each, in their order."""
+    groups: list[list[Model]] = []
+    for row in rows:
+        if groups and type(groups[-1][0]) is type(row):
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    return groups
 
 
 @functools.cache

@@ -22,14 +22,19 @@ from django.db.models import F, QuerySet
 
 from framework import log_context
 from framework.compiled_query import CompiledQuery, Mark
-from framework.compiled_writes import writes_for
 from inventory.models import Product
 from orders import history, pipeline
 from orders.models import Order, OrderLine, lock_order
 from orders.models import OrderState as S
-from orders.reservations import check_lapse_wait, check_units_held
+from orders.reservations import (
+    HoldsLapsedRecently,
+    TooManyUnitsHeld,
+    UnpaidShareExceeded,
+    check_lapse_wait,
+    check_units_held,
+)
 from orders.selectors import order_with_idempotency_key
-from orders.steps import After, StockGoneMeanwhile, reserve_or_reject, validate_taking_stock_last
+from orders.steps import After, StockGoneMeanwhile, validate_taking_stock_last, write_and_reserve_or_reject
 from orders.transitions import IllegalTransition, end_order
 from payments.services import check_payment_method
 
@@ -196,10 +201,11 @@ def place_order(
         except StockGoneMeanwhile:
             # The last units went between the lines' reads and the take: nothing of that
             # attempt was kept; this one reserves first and names every short line.
-            order = _write_and_validate(order_fields, order_lines, started, lapse_marks, reserve_or_reject)
-    except IntegrityError:
+            order = _write_and_validate(order_fields, order_lines, started, lapse_marks, write_and_reserve_or_reject)
+    except (IntegrityError, TooManyUnitsHeld, UnpaidShareExceeded, HoldsLapsedRecently):
         # The key's unique index finds a replay (or a racing twin) without a lookup on every
-        # request; the insert fails before any stock is touched.
+        # request; the insert fails before any stock is touched. A replay whose client is now
+        # refused (the first order holds the units) is still answered with its order.
         existing = order_with_idempotency_key(idempotency_key) if idempotency_key else None
         if existing is None:
             raise
@@ -214,16 +220,14 @@ def _write_and_validate(
     lapse_marks: Mapping[str, object] | None,
     validate: Callable[..., After],
 ) -> Order:
-    """In one transaction: the order and its lines, the client's unpaid units checked, then
-    `validate` (the pipeline's first step), whose stock updates come last."""
+    """In one transaction: the client's unpaid units checked, then `validate` (the pipeline's
+    first step) writes the order and its lines, its stock updates last."""
     with transaction.atomic():
-        # Through the models' compiled inserts, both in one statement: the ORM's save() would
-        # build two afresh on every request (framework/compiled_writes.py).
         order = Order(**order_fields)
         for line in order_lines:
             line.pk = None  # written afresh when a first attempt was rolled back
-        writes_for(Order).insert_with_children(order, order_lines, parent_field="order")
-        # After the insert, so that a replayed key is answered before any cap is counted.
+        # Before the order is written, which then needs no second write once validated; a
+        # replayed key that these refuse is answered by `place_order` all the same.
         check_lapse_wait(email=order.email, client_address=order.placed_from, read=lapse_marks)
         check_units_held(email=order.email, client_address=order.placed_from, lines=order_lines)
         run = history.StepRun(step="validate_order", attempt=1, started=started)

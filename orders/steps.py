@@ -17,6 +17,7 @@ from enum import Enum
 from django.conf import settings
 from django.db import transaction
 
+from framework.compiled_writes import writes_for
 from framework.queue import Task, enqueue_on_commit
 from inventory.services import Shortage, StockMove, is_stock_deducted, move_stock, reserve_stock, shortages, take_stock
 from orders import history
@@ -103,14 +104,21 @@ def reserve_or_reject(order: Order, lines: list[OrderLine], run: StepRun) -> Aft
 
 class StockGoneMeanwhile(Exception):
     """`validate_taking_stock_last` found a line short at its last statement: the caller rolls
-    its transaction back and validates the order again with `reserve_or_reject`."""
+    its transaction back and validates the order again with `write_and_reserve_or_reject`."""
+
+
+def write_and_reserve_or_reject(order: Order, lines: list[OrderLine], run: StepRun) -> After:
+    """`reserve_or_reject` for a new order, not yet written: written PENDING with its lines
+    first, in the caller's transaction."""
+    writes_for(Order).insert_with_children(order, lines, parent_field="order")
+    return reserve_or_reject(order, lines, run)
 
 
 def validate_taking_stock_last(order: Order, lines: list[OrderLine], run: StepRun) -> After:
-    """`reserve_or_reject` for an order written in the caller's transaction, with the stock
-    taken by its last statements: PENDING -> VALIDATED is written first, then each line's
-    units are taken with one conditional update, so a hot product's row is locked only from
-    that update to the commit that follows at once.
+    """`write_and_reserve_or_reject` with the stock taken by the transaction's last
+    statements: the new order is written already VALIDATED, with its lines and the move's
+    event (`set_state`), then each line's units are taken with one conditional update, so a
+    hot product's row is locked only from that update to the commit that follows at once.
 
     When a line is short, raises `StockGoneMeanwhile` with the order's writes still undone:
     the caller rolls back (nothing of this attempt stays) and rejects or validates the order
@@ -118,8 +126,8 @@ def validate_taking_stock_last(order: Order, lines: list[OrderLine], run: StepRu
     sale reserves nothing and goes the ordinary way at once.
     """
     if not all(line.product.active for line in lines):
-        return reserve_or_reject(order, lines, run)
-    set_state(order, S.VALIDATED, run)
+        return write_and_reserve_or_reject(order, lines, run)
+    set_state(order, S.VALIDATED, run, lines=lines)
     if not take_stock(stock_lines(order, lines)):
         raise StockGoneMeanwhile(order.reference)
     return After.NEXT_STEP

@@ -21,6 +21,7 @@ publish. `end_order` gives the stock back first, in the same transaction.
 """
 
 import logging
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -72,9 +73,20 @@ def stock_lines(order: Order, lines: list[OrderLine] | None = None) -> list[Stoc
 
 
 def set_state(
-    order: Order, new_state: str, run: history.StepRun, *, failure_code: str = "", failure_reason: str = ""
+    order: Order,
+    new_state: str,
+    run: history.StepRun,
+    *,
+    failure_code: str = "",
+    failure_reason: str = "",
+    lines: Sequence[OrderLine] = (),
 ) -> None:
-    """Move a locked order to `new_state`, refusing any move the transition table forbids."""
+    """Move a locked order to `new_state`, refusing any move the transition table forbids.
+
+    An order not yet written (PENDING, being placed) is written with its first move: its row
+    already in `new_state`, its `lines` and the move's event, in one statement, not an insert
+    and an update of the row it just inserted (a second version of the row, and of each of its
+    index entries, on every order placed)."""
     if new_state not in TRANSITIONS[order.state]:
         raise IllegalTransition(f"{order.reference}: {order.state} -> {new_state} is not allowed")
     from_state = order.state
@@ -84,9 +96,11 @@ def set_state(
     )
     for field, value in changes.items():
         setattr(order, field, value)
+    if order._state.adding:
+        writes_for(Order).insert_with_children(order, [*lines, event], parent_field="order")
     # The compiled update (framework/compiled_writes.py): what `save(update_fields=...)` writes,
     # the move's history event with it.
-    if not writes_for(Order).update(order.pk, changes, along=[event]):
+    elif not writes_for(Order).update(order.pk, changes, along=[event]):
         raise DatabaseError(f"{order.reference}: the order's row is gone")
     _entered(order, from_state, run, event)
 

@@ -122,6 +122,25 @@ def test_one_client_holds_at_most_its_share_of_units_in_unpaid_orders(api, make_
     assert someone_else.state == "VALIDATED"
 
 
+def test_a_replay_from_a_client_at_its_share_still_returns_its_order(api, make_product, held_pipeline, settings):
+    """The share is checked before the order is written; a replay it refuses is still a
+    replay: the first order comes back, nothing is written, and another body is a conflict."""
+    settings.HELD_UNITS_PER_CLIENT = 5
+    make_product("MUG-001", on_hand=100)
+    key = {"Idempotency-Key": "at-the-share-1"}
+    first = placed(place(api, {"MUG-001": 5}, headers=key, address="10.0.0.1"))
+
+    replayed = place(api, {"MUG-001": 5}, headers=key, address="10.0.0.1")
+    other_body = place(api, {"MUG-001": 4}, headers=key, address="10.0.0.1")
+
+    assert replayed.status_code == 202, replayed.content
+    assert replayed["Idempotent-Replayed"] == "true"
+    assert replayed.json()["reference"] == first.reference
+    assert other_body.status_code == 409, other_body.content
+    assert Order.objects.count() == 1
+    assert stock_of("MUG-001").reserved == 5
+
+
 def test_paid_orders_do_not_count_against_the_clients_share(api, make_product, settings):
     settings.HELD_UNITS_PER_CLIENT = 5
     make_product("MUG-001", on_hand=100)

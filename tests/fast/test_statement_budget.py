@@ -50,3 +50,19 @@ def test_the_stock_update_is_the_last_statement_of_the_accepting_transaction(sho
     assert response.status_code == 202, response.content
     statements = data_statements(accepted.captured_queries)
     assert statements[-1].startswith('UPDATE "inventory_stock"'), "\n".join(statements)
+
+
+def test_an_accepted_order_is_written_once_already_validated_with_its_history(shopper, make_product, held_pipeline):
+    """No second version of a new order's row (and of each of its index entries): the order
+    goes in VALIDATED, its move from PENDING in its history as before."""
+    make_product("MUG-001", on_hand=5)
+
+    with CaptureQueriesContext(connection) as accepted:
+        response = shopper.places({"MUG-001": 1})
+
+    assert response.status_code == 202, response.content
+    order = Order.objects.get(reference=response.json()["reference"])
+    assert order.state == "VALIDATED"
+    assert [(e.from_state, e.to_state) for e in order.events.all()] == [("PENDING", "VALIDATED")]
+    statements = data_statements(accepted.captured_queries)
+    assert not [s for s in statements if 'UPDATE "orders_order"' in s], "\n".join(statements)

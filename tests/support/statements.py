@@ -1,9 +1,10 @@
 """The statement budgets of accepting an order and of its pipeline, and the statements that
 count against them (tests/fast/test_statement_budget.py, tests/fast/test_accept_cache_budget.py)."""
 
-# Read the products, insert the order and its line, units held unpaid, state and history, reserve:
-# on PostgreSQL the order and its lines are one statement, and so are a move and its history event.
-ACCEPT_BUDGET = {"postgresql": 5, "sqlite": 7}
+# Read the products, units held unpaid, insert the order (already VALIDATED) with its line and
+# the move's history event, reserve: on PostgreSQL the order, its lines and its event are one
+# statement.
+ACCEPT_BUDGET = {"postgresql": 4, "sqlite": 6}
 # payment, capture, receipt, email: four steps, each taking its lease as it counts its attempts
 # and reads the state; and the managers' holds, read once through the cache (then kept there
 # for a minute). The order and its lines, the payment row and whether the receipt is stored
