@@ -1,19 +1,23 @@
 """EXPLAIN of every statement of the accepting request, on an empty shop and on a shop with
 many orders: a query whose cost follows the tables' size shows as buffers that grow.
 
-    python -m bench.accept_explain --database orders_explain [--orders 100000]
+    python -m bench.accept_explain --database orders_explain [--orders 100000] [--repeats 15]
 
 Seeds the database as bench/accept_calls.py does, fills it with `--orders` earlier orders
 (one line and three history events each, a twentieth of them unpaid, from the bench's 1,000
 emails and 997 addresses), posts one order through Django's test client with the stack's
 settings (bench/stack.py's), and runs `EXPLAIN (ANALYZE, BUFFERS)` of each statement it sent
 (the order placed in a transaction rolled back, each statement explained in another).
-Buffers touched are the measure: they do not depend on what else the machine runs. Prints
-one line per statement and one `BENCH_JSON` line.
+Buffers touched are the measure: they do not depend on what else the machine runs. With
+`--repeats`, each statement is explained that many times and the medians of its planning
+and execution times are printed apart (the accept's statements are planned on every
+execution: config/settings/database.py). Prints one line per statement and one `BENCH_JSON`
+line.
 """
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -51,8 +55,9 @@ def plan_nodes(node: dict) -> list[str]:
     return found
 
 
-def child() -> dict:
-    """Place one order (after one untraced), capture its statements, EXPLAIN each."""
+def child(repeats: int = 1) -> dict:
+    """Place one order (after one untraced), capture its statements, EXPLAIN each `repeats`
+    times (planning and execution times: the medians)."""
     import django
 
     django.setup()
@@ -87,20 +92,18 @@ def child() -> dict:
         verb = sql.lstrip().split(None, 1)[0].upper()
         if verb not in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH") or "pg_backend_pid" in sql:
             continue
-        with connection.cursor() as cursor:
-            cursor.execute("BEGIN")
-            try:
-                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql)
-                (plan,) = cursor.fetchone()
-            finally:
-                cursor.execute("ROLLBACK")
-        plan = plan[0] if isinstance(plan, list) else json.loads(plan)[0]
+        runs = [explain(connection, sql) for _ in range(repeats)]
+        plan = runs[-1]
         nodes = plan_nodes(plan["Plan"])
         top = plan["Plan"]
+        planning = statistics.median(run.get("Planning Time", 0) for run in runs)
+        execution = statistics.median(run["Execution Time"] for run in runs)
         plans.append(
             {
                 "sql": sql[:160],
-                "ms": round(plan.get("Planning Time", 0) + plan["Execution Time"], 3),
+                "ms": round(planning + execution, 3),
+                "planning_ms": round(planning, 3),
+                "execution_ms": round(execution, 3),
                 "buffers": top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0),
                 "seq_scans": [n for n in nodes if n.startswith("Seq Scan")],
             }
@@ -108,17 +111,30 @@ def child() -> dict:
     return {"statements": plans}
 
 
+def explain(connection, sql: str) -> dict:
+    """`EXPLAIN (ANALYZE, BUFFERS)` of `sql`, run in a transaction rolled back: its JSON plan."""
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN")
+        try:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql)
+            (plan,) = cursor.fetchone()
+        finally:
+            cursor.execute("ROLLBACK")
+    return plan[0] if isinstance(plan, list) else json.loads(plan)[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", required=True, help="a database of its own: dropped and made anew")
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--broker", choices=["redis", "orm"], default="redis")
+    parser.add_argument("--repeats", type=int, default=1, help="EXPLAINs per statement (medians of the times)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     tree = Path.cwd()
     if args.child:
         sys.path.insert(0, str(tree))
-        print("BENCH_JSON " + json.dumps(child()))
+        print("BENCH_JSON " + json.dumps(child(args.repeats)))
         return 0
     import psycopg
 
@@ -130,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                     if statement.strip():
                         conn.execute(statement.replace("%(orders)s", str(args.orders)).replace("%%", "%"))
         done = subprocess.run(
-            [sys.executable, "-m", "bench.accept_explain", "--child", "--database", args.database],
+            [sys.executable, "-m", "bench.accept_explain", "--child", "--database", args.database]
+            + ["--repeats", str(args.repeats)],
             cwd=tree,
             env=settings_env(args.database, args.broker),
             capture_output=True,
@@ -147,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     result["orders"] = args.orders
     for s in result["statements"]:
         scans = f"  seq scans: {', '.join(s['seq_scans'])}" if s["seq_scans"] else ""
-        print(f"{s['buffers']:>6} buffers {s['ms']:>8.3f} ms  {s['sql'][:110]}{scans}")
+        times = f"plan {s['planning_ms']:>6.3f} + run {s['execution_ms']:>6.3f} ms"
+        print(f"{s['buffers']:>6} buffers  {times}  {s['sql'][:100]}{scans}")
     print("BENCH_JSON " + json.dumps(result))
     return 0
 
