@@ -16,7 +16,9 @@ Two ways in, nothing else writes it:
 from collections.abc import Mapping
 from typing import Any
 
+from auditlog.middleware import AuditlogMiddleware
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model
@@ -34,6 +36,21 @@ TRACKED: dict[str, dict[str, Any]] = {
 }
 
 CHANGE, CREATE, DELETE = "change", "create", "delete"
+
+
+class StaffActivityMiddleware(AuditlogMiddleware):
+    """django-auditlog's middleware (the staff member and their address on each entry a
+    request writes), for the requests that can carry a staff login: those with the session
+    cookie. Staff sign in through the session; a request without it (a shopper's order, a
+    partner's token call, a health check) has no staff member to name and writes no entry,
+    and auditlog's context would cost it a hundred Python calls and a signal receiver
+    connected and disconnected (which empties Django's cache of every model's save
+    receivers) on every request."""
+
+    def __call__(self, request):
+        if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            return self.get_response(request)
+        return super().__call__(request)
 
 
 def register_tracked_models() -> None:

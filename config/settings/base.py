@@ -56,8 +56,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Names the logged-in staff member on every activity log entry the request writes.
-    "auditlog.middleware.AuditlogMiddleware",
+    # Names the logged-in staff member on every activity log entry the request writes
+    # (django-auditlog's, on requests with the session cookie only).
+    "framework.activity.StaffActivityMiddleware",
     # request.user.is_verified(): whether this session passed the second factor; then the gate
     # that sends staff who move money to it.
     "django_otp.middleware.OTPMiddleware",

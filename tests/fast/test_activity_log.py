@@ -37,6 +37,8 @@ def test_a_price_edit_shows_who_and_the_old_and_new_price_to_the_auditor_and_a_c
     shown = rows(auditor)
 
     assert any("carla" in row and "price: 12.50 → 13.90" in row and "MUG-001" in row for row in shown), shown
+    # The signed-in clerk's address is kept with the entry (the session's requests only).
+    assert LogEntry.objects.get(actor__username="carla").remote_addr == "127.0.0.1"
     assert clerk.get(LOG).status_code == 403
     assert staff_client("manager", "mona").get(LOG).status_code == 403
 
