@@ -5,6 +5,10 @@ The meters and the stack both ask these; nothing here starts or stops a process.
 
 import os
 
+# A process that exits while its /proc files are read: the open fails (FileNotFoundError), or
+# a read of a file opened just before it went (ProcessLookupError, ESRCH).
+PROCESS_GONE = (FileNotFoundError, ProcessLookupError)
+
 
 def read_status(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak) of a process, in KiB; empty when it is gone."""
@@ -15,7 +19,7 @@ def read_status(pid: int) -> dict[str, int]:
                 if line.startswith(("VmRSS:", "VmHWM:")):
                     key, amount, _ = line.split()
                     values[key[:-1]] = int(amount)
-    except (FileNotFoundError, ProcessLookupError):
+    except PROCESS_GONE:
         return {}
     return values
 
@@ -24,7 +28,7 @@ def children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             return [int(p) for p in f.read().split()]
-    except FileNotFoundError:
+    except PROCESS_GONE:
         return []
 
 
@@ -32,7 +36,7 @@ def cmdline(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-    except FileNotFoundError:
+    except PROCESS_GONE:
         return ""
 
 
@@ -56,7 +60,7 @@ def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
+    except PROCESS_GONE:
         return 0.0
     ticks = int(fields[11]) + int(fields[12])
     if reaped_children:
