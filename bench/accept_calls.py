@@ -54,7 +54,9 @@ PARTS: list[tuple[str, str, str]] = [
     ("rest_framework/response.py", "Response.rendered_content", "DRF: render the response"),
     ("orders/apis.py", "_status_url", "view: status URL (reverse)"),
     ("orders/services.py", "place_order", "place_order: own (hash, totals)"),
-    ("orders/services.py", "_write_and_validate", "place_order: insert order and lines"),
+    # The order's model and its transaction; the insert itself is set_state's (a new order is
+    # written with its first move).
+    ("orders/services.py", "_write_and_validate", "place_order: the order's model, transaction"),
     ("orders/services.py", "_priced_lines", "place_order: read and price products"),
     ("payments/services.py", "check_payment_method", "place_order: payment method check"),
     ("orders/reservations.py", "check_units_held", "cap: held units read"),
