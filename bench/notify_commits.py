@@ -3,20 +3,23 @@ Redis broker commits it, at 8, 32 and 128 connections: which broker to scale out
 
     python -m bench.notify_commits          # BENCH_QUICK=1: two seconds per run
 
-The ORM broker on PostgreSQL (config/broker.py) inserts the task's row and sends a NOTIFY
-in the transaction that accepts the order. PostgreSQL serialises every committing
+The ORM broker on PostgreSQL (config/broker.py) once inserted the task's row and sent a
+NOTIFY in the transaction that accepts the order. PostgreSQL serialises every committing
 transaction that sent a NOTIFY, database-wide, on one lock held through the commit's WAL
 flush (recall.ai's outages of 2025: thousands of writers queued behind it). The Redis
 broker's transaction holds neither the task row nor the NOTIFY: its push goes to Redis after
-the commit. This measures the three transactions alone, with pgbench (a C client: the
+the commit. This measures the transactions alone, with pgbench (a C client: the
 load tool costs little), on a PostgreSQL server of its own (fsync on, as in production;
 max_connections 300, since the shared server's 100 would not take 128 clients), with one
 listener draining the notifications as a cluster's pusher does:
 
 - `redis`: reserve a unit, write the order (the Redis broker's transaction);
 - `orm_poll`: the same and the task's row (django-q2's stock ORM broker, which polls);
-- `orm_notify`: the same and `pg_notify` (the ORM broker as shipped on PostgreSQL);
-- `orm_notify_after`: `orm_poll`'s transaction, then `pg_notify` alone after its commit.
+- `orm_notify`: the same and `pg_notify` (the ORM broker as it first shipped on PostgreSQL);
+- `orm_notify_after`: `orm_poll`'s transaction, then `pg_notify` alone after its commit;
+- `orm_nudge_synced` and `orm_nudge_unsynced`: the Redis broker's transaction, then the
+  task's row and its NOTIFY in one statement, as config/broker.py queues a task, its commit
+  waiting for the WAL flush or not (framework/unsynced_commits.py; unsynced is shipped).
 
 The three alternate within each round (`BENCH_REPEATS` rounds, the median reported): commits
 per second, the mean latency of a transaction and of its COMMIT (`pgbench -r`). Timings are
@@ -37,6 +40,7 @@ import psycopg
 from bench.log import log
 from bench.plan import Plan, quick_from_env
 from bench.stack import BenchError
+from framework.unsynced_commits import UNSYNCED_COMMIT
 from tests.support.servers import PrivatePostgres, server_directory
 
 CLIENTS = [8, 32, 128]
@@ -62,12 +66,20 @@ VALUES (md5(random()::text), 'pgbench@example.com', 'VALIDATED', 10.99);
 """
 TASK_ROW = "INSERT INTO ormq (key, payload, lock) VALUES ('bench_notify', repeat('x', 400), now());\n"
 NOTIFY = f"SELECT pg_notify('{CHANNEL}', '');\n"
+NUDGE = (
+    "WITH queued AS (INSERT INTO ormq (key, payload, lock) VALUES ('bench_notify', repeat('x', 400), now()) "
+    f"RETURNING id) SELECT id, pg_notify('{CHANNEL}', ''){{extra}} FROM queued;\n"
+)
 SCRIPTS = {
     "redis": ACCEPT + "END;\n",
     "orm_poll": ACCEPT + TASK_ROW + "END;\n",
     "orm_notify": ACCEPT + TASK_ROW + NOTIFY + "END;\n",
     # The NOTIFY sent after the commit, in a statement of its own (as an on_commit hook would).
     "orm_notify_after": ACCEPT + TASK_ROW + "END;\n" + NOTIFY,
+    # As shipped (config/broker.py): the task's row and its NOTIFY after the commit, in one
+    # statement of their own, whose commit waits for the disk (as before) or not (as now).
+    "orm_nudge_synced": ACCEPT + "END;\n" + NUDGE.format(extra=""),
+    "orm_nudge_unsynced": ACCEPT + "END;\n" + NUDGE.format(extra=f", {UNSYNCED_COMMIT}"),
 }
 
 
@@ -160,8 +172,8 @@ def measure(plan: Plan) -> dict:
 def render(result: dict) -> str:
     """The medians as a table, with NOTIFY's commits/s as a share of the same without it."""
     header = "connections | Redis broker's transaction | ORM broker, polling | ORM broker with NOTIFY | NOTIFY/polling"
-    header += " | NOTIFY after the commit"
-    lines = [f"| {header} |", "| --- | --- | --- | --- | --- | --- |"]
+    header += " | NOTIFY after the commit | task row and NOTIFY after it, synced · unsynced"
+    lines = [f"| {header} |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for clients in result["clients"]:
         cells = []
         for name in ("redis", "orm_poll", "orm_notify"):
@@ -172,6 +184,8 @@ def render(result: dict) -> str:
         after = result["medians"]["orm_notify_after"][str(clients)]
         cells.append(f"{ratio:.2f}")
         cells.append(f"{after['tps']:,.0f}/s · {after['latency_ms']:.1f} ms (commit {after['commit_ms']:.1f})")
+        synced, unsynced = (result["medians"][f"orm_nudge_{kind}"][str(clients)] for kind in ("synced", "unsynced"))
+        cells.append(f"{synced['tps']:,.0f}/s · {unsynced['tps']:,.0f}/s ({unsynced['latency_ms']:.1f} ms)")
         lines.append(f"| {clients} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

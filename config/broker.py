@@ -38,6 +38,7 @@ from django_q.models import OrmQ
 from psycopg import sql
 
 from framework.prepared_statements import statement_cursor
+from framework.unsynced_commits import UNSYNCED_COMMIT, commits_unsynced
 
 logger = logging.getLogger(__name__)
 
@@ -100,15 +101,16 @@ class ListeningOrmBroker(ORM):
 
     def enqueue(self, task):
         connection = connections[Conf.ORM]
-        if not connection.in_atomic_block:
+        if commits_unsynced(connection):
             # Every task of the shop is queued here, once its transaction has committed
             # (framework/queue.py): the row and its NOTIFY go in one statement, one commit,
             # not the ORM's create and a NOTIFY of its own (two round trips and two commits);
-            # prepared on PostgreSQL, as every statement written once per process.
+            # prepared on PostgreSQL, as every statement written once per process. The commit
+            # does not wait for the disk: a task lost in a crash is a nudge the tick sends again.
             with statement_cursor(Conf.ORM) as cursor:
                 row = [self.list_key or Conf.CLUSTER_NAME, task, timezone.now(), self.channel]
                 cursor.execute(self._enqueue_sql(connection), row)
-                task_id, _notified = cursor.fetchone()
+                task_id, _notified, _unsynced = cursor.fetchone()
             return task_id
         task_id = super().enqueue(task)
         # After the commit, in a statement of its own: a transaction that sent a NOTIFY
@@ -121,11 +123,12 @@ class ListeningOrmBroker(ORM):
 
     @staticmethod
     def _enqueue_sql(connection) -> str:
-        """The task's row and the NOTIFY of its channel, in one statement."""
+        """The task's row and the NOTIFY of its channel, in one statement that commits
+        without waiting for the disk (framework/unsynced_commits.py)."""
         table = connection.ops.quote_name(OrmQ._meta.db_table)
         return (
             f"WITH queued AS (INSERT INTO {table} (key, payload, lock) VALUES (%s, %s, %s) RETURNING id) "
-            "SELECT id, pg_notify(%s, '') FROM queued"
+            f"SELECT id, pg_notify(%s, ''), {UNSYNCED_COMMIT} FROM queued"
         )
 
     def _notify(self) -> None:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 from django.core.cache import caches
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from tests.support import counting_cache
@@ -146,3 +146,37 @@ def test_the_first_order_of_a_window_is_counted_in_one_statement_on_postgresql(d
     add_to_counters(cache, [Charge("raced", 60)])
     assert cache.get("raced") == 3
     cache.clear()
+
+
+def test_a_count_is_committed_without_waiting_for_the_disk_but_never_a_transaction_around_it(
+    transactional_db, settings
+):
+    # A count a database crash loses lets one request more through: not worth a WAL flush. A
+    # charge inside a transaction must not make that transaction's commit unsynced.
+    from framework.throttling import Charge, add_to_counters
+
+    requires_postgres()
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}
+    }
+    cache = caches["default"]
+    cache.clear()
+
+    with CaptureQueriesContext(connection) as charged:
+        add_to_counters(cache, [Charge("alone", 60), Charge("alone-too", 60)])
+    assert "synchronous_commit" in charged.captured_queries[0]["sql"]
+    assert synchronous_commit() == "on"  # for that statement's own transaction only
+
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as charged:
+            add_to_counters(cache, [Charge("alone", 60, seen=1)])
+        assert "synchronous_commit" not in charged.captured_queries[0]["sql"]
+        assert synchronous_commit() == "on"
+    assert (cache.get("alone"), cache.get("alone-too")) == (2, 1)
+    cache.clear()
+
+
+def synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]

@@ -62,6 +62,28 @@ def test_an_enqueue_after_the_commit_writes_the_row_and_its_notify_in_one_statem
     assert SignedPackage.loads(broker.dequeue()[0][1])["name"] == "accepted"
 
 
+def synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+def test_a_task_queued_after_the_commit_does_not_wait_for_the_disk(broker):
+    # A nudge a database crash loses is sent again by the pipeline tick: not worth a WAL flush.
+    with CaptureQueriesContext(connection) as sent:
+        broker.enqueue(package("accepted"))
+
+    assert "synchronous_commit" in sent.captured_queries[0]["sql"]
+    assert synchronous_commit() == "on"  # for that statement's own transaction only
+
+
+def test_a_task_queued_in_a_transaction_leaves_that_transaction_synchronous(broker):
+    with transaction.atomic():
+        broker.enqueue(package("accepted"))
+        assert synchronous_commit() == "on"
+    assert OrmQ.objects.filter(key="test-broker").count() == 1
+
+
 def test_an_enqueue_wakes_a_cluster_waiting_on_an_empty_queue(broker, monkeypatch):
     # The wait outlasts the test's patience: only the notification can end it in time.
     monkeypatch.setattr(broker_module, "WAIT_SECONDS", 120)
