@@ -37,6 +37,7 @@ class Task(StrEnum):
     RECONCILE_PAYMENTS = "payments.tasks.reconcile_payments"
     EVALUATE_ALARMS = "monitoring.tasks.evaluate_alarms"
     DELIVER_WEBHOOKS = "webhooks.tasks.deliver_webhooks"
+    DELETE_EXPIRED_CACHE_ENTRIES = "framework.tasks.delete_expired_cache_entries"
 
     @property
     def short_name(self) -> str:

@@ -97,6 +97,14 @@ SCHEDULES: tuple[DeclaredSchedule, ...] = (
         schedule_type=Schedule.MINUTES,
         minutes=1,
     ),
+    # Deletes the database cache's expired entries (framework/cache_tables.py): the rate
+    # limits' counters of windows gone by. Nothing to do with the Redis cache, which expires its own.
+    DeclaredSchedule(
+        name="delete expired cache entries",
+        func=Task.DELETE_EXPIRED_CACHE_ENTRIES,
+        schedule_type=Schedule.MINUTES,
+        minutes=10,
+    ),
 )
 
 

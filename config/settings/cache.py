@@ -12,7 +12,8 @@ from .queue import REDIS_URL
 # Django's database cache keeps 300 entries by default and, past that, deletes a third of
 # them in key order, live or not. The circuit breakers' state lives beside every client's
 # rate-limit counters, so a busy sale would cull an open breaker and close it. Expired
-# entries are still deleted; live ones are bounded by the clients of one window.
+# entries are deleted by a schedule (framework/cache_tables.py); live ones are bounded by
+# the clients of one window.
 DATABASE_CACHE_OPTIONS = {"MAX_ENTRIES": 10_000_000}
 
 CACHES: dict[str, dict[str, Any]]

@@ -43,7 +43,7 @@ def test_after_migrate_the_schedules_are_exactly_the_declared_ones(db):
     assert Schedule.objects.count() == len(SCHEDULES)
 
 
-def test_the_declared_schedules_are_the_sweeper_the_audit_the_release_the_holds_the_reconciler_alarms_retention():
+def test_the_declared_schedules_are_the_sweeper_the_audit_the_release_the_holds_the_reconciler_alarms_retention_cache():
     assert {(s.func, s.schedule_type, s.minutes, s.repeats) for s in SCHEDULES} == {
         ("orders.tasks.sweep_stuck_orders", Schedule.MINUTES, 1, -1),
         ("orders.tasks.audit_invariants", Schedule.MINUTES, 5, -1),
@@ -52,6 +52,7 @@ def test_the_declared_schedules_are_the_sweeper_the_audit_the_release_the_holds_
         ("payments.tasks.reconcile_payments", Schedule.MINUTES, 10, -1),
         ("monitoring.tasks.evaluate_alarms", Schedule.MINUTES, 1, -1),
         ("orders.tasks.anonymise_expired_shopper_data", Schedule.DAILY, None, -1),
+        ("framework.tasks.delete_expired_cache_entries", Schedule.MINUTES, 10, -1),
     }
 
 
