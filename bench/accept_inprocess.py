@@ -1,7 +1,7 @@
 """The accepting request's CPU per order in one process, as the shop grows: a quiet
 measure for a noisy machine.
 
-    python -m bench.accept_inprocess --broker redis --orders 3000
+    python -m bench.accept_inprocess --broker redis --orders 3000 [--cache redis|database]
 
 Makes the bench's database (bench/database.py), then, in this process with the stack's
 settings (bench/stack.py: DEBUG off, the lifted abuse limits, Redis or the database as the
@@ -11,7 +11,9 @@ the process's CPU (`time.process_time`) and its PostgreSQL backend's CPU (/proc)
 for each slice of `--slice` orders in turn. A cost that grows with what came before (the
 rate limits' window, the orders held unpaid, a table's size) shows as slices that grow; a
 process's own CPU time is little moved by other work on the machine, so two commits compare
-by running this in each tree in turn.
+by running this in each tree in turn. `--cache` puts the rate limits' counts in the other
+shared cache than the broker's stack would (Redis with the database broker, the database
+with Redis), which splits a broker's cost from its cache's.
 """
 
 import argparse
@@ -70,24 +72,43 @@ def post_orders(orders: int, slice_size: int) -> list[dict]:
     return slices
 
 
+def caches_for(cache: str) -> dict:
+    """The settings that put the default cache in `cache` ("stack": as the stack set it)."""
+    from django.conf import settings
+
+    from bench.stack import REDIS_BASE
+    from config.settings.cache import DATABASE_CACHE_OPTIONS
+
+    if cache == "redis":
+        default = {"BACKEND": "framework.redis_cache.SharedClientRedisCache", "LOCATION": REDIS_BASE}
+        return {"CACHES": {**settings.CACHES, "default": {**default, "KEY_PREFIX": "cache"}}}
+    if cache == "database":
+        default = {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}
+        return {"CACHES": {**settings.CACHES, "default": {**default, "OPTIONS": DATABASE_CACHE_OPTIONS}}}
+    return {}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--broker", choices=["redis", "orm"], default="redis")
     parser.add_argument("--orders", type=int, default=3000)
     parser.add_argument("--slice", type=int, default=500)
+    parser.add_argument("--cache", choices=["stack", "redis", "database"], default="stack")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:  # the stack's environment is set: measure
         import django
+        from django.test.utils import override_settings
 
         django.setup()
-        slices = post_orders(args.orders, args.slice)
-        print("BENCH_JSON " + json.dumps({"broker": args.broker, "slices": slices}))
+        with override_settings(**caches_for(args.cache)):
+            slices = post_orders(args.orders, args.slice)
+        print("BENCH_JSON " + json.dumps({"broker": args.broker, "cache": args.cache, "slices": slices}))
         return 0
     from bench.stack import run_in_process_on_fresh_database
 
     module = ["bench.accept_inprocess", "--broker", args.broker, "--orders", str(args.orders)]
-    module += ["--slice", str(args.slice)]
+    module += ["--slice", str(args.slice), "--cache", args.cache]
     result = run_in_process_on_fresh_database("inprocess", args.broker, module, what="in-process accepts")
     print("BENCH_JSON " + json.dumps(result))
     return 0
