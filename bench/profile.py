@@ -2,10 +2,11 @@
 
     python -m bench.profile cluster   # the whole qcluster while orders flow end to end
     python -m bench.profile web       # one gunicorn worker while wrk posts orders
+    python -m bench.profile cluster --broker orm   # the same on the database broker
 
-Brings up the stack of `make bench` (Redis broker) on a fresh database, applies a load
+Brings up the stack of `make bench` (Redis broker, or `--broker`'s) on a fresh database, applies a load
 with wrk, records with `py-spy record --format raw` and writes
-bench/profiles/<target>-<what>.txt: the inclusive and the self share of the samples per
+bench/profiles/<target>-<what>[-orm].txt: the inclusive and the self share of the samples per
 function, the form the notes in BENCHMARKS.md quote.
 """
 
@@ -26,6 +27,7 @@ from bench.stack import ROOT, Stack, clean_workdir, drop_database, recreate_data
 
 PROFILES = ROOT / "bench" / "profiles"
 PY_SPY = Path(sys.executable).parent / "py-spy"
+BROKERS = {"redis": "Redis broker", "orm": "database broker"}
 
 
 def summarise(raw: Path, header: list[str], top: int = 80) -> str:
@@ -64,13 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("target", choices=["cluster", "web"])
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--rate", type=float, default=10.0, help="orders per second offered (cluster)")
+    parser.add_argument("--broker", choices=["redis", "orm"], default="redis")
     args = parser.parse_args(argv)
 
     db_name = f"orders_bench_profile_{args.target}"
     workdir = ROOT / "var" / f"bench-profile-{args.target}"
     clean_workdir(workdir)
     recreate_database(db_name)
-    env = stack_env(db_name, workdir, "redis")
+    env = stack_env(db_name, workdir, args.broker)
     stack = Stack(env=env, workdir=workdir)
     raw = workdir / "py-spy.raw"
     try:
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             spy = record(stack.cluster.pid, args.seconds, raw, subprocesses=True)
             time.sleep(1)
             run_wrk(stack.url, connections=4, seconds=args.seconds, env={"BENCH_RATE": str(args.rate)})
-            what = f"pipeline at {args.rate:g} orders/s, 2 workers, Redis broker"
+            what = f"pipeline at {args.rate:g} orders/s, 2 workers, {BROKERS[args.broker]}"
             name = "cluster-pipeline.txt"
         else:
             stack.start_web(1, 1)
@@ -95,10 +98,14 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(1)
             run_wrk(stack.url, connections=4, seconds=args.seconds)
             what = f"POST /api/orders/ from wrk at 4 connections, one gunicorn worker, random products of {PRODUCTS}"
+            what += f", {BROKERS[args.broker]}"
             name = "web-accept.txt"
+        if args.broker != "redis":
+            name = name.replace(".txt", f"-{args.broker}.txt")
         spy.wait(timeout=args.seconds + 60)
+        command = " ".join(argv if argv is not None else sys.argv[1:])
         header = [
-            f"# py-spy record -r 100 on the {args.target} ({what}); `python -m bench.profile {args.target}`.",
+            f"# py-spy record -r 100 on the {args.target} ({what}); `python -m bench.profile {command}`.",
             f"# Inclusive share of samples per function ({time.strftime('%Y-%m-%d')}).",
         ]
         PROFILES.mkdir(exist_ok=True)
