@@ -25,6 +25,7 @@ Raising would stop it, and django-q's sentinel starts a new one only about ten s
 
 import logging
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -159,13 +160,39 @@ class ListeningOrmBroker(ORM):
         return None
 
     def _claim(self) -> list[tuple[int, str]]:
-        """The oldest due tasks, each locked for this cluster (the stock dequeue, oldest first)."""
-        claimed = []
+        """The oldest due tasks, each locked for this cluster until Conf.RETRY from now (the
+        stock dequeue, oldest first), in one statement: the stock read and one conditional
+        update per task cost ORM work and a commit each. Tasks another cluster is claiming
+        are skipped. The commit does not wait for the disk: a claim a crash loses leaves the
+        task due again, and every step is idempotent."""
+        connection = self._usable_connection()
+        table = connection.ops.quote_name(OrmQ._meta.db_table)
+        unsynced = f", {UNSYNCED_COMMIT}" if commits_unsynced(connection) else ""
         now = timezone.now()
-        for task in self.get_connection().filter(key=self.list_key, lock__lt=now).order_by("id")[: Conf.BULK]:
-            if self.get_connection().filter(id=task.id, lock=task.lock).update(lock=self.timeout(task)):
-                claimed.append((task.pk, task.payload))
-        return claimed
+        with statement_cursor(Conf.ORM) as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET lock = %s WHERE id IN (SELECT id FROM {table} WHERE key = %s AND lock < %s "
+                f"ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id, payload{unsynced}",
+                [now + timedelta(seconds=Conf.RETRY), self.list_key, now, Conf.BULK],
+            )
+            return sorted((task_id, payload) for task_id, payload, *_ in cursor.fetchall())
+
+    def delete(self, task_id) -> None:
+        """Take a task off the queue (done, or failed past its attempts), in one statement
+        that does not wait for the disk: a task a crash puts back runs again, idempotent."""
+        connection = self._usable_connection()
+        table = connection.ops.quote_name(OrmQ._meta.db_table)
+        unsynced = f"{UNSYNCED_COMMIT}" if commits_unsynced(connection) else "NULL"
+        with statement_cursor(Conf.ORM) as cursor:
+            cursor.execute(
+                f"WITH gone AS (DELETE FROM {table} WHERE id = %s RETURNING id) SELECT {unsynced} FROM gone", [task_id]
+            )
+
+    def _usable_connection(self):
+        """The queue's database connection, after what the stock broker does before each use:
+        one broken or past its age is closed (and opened afresh by the statement)."""
+        self.get_connection()
+        return connections[Conf.ORM]
 
     def _listen(self) -> psycopg.Connection | None:
         if self._listener is not None and not self._listener.closed:

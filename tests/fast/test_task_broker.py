@@ -84,6 +84,22 @@ def test_a_task_queued_in_a_transaction_leaves_that_transaction_synchronous(brok
     assert OrmQ.objects.filter(key="test-broker").count() == 1
 
 
+def test_a_task_is_claimed_and_taken_off_the_queue_in_a_statement_each_without_waiting_for_the_disk(broker):
+    # A claim or an acknowledgement a crash loses runs the task again: idempotent, as every step is.
+    broker.enqueue(package("accepted"))
+    with CaptureQueriesContext(connection) as claimed:
+        ((task_id, payload),) = broker.dequeue()
+    with CaptureQueriesContext(connection) as acknowledged:
+        broker.acknowledge(task_id)
+
+    assert SignedPackage.loads(payload)["name"] == "accepted"
+    for sent in (claimed, acknowledged):
+        statements = [q["sql"] for q in sent.captured_queries if "django_q_ormq" in q["sql"]]
+        assert len(statements) == 1 and "synchronous_commit" in statements[0], statements
+    assert synchronous_commit() == "on"
+    assert not OrmQ.objects.filter(key="test-broker").exists()
+
+
 def test_an_enqueue_wakes_a_cluster_waiting_on_an_empty_queue(broker, monkeypatch):
     # The wait outlasts the test's patience: only the notification can end it in time.
     monkeypatch.setattr(broker_module, "WAIT_SECONDS", 120)
