@@ -275,13 +275,13 @@ def _add_in_one_statement(cache: DatabaseCache, connection, charges: list[Charge
                 f"WHERE {key} = %s AND {value} = %s AND {expires} > %s RETURNING {key})"
             )
             params += [encoded(charge.seen + 1), cache.make_and_validate_key(charge.key), encoded(charge.seen), now]
-    added = " UNION ALL ".join(f"SELECT {key} FROM c{n}" for n in range(len(charges)))
+    keys_added = " UNION ALL ".join(f"SELECT {key} FROM c{n}" for n in range(len(charges)))
     if commits_unsynced(connection):
         # A count lost in a crash lets a request more through: not worth a wait for the disk.
-        added = f"SELECT {key} FROM ({added}) AS added WHERE {UNSYNCED_COMMIT} IS NOT NULL"
+        keys_added = f"SELECT {key} FROM ({keys_added}) AS added WHERE {UNSYNCED_COMMIT} IS NOT NULL"
     # One shape per mix of counters seen and new: prepared (framework.prepared_statements).
     with statement_cursor(connection.alias) as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} {added}", params)
+        cursor.execute(f"WITH {', '.join(parts)} {keys_added}", params)
         return {added for (added,) in cursor.fetchall()}
 
 

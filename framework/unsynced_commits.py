@@ -3,13 +3,16 @@
 PostgreSQL makes a transaction durable by flushing its WAL to disk before the commit
 returns: on this machine 130 µs more for each commit and 47 µs more of the server's CPU
 (`synchronous_commit` on against off, one-row upserts in a loop). A rate limit's count and
-a task broker's nudge are not worth that: a count lost in a crash lets one request more
-through, and a nudge lost is sent again by the pipeline tick (docs/DESIGN.md: the order row
-is the truth, a queue message only a nudge). PostgreSQL's asynchronous commit is set for
-one transaction with `set_config('synchronous_commit', 'off', true)`; in a statement run on
-its own (autocommit) the setting ends with the statement, and a crash loses at most the
-last few hundred milliseconds of such commits, never anything a synchronous commit wrote
-before or after them (every later synchronous commit flushes the WAL before it too).
+the database broker's bookkeeping of a task are not worth that: a count lost in a crash lets
+one request more through, a task lost is a nudge the pipeline tick sends again
+(docs/DESIGN.md: the order row is the truth, a queue message only a nudge), and a claim or
+an acknowledgement lost runs the task again, which every step allows (idempotent).
+
+PostgreSQL's asynchronous commit is set for one transaction with
+`set_config('synchronous_commit', 'off', true)`; in a statement run on its own (autocommit)
+the setting ends with the statement, and a crash loses at most the last few hundred
+milliseconds of such commits, never anything a synchronous commit wrote before or after
+them (every later synchronous commit flushes the WAL before it too).
 
 Inside a transaction the setting would make that whole transaction's commit unsynced,
 orders included: `commits_unsynced` says whether a statement about to run on `connection`
