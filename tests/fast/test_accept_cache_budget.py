@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from tests.support import counting_cache
 from tests.support.environment import requires_postgres
 from tests.support.ordering import place
-from tests.support.statements import ACCEPT_BUDGET, data_statements
+from tests.support.statements import ACCEPT_BUDGET, data_statements, synchronous_commit
 
 # Two limits (address, email): one read of both limits' windows' counts (and the lapse marks),
 # one pipelined increment.
@@ -174,9 +174,3 @@ def test_a_count_is_committed_without_waiting_for_the_disk_but_never_a_transacti
         assert synchronous_commit() == "on"
     assert (cache.get("alone"), cache.get("alone-too")) == (2, 1)
     cache.clear()
-
-
-def synchronous_commit() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        return cursor.fetchone()[0]

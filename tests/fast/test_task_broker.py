@@ -12,6 +12,7 @@ from django_q.signing import SignedPackage
 from config import broker as broker_module
 from config.broker import PostgresOrmBroker
 from tests.support.environment import requires_postgres
+from tests.support.statements import synchronous_commit
 
 
 @pytest.fixture
@@ -60,12 +61,6 @@ def test_an_enqueue_after_the_commit_writes_the_row_and_its_notify_in_one_statem
     assert len(statements) == 1 and "pg_notify" in statements[0] and "INSERT" in statements[0], statements
     assert OrmQ.objects.get(pk=task_id).payload == package("accepted")
     assert SignedPackage.loads(broker.dequeue()[0][1])["name"] == "accepted"
-
-
-def synchronous_commit() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        return cursor.fetchone()[0]
 
 
 def test_a_task_queued_after_the_commit_does_not_wait_for_the_disk(broker):

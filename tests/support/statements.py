@@ -1,5 +1,6 @@
-"""The statement budgets of accepting an order and of its pipeline, and the statements that
-count against them (tests/fast/test_statement_budget.py, tests/fast/test_accept_cache_budget.py)."""
+"""The statement budgets of accepting an order and of its pipeline, the statements that
+count against them (tests/fast/test_statement_budget.py, tests/fast/test_accept_cache_budget.py),
+and how the connection commits them (synchronous_commit)."""
 
 # Read the products, units held unpaid, insert the order (already VALIDATED) with its line and
 # the move's history event, reserve: on PostgreSQL the order, its lines and its event are one
@@ -21,3 +22,12 @@ def data_statements(queries: list[dict]) -> list[str]:
     return [
         sql for sql in statements if sql.split()[0] in ("SELECT", "INSERT", "UPDATE", "WITH") and "django_q" not in sql
     ]
+
+
+def synchronous_commit() -> str:
+    """The default connection's `synchronous_commit` as it stands now (PostgreSQL)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
